@@ -1,0 +1,34 @@
+import CBLAS
+import Dispatch
+
+/// The number of threads FusionLab's kernels and OpenBLAS use.
+///
+/// Small GEMMs slow down with more threads, so this is a setting that every run records,
+/// not something left to the library's default.
+public enum Threading {
+    /// Threads used by FusionLab's own kernels (im2col, pooling, elementwise) and by OpenBLAS.
+    public private(set) static var threads: Int = 1
+
+    /// Sets the thread count for FusionLab's kernels and for OpenBLAS.
+    public static func setThreads(_ n: Int) {
+        precondition(n >= 1, "Threading.setThreads: expected at least one thread, got \(n)")
+        threads = n
+        openblas_set_num_threads(Int32(n))
+    }
+}
+
+/// Splits `0..<count` into at most `Threading.threads` contiguous chunks and runs `body` on each,
+/// concurrently when there is enough work (`count * costPerItem` above a threshold).
+@inlinable
+public func parallelChunks(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+    let threads = Threading.threads
+    if threads <= 1 || count < 2 || count * costPerItem < 32_768 {
+        body(0..<count)
+        return
+    }
+    let chunks = Swift.min(threads, count)
+    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        let lo = count * c / chunks, hi = count * (c + 1) / chunks
+        if lo < hi { body(lo..<hi) }
+    }
+}
