@@ -32,14 +32,18 @@ let package = Package(
         ),
 
         // MARK: - Tests
-        .testTarget(name: "FusionTensorTests", dependencies: ["FusionTensor"]),
+        .target(name: "FusionTestSupport", dependencies: ["FusionTensor"], path: "Tests/FusionTestSupport"),
+        .testTarget(name: "FusionTensorTests", dependencies: ["FusionTensor", "FusionTestSupport"]),
         .testTarget(
             name: "FusionNNTests",
-            dependencies: ["FusionNN", "FusionTensor"],
+            dependencies: ["FusionNN", "FusionTensor", "FusionTestSupport"],
             resources: [.copy("Golden")]
         ),
-        .testTarget(name: "FusionOptimTests", dependencies: ["FusionOptim", "FusionNN", "FusionTensor"],
-                    resources: [.copy("Golden")]),
+        .testTarget(
+            name: "FusionOptimTests",
+            dependencies: ["FusionOptim", "FusionNN", "FusionTensor", "FusionTestSupport"],
+            resources: [.copy("Golden")]
+        ),
     ],
     swiftLanguageModes: [.v5]
 )

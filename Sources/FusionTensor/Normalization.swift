@@ -10,7 +10,8 @@ extension Tensor {
         let out = Tensor(uninitializedShape: shape)
         let xhat = Tensor(uninitializedShape: shape)
         var rstd = [Float](repeating: 0, count: rows)
-        let px = data, po = out.data, ph = xhat.data, pw = weight?.data, pb = bias?.data
+        let px = data, po = out.data, pw = weight?.data, pb = bias?.data
+        let ph = xhat.data
         for r in 0..<rows {
             let x = px + r * d
             var mean: Float = 0
@@ -31,7 +32,7 @@ extension Tensor {
         if let weight { inputs.append(weight) }
         if let bias { inputs.append(bias) }
         return out.recording("layerNorm", inputs) { g in
-            let pg = g.data
+            let pg = g.data, ph = xhat.data
             var result: [Tensor?] = []
             if input.requiresGrad {
                 let gx = Tensor(uninitializedShape: input.shape)
@@ -101,7 +102,8 @@ extension Tensor {
         }
         let out = Tensor(uninitializedShape: shape)
         let xhat = Tensor(uninitializedShape: shape)
-        let po = out.data, ph = xhat.data, pw = weight?.data, pb = bias?.data
+        let po = out.data, pw = weight?.data, pb = bias?.data
+        let ph = xhat.data
         for bi in 0..<b {
             for ci in 0..<c {
                 let off = (bi * c + ci) * s
@@ -118,7 +120,7 @@ extension Tensor {
         if let weight { inputs.append(weight) }
         if let bias { inputs.append(bias) }
         return out.recording("batchNorm", inputs) { g in
-            let pg = g.data
+            let pg = g.data, ph = xhat.data
             var sumD = [Float](repeating: 0, count: c), sumDX = [Float](repeating: 0, count: c)
             for bi in 0..<b {
                 for ci in 0..<c {

@@ -63,8 +63,8 @@ func softmaxKernel(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<F
                 total += e
             }
             if log {
-                let lse = m + Foundation.log(total)
-                for j in 0..<sp.n { y[base + j * s] = x[base + j * s] - lse }
+                let logTotal = Foundation.log(total)
+                for j in 0..<sp.n { y[base + j * s] = (x[base + j * s] - m) - logTotal }
             } else {
                 let inv = 1 / total
                 for j in 0..<sp.n { y[base + j * s] *= inv }

@@ -1,0 +1,155 @@
+import FusionTensor
+import FusionTestSupport
+import XCTest
+
+/// Forward values of the kernels against direct definitions, and autograd bookkeeping.
+final class KernelTests: XCTestCase {
+    func testCreation() {
+        XCTAssertEqual(Tensor.arange(0, 5).scalars, [0, 1, 2, 3, 4])
+        XCTAssertEqual(Tensor.arange(1, 2, step: 0.25).scalars, [1, 1.25, 1.5, 1.75])
+        XCTAssertEqual(Tensor.full([2, 2], 3).scalars, [3, 3, 3, 3])
+        XCTAssertEqual(Tensor.zeros([0, 3]).count, 0)
+        var r1 = SeededGenerator(seed: 7), r2 = SeededGenerator(seed: 7)
+        XCTAssertEqual(Tensor.randn([10], using: &r1).scalars, Tensor.randn([10], using: &r2).scalars, "same seed, same values")
+        var r3 = SeededGenerator(seed: 8)
+        let big = Tensor.randn([20000], mean: 2, std: 3, using: &r3)
+        XCTAssertEqual(big.mean().item, 2, accuracy: 0.1)
+        XCTAssertEqual(big.variance().item.squareRoot(), 3, accuracy: 0.1)
+        let u = Tensor.uniform([20000], low: -1, high: 3, using: &r3)
+        XCTAssertGreaterThanOrEqual(u.scalars.min() ?? -9, -1)
+        XCTAssertLessThan(u.scalars.max() ?? 9, 3)
+        XCTAssertEqual(u.mean().item, 1, accuracy: 0.05)
+    }
+
+    func testBroadcastValues() {
+        let a = Tensor([1, 2, 3, 4, 5, 6], shape: [2, 3]), b = Tensor([10, 20, 30], shape: [3]), c = Tensor([100, 200], shape: [2, 1])
+        XCTAssertEqual((a + b).scalars, [11, 22, 33, 14, 25, 36])
+        XCTAssertEqual((a * c).scalars, [100, 200, 300, 800, 1000, 1200])
+        XCTAssertEqual((c - b).shape, [2, 3])
+        XCTAssertEqual((c - b).scalars, [90, 80, 70, 190, 180, 170])
+        XCTAssertEqual((a / 2).scalars, [0.5, 1, 1.5, 2, 2.5, 3])
+        XCTAssertEqual(broadcastShape([4, 1, 3], [5, 1]), [4, 5, 3])
+    }
+
+    func testReductionValues() {
+        let x = Tensor([1, 5, 3, 4, 2, 6], shape: [2, 3])
+        XCTAssertEqual(x.sum().item, 21)
+        XCTAssertEqual(x.sum(axes: [0]).scalars, [5, 7, 9])
+        XCTAssertEqual(x.mean(axes: [1]).scalars, [3, 4])
+        XCTAssertEqual(x.max(axis: 1).scalars, [5, 6])
+        XCTAssertEqual(x.min(axis: 0).scalars, [1, 2, 3])
+        XCTAssertEqual(x.argmax(axis: 1), [1, 2])
+        XCTAssertEqual(x.argmax(axis: 0), [1, 0, 1])
+        XCTAssertEqual(x.variance(axes: [1]).scalars, [4, 4])
+        XCTAssertEqual(x.variance(axes: [1], unbiased: false).scalars[0], 8.0 / 3, accuracy: 1e-6)
+    }
+
+    func testShapeValues() {
+        let x = Tensor.arange(0, 6).reshaped([2, 3])
+        XCTAssertEqual(x.transposed().scalars, [0, 3, 1, 4, 2, 5])
+        XCTAssertEqual(Tensor.arange(0, 24).reshaped([2, 3, 4]).permuted([2, 0, 1]).scalars.prefix(6), [0, 4, 8, 12, 16, 20])
+        XCTAssertEqual(x.slice(axis: 1, 1..<3).scalars, [1, 2, 4, 5])
+        XCTAssertEqual(Tensor.concat([x, x * 10], axis: 0).scalars, [0, 1, 2, 3, 4, 5, 0, 10, 20, 30, 40, 50])
+        XCTAssertEqual(Tensor.concat([x, x * 10], axis: 1).scalars, [0, 1, 2, 0, 10, 20, 3, 4, 5, 30, 40, 50])
+        XCTAssertEqual(Tensor.stack([x, x], axis: 2).shape, [2, 3, 2])
+        XCTAssertEqual(x.split([2, 1], axis: 1).map { $0.scalars }, [[0, 1, 3, 4], [2, 5]])
+        XCTAssertEqual(x.reshaped([-1]).shape, [6])
+        XCTAssertTrue(x.reshaped([3, 2]).storage === x.storage, "reshape shares storage")
+    }
+
+    func testMatmulAgainstDefinition() {
+        let a = randomTensor([2, 5, 7], seed: 1), b = randomTensor([2, 7, 3], seed: 2)
+        let c = a.matmul(b)
+        for bi in 0..<2 {
+            for i in 0..<5 {
+                for j in 0..<3 {
+                    var acc: Float = 0
+                    for k in 0..<7 { acc += a.data[bi * 35 + i * 7 + k] * b.data[bi * 21 + k * 3 + j] }
+                    XCTAssertEqual(c.data[bi * 15 + i * 3 + j], acc, accuracy: 1e-5)
+                }
+            }
+        }
+        assertClose(a.matmul(b.transposed(), transposeB: true), c)
+        assertClose(a.transposed().matmul(b, transposeA: true), c)
+        let w = randomTensor([4, 7], seed: 3), bias = randomTensor([4], seed: 4)
+        assertClose(a.linear(weight: w, bias: bias), a.matmul(w.transposed()) + bias)
+    }
+
+    /// Direct evaluation of conv2d's definition.
+    func naiveConv2d(_ x: Tensor, _ w: Tensor, _ b: Tensor?, stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int) -> Tensor {
+        let (bn, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (o, cg, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+        let ho = (h + 2 * padding.0 - dilation.0 * (kh - 1) - 1) / stride.0 + 1
+        let wo = (wd + 2 * padding.1 - dilation.1 * (kw - 1) - 1) / stride.1 + 1
+        let og = o / groups
+        var out = [Float](repeating: 0, count: bn * o * ho * wo)
+        for n in 0..<bn { for oc in 0..<o { for i in 0..<ho { for j in 0..<wo {
+            var acc = b?.data[oc] ?? 0
+            let g = oc / og
+            for ic in 0..<cg { for p in 0..<kh { for q in 0..<kw {
+                let ih = i * stride.0 - padding.0 + p * dilation.0, iw = j * stride.1 - padding.1 + q * dilation.1
+                guard ih >= 0 && ih < h && iw >= 0 && iw < wd else { continue }
+                acc += x.data[((n * c + g * cg + ic) * h + ih) * wd + iw] * w.data[((oc * cg + ic) * kh + p) * kw + q]
+            } } }
+            out[((n * o + oc) * ho + i) * wo + j] = acc
+        } } } }
+        return Tensor(out, shape: [bn, o, ho, wo])
+    }
+
+    func testConv2dAgainstDefinition() {
+        let configs: [((Int, Int), (Int, Int), (Int, Int), Int)] = [
+            ((1, 1), (0, 0), (1, 1), 1), ((1, 1), (1, 1), (1, 1), 1), ((2, 3), (2, 1), (1, 1), 1),
+            ((2, 2), (1, 2), (2, 1), 2), ((1, 2), (3, 0), (2, 2), 4),
+        ]
+        for (k, (stride, padding, dilation, groups)) in configs.enumerated() {
+            let x = randomTensor([2, 4, 9, 8], seed: UInt64(10 + k)), w = randomTensor([8, 4 / groups, 3, 2], seed: UInt64(20 + k))
+            let b = randomTensor([8], seed: UInt64(30 + k))
+            let got = x.conv2d(weight: w, bias: b, stride: stride, padding: padding, dilation: dilation, groups: groups)
+            assertClose(got, naiveConv2d(x, w, b, stride: stride, padding: padding, dilation: dilation, groups: groups),
+                        "config \(k)")
+        }
+    }
+
+    func testPoolingValues() {
+        let x = Tensor.arange(0, 16).reshaped([1, 1, 4, 4])
+        XCTAssertEqual(x.maxPool2d(kernel: (2, 2)).scalars, [5, 7, 13, 15])
+        XCTAssertEqual(x.avgPool2d(kernel: (2, 2)).scalars, [2.5, 4.5, 10.5, 12.5])
+        XCTAssertEqual(x.globalAvgPool().scalars, [7.5])
+        // Padded average counts the zeros by default: the corner window holds 0,1,4,5 and 5 zeros.
+        XCTAssertEqual(x.avgPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1)).scalars[0], 10.0 / 9, accuracy: 1e-6)
+        XCTAssertEqual(x.avgPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1), countIncludePad: false).scalars[0], 2.5, accuracy: 1e-6)
+    }
+
+    func testSoftmaxIsStable() {
+        let x = Tensor([1000, 1001, 1002, -1000, 0, 1000], shape: [2, 3])
+        let s = x.softmax()
+        XCTAssertFalse(s.scalars.contains { $0.isNaN })
+        XCTAssertEqual(s.sum(axes: [1]).scalars[0], 1, accuracy: 1e-6)
+        XCTAssertEqual(x.logSoftmax().scalars[2], -Float(log(1 + exp(-1.0) + exp(-2.0))), accuracy: 1e-5)
+    }
+
+    func testGradientsAccumulateAndNoGradStopsRecording() {
+        let w = Tensor([2, 3], shape: [2], requiresGrad: true)
+        (w * w).sum().backward()
+        (w * 3).sum().backward()
+        XCTAssertEqual(w.grad?.scalars, [7, 9], "2w + 3 after two backward passes")
+        let y = withNoGrad { w * 2 }
+        XCTAssertFalse(y.requiresGrad)
+        XCTAssertFalse(w.detached().requiresGrad)
+        w.zeroGrad()
+        XCTAssertNil(w.grad)
+        let z = (w.detached() * w).sum()
+        z.backward()
+        XCTAssertEqual(w.grad?.scalars, [2, 3], "no gradient flows through the detached operand")
+    }
+
+    func testThreadedKernelsMatchSingleThreaded() {
+        let x = randomTensor([8, 3, 20, 20], seed: 40), w = randomTensor([16, 3, 3, 3], seed: 41)
+        Threading.setThreads(1)
+        let one = x.conv2d(weight: w, bias: nil, padding: (1, 1)).maxPool2d(kernel: (2, 2))
+        Threading.setThreads(2)
+        let two = x.conv2d(weight: w, bias: nil, padding: (1, 1)).maxPool2d(kernel: (2, 2))
+        Threading.setThreads(1)
+        assertClose(two, one)
+    }
+}
