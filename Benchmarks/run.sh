@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Run the FusionLab benchmarks against the PyTorch peer and print a table.
+#
+#   bash Benchmarks/run.sh [workload...] [--json]
+#
+# Workloads: train-reference gemm-efficiency (default: both).
+# Thread counts: 1 2 (override with THREADS="1 2 4").
+# SKIP_BUILD=1 skips `swift build`; FUSIONLAB_BENCH=/path overrides the binary.
+# Peer: $PYTHON (default python3) must be able to `import torch`; otherwise the
+# peer is skipped.  Every configuration runs in its own process so peak RSS is
+# per configuration.  See Benchmarks/README.md.
+set -u
+
+cd "$(dirname "$0")/.." || exit 1
+ROOT=$(pwd)
+
+PYTHON=${PYTHON:-python3}
+THREADS=${THREADS:-"1 2"}
+JSON=0
+WORKLOADS=()
+for arg in "$@"; do
+    case "$arg" in
+        --json) JSON=1 ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        -*) echo "run.sh: unknown option $arg" >&2; exit 2 ;;
+        *) WORKLOADS+=("$arg") ;;
+    esac
+done
+[ ${#WORKLOADS[@]} -eq 0 ] && WORKLOADS=(train-reference gemm-efficiency)
+
+log() { echo "[run.sh] $*" >&2; }
+
+RESULTS=$(mktemp "${TMPDIR:-/tmp}/fusionlab-bench.XXXXXX")
+ERRLOG=$(mktemp "${TMPDIR:-/tmp}/fusionlab-bench-err.XXXXXX")
+trap 'rm -f "$RESULTS" "$ERRLOG"' EXIT
+
+# --- FusionLab side -------------------------------------------------------
+BENCH=${FUSIONLAB_BENCH:-"$ROOT/.build/release/fusionlab-bench"}
+HAVE_BENCH=0
+BUILD_OK=1
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    log "building: swift build -c release --product fusionlab-bench"
+    if ! swift build -c release --product fusionlab-bench >&2; then
+        BUILD_OK=0
+        log "ERROR: swift build failed; FusionLab side skipped"
+    fi
+fi
+if [ $BUILD_OK -eq 1 ]; then
+    if [ -x "$BENCH" ]; then HAVE_BENCH=1; else log "ERROR: $BENCH not found; FusionLab side skipped"; fi
+fi
+
+# --- PyTorch peer ---------------------------------------------------------
+HAVE_PEER=0
+if "$PYTHON" -c "import torch" >/dev/null 2>&1; then
+    HAVE_PEER=1
+else
+    log "PyTorch peer skipped: '$PYTHON -c \"import torch\"' failed (set PYTHON=/path/to/venv/bin/python)"
+fi
+
+# Runs one configuration; keeps only JSON lines, reports failures and continues.
+run_one() {
+    local label=$1; shift
+    log "$label: $*"
+    : >"$ERRLOG"
+    if "$@" >>"$RESULTS.part" 2>"$ERRLOG"; then
+        grep -E '^\{' "$RESULTS.part" >>"$RESULTS" || log "$label: produced no JSON lines"
+    else
+        local rc=$?
+        log "ERROR: $label exited with status $rc"
+        sed 's/^/    /' "$ERRLOG" | tail -n 20 >&2
+        grep -E '^\{' "$RESULTS.part" >>"$RESULTS" 2>/dev/null || true
+    fi
+    rm -f "$RESULTS.part"
+}
+
+for w in "${WORKLOADS[@]}"; do
+    for n in $THREADS; do
+        if [ $HAVE_BENCH -eq 1 ]; then
+            run_one "fusionlab $w threads=$n" "$BENCH" "$w" --threads "$n" --json
+        fi
+        if [ $HAVE_PEER -eq 1 ]; then
+            run_one "pytorch $w threads=$n" "$PYTHON" "$ROOT/Benchmarks/peers/train_reference.py" \
+                --workload "$w" --threads "$n" --json
+        fi
+    done
+done
+
+if [ $JSON -eq 1 ]; then
+    cat "$RESULTS"
+else
+    # The tabulator is standard-library only; any python3 will do.
+    TAB_PY=python3
+    command -v python3 >/dev/null 2>&1 || TAB_PY=$PYTHON
+    "$TAB_PY" "$ROOT/Benchmarks/tabulate.py" "$RESULTS"
+fi
