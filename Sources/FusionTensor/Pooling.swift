@@ -15,6 +15,10 @@ extension Tensor {
         let px = data, po = out.data
         argmax.withUnsafeMutableBufferPointer { am in
             let pam = am
+            if geo.kernel == (2, 2) && geo.stride == (2, 2) && padding == (0, 0) {
+                maxPool2x2(px, po, pam, planes: b * c, h: h, w: w, ho: ho, wo: wo)
+                return
+            }
             parallelChunks(b * c, costPerItem: h * w) { planes in
                 for p in planes {
                     let src = px + p * h * w
@@ -116,5 +120,31 @@ extension Tensor {
     public func globalAvgPool() -> Tensor {
         precondition(rank >= 3, "globalAvgPool: expected [B, C, ...], got \(shape)")
         return reshaped([shape[0], shape[1], -1]).mean(axes: [2])
+    }
+}
+
+/// The common 2×2, stride-2 max pool without padding, with the window unrolled.
+private func maxPool2x2(_ px: UnsafeMutablePointer<Float>, _ po: UnsafeMutablePointer<Float>, _ am: UnsafeMutableBufferPointer<Int32>,
+                        planes: Int, h: Int, w: Int, ho: Int, wo: Int) {
+    parallelChunks(planes, costPerItem: h * w) { range in
+        for p in range {
+            let src = px + p * h * w, dst = po + p * ho * wo
+            for oh in 0..<ho {
+                let r0 = src + 2 &* oh &* w, r1 = r0 + w
+                let base = Int32(truncatingIfNeeded: 2 &* oh &* w), w32 = Int32(truncatingIfNeeded: w)
+                let o = dst + oh &* wo, a = am.baseAddress.map { $0 + (p &* ho &+ oh) &* wo }
+                guard let a else { continue }
+                for ow in 0..<wo {
+                    // Branch-free: the first maximum in row-major order wins ties, as PyTorch.
+                    let i = 2 &* ow, i32 = Int32(truncatingIfNeeded: i)
+                    let (x0, x1, x2, x3) = (r0[i], r0[i &+ 1], r1[i], r1[i &+ 1])
+                    let top = x1 > x0, m0 = top ? x1 : x0, j0 = top ? i32 &+ 1 : i32
+                    let bottom = x3 > x2, m1 = bottom ? x3 : x2, j1 = bottom ? w32 &+ i32 &+ 1 : w32 &+ i32
+                    let lower = m1 > m0
+                    o[ow] = lower ? m1 : m0
+                    a[ow] = base &+ (lower ? j1 : j0)
+                }
+            }
+        }
     }
 }

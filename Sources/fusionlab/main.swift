@@ -1,1 +1,12 @@
-print("fusionlab")
+import ArgumentParser
+
+/// The FusionLab command line: parses, then calls the library.
+struct FusionLab: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fusionlab",
+        abstract: "Multimodal fusion experiments: train, evaluate, compare and export.",
+        subcommands: [Demo.self]
+    )
+}
+
+FusionLab.main()

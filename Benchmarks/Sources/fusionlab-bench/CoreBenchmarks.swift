@@ -1,0 +1,89 @@
+import CBLAS
+import FusionModels
+import FusionNN
+import FusionOptim
+import FusionTensor
+
+/// One synthetic batch for the reference network.
+struct ReferenceBatch {
+    let text: IndexTensor
+    let image: Tensor
+    let audio: Tensor
+    let labels: [Int]
+
+    init(size b: Int, rng: inout SeededGenerator) {
+        text = IndexTensor((0..<(b * 32)).map { _ in Int32(rng.next() % 8000) }, shape: [b, 32])
+        image = Tensor.randn([b, 1, 32, 32], using: &rng)
+        audio = Tensor.randn([b, 1, 64, 13], using: &rng)
+        labels = (0..<b).map { _ in Int(rng.next() % 10) }
+    }
+}
+
+/// train-reference: training samples/s (batch 64, Adam 1e-3, after a warm-up epoch),
+/// inference samples/s (batch 256) and peak RSS of the reference network.
+func trainReference(_ options: BenchOptions) -> [Measurement] {
+    let workload = "train-reference"
+    var rng = SeededGenerator(seed: 0)
+    let model = ReferenceNetwork(rng: &rng)
+    let optimizer = Adam(groups: [ParameterGroup(parameters: model.namedParameters(), learningRate: 1e-3)])
+    let batches = (0..<20).map { _ in ReferenceBatch(size: 64, rng: &rng) }
+    func step(_ batch: ReferenceBatch) {
+        optimizer.zeroGrad()
+        let loss = crossEntropy(model(text: batch.text, image: batch.image, audio: batch.audio), targets: batch.labels)
+        loss.backward()
+        optimizer.step()
+    }
+    model.train()
+    for batch in batches { step(batch) }  // warm-up epoch
+    let start = now()
+    for _ in 0..<2 { for batch in batches { step(batch) } }
+    let trainRate = Double(2 * batches.count * 64) / (now() - start)
+
+    model.eval()
+    let inferBatches = (0..<4).map { _ in ReferenceBatch(size: 256, rng: &rng) }
+    func infer(_ batch: ReferenceBatch) -> Float {
+        withNoGrad { model(text: batch.text, image: batch.image, audio: batch.audio).data[0] }
+    }
+    for i in 0..<3 { _ = infer(inferBatches[i % 4]) }
+    let inferStart = now()
+    for i in 0..<20 { _ = infer(inferBatches[i % 4]) }
+    let inferRate = Double(20 * 256) / (now() - inferStart)
+    return [
+        Measurement(workload: workload, threads: options.threads, metric: "train_samples_per_sec", value: trainRate),
+        Measurement(workload: workload, threads: options.threads, metric: "infer_samples_per_sec", value: inferRate),
+        Measurement(workload: workload, threads: options.threads, metric: "peak_rss_mib", value: peakRSSMiB()),
+    ]
+}
+
+/// gemm-efficiency: Linear 1024→1024 at batch 256, forward and backward, as a fraction of the
+/// plain cblas_sgemm rate measured in the same run.
+func gemmEfficiency(_ options: BenchOptions) -> [Measurement] {
+    let workload = "gemm-efficiency"
+    var rng = SeededGenerator(seed: 1)
+    let (m, n, k) = (256, 1024, 1024)
+    let a = Tensor.randn([m, k], using: &rng), b = Tensor.randn([k, n], using: &rng), c = Tensor.zeros([m, n])
+    let flop = 2.0 * Double(m * n * k)
+    func timeIt(_ iterations: Int, _ body: () -> Void) -> Double {
+        for _ in 0..<3 { body() }
+        let start = now()
+        for _ in 0..<iterations { body() }
+        return (now() - start) / Double(iterations)
+    }
+    let sgemmTime = timeIt(40) { sgemm(transA: false, transB: false, m: m, n: n, k: k, a.data, b.data, c.data) }
+    let sgemmRate = flop / sgemmTime / 1e9
+
+    let layer = Linear(k, n, rng: &rng)
+    let x = Tensor.randn([m, k], using: &rng, requiresGrad: true)
+    let gy = Tensor.randn([m, n], using: &rng)
+    let linearTime = timeIt(20) {
+        x.grad = nil
+        layer.zeroGrad()
+        layer(x).backward(gradient: gy)
+    }
+    let linearRate = 3 * flop / linearTime / 1e9
+    return [
+        Measurement(workload: workload, threads: options.threads, metric: "sgemm_gflops", value: sgemmRate),
+        Measurement(workload: workload, threads: options.threads, metric: "linear_gflops", value: linearRate),
+        Measurement(workload: workload, threads: options.threads, metric: "efficiency", value: linearRate / sgemmRate),
+    ]
+}
