@@ -50,6 +50,11 @@ public final class Conv2d: Module, UnaryLayer {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
+
+    /// Applies the convolution followed by ReLU, fused into one op.
+    public func withReLU(_ x: Tensor) -> Tensor {
+        x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups, fusedReLU: true)
+    }
 }
 
 /// 1-D convolution over `[B, C, L]` (see `Tensor.conv1d`); PyTorch's initialisation.

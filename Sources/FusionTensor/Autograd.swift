@@ -104,6 +104,10 @@ extension Tensor {
     func accumulateGrad(_ g: Tensor) {
         if let existing = grad {
             addInPlace(existing.data, g.data, count: count)
+        } else if isKnownUniquelyReferenced(&g.storage) {
+            // No other tensor sees these values: adopt them (the new tensor makes the storage
+            // shared, so a second adoption of the same gradient copies instead).
+            grad = Tensor(shape: shape, storage: g.storage)
         } else {
             grad = g.copy()
         }

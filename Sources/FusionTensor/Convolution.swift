@@ -31,8 +31,11 @@ public struct Conv2dGeometry: Equatable, Sendable {
 extension Tensor {
     /// 2-D cross-correlation as `torch.nn.functional.conv2d`: input `[B, C, H, W]`, weight
     /// `[O, C/groups, kh, kw]`, bias `[O]`, output `[B, O, Ho, Wo]`.
+    ///
+    /// With `fusedReLU` the result is `relu(conv2d(...))`, computed in the same pass that lays out
+    /// the output (and its gradient mask in the pass that lays out the output gradient).
     public func conv2d(weight: Tensor, bias: Tensor?, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
-                       dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
+                       dilation: (Int, Int) = (1, 1), groups: Int = 1, fusedReLU: Bool = false) -> Tensor {
         precondition(rank == 4, "conv2d: expected input [B, C, H, W], got \(shape)")
         precondition(weight.rank == 4, "conv2d: expected weight [O, C/groups, kh, kw], got \(weight.shape)")
         let (b, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
@@ -59,19 +62,30 @@ extension Tensor {
             for bo in range {
                 let (bi, oi) = (bo / o, bo % o)
                 let src = py + oi * cols + bi * l, dst = po + bo * l
-                if let pb { let v = pb[oi]; for i in 0..<l { dst[i] = src[i] + v } } else { dst.update(from: src, count: l) }
+                let v = pb?[oi] ?? 0
+                if fusedReLU {
+                    for i in 0..<l { let t = src[i] + v; dst[i] = t > 0 ? t : 0 }
+                } else {
+                    for i in 0..<l { dst[i] = src[i] + v }
+                }
             }
         }
         let x = self
-        let wd = weight.detached()
+        let wd = weight.detached(), yd = out.detached()
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         return out.recording("conv2d", inputs) { g in
             let gy = Tensor(uninitializedShape: [o, cols])  // dY as [O, B·L]
-            let pg = g.data, pgy = gy.data
+            let pg = g.data, pgy = gy.data, pout = yd.data
             parallelChunks(b * o, costPerItem: l) { range in
                 for bo in range {
                     let (bi, oi) = (bo / o, bo % o)
-                    (pgy + oi * cols + bi * l).update(from: pg + bo * l, count: l)
+                    let dst = pgy + oi * cols + bi * l, src = pg + bo * l
+                    if fusedReLU {
+                        let y = pout + bo * l
+                        for i in 0..<l { dst[i] = y[i] > 0 ? src[i] : 0 }
+                    } else {
+                        dst.update(from: src, count: l)
+                    }
                 }
             }
             var gx: Tensor? = nil, gw: Tensor? = nil, gb: Tensor? = nil

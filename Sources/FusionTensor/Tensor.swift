@@ -49,8 +49,8 @@ public final class Tensor {
     public let shape: [Int]
     /// The number of elements (product of `shape`; 1 for a scalar of shape `[]`).
     public let count: Int
-    /// The memory holding the values.
-    public let storage: TensorStorage
+    /// The memory holding the values (never replaced; `var` only so that uniqueness can be tested).
+    public internal(set) var storage: TensorStorage
     /// Whether gradients flow to and are collected for this tensor.
     public var requiresGrad: Bool
     /// The accumulated gradient, same shape as the tensor; `nil` until a backward pass reaches it.

@@ -110,6 +110,20 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testFusedReLUConvolutionEqualsConvolutionThenReLU() {
+        let x = randomTensor([2, 3, 6, 6], seed: 50), w = randomTensor([4, 3, 3, 3], seed: 51), b = randomTensor([4], seed: 52)
+        let gy = randomTensor([2, 4, 6, 6], seed: 53)
+        var results: [[Float]] = []
+        for fused in [false, true] {
+            for t in [x, w, b] { t.grad = nil; t.requiresGrad = true }
+            let y = fused ? x.conv2d(weight: w, bias: b, padding: (1, 1), fusedReLU: true)
+                          : x.conv2d(weight: w, bias: b, padding: (1, 1)).relu()
+            (y * gy).sum().backward()
+            results.append(y.scalars + (x.grad?.scalars ?? []) + (w.grad?.scalars ?? []) + (b.grad?.scalars ?? []))
+        }
+        assertClose(results[1], results[0])
+    }
+
     func testPoolingValues() {
         let x = Tensor.arange(0, 16).reshaped([1, 1, 4, 4])
         XCTAssertEqual(x.maxPool2d(kernel: (2, 2)).scalars, [5, 7, 13, 15])
