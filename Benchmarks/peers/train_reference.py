@@ -111,25 +111,29 @@ def train_reference():
 
     for batch in pool:                        # warm-up: one epoch
         step(batch)
-    t0 = time.perf_counter()
-    for _ in range(TIMED_EPOCHS):
+    # Best of three timed epochs: robust to a busy neighbour, same protocol as fusionlab-bench.
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
         for batch in pool:
             loss = step(batch)
-    loss.item()
-    dt = time.perf_counter() - t0
-    emit("train_samples_per_sec", TIMED_EPOCHS * TRAIN_POOL * TRAIN_BATCH / dt)
+        loss.item()
+        best = min(best, time.perf_counter() - t0)
+    emit("train_samples_per_sec", TRAIN_POOL * TRAIN_BATCH / best)
 
     model.eval()
     ipool = [make_batch(gen, INFER_BATCH)[:3] for _ in range(INFER_POOL)]
     with torch.inference_mode():
         for k in range(INFER_WARMUP):
             model(*ipool[k % INFER_POOL])
-        t0 = time.perf_counter()
-        for k in range(INFER_TIMED):
-            out = model(*ipool[k % INFER_POOL])
-        out.sum().item()
-        dt = time.perf_counter() - t0
-    emit("infer_samples_per_sec", INFER_TIMED * INFER_BATCH / dt)
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for k in range(INFER_TIMED):
+                out = model(*ipool[k % INFER_POOL])
+            out.sum().item()
+            best = min(best, time.perf_counter() - t0)
+    emit("infer_samples_per_sec", INFER_TIMED * INFER_BATCH / best)
 
     emit("peak_rss_mib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
 

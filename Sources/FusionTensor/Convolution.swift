@@ -62,12 +62,7 @@ extension Tensor {
             for bo in range {
                 let (bi, oi) = (bo / o, bo % o)
                 let src = py + oi * cols + bi * l, dst = po + bo * l
-                let v = pb?[oi] ?? 0
-                if fusedReLU {
-                    for i in 0..<l { let t = src[i] + v; dst[i] = t > 0 ? t : 0 }
-                } else {
-                    for i in 0..<l { dst[i] = src[i] + v }
-                }
+                vectorShift(dst, src, pb?[oi] ?? 0, l, relu: fusedReLU)
             }
         }
         let x = self
@@ -81,8 +76,7 @@ extension Tensor {
                     let (bi, oi) = (bo / o, bo % o)
                     let dst = pgy + oi * cols + bi * l, src = pg + bo * l
                     if fusedReLU {
-                        let y = pout + bo * l
-                        for i in 0..<l { dst[i] = y[i] > 0 ? src[i] : 0 }
+                        vectorMaskPositive(dst, src, gate: pout + bo * l, l)
                     } else {
                         dst.update(from: src, count: l)
                     }
@@ -99,12 +93,7 @@ extension Tensor {
             }
             if let bias, bias.requiresGrad {
                 let t = Tensor(uninitializedShape: [o])
-                for oi in 0..<o {
-                    var acc: Float = 0
-                    let row = pgy + oi * cols
-                    for i in 0..<cols { acc += row[i] }
-                    t.data[oi] = acc
-                }
+                for oi in 0..<o { t.data[oi] = vectorSum(pgy + oi * cols, cols) }
                 gb = t
             }
             if x.requiresGrad {

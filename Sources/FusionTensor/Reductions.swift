@@ -83,12 +83,7 @@ extension Tensor {
         let out = Tensor.zeros(outShape)
         let px = data, po = out.data
         if sp.inner == 1 {
-            for o in 0..<sp.outer {
-                var acc: Float = 0
-                let row = px + o * sp.n
-                for j in 0..<sp.n { acc += row[j] }
-                po[o] = acc
-            }
+            for o in 0..<sp.outer { po[o] = vectorSum(px + o * sp.n, sp.n) }
         } else {
             for o in 0..<sp.outer {
                 let dst = po + o * sp.inner
