@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "FusionTensor", targets: ["FusionTensor"]),
         .library(name: "FusionNN", targets: ["FusionNN"]),
         .library(name: "FusionOptim", targets: ["FusionOptim"]),
+        .library(name: "FusionData", targets: ["FusionData"]),
         .executable(name: "fusionlab", targets: ["fusionlab"]),
         .executable(name: "fusionlab-bench", targets: ["fusionlab-bench"]),
     ],
@@ -17,11 +18,18 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+        .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+        .systemLibrary(name: "CKissFFT", providers: [.apt(["libkissfft-dev"])]),  // its .pc passes -D flags SwiftPM refuses
 
         // MARK: - Numeric core
         .target(name: "FusionTensor", dependencies: ["CBLAS"]),
         .target(name: "FusionNN", dependencies: ["FusionTensor"]),
         .target(name: "FusionOptim", dependencies: ["FusionTensor", "FusionNN"]),
+
+        // MARK: - Modality front ends
+        .target(name: "FusionData", dependencies: ["FusionTensor", "CPNG", "CSndFile", "CSoxr", "CKissFFT"]),
 
         // MARK: - Executables
         .executableTarget(name: "fusionlab", dependencies: ["FusionTensor", "FusionNN", "FusionOptim"]),
@@ -39,6 +47,8 @@ let package = Package(
             resources: [.copy("Golden")]
         ),
         .testTarget(name: "FusionOptimTests", dependencies: ["FusionOptim", "FusionNN", "FusionTensor"],
+                    resources: [.copy("Golden")]),
+        .testTarget(name: "FusionDataTests", dependencies: ["FusionData", "FusionTensor"],
                     resources: [.copy("Golden")]),
     ],
     swiftLanguageModes: [.v5]
