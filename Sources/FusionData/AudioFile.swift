@@ -187,7 +187,8 @@ public enum Resampler {
         if let error {
             throw FusionDataError(file: "", "resample \(clip.sampleRate) → \(sampleRate) Hz failed: \(String(cString: error))")
         }
-        if outputDone < outCount { out.removeLast(outCount - outputDone) }
+        // Like librosa, the output has exactly ceil(count * ratio) samples: a shortfall stays zero.
+        if outputDone < outCount { for i in outputDone..<outCount { out[i] = 0 } }
         return AudioClip(sampleRate: sampleRate, samples: out)
     }
 }
