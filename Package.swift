@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "FusionTensor", targets: ["FusionTensor"]),
         .library(name: "FusionNN", targets: ["FusionNN"]),
         .library(name: "FusionOptim", targets: ["FusionOptim"]),
+        .library(name: "FusionData", targets: ["FusionData"]),
         .library(name: "FusionModels", targets: ["FusionModels"]),
         .executable(name: "fusionlab", targets: ["fusionlab"]),
         .executable(name: "fusionlab-bench", targets: ["fusionlab-bench"]),
@@ -22,12 +23,21 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .systemLibrary(name: "CSystem"),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+        .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+        .systemLibrary(name: "CKissFFT", providers: [.apt(["libkissfft-dev"])]),  // its .pc passes -D flags SwiftPM refuses
 
         // MARK: - Numeric core
         .target(name: "FusionTensor", dependencies: ["CBLAS", "CSystem"]),
         .target(name: "FusionNN", dependencies: ["FusionTensor"]),
         .target(name: "FusionOptim", dependencies: ["FusionTensor", "FusionNN"]),
-        .target(name: "FusionModels", dependencies: ["FusionTensor", "FusionNN"]),
+
+        // MARK: - Modality front ends
+        .target(name: "FusionData", dependencies: ["FusionTensor", "CPNG", "CSndFile", "CSoxr", "CKissFFT"]),
+
+        // MARK: - Models
+        .target(name: "FusionModels", dependencies: ["FusionTensor", "FusionNN", "FusionData"]),
 
         // MARK: - Executables
         .executableTarget(
@@ -60,6 +70,8 @@ let package = Package(
             dependencies: ["FusionOptim", "FusionNN", "FusionTensor", "FusionTestSupport"],
             resources: [.copy("Golden")]
         ),
+        .testTarget(name: "FusionDataTests", dependencies: ["FusionData", "FusionTensor"],
+                    resources: [.copy("Golden")]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,2 @@
+// libsoxr: high-quality one-dimensional sample-rate conversion.
+#include <soxr.h>

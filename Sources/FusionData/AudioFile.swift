@@ -1,0 +1,221 @@
+import CSndFile
+import CSoxr
+import Foundation
+import FusionTensor
+
+/// Audio samples in memory: mono Float32 at a known sample rate.
+public struct AudioClip: Sendable {
+    /// Samples per second.
+    public var sampleRate: Int
+    /// Mono samples, nominally in [-1, 1].
+    public var samples: [Float]
+
+    /// A clip of `samples` at `sampleRate`.
+    public init(sampleRate: Int, samples: [Float]) {
+        self.sampleRate = sampleRate
+        self.samples = samples
+    }
+
+    /// The duration in seconds.
+    public var duration: Double { Double(samples.count) / Double(sampleRate) }
+}
+
+/// What a file holds, as libsndfile reports it.
+public struct AudioFileInfo: Equatable, Sendable {
+    /// Samples per second.
+    public let sampleRate: Int
+    /// Interleaved channels.
+    public let channels: Int
+    /// Frames (samples per channel).
+    public let frames: Int
+    /// libsndfile's major format and subtype bits (`SF_FORMAT_*`).
+    public let format: Int32
+}
+
+/// Reading and writing audio through libsndfile: WAV (PCM 8/16/24/32, float, double, µ-law),
+/// FLAC, OGG Vorbis, AIFF and whatever else the installed libsndfile reads.
+public enum AudioFile {
+    /// Reads `path` as interleaved Float32 frames and its header. Errors name the file.
+    public static func readInterleaved(path: String) throws -> (info: AudioFileInfo, samples: [Float]) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            throw FusionDataError(file: path, "no such audio file")
+        }
+        var sfInfo = SF_INFO()
+        guard let handle = sf_open(path, Int32(SFM_READ), &sfInfo) else {
+            let reason = String(cString: sf_strerror(nil))
+            throw FusionDataError(file: path, "cannot read audio: \(reason)")
+        }
+        defer { sf_close(handle) }
+        let channels = Int(sfInfo.channels)
+        let frames = Int(sfInfo.frames)
+        guard channels >= 1, sfInfo.samplerate > 0, frames >= 0 else {
+            throw FusionDataError(file: path, "invalid audio header: \(channels) channels at \(sfInfo.samplerate) Hz")
+        }
+        guard frames <= (1 << 31) / channels else {
+            throw FusionDataError(file: path, "audio too long: \(frames) frames of \(channels) channels")
+        }
+        var samples = [Float](repeating: 0, count: frames * channels)
+        let read = samples.withUnsafeMutableBufferPointer { buffer -> Int in
+            guard let base = buffer.baseAddress else { return 0 }
+            return Int(sf_readf_float(handle, base, sf_count_t(frames)))
+        }
+        if read < frames {
+            let errorCode = sf_error(handle)
+            if errorCode != 0 {
+                throw FusionDataError(file: path, "audio data unreadable after \(read) of \(frames) frames: \(String(cString: sf_strerror(handle)))")
+            }
+            samples.removeLast((frames - read) * channels)
+        }
+        let info = AudioFileInfo(sampleRate: Int(sfInfo.samplerate), channels: channels, frames: read, format: sfInfo.format)
+        return (info, samples)
+    }
+
+    /// Reads `path`, mixes it down to mono (the mean of the channels, as librosa does) and,
+    /// when `sampleRate` is given and differs, resamples it with libsoxr.
+    public static func read(path: String, sampleRate: Int? = nil) throws -> AudioClip {
+        let (info, interleaved) = try readInterleaved(path: path)
+        var mono: [Float]
+        if info.channels == 1 {
+            mono = interleaved
+        } else {
+            mono = [Float](repeating: 0, count: info.frames)
+            let scale = 1 / Float(info.channels)
+            for f in 0..<info.frames {
+                var sum: Float = 0
+                for c in 0..<info.channels { sum += interleaved[f * info.channels + c] }
+                mono[f] = sum * scale
+            }
+        }
+        let clip = AudioClip(sampleRate: info.sampleRate, samples: mono)
+        guard let sampleRate, sampleRate != info.sampleRate else { return clip }
+        do {
+            return try Resampler.resample(clip, to: sampleRate)
+        } catch let error as FusionDataError {
+            throw FusionDataError(file: path, error.message)
+        }
+    }
+
+    /// Container and sample formats for writing.
+    public enum WriteFormat: String, CaseIterable, Sendable {
+        /// WAV, unsigned 8-bit PCM.
+        case wavPCM8, wavPCM16, wavPCM24, wavPCM32, wavFloat, wavDouble, wavULaw
+        /// FLAC, 16-bit.
+        case flac16
+        /// OGG Vorbis (lossy).
+        case oggVorbis
+        /// AIFF, 16-bit PCM.
+        case aiffPCM16
+
+        var sndfileFormat: Int32 {
+            let f: Int
+            switch self {
+            case .wavPCM8: f = SF_FORMAT_WAV | SF_FORMAT_PCM_U8
+            case .wavPCM16: f = SF_FORMAT_WAV | SF_FORMAT_PCM_16
+            case .wavPCM24: f = SF_FORMAT_WAV | SF_FORMAT_PCM_24
+            case .wavPCM32: f = SF_FORMAT_WAV | SF_FORMAT_PCM_32
+            case .wavFloat: f = SF_FORMAT_WAV | SF_FORMAT_FLOAT
+            case .wavDouble: f = SF_FORMAT_WAV | SF_FORMAT_DOUBLE
+            case .wavULaw: f = SF_FORMAT_WAV | SF_FORMAT_ULAW
+            case .flac16: f = SF_FORMAT_FLAC | SF_FORMAT_PCM_16
+            case .oggVorbis: f = SF_FORMAT_OGG | SF_FORMAT_VORBIS
+            case .aiffPCM16: f = SF_FORMAT_AIFF | SF_FORMAT_PCM_16
+            }
+            return Int32(f)
+        }
+    }
+
+    /// Writes interleaved samples to `path` in `format`, atomically (temporary file, then rename).
+    public static func write(interleaved samples: [Float], channels: Int, sampleRate: Int,
+                             format: WriteFormat = .wavPCM16, to path: String) throws {
+        guard channels >= 1, samples.count % channels == 0 else {
+            throw FusionDataError(file: path, "audio write: \(samples.count) samples do not divide into \(channels) channels")
+        }
+        let url = URL(fileURLWithPath: path)
+        let directory = url.deletingLastPathComponent().path
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let temporary = directory + "/.\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var sfInfo = SF_INFO()
+        sfInfo.samplerate = Int32(sampleRate)
+        sfInfo.channels = Int32(channels)
+        sfInfo.format = format.sndfileFormat
+        guard sf_format_check(&sfInfo) != 0 else {
+            throw FusionDataError(file: path, "audio write: libsndfile cannot write \(format) with \(channels) channels at \(sampleRate) Hz")
+        }
+        guard let handle = sf_open(temporary, Int32(SFM_WRITE), &sfInfo) else {
+            throw FusionDataError(file: path, "cannot write audio: \(String(cString: sf_strerror(nil)))")
+        }
+        let frames = samples.count / channels
+        let written = samples.withUnsafeBufferPointer { buffer -> Int in
+            guard let base = buffer.baseAddress else { return 0 }
+            return Int(sf_writef_float(handle, base, sf_count_t(frames)))
+        }
+        sf_close(handle)
+        guard written == frames, rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw FusionDataError(file: path, "cannot write audio: wrote \(written) of \(frames) frames")
+        }
+    }
+
+    /// Writes a mono clip to `path` (see `write(interleaved:channels:sampleRate:format:to:)`).
+    public static func write(_ clip: AudioClip, format: WriteFormat = .wavPCM16, to path: String) throws {
+        try write(interleaved: clip.samples, channels: 1, sampleRate: clip.sampleRate, format: format, to: path)
+    }
+}
+
+/// Sample-rate conversion with libsoxr at its "high quality" setting (librosa's default `soxr_hq`).
+public enum Resampler {
+    /// `clip` resampled to `sampleRate`; the output has `ceil(count * to / from)` samples,
+    /// the length librosa gives.
+    public static func resample(_ clip: AudioClip, to sampleRate: Int) throws -> AudioClip {
+        guard sampleRate > 0 else { throw FusionDataError(file: "", "resample: target rate must be positive, got \(sampleRate)") }
+        if sampleRate == clip.sampleRate || clip.samples.isEmpty { return AudioClip(sampleRate: sampleRate, samples: clip.samples) }
+        let outCount = Int((Double(clip.samples.count) * Double(sampleRate) / Double(clip.sampleRate)).rounded(.up))
+        var out = [Float](repeating: 0, count: outCount)
+        var inputDone = 0
+        var outputDone = 0
+        var io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I)
+        var quality = soxr_quality_spec(UInt(SOXR_HQ), 0)
+        let error: soxr_error_t? = clip.samples.withUnsafeBufferPointer { input in
+            out.withUnsafeMutableBufferPointer { output in
+                soxr_oneshot(Double(clip.sampleRate), Double(sampleRate), 1,
+                             input.baseAddress, input.count, &inputDone,
+                             output.baseAddress, output.count, &outputDone,
+                             &io, &quality, nil)
+            }
+        }
+        if let error {
+            throw FusionDataError(file: "", "resample \(clip.sampleRate) → \(sampleRate) Hz failed: \(String(cString: error))")
+        }
+        // Like librosa, the output has exactly ceil(count * ratio) samples: a shortfall stays zero.
+        if outputDone < outCount { for i in outputDone..<outCount { out[i] = 0 } }
+        return AudioClip(sampleRate: sampleRate, samples: out)
+    }
+}
+
+/// Fixing a clip's length: pad with zeros or trim to a number of samples, or keep the variable
+/// length and record which samples are real.
+public enum AudioLength {
+    /// `samples` padded with zeros at the end or trimmed to exactly `count` samples.
+    public static func padOrTrim(_ samples: [Float], to count: Int) -> [Float] {
+        if samples.count >= count { return Array(samples.prefix(count)) }
+        return samples + [Float](repeating: 0, count: count - samples.count)
+    }
+
+    /// Pads a batch of variable-length clips to the longest (capped at `maxCount` when given):
+    /// returns `[B, T]` samples and a `[B, T]` mask, 1 where a sample is real, 0 where padded.
+    public static func batch(_ clips: [[Float]], maxCount: Int? = nil) -> (samples: Tensor, mask: Tensor) {
+        var longest = clips.map(\.count).max() ?? 0
+        if let maxCount { longest = min(longest, maxCount) }
+        let samples = Tensor.zeros([clips.count, longest])
+        let mask = Tensor.zeros([clips.count, longest])
+        for (b, clip) in clips.enumerated() {
+            let n = min(clip.count, longest)
+            for t in 0..<n {
+                samples.data[b * longest + t] = clip[t]
+                mask.data[b * longest + t] = 1
+            }
+        }
+        return (samples, mask)
+    }
+}

@@ -1,0 +1,238 @@
+import CKissFFT
+import Foundation
+import FusionTensor
+
+/// Settings of the MFCC front end; the defaults are `librosa.feature.mfcc`'s.
+public struct MFCCSettings: Codable, Equatable, Sendable {
+    /// How the signal is padded at both ends when `center` is true.
+    public enum PadMode: String, Codable, Sendable {
+        /// Zeros (librosa ≥ 0.10's default for `stft`).
+        case constant
+        /// Mirror without repeating the edge sample (numpy's "reflect").
+        case reflect
+    }
+
+    /// Sample rate of the input in Hz.
+    public var sampleRate = 22050
+    /// FFT size (even).
+    public var nFFT = 2048
+    /// Window length (≤ nFFT); nil means nFFT.
+    public var winLength: Int? = nil
+    /// Hop between frames in samples.
+    public var hopLength = 512
+    /// Number of mel bands.
+    public var nMels = 128
+    /// Number of cepstral coefficients kept.
+    public var nMFCC = 20
+    /// Lowest filter edge in Hz.
+    public var fMin = 0.0
+    /// Highest filter edge in Hz; nil means sampleRate / 2.
+    public var fMax: Double? = nil
+    /// The mel scale.
+    public var melScale = MelScale.slaney
+    /// Slaney area normalisation of the filters.
+    public var slaneyNorm = true
+    /// Centre frames on their sample (pad nFFT/2 at both ends).
+    public var center = true
+    /// Padding used when centring.
+    public var padMode = PadMode.constant
+    /// `power_to_db` reference power.
+    public var ref = 1.0
+    /// `power_to_db` floor applied before the logarithm.
+    public var amin = 1e-10
+    /// `power_to_db` dynamic range below the clip's maximum; nil disables the clamp.
+    public var topDB: Double? = 80
+    /// Delta orders appended as extra rows: 0 none, 1 deltas, 2 deltas and delta-deltas.
+    public var deltaOrder = 0
+    /// Width of the delta (Savitzky–Golay) window, odd, as `librosa.feature.delta(width=)`.
+    public var deltaWidth = 9
+    /// Standardise every output row to zero mean and unit variance over the clip's frames.
+    public var standardize = false
+
+    /// librosa's defaults.
+    public init() {}
+
+    /// The effective window length.
+    public var window: Int { winLength ?? nFFT }
+
+    /// The number of frames a clip of `sampleCount` samples gives.
+    public func frameCount(sampleCount: Int) -> Int {
+        center ? 1 + sampleCount / hopLength : max(0, 1 + (sampleCount - nFFT) / hopLength)
+    }
+
+    /// Rows of the output: nMFCC times (1 + deltaOrder).
+    public var featureRows: Int { nMFCC * (1 + deltaOrder) }
+
+    /// Checks the settings, naming the first bad one.
+    public func validate() throws {
+        func bad(_ text: String) -> FusionDataError { FusionDataError(file: "", "MFCC settings: \(text)") }
+        guard nFFT >= 2, nFFT % 2 == 0 else { throw bad("n_fft must be even and ≥ 2, got \(nFFT)") }
+        guard window >= 1, window <= nFFT else { throw bad("win_length must be in 1...\(nFFT), got \(window)") }
+        guard hopLength >= 1 else { throw bad("hop_length must be ≥ 1, got \(hopLength)") }
+        guard nMels >= 1, nMFCC >= 1, nMFCC <= nMels else { throw bad("need 1 ≤ n_mfcc (\(nMFCC)) ≤ n_mels (\(nMels))") }
+        guard sampleRate > 0 else { throw bad("sample rate must be positive, got \(sampleRate)") }
+        guard (0...2).contains(deltaOrder) else { throw bad("delta order must be 0, 1 or 2, got \(deltaOrder)") }
+        guard deltaWidth >= 3, deltaWidth % 2 == 1 else { throw bad("delta width must be odd and ≥ 3, got \(deltaWidth)") }
+        guard amin > 0 else { throw bad("amin must be positive, got \(amin)") }
+    }
+}
+
+/// MFCC extraction that reproduces `librosa.feature.mfcc`: centred framing, periodic Hann
+/// window, power spectrum through kissfft's real FFT, mel filterbank, `power_to_db`, and an
+/// orthonormal DCT-II, keeping `nMFCC` coefficients.
+///
+/// An instance holds an FFT plan and scratch buffers, so it is not safe to share between
+/// threads: give each thread its own (they are cheap to make).
+public final class MFCC {
+    /// The settings this extractor was built with.
+    public let settings: MFCCSettings
+    /// The mel filterbank.
+    public let filterbank: MelFilterbank
+    private let fft: kiss_fftr_cfg
+    private let window: [Float]
+    private let dct: [Float]
+    private var frame: [Float]
+    private var spectrum: [kiss_fft_cpx]
+    private var power: [Float]
+
+    /// Builds the extractor (filterbank, window, DCT matrix, FFT plan) for `settings`.
+    public init(_ settings: MFCCSettings = MFCCSettings()) throws {
+        try settings.validate()
+        self.settings = settings
+        let n = settings.nFFT
+        guard let plan = kiss_fftr_alloc(Int32(n), 0, nil, nil) else {
+            throw FusionDataError(file: "", "MFCC: kissfft could not plan a real FFT of size \(n)")
+        }
+        fft = plan
+        filterbank = MelFilterbank(sampleRate: settings.sampleRate, nFFT: n, melCount: settings.nMels,
+                                   fMin: settings.fMin, fMax: settings.fMax, scale: settings.melScale,
+                                   slaneyNorm: settings.slaneyNorm)
+        // Periodic Hann window of win_length samples, centred inside n_fft (librosa's pad_center).
+        var w = [Float](repeating: 0, count: n)
+        let length = settings.window, left = (n - length) / 2
+        for i in 0..<length { w[left + i] = Float(0.5 - 0.5 * cos(2 * Double.pi * Double(i) / Double(length))) }
+        window = w
+        // Orthonormal DCT-II rows: c_k = s_k Σ_m x_m cos(π k (2m + 1) / 2M).
+        let mels = settings.nMels
+        var d = [Float](repeating: 0, count: settings.nMFCC * mels)
+        for k in 0..<settings.nMFCC {
+            let s = k == 0 ? (1 / Double(mels)).squareRoot() : (2 / Double(mels)).squareRoot()
+            for m in 0..<mels { d[k * mels + m] = Float(s * cos(Double.pi * Double(k) * Double(2 * m + 1) / Double(2 * mels))) }
+        }
+        dct = d
+        frame = [Float](repeating: 0, count: n)
+        spectrum = [kiss_fft_cpx](repeating: kiss_fft_cpx(), count: n / 2 + 1)
+        power = [Float](repeating: 0, count: n / 2 + 1)
+    }
+
+    deinit { fl_kiss_fftr_free(fft) }
+
+    /// The log-mel spectrogram in dB, `[nMels, frames]`, as `librosa.power_to_db(melspectrogram(...))`.
+    public func logMel(_ samples: [Float]) -> Tensor {
+        let s = settings
+        let frames = s.frameCount(sampleCount: samples.count)
+        let mels = s.nMels, n = s.nFFT, half = n / 2, bins = half + 1
+        let out = Tensor(uninitializedShape: [mels, frames])
+        let dst = out.data
+        let pad = s.center ? half : 0
+        let count = samples.count
+        let logRef = 10 * log10(max(s.amin, abs(s.ref)))
+        let amin = Float(s.amin)
+        var peak = -Float.infinity
+        samples.withUnsafeBufferPointer { x in
+            window.withUnsafeBufferPointer { win in
+                frame.withUnsafeMutableBufferPointer { buf in
+                    spectrum.withUnsafeMutableBufferPointer { spec in
+                        power.withUnsafeMutableBufferPointer { pw in
+                            filterbank.weights.withUnsafeBufferPointer { fw in
+                                for t in 0..<frames {
+                                    let origin = t * s.hopLength - pad
+                                    for i in 0..<n {
+                                        var j = origin + i
+                                        if j < 0 || j >= count {
+                                            if s.padMode == .constant || count < 2 { buf[i] = 0; continue }
+                                            // numpy "reflect": mirror about the end samples.
+                                            let period = 2 * (count - 1)
+                                            j = ((j % period) + period) % period
+                                            if j >= count { j = period - j }
+                                        }
+                                        buf[i] = x[j] * win[i]
+                                    }
+                                    kiss_fftr(fft, buf.baseAddress, spec.baseAddress)
+                                    for k in 0..<bins { pw[k] = spec[k].r * spec[k].r + spec[k].i * spec[k].i }
+                                    for m in 0..<mels {
+                                        let start = filterbank.starts[m], offset = filterbank.offsets[m]
+                                        var acc: Float = 0
+                                        for j in 0..<filterbank.lengths[m] { acc += fw[offset + j] * pw[start + j] }
+                                        let db = 10 * log10(max(amin, acc)) - Float(logRef)
+                                        dst[m * frames + t] = db
+                                        peak = max(peak, db)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let topDB = s.topDB, frames > 0 {
+            let floor = peak - Float(topDB)
+            for i in 0..<out.count where dst[i] < floor { dst[i] = floor }
+        }
+        return out
+    }
+
+    /// MFCCs of one mono clip: `[featureRows, frames]` (coefficients, then deltas if asked,
+    /// then per-row standardisation if asked).
+    public func callAsFunction(_ samples: [Float]) -> Tensor {
+        let s = settings
+        let logMel = logMel(samples)
+        let frames = logMel.shape[1], mels = s.nMels
+        let rows = s.featureRows
+        let out = Tensor(uninitializedShape: [rows, frames])
+        let dst = out.data, src = logMel.data
+        dct.withUnsafeBufferPointer { d in
+            for k in 0..<s.nMFCC {
+                let row = dst + k * frames
+                for t in 0..<frames { row[t] = 0 }
+                for m in 0..<mels {
+                    let c = d[k * mels + m]
+                    let srcRow = src + m * frames
+                    for t in 0..<frames { row[t] += c * srcRow[t] }
+                }
+            }
+        }
+        if s.deltaOrder >= 1 {
+            for order in 1...s.deltaOrder {
+                for k in 0..<s.nMFCC {
+                    Deltas.savitzkyGolay(dst + k * frames, count: frames, width: s.deltaWidth, order: order,
+                                         into: dst + (order * s.nMFCC + k) * frames)
+                }
+            }
+        }
+        if s.standardize { Deltas.standardizeRows(dst, rows: rows, columns: frames) }
+        return out
+    }
+
+    /// MFCCs of a batch of equal-length clips, `[B, featureRows, frames]`, spread over
+    /// `Threading.threads` threads (each with its own extractor).
+    public static func batch(_ clips: [[Float]], settings: MFCCSettings) throws -> Tensor {
+        try settings.validate()
+        let length = clips.first?.count ?? 0
+        guard clips.allSatisfy({ $0.count == length }) else {
+            throw FusionDataError(file: "", "MFCC batch: clips differ in length; pad or trim them first")
+        }
+        let frames = settings.frameCount(sampleCount: length), rows = settings.featureRows
+        let out = Tensor(uninitializedShape: [clips.count, rows, frames])
+        let per = rows * frames
+        let base = out.data
+        parallelChunks(clips.count, costPerItem: length * 8) { range in
+            guard let extractor = try? MFCC(settings) else { return }
+            for b in range {
+                let one = extractor(clips[b])
+                (base + b * per).update(from: one.data, count: per)
+            }
+        }
+        return out
+    }
+}
