@@ -1,0 +1,191 @@
+import Dispatch
+import Foundation
+import FusionTensor
+
+/// One batch: per-modality tensors, presence masks and labels.
+public struct Batch {
+    /// Positions of the samples in the cache.
+    public var indices: [Int]
+    /// Sample ids.
+    public var ids: [String]
+    /// Class ids, `[B]`.
+    public var labels: IndexTensor
+    /// `[B, C, H, W]` images (zeros where absent), normalised if the settings say so.
+    public var image: Tensor?
+    /// `[B, rows, frames]` MFCCs (zeros where absent).
+    public var audio: Tensor?
+    /// `[B, L]` token ids (padding where absent).
+    public var textIDs: IndexTensor?
+    /// `[B, L]` attention mask for the text.
+    public var textMask: Tensor?
+    /// `[B]` per modality: 1 where the sample has it, 0 where it is missing.
+    public var presence: [Modality: Tensor]
+
+    /// The number of samples.
+    public var count: Int { indices.count }
+}
+
+/// Augmentation applied when batches are made (never cached).
+public struct OnTheFlyAugmentation: Sendable {
+    /// Image augmentation, applied before normalisation.
+    public var image: ImageAugmentation?
+    /// Masking of the MFCC matrices.
+    public var audio: SpecAugment?
+
+    /// The given augmentations.
+    public init(image: ImageAugmentation? = nil, audio: SpecAugment? = nil) {
+        self.image = image
+        self.audio = audio
+    }
+}
+
+/// Batches over a feature cache: seeded shuffling per epoch, optional drop-last, augmentation
+/// on the fly (seeded per epoch and sample, so results do not depend on thread timing), and
+/// the next batch prepared on a background queue while the caller works on the current one.
+public final class BatchLoader: @unchecked Sendable {
+    /// The cache read from.
+    public let cache: FeatureCache
+    /// Samples per batch.
+    public let batchSize: Int
+    /// Shuffle every epoch.
+    public let shuffle: Bool
+    /// Drop a last batch smaller than `batchSize`.
+    public let dropLast: Bool
+    /// Seed for shuffling and augmentation.
+    public let seed: UInt64
+    /// Augmentation, if any.
+    public let augmentation: OnTheFlyAugmentation
+    /// Image normalisation applied after augmentation.
+    public let imageMean: [Float]?, imageStd: [Float]?
+
+    /// A loader over `cache`.
+    public init(cache: FeatureCache, batchSize: Int, shuffle: Bool = true, dropLast: Bool = false, seed: UInt64 = 0,
+                augmentation: OnTheFlyAugmentation = OnTheFlyAugmentation(), imageMean: [Float]? = nil, imageStd: [Float]? = nil) {
+        precondition(batchSize >= 1, "BatchLoader: batch size must be ≥ 1, got \(batchSize)")
+        self.cache = cache
+        self.batchSize = batchSize
+        self.shuffle = shuffle
+        self.dropLast = dropLast
+        self.seed = seed
+        self.augmentation = augmentation
+        self.imageMean = imageMean
+        self.imageStd = imageStd
+    }
+
+    /// The sample order of `epoch`, split into batches.
+    public func batchIndices(epoch: Int) -> [[Int]] {
+        var order = Array(0..<cache.count)
+        if shuffle {
+            var rng = SeededGenerator.derived(seed: seed, stream: "shuffle-\(epoch)")
+            order.shuffle(using: &rng)
+        }
+        var batches = stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0..<min($0 + batchSize, order.count)]) }
+        if dropLast, let last = batches.last, last.count < batchSize { batches.removeLast() }
+        return batches
+    }
+
+    /// The number of batches per epoch.
+    public var batchCount: Int { dropLast ? cache.count / batchSize : (cache.count + batchSize - 1) / batchSize }
+
+    /// Assembles one batch (also used by the prefetching iterator).
+    public func makeBatch(_ indices: [Int], epoch: Int) -> Batch {
+        let b = indices.count
+        var presence = [Modality: Tensor]()
+        for m in Modality.allCases { presence[m] = Tensor(indices.map { cache.has($0, m) ? 1 : 0 }, shape: [b]) }
+        var batch = Batch(indices: indices, ids: indices.map { cache.header.ids[$0] },
+                          labels: IndexTensor(indices.map { cache.label($0) }, shape: [b]), presence: presence)
+        if let shape = cache.header.imageShape {
+            let row = cache.imageRow
+            let out = Tensor(uninitializedShape: [b] + shape)
+            for (k, i) in indices.enumerated() {
+                var image = Tensor(uninitializedShape: shape)
+                image.data.update(from: cache.image(i), count: row)
+                if let aug = augmentation.image, cache.has(i, .image) {
+                    var rng = SeededGenerator.derived(seed: seed, stream: "image-\(epoch)-\(i)")
+                    image = aug.apply(image, using: &rng)
+                }
+                if let mean = imageMean, let std = imageStd { image = ImageTransforms.normalize(image, mean: mean, std: std) }
+                if !cache.has(i, .image) { image.fill(0) }
+                (out.data + k * row).update(from: image.data, count: row)
+            }
+            batch.image = out
+        }
+        if let shape = cache.header.audioShape {
+            let row = cache.audioRow
+            let out = Tensor(uninitializedShape: [b] + shape)
+            for (k, i) in indices.enumerated() {
+                (out.data + k * row).update(from: cache.audio(i), count: row)
+                if let aug = augmentation.audio, cache.has(i, .audio) {
+                    var rng = SeededGenerator.derived(seed: seed, stream: "audio-\(epoch)-\(i)")
+                    let m = Tensor(uninitializedShape: shape)
+                    m.data.update(from: cache.audio(i), count: row)
+                    (out.data + k * row).update(from: aug.apply(m, using: &rng).data, count: row)
+                }
+            }
+            batch.audio = out
+        }
+        if let length = cache.header.textLength {
+            var ids = [Int32](repeating: 0, count: b * length)
+            let mask = Tensor(uninitializedShape: [b, length])
+            for (k, i) in indices.enumerated() {
+                let row = cache.text(i)
+                for t in 0..<length {
+                    ids[k * length + t] = row[t]
+                    mask.data[k * length + t] = Float(row[length + t])
+                }
+            }
+            batch.textIDs = IndexTensor(ids, shape: [b, length])
+            batch.textMask = mask
+        }
+        return batch
+    }
+
+    /// The batches of `epoch`, each prepared on a background queue while the previous one is
+    /// in use.
+    public func epoch(_ epoch: Int) -> BatchSequence { BatchSequence(loader: self, epoch: epoch) }
+}
+
+/// The batches of one epoch with one batch of prefetch.
+public struct BatchSequence: Sequence {
+    let loader: BatchLoader
+    let epoch: Int
+
+    /// An iterator that starts preparing the first batch at once.
+    public func makeIterator() -> Iterator { Iterator(loader: loader, epoch: epoch) }
+
+    /// Yields batches in order, keeping the next one in preparation.
+    public final class Iterator: IteratorProtocol {
+        private let loader: BatchLoader
+        private let epoch: Int
+        private let plan: [[Int]]
+        private var position = 0
+        private let queue = DispatchQueue(label: "fusionlab.batch-prefetch")
+        private var pending: (DispatchGroup, Box)?
+
+        private final class Box: @unchecked Sendable { var batch: Batch? }
+
+        init(loader: BatchLoader, epoch: Int) {
+            self.loader = loader
+            self.epoch = epoch
+            plan = loader.batchIndices(epoch: epoch)
+            schedule()
+        }
+
+        private func schedule() {
+            guard position < plan.count else { pending = nil; return }
+            let group = DispatchGroup(), box = Box()
+            let (indices, loader, epoch) = (plan[position], loader, epoch)
+            position += 1
+            queue.async(group: group) { box.batch = loader.makeBatch(indices, epoch: epoch) }
+            pending = (group, box)
+        }
+
+        /// The next batch (waiting for its preparation if needed), or nil at the end of the epoch.
+        public func next() -> Batch? {
+            guard let (group, box) = pending else { return nil }
+            group.wait()
+            schedule()
+            return box.batch
+        }
+    }
+}

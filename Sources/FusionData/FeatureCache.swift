@@ -1,0 +1,190 @@
+import Dispatch
+import Foundation
+import FusionTensor
+
+/// One split's preprocessed features in a binary file, memory-mapped for reading.
+///
+/// File layout: the 8-byte magic `FLCACHE1`, a little-endian UInt64 header length, a JSON
+/// header (`Header`), zero padding to a multiple of 64, then the payload: labels (Int32 × n),
+/// presence flags (UInt8 × 3n, padded to 4), image rows (Float32), audio rows (Float32), text
+/// rows (Int32 ids then Int32 mask). The header records the cache key, the payload size and a
+/// checksum, so a stale cache (different key) or a corrupt one (wrong size or checksum) is
+/// detected at open and rebuilt, never used.
+public final class FeatureCache: @unchecked Sendable {
+    /// The header stored at the front of the file.
+    public struct Header: Codable, Equatable, Sendable {
+        /// Format version.
+        public var version: Int
+        /// Hex cache key: dataset files + preprocessing settings + text vocabulary.
+        public var key: String
+        /// The split.
+        public var split: Split
+        /// Sample ids, in cache order.
+        public var ids: [String]
+        /// `[C, H, W]` of image rows, if images are cached.
+        public var imageShape: [Int]?
+        /// `[rows, frames]` of audio rows, if audio is cached.
+        public var audioShape: [Int]?
+        /// Ids per text row, if text is cached.
+        public var textLength: Int?
+        /// Payload size in bytes.
+        public var payloadBytes: Int
+        /// Hex checksum of the payload.
+        public var checksum: String
+    }
+
+    static let magic = Array("FLCACHE1".utf8)
+    static let version = 1
+
+    /// The cache file.
+    public let path: String
+    /// Its header.
+    public let header: Header
+    private let mapping: UnsafeMutableRawPointer
+    private let mappedBytes: Int
+    private let payload: UnsafeRawPointer
+    private let offsets: (presence: Int, image: Int, audio: Int, text: Int)
+
+    /// The number of samples.
+    public var count: Int { header.ids.count }
+    /// Floats per image row.
+    public var imageRow: Int { header.imageShape.map(shapeCount) ?? 0 }
+    /// Floats per audio row.
+    public var audioRow: Int { header.audioShape.map(shapeCount) ?? 0 }
+    /// Int32 ids per text row (the mask follows).
+    public var textRow: Int { header.textLength ?? 0 }
+
+    private init(path: String, header: Header, mapping: UnsafeMutableRawPointer, mappedBytes: Int, payload: UnsafeRawPointer) {
+        self.path = path
+        self.header = header
+        self.mapping = mapping
+        self.mappedBytes = mappedBytes
+        self.payload = payload
+        let n = header.ids.count
+        let presence = 4 * n
+        let image = presence + (3 * n + 3) / 4 * 4
+        let audio = image + 4 * n * (header.imageShape.map(shapeCount) ?? 0)
+        let text = audio + 4 * n * (header.audioShape.map(shapeCount) ?? 0)
+        offsets = (presence, image, audio, text)
+    }
+
+    deinit { munmap(mapping, mappedBytes) }
+
+    /// The payload size a header implies.
+    static func payloadSize(_ h: Header) -> Int {
+        let n = h.ids.count
+        return 4 * n + (3 * n + 3) / 4 * 4 + 4 * n * ((h.imageShape.map(shapeCount) ?? 0) + (h.audioShape.map(shapeCount) ?? 0) + 2 * (h.textLength ?? 0))
+    }
+
+    /// Class id of sample `i`.
+    public func label(_ i: Int) -> Int32 { payload.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self) }
+
+    /// Whether sample `i` has `modality`.
+    public func has(_ i: Int, _ modality: Modality) -> Bool {
+        let k = Modality.allCases.firstIndex(of: modality) ?? 0
+        return payload.load(fromByteOffset: offsets.presence + 3 * i + k, as: UInt8.self) != 0
+    }
+
+    /// The cached image of sample `i` (`imageRow` floats).
+    public func image(_ i: Int) -> UnsafePointer<Float> {
+        (payload + offsets.image + 4 * i * imageRow).assumingMemoryBound(to: Float.self)
+    }
+
+    /// The cached MFCC matrix of sample `i` (`audioRow` floats).
+    public func audio(_ i: Int) -> UnsafePointer<Float> {
+        (payload + offsets.audio + 4 * i * audioRow).assumingMemoryBound(to: Float.self)
+    }
+
+    /// The cached token ids of sample `i` (`textRow` ids followed by `textRow` mask values).
+    public func text(_ i: Int) -> UnsafePointer<Int32> {
+        (payload + offsets.text + 4 * i * 2 * textRow).assumingMemoryBound(to: Int32.self)
+    }
+
+    /// The cache key for one split of a dataset under some settings: a hash of dataset.json,
+    /// samples.jsonl, the path, size and modification time of every file the split uses, the
+    /// settings and the text vocabulary.
+    public static func key(dataset: Dataset, split: Split, settings: PreprocessingSettings, textEncoder: TextEncoder?) throws -> String {
+        var h = Hash64.fnv1a(Array("v\(version) \(split.rawValue)".utf8))
+        h = Hash64.fnv1a(try FileIO.read(dataset.root + "/dataset.json"), seed: h)
+        h = Hash64.fnv1a(try FileIO.read(dataset.root + "/" + dataset.info.samples), seed: h)
+        for sample in dataset.samples(in: split) {
+            for path in [sample.imagePath, sample.audioPath].compactMap({ $0 }) {
+                let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+                let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1
+                let mtime = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+                h = Hash64.fnv1a(Array("\(path)|\(size)|\(mtime)".utf8), seed: h)
+            }
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        h = Hash64.fnv1a(try encoder.encode(settings), seed: h)
+        if let textEncoder { h = Hash64.fnv1a(Array("\(type(of: textEncoder)) \(textEncoder.vocabularyFingerprint)".utf8), seed: h) }
+        return String(format: "%016llx", h)
+    }
+
+    /// Opens a cache file, checking magic, header, expected key, size and checksum. Returns the
+    /// cache, or the reason it cannot be used.
+    public static func open(path: String, expectedKey: String? = nil) -> Result<FeatureCache, FusionDataError> {
+        func bad(_ why: String) -> Result<FeatureCache, FusionDataError> { .failure(FusionDataError(file: path, why)) }
+        let fd = Foundation.open(path, O_RDONLY)
+        guard fd >= 0 else { return bad("cannot open: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_size >= 16 else { return bad("too small to be a cache") }
+        let size = Int(st.st_size)
+        guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
+            return bad("cannot memory-map: \(String(cString: strerror(errno)))")
+        }
+        let raw = UnsafeRawBufferPointer(start: mapped, count: size)
+        func fail(_ why: String) -> Result<FeatureCache, FusionDataError> { munmap(mapped, size); return bad(why) }
+        guard Array(raw[0..<8]) == magic else { return fail("not a FusionLab feature cache (bad magic)") }
+        let headerLength = Int(raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian)
+        guard headerLength > 0, headerLength < size - 16 else { return fail("header length \(headerLength) does not fit the file") }
+        let header: Header
+        do { header = try JSONDecoder().decode(Header.self, from: Data(raw[16..<(16 + headerLength)])) } catch {
+            return fail("corrupt header: \(error)")
+        }
+        guard header.version == version else { return fail("format version \(header.version), expected \(version)") }
+        if let expectedKey, header.key != expectedKey { return fail("stale: key \(header.key), expected \(expectedKey)") }
+        let payloadStart = (16 + headerLength + 63) / 64 * 64
+        guard header.payloadBytes == payloadSize(header), payloadStart + header.payloadBytes == size else {
+            return fail("size \(size) bytes does not match the header (payload \(header.payloadBytes) from offset \(payloadStart))")
+        }
+        let sum = Hash64.checksum(UnsafeRawBufferPointer(rebasing: raw[payloadStart..<size]))
+        guard String(format: "%016llx", sum) == header.checksum else { return fail("checksum mismatch: the payload is corrupt") }
+        return .success(FeatureCache(path: path, header: header, mapping: mapped, mappedBytes: size, payload: UnsafeRawPointer(mapped + payloadStart)))
+    }
+
+    /// Opens the cache for `split` in `directory` if it is current, otherwise (missing, stale
+    /// or corrupt, each logged) preprocesses the split over `threads` threads and writes it.
+    /// Samples whose files fail to decode stop the build under `.failFast`, or are skipped with
+    /// a logged warning under `.skip`.
+    public static func load(dataset: Dataset, split: Split, settings: PreprocessingSettings, textEncoder: TextEncoder?,
+                            directory: String, policy: BadSamplePolicy = .failFast,
+                            threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                            log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) throws -> FeatureCache {
+        let key = try key(dataset: dataset, split: split, settings: settings, textEncoder: textEncoder)
+        let path = "\(directory)/\(dataset.info.name)-\(split.rawValue).flcache"
+        if FileManager.default.fileExists(atPath: path) {
+            switch open(path: path, expectedKey: key) {
+            case .success(let cache): return cache
+            case .failure(let reason): log("feature cache: rebuilding: \(reason)")
+            }
+        }
+        try FeatureCacheBuilder.build(dataset: dataset, split: split, settings: settings, textEncoder: textEncoder,
+                                      key: key, path: path, policy: policy, threads: threads, log: log)
+        switch open(path: path, expectedKey: key) {
+        case .success(let cache): return cache
+        case .failure(let reason): throw reason
+        }
+    }
+}
+
+extension TextEncoder {
+    /// A hash identifying the vocabulary, part of the cache key.
+    public var vocabularyFingerprint: UInt64 {
+        if let w = self as? WordPieceTokenizer { return Hash64.fnv1a(Array(w.vocabulary.joined(separator: "\n").utf8)) }
+        if let w = self as? WordVocabulary { return Hash64.fnv1a(Array(w.words.joined(separator: "\n").utf8)) }
+        return UInt64(vocabularySize)
+    }
+}

@@ -1,0 +1,113 @@
+import Dispatch
+import Foundation
+import FusionTensor
+
+/// Preprocesses one split in parallel and writes its cache file atomically.
+enum FeatureCacheBuilder {
+    static func build(dataset: Dataset, split: Split, settings: PreprocessingSettings, textEncoder: TextEncoder?,
+                      key: String, path: String, policy: BadSamplePolicy, threads: Int, log: (String) -> Void) throws {
+        let samples = dataset.samples(in: split)
+        let n = samples.count
+        let imageRow = settings.image.map { shapeCount($0.shape) } ?? 0
+        let audioRow = settings.audio.map { shapeCount($0.shape) } ?? 0
+        let textRow = settings.text?.maxLength ?? 0
+        if settings.text != nil && textEncoder == nil {
+            throw FusionDataError(file: path, "text preprocessing needs a text encoder (vocabulary)")
+        }
+        var images = [Float](repeating: 0, count: n * imageRow)
+        var audio = [Float](repeating: 0, count: n * audioRow)
+        var text = [Int32](repeating: 0, count: n * 2 * textRow)
+        var presence = [UInt8](repeating: 0, count: 3 * n)
+        var errors = [FusionDataError?](repeating: nil, count: n)
+        let chunks = max(1, min(threads, n))
+        images.withUnsafeMutableBufferPointer { imageBuffer in
+            audio.withUnsafeMutableBufferPointer { audioBuffer in
+                text.withUnsafeMutableBufferPointer { textBuffer in
+                    presence.withUnsafeMutableBufferPointer { presenceBuffer in
+                        errors.withUnsafeMutableBufferPointer { errorBuffer in
+                            let (img, aud, txt, pre, err) = (imageBuffer.baseAddress, audioBuffer.baseAddress, textBuffer.baseAddress,
+                                                             presenceBuffer.baseAddress, errorBuffer.baseAddress)
+                            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                                let extractor = settings.audio.flatMap { try? MFCC($0.mfcc) }
+                                for i in (n * c / chunks)..<(n * (c + 1) / chunks) {
+                                    let sample = samples[i]
+                                    do {
+                                        if let s = settings.image, let p = sample.imagePath, let img {
+                                            let t = try s.load(path: p)
+                                            (img + i * imageRow).update(from: t.data, count: imageRow)
+                                            pre?[3 * i + 1] = 1
+                                        }
+                                        if let s = settings.audio, let p = sample.audioPath, let aud {
+                                            guard let extractor else { throw FusionDataError(file: p, "invalid MFCC settings") }
+                                            let t = try s.load(path: p, extractor: extractor)
+                                            (aud + i * audioRow).update(from: t.data, count: audioRow)
+                                            pre?[3 * i + 2] = 1
+                                        }
+                                        if let s = settings.text, let t = sample.text, let textEncoder, let txt {
+                                            let encoded = textEncoder.encode(t, maxLength: s.maxLength)
+                                            for j in 0..<textRow {
+                                                txt[i * 2 * textRow + j] = encoded.ids[j]
+                                                txt[i * 2 * textRow + textRow + j] = encoded.attentionMask[j]
+                                            }
+                                            pre?[3 * i] = 1
+                                        }
+                                    } catch let error as FusionDataError {
+                                        err?[i] = FusionDataError(file: error.file, line: error.line,
+                                                                  "\(error.message) (sample \"\(sample.id)\", line \(sample.line))")
+                                    } catch {
+                                        err?[i] = FusionDataError(file: path, "sample \"\(sample.id)\": \(error)")
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        var keep = [Int]()
+        for i in 0..<n {
+            if let error = errors[i] {
+                if policy == .failFast { throw error }
+                log("warning: skipped sample: \(error)")
+            } else {
+                keep.append(i)
+            }
+        }
+        if keep.count < n { log("warning: skipped \(n - keep.count) sample(s) of split \(split.rawValue) that failed to decode") }
+        let m = keep.count
+        var header = FeatureCache.Header(version: FeatureCache.version, key: key, split: split, ids: keep.map { samples[$0].id },
+                                         imageShape: settings.image?.shape, audioShape: settings.audio?.shape,
+                                         textLength: settings.text?.maxLength, payloadBytes: 0, checksum: "")
+        header.payloadBytes = FeatureCache.payloadSize(header)
+        var payload = Data(count: header.payloadBytes)
+        payload.withUnsafeMutableBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            var offset = 0
+            for i in keep { base.storeBytes(of: Int32(samples[i].label), toByteOffset: offset, as: Int32.self); offset += 4 }
+            for i in keep { for k in 0..<3 { base.storeBytes(of: presence[3 * i + k], toByteOffset: offset, as: UInt8.self); offset += 1 } }
+            offset = 4 * m + (3 * m + 3) / 4 * 4
+            func copyRows<T>(_ source: [T], _ row: Int) {
+                guard row > 0 else { return }
+                source.withUnsafeBytes { src in
+                    guard let from = src.baseAddress else { return }
+                    for i in keep {
+                        (base + offset).copyMemory(from: from + i * row * MemoryLayout<T>.stride, byteCount: row * MemoryLayout<T>.stride)
+                        offset += row * MemoryLayout<T>.stride
+                    }
+                }
+            }
+            copyRows(images, imageRow)
+            copyRows(audio, audioRow)
+            copyRows(text, 2 * textRow)
+            header.checksum = String(format: "%016llx", Hash64.checksum(UnsafeRawBufferPointer(raw)))
+        }
+        let headerJSON = try JSONEncoder().encode(header)
+        var file = Data(FeatureCache.magic)
+        withUnsafeBytes(of: UInt64(headerJSON.count).littleEndian) { file.append(contentsOf: $0) }
+        file.append(headerJSON)
+        let padded = (file.count + 63) / 64 * 64
+        file.append(Data(count: padded - file.count))
+        file.append(payload)
+        try FileIO.writeAtomically(file, to: path)
+    }
+}

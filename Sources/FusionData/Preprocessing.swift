@@ -1,0 +1,110 @@
+import Foundation
+import FusionTensor
+
+/// How images become fixed-size tensors before caching.
+public struct ImagePreprocessing: Codable, Equatable, Sendable {
+    /// Output height.
+    public var height: Int
+    /// Output width.
+    public var width: Int
+    /// Grey, RGB or RGBA output.
+    public var colorMode: ImageDecodeOptions.ColorMode = .rgb
+    /// Resize method.
+    public var resize: ImageTransforms.ResizeMethod = .auto
+    /// Per-channel mean subtracted when batches are made (after augmentation).
+    public var mean: [Float]? = nil
+    /// Per-channel standard deviation divided by when batches are made.
+    public var std: [Float]? = nil
+
+    /// Images resized to `height × width`.
+    public init(height: Int, width: Int, colorMode: ImageDecodeOptions.ColorMode = .rgb) {
+        self.height = height
+        self.width = width
+        self.colorMode = colorMode
+    }
+
+    /// `[C, H, W]` of the cached tensor.
+    public var shape: [Int] { [ImageDecodeOptions(colorMode: colorMode).channelCount, height, width] }
+
+    /// Decodes and resizes one PNG file (values in [0, 1], not yet normalised).
+    public func load(path: String) throws -> Tensor {
+        let decoded = try PNGDecoder.decode(path: path, options: ImageDecodeOptions(colorMode: colorMode))
+        return ImageTransforms.resize(decoded, height: height, width: width, method: resize)
+    }
+}
+
+/// How audio becomes a fixed-size MFCC matrix before caching.
+public struct AudioPreprocessing: Codable, Equatable, Sendable {
+    /// Clip length in seconds after padding/trimming (at `mfcc.sampleRate`).
+    public var durationSeconds: Double
+    /// MFCC settings; `mfcc.sampleRate` is the rate audio is resampled to.
+    public var mfcc: MFCCSettings
+
+    /// Audio padded/trimmed to `durationSeconds`, then MFCCs with `mfcc`.
+    public init(durationSeconds: Double, mfcc: MFCCSettings) {
+        self.durationSeconds = durationSeconds
+        self.mfcc = mfcc
+    }
+
+    /// Samples per clip.
+    public var sampleCount: Int { Int((durationSeconds * Double(mfcc.sampleRate)).rounded()) }
+
+    /// `[featureRows, frames]` of the cached matrix.
+    public var shape: [Int] { [mfcc.featureRows, mfcc.frameCount(sampleCount: sampleCount)] }
+
+    /// Reads, resamples, pads/trims one file and computes its MFCCs with `extractor`.
+    public func load(path: String, extractor: MFCC) throws -> Tensor {
+        let clip = try AudioFile.read(path: path, sampleRate: mfcc.sampleRate)
+        return extractor(AudioLength.padOrTrim(clip.samples, to: sampleCount))
+    }
+}
+
+/// How text becomes ids before caching.
+public struct TextPreprocessing: Codable, Equatable, Sendable {
+    /// Ids per text after truncation/padding.
+    public var maxLength: Int
+
+    /// Texts as `maxLength` ids.
+    public init(maxLength: Int) { self.maxLength = maxLength }
+}
+
+/// Everything that decides a sample's cached features; part of the cache key.
+public struct PreprocessingSettings: Codable, Equatable, Sendable {
+    /// Image preprocessing, or nil to ignore images.
+    public var image: ImagePreprocessing?
+    /// Audio preprocessing, or nil to ignore audio.
+    public var audio: AudioPreprocessing?
+    /// Text preprocessing, or nil to ignore text.
+    public var text: TextPreprocessing?
+
+    /// Settings for the given modalities.
+    public init(image: ImagePreprocessing? = nil, audio: AudioPreprocessing? = nil, text: TextPreprocessing? = nil) {
+        self.image = image
+        self.audio = audio
+        self.text = text
+    }
+}
+
+/// 64-bit hashing for cache keys and checksums (not cryptographic).
+public enum Hash64 {
+    /// FNV-1a over bytes, folded into `seed`.
+    public static func fnv1a<S: Sequence>(_ bytes: S, seed: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 where S.Element == UInt8 {
+        var h = seed
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return h
+    }
+
+    /// A fast checksum of a buffer, eight bytes at a time (tail bytes folded in by FNV-1a).
+    public static func checksum(_ buffer: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(buffer.count)
+        let words = buffer.count / 8
+        if let base = buffer.baseAddress {
+            for i in 0..<words {
+                let w = base.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)
+                h = (h ^ w) &* 0xff51_afd7_ed55_8ccd
+                h ^= h >> 29
+            }
+        }
+        return fnv1a(buffer[(words * 8)...], seed: h)
+    }
+}

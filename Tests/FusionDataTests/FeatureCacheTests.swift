@@ -1,0 +1,107 @@
+import Foundation
+import FusionData
+import FusionTensor
+import XCTest
+
+/// The feature cache (build, reuse, stale/corrupt detection) and the batch loader.
+final class FeatureCacheTests: XCTestCase {
+    private func settings() -> PreprocessingSettings {
+        var mfcc = MFCCSettings()
+        (mfcc.sampleRate, mfcc.nFFT, mfcc.hopLength, mfcc.nMels, mfcc.nMFCC) = (8000, 256, 80, 20, 8)
+        return PreprocessingSettings(image: ImagePreprocessing(height: 8, width: 8),
+                                     audio: AudioPreprocessing(durationSeconds: 0.25, mfcc: mfcc),
+                                     text: TextPreprocessing(maxLength: 6))
+    }
+
+    private func vocab() throws -> WordVocabulary {
+        try WordVocabulary.build(from: ["a cat sample number", "a dog sample"])
+    }
+
+    func testBuildReuseAndRebuild() throws {
+        let dir = try TestSupport.temporaryDirectory(self)
+        let ds = try Dataset.load(path: DatasetTests.makeDataset(in: dir))
+        var log = [String]()
+        let cacheDir = dir + "/cache"
+        let first = try FeatureCache.load(dataset: ds, split: .train, settings: settings(), textEncoder: vocab(), directory: cacheDir) { log.append($0) }
+        XCTAssertEqual(first.count, 8)
+        XCTAssertEqual(first.header.imageShape, [3, 8, 8])
+        XCTAssertEqual(first.header.audioShape, [8, 26])
+        XCTAssertTrue(first.has(0, .audio))
+        XCTAssertFalse(first.has(0, .text))
+        XCTAssertFalse(first.has(1, .image))
+        // The cached image equals decoding and resizing directly.
+        let direct = try settings().image?.load(path: ds.samples[0].imagePath ?? "")
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: first.image(0), count: first.imageRow)), direct?.scalars)
+        // Reopening with the same key does not rebuild.
+        _ = try FeatureCache.load(dataset: ds, split: .train, settings: settings(), textEncoder: vocab(), directory: cacheDir) { log.append($0) }
+        XCTAssertTrue(log.isEmpty, "\(log)")
+        // Changed settings: stale → rebuilt.
+        var changed = settings()
+        changed.image?.width = 9
+        let rebuilt = try FeatureCache.load(dataset: ds, split: .train, settings: changed, textEncoder: vocab(), directory: cacheDir) { log.append($0) }
+        XCTAssertEqual(rebuilt.header.imageShape, [3, 8, 9])
+        XCTAssertTrue(log.last?.contains("stale") ?? false, "\(log)")
+        // A flipped payload byte: checksum mismatch → rebuilt.
+        let path = rebuilt.path
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[bytes.count - 5] ^= 0x5A
+        try bytes.write(to: URL(fileURLWithPath: path))
+        _ = try FeatureCache.load(dataset: ds, split: .train, settings: changed, textEncoder: vocab(), directory: cacheDir) { log.append($0) }
+        XCTAssertTrue(log.last?.contains("checksum") ?? false, "\(log)")
+        // A truncated file: size mismatch → rebuilt.
+        try Data(contentsOf: URL(fileURLWithPath: path)).prefix(200).write(to: URL(fileURLWithPath: path))
+        _ = try FeatureCache.load(dataset: ds, split: .train, settings: changed, textEncoder: vocab(), directory: cacheDir) { log.append($0) }
+        XCTAssertTrue(log.last.map { $0.contains("size") || $0.contains("header") } ?? false, "\(log)")
+        if case .success = FeatureCache.open(path: path) {} else { XCTFail("rebuilt cache should open") }
+    }
+
+    func testDecodeFailuresFollowThePolicy() throws {
+        let dir = try TestSupport.temporaryDirectory(self)
+        let root = try DatasetTests.makeDataset(in: dir)
+        try Data("broken".utf8).write(to: URL(fileURLWithPath: root + "/images/s0.png"))
+        let ds = try Dataset.load(path: root)
+        XCTAssertThrowsError(try FeatureCache.load(dataset: ds, split: .train, settings: settings(), textEncoder: vocab(), directory: dir + "/c")) { error in
+            XCTAssertTrue("\(error)".contains("s0.png"), "\(error)")
+        }
+        var log = [String]()
+        let cache = try FeatureCache.load(dataset: ds, split: .train, settings: settings(), textEncoder: vocab(), directory: dir + "/c",
+                                          policy: .skip) { log.append($0) }
+        XCTAssertEqual(cache.count, 7)
+        XCTAssertFalse(cache.header.ids.contains("s0"))
+        XCTAssertTrue(log.contains { $0.contains("skipped 1") })
+    }
+
+    func testBatchLoaderShuffleDropLastPresenceAndPrefetch() throws {
+        let dir = try TestSupport.temporaryDirectory(self)
+        let ds = try Dataset.load(path: DatasetTests.makeDataset(in: dir))
+        let cache = try FeatureCache.load(dataset: ds, split: .train, settings: settings(), textEncoder: vocab(), directory: dir + "/c")
+        var augment = ImageAugmentation()
+        augment.horizontalFlipProbability = 0.5
+        augment.noiseStd = 0.01
+        var masking = SpecAugment()
+        (masking.timeMasks, masking.maxTimeWidth) = (1, 4)
+        let loader = BatchLoader(cache: cache, batchSize: 3, shuffle: true, dropLast: true, seed: 42,
+                                 augmentation: OnTheFlyAugmentation(image: augment, audio: masking),
+                                 imageMean: [0.5, 0.5, 0.5], imageStd: [0.25, 0.25, 0.25])
+        XCTAssertEqual(loader.batchCount, 2)
+        let batches = Array(loader.epoch(0))
+        XCTAssertEqual(batches.count, 2)
+        XCTAssertEqual(Set(batches.flatMap(\.indices)).count, 6)
+        let b = batches[0]
+        XCTAssertEqual(b.image?.shape, [3, 3, 8, 8])
+        XCTAssertEqual(b.audio?.shape, [3, 8, 26])
+        XCTAssertEqual(b.textIDs?.shape, [3, 6])
+        XCTAssertEqual(b.labels.shape, [3])
+        for (k, i) in b.indices.enumerated() {
+            for m in Modality.allCases { XCTAssertEqual(b.presence[m]?.data[k], cache.has(i, m) ? 1 : 0) }
+            XCTAssertEqual(b.labels.values[k], cache.label(i))
+        }
+        // Same seed and epoch → same batches (order and augmentation); another epoch → another order.
+        let again = Array(loader.epoch(0))
+        XCTAssertEqual(again.map(\.indices), batches.map(\.indices))
+        XCTAssertEqual(again[0].image?.scalars, batches[0].image?.scalars)
+        XCTAssertNotEqual(loader.batchIndices(epoch: 1), loader.batchIndices(epoch: 0))
+        let all = BatchLoader(cache: cache, batchSize: 3, shuffle: false)
+        XCTAssertEqual(Array(all.epoch(0)).map(\.count), [3, 3, 2])
+    }
+}

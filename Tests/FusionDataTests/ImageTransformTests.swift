@@ -1,0 +1,45 @@
+import Foundation
+import FusionData
+import FusionTensor
+import XCTest
+
+/// Resize, crop, normalise and seeded augmentation.
+final class ImageTransformTests: XCTestCase {
+    func testResize() {
+        let image = Tensor([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], shape: [1, 4, 4])
+        // Area downscale by 2 averages 2×2 blocks.
+        XCTAssertEqual(ImageTransforms.resize(image, height: 2, width: 2).scalars, [2.5, 4.5, 10.5, 12.5])
+        // Area with a non-integer factor keeps the mean.
+        let odd = ImageTransforms.resize(image, height: 3, width: 3, method: .area)
+        XCTAssertEqual(odd.scalars.reduce(0, +) / 9, 7.5, accuracy: 1e-5)
+        // Bilinear upscale (half-pixel centres) of a 2×2 ramp, as torch's align_corners=False.
+        let small = Tensor([0, 1, 2, 3], shape: [1, 2, 2])
+        let up = ImageTransforms.resize(small, height: 4, width: 4, method: .bilinear)
+        XCTAssertEqual(Array(up.scalars.prefix(4)), [0, 0.25, 0.75, 1], accuracy: 1e-6)
+    }
+
+    func testCropNormalizeFlipRotate() {
+        let image = Tensor((0..<16).map(Float.init), shape: [1, 4, 4])
+        XCTAssertEqual(ImageTransforms.centerCrop(image, height: 2, width: 2).scalars, [5, 6, 9, 10])
+        XCTAssertEqual(ImageTransforms.crop(image, top: -1, left: -1, height: 2, width: 2).scalars, [0, 0, 0, 0])
+        XCTAssertEqual(ImageTransforms.normalize(Tensor([1, 3], shape: [1, 1, 2]), mean: [1], std: [2]).scalars, [0, 1])
+        XCTAssertEqual(Array(ImageTransforms.horizontalFlip(image).scalars.prefix(4)), [3, 2, 1, 0])
+        XCTAssertEqual(ImageTransforms.rotate(image, degrees: 0).scalars, image.scalars, accuracy: 1e-5)
+        let quarter = ImageTransforms.rotate(image, degrees: 90)
+        XCTAssertEqual(ImageTransforms.rotate(quarter, degrees: -90).scalars, image.scalars, accuracy: 1e-4)
+    }
+
+    func testAugmentationIsSeeded() {
+        let image = Tensor((0..<(3 * 8 * 8)).map { Float($0 % 7) / 6 }, shape: [3, 8, 8])
+        var aug = ImageAugmentation()
+        (aug.cropPadding, aug.horizontalFlipProbability, aug.maxRotationDegrees) = (2, 0.5, 10)
+        (aug.brightness, aug.contrast, aug.noiseStd) = (0.2, 0.2, 0.05)
+        var a = SeededGenerator(seed: 3), b = SeededGenerator(seed: 3), c = SeededGenerator(seed: 4)
+        let x = aug.apply(image, using: &a), y = aug.apply(image, using: &b), z = aug.apply(image, using: &c)
+        XCTAssertEqual(x.shape, image.shape)
+        XCTAssertEqual(x.scalars, y.scalars)
+        XCTAssertNotEqual(x.scalars, z.scalars)
+        XCTAssertTrue(x.scalars.allSatisfy { $0 >= 0 && $0 <= 1 })
+        XCTAssertEqual(ImageAugmentation().apply(image, using: &a).scalars, image.scalars)
+    }
+}
