@@ -9,13 +9,19 @@ public struct SafetensorsError: Error, CustomStringConvertible {
     public let message: String
     /// `path: message`.
     public var description: String { "\(path): \(message)" }
+
+    /// An error about the file at `path`.
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
 }
 
 /// Reads and writes the safetensors format (Hugging Face): an 8-byte little-endian header length,
 /// a JSON header mapping each name to `{dtype, shape, data_offsets}` (plus an optional
 /// `__metadata__` map of strings), then the raw little-endian tensor bytes.
 ///
-/// F32 tensors are written; F32, F16, BF16 and F64 are read and converted to Float32.
+/// F32 tensors are written; F32, F16, BF16, F64 and the integer types are read and converted to Float32.
 public enum Safetensors {
     /// The header may not exceed this many bytes (as the reference implementation's limit).
     public static let maxHeaderBytes = 100_000_000
@@ -96,12 +102,8 @@ public enum Safetensors {
             guard begin >= 0 && begin <= end && end <= bufferSize else {
                 throw fail("\(name).data_offsets [\(begin), \(end)] lie outside the \(bufferSize)-byte data section (truncated file?)")
             }
-            let width: Int
-            switch dtype {
-            case "F32": width = 4
-            case "F16", "BF16": width = 2
-            case "F64": width = 8
-            default: throw fail("\(name) has dtype \(dtype); supported are F32, F16, BF16 and F64")
+            guard let width = dtypeWidths[dtype] else {
+                throw fail("\(name) has dtype \(dtype); supported are \(dtypeWidths.keys.sorted().joined(separator: ", "))")
             }
             var elements = 1
             for d in shape {
@@ -137,8 +139,22 @@ public enum Safetensors {
         return out
     }
 
+    /// Bytes per element of each readable dtype (integers and booleans are read as Float32 too,
+    /// e.g. the `position_ids` buffers of Hugging Face checkpoints).
+    static let dtypeWidths: [String: Int] = ["F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1]
+
     private static func decode(_ src: UnsafeRawPointer, dtype: String, count: Int, into dst: UnsafeMutablePointer<Float>) {
         switch dtype {
+        case "I64":
+            for i in 0..<count { dst[i] = Float(Int64(littleEndian: src.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
+        case "I32":
+            for i in 0..<count { dst[i] = Float(Int32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
+        case "I16":
+            for i in 0..<count { dst[i] = Float(Int16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self))) }
+        case "I8":
+            for i in 0..<count { dst[i] = Float(src.load(fromByteOffset: i, as: Int8.self)) }
+        case "U8", "BOOL":
+            for i in 0..<count { dst[i] = Float(src.load(fromByteOffset: i, as: UInt8.self)) }
         case "F32":
             for i in 0..<count { dst[i] = Float(bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
         case "F64":

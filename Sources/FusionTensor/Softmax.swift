@@ -55,7 +55,11 @@ func softmaxKernel(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<F
             let base = o * sp.n * sp.inner + k, s = sp.inner
             var m = -Float.infinity
             for j in 0..<sp.n { m = Swift.max(m, x[base + j * s]) }
-            if m == -.infinity { m = 0 }  // a fully masked row: keep it finite
+            if m == -.infinity {
+                // A fully masked row (every value −∞): zeros for softmax, −∞ for log-softmax.
+                for j in 0..<sp.n { y[base + j * s] = log ? -.infinity : 0 }
+                continue
+            }
             var total: Float = 0
             for j in 0..<sp.n {
                 let e = Foundation.exp(x[base + j * s] - m)

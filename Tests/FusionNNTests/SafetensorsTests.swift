@@ -95,7 +95,7 @@ final class SafetensorsTests: XCTestCase {
         expectError(header("not json"), "not a JSON object")
         expectError(header(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, extra: 4), "outside the 4-byte data section")
         expectError(header(#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, extra: 8), "needs 12 bytes")
-        expectError(header(#"{"a":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#, extra: 8), "supported are")
+        expectError(header(#"{"a":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}}"#, extra: 8), "supported are")
         expectError(header(#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, extra: 4), "non-negative integers")
         expectError(header(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}}"#, extra: 8), "data_offsets")
         expectError(header(#"{"__metadata__":{"k":3}}"#), "must be a string")
