@@ -4,7 +4,7 @@ import FusionTensor
 /// properties and gives each a stable dotted key (`encoders.image.conv1.weight`).
 ///
 /// Those keys are the checkpoint keys, the freeze patterns and the optimizer groups. Stored
-/// properties of type `Tensor` (or `Tensor?`) are parameters unless named in `bufferNames`;
+/// properties of type `Tensor`, `Tensor?` or `[String: Tensor]` are parameters unless named in `bufferNames`;
 /// properties of type `Module`, `[Module]` or `[String: Module]` are children. A subclass that
 /// must match another framework's names overrides `keyOverrides`.
 open class Module {
@@ -81,6 +81,8 @@ open class Module {
         for (key, value) in directEntries() {
             if let t = value as? Tensor {
                 if bufferKeys.contains(key) == buffers { result.append((prefix + key, t)) }
+            } else if let dict = value as? [String: Tensor], bufferKeys.contains(key) == buffers {
+                for name in dict.keys.sorted() { if let t = dict[name] { result.append((prefix + key + "." + name, t)) } }
             }
         }
         for (key, child) in namedChildren() {

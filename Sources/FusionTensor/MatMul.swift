@@ -10,6 +10,7 @@ public func sgemm(
     _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, beta: Float = 0, _ c: UnsafeMutablePointer<Float>
 ) {
     guard m > 0 && n > 0 else { return }
+    if OpCounter.isCounting { OpCounter.multiplyAccumulates += m * n * k }
     if k == 0 {
         for i in 0..<(m * n) { c[i] = beta == 0 ? 0 : beta * c[i] }
         return
@@ -100,5 +101,25 @@ extension Tensor {
             }
             return bias == nil ? [gx, gw] : [gx, gw, gb]
         }
+    }
+}
+
+/// Counts the multiply-accumulates of every GEMM (linear maps, matrix products, convolutions)
+/// run inside `OpCounter.count`, for reporting a model's cost.
+public enum OpCounter {
+    /// Whether GEMMs are being counted.
+    public static var isCounting = false
+    /// Multiply-accumulates counted so far.
+    public static var multiplyAccumulates = 0
+
+    /// Runs `body` without recording gradients and returns the multiply-accumulates of its GEMMs.
+    public static func count(_ body: () -> Void) -> Int {
+        let (wasCounting, before) = (isCounting, multiplyAccumulates)
+        isCounting = true
+        withNoGrad { body() }
+        isCounting = wasCounting
+        let counted = multiplyAccumulates - before
+        if !wasCounting { multiplyAccumulates = before }
+        return counted
     }
 }
