@@ -76,19 +76,30 @@ open class Module {
     public final var parameterCount: Int { namedParameters().reduce(0) { $0 + $1.tensor.count } }
 
     private func collectTensors(prefix: String, buffers: Bool) -> [(key: String, tensor: Tensor)] {
+        var seen = Set<ObjectIdentifier>()
         var result: [(key: String, tensor: Tensor)] = []
+        collectTensors(prefix: prefix, buffers: buffers, seen: &seen, into: &result)
+        return result
+    }
+
+    /// Depth-first in declaration order; a module or tensor reachable twice is listed once, under
+    /// its first key (as PyTorch's `named_parameters`). An empty key adds no path segment.
+    private func collectTensors(prefix: String, buffers: Bool, seen: inout Set<ObjectIdentifier>,
+                                into result: inout [(key: String, tensor: Tensor)]) {
+        func add(_ key: String, _ t: Tensor) {
+            if seen.insert(ObjectIdentifier(t)).inserted { result.append((key, t)) }
+        }
         let bufferKeys = Set(bufferNames.map { keyOverrides[$0] ?? $0 })
         for (key, value) in directEntries() {
             if let t = value as? Tensor {
-                if bufferKeys.contains(key) == buffers { result.append((prefix + key, t)) }
+                if bufferKeys.contains(key) == buffers { add(prefix + key, t) }
             } else if let dict = value as? [String: Tensor], bufferKeys.contains(key) == buffers {
-                for name in dict.keys.sorted() { if let t = dict[name] { result.append((prefix + key + "." + name, t)) } }
+                for name in dict.keys.sorted() { if let t = dict[name] { add(prefix + key + "." + name, t) } }
             }
         }
-        for (key, child) in namedChildren() {
-            result += child.collectTensors(prefix: prefix + key + ".", buffers: buffers)
+        for (key, child) in namedChildren() where seen.insert(ObjectIdentifier(child)).inserted {
+            child.collectTensors(prefix: key.isEmpty ? prefix : prefix + key + ".", buffers: buffers, seen: &seen, into: &result)
         }
-        return result
     }
 
     /// Sets training or evaluation mode on this module and every descendant.

@@ -81,9 +81,11 @@ final class FusionGradientTests: XCTestCase {
     func testAttentionWeightsRenormaliseOverPresentModalities() {
         var rng = SeededGenerator(seed: 0)
         let fusion = AttentionFusion(inputDims: dims, dim: 4, rng: &rng)
-        let w = fusion.weights(embeddings(seed: 40), presence: presence)
-        for i in 0..<3 { XCTAssertEqual(w.scalars[(i * 3)..<(i * 3 + 3)].reduce(0, +), 1, accuracy: 1e-5) }
-        XCTAssertEqual(w.scalars[2 * 3 + 0], 0, "sample 2 has no text (modality order: text, image, audio)")
-        XCTAssertEqual(w.scalars[2 * 3 + 1], 1, accuracy: 1e-6, "its image takes all the weight")
+        let w = fusion.weights(embeddings(seed: 40), presence: presence)  // [B, M, heads]
+        XCTAssertEqual(w.shape, [3, 3, 4])
+        let perHead = w.sum(axes: [1])
+        XCTAssertTrue(perHead.scalars.allSatisfy { Swift.abs($0 - 1) < 1e-5 }, "each head's weights sum to one: \(perHead.scalars)")
+        XCTAssertEqual(Array(w.scalars[24..<28]), [0, 0, 0, 0], "sample 2 has no text (modality order: text, image, audio)")
+        XCTAssertTrue(w.scalars[28..<32].allSatisfy { Swift.abs($0 - 1) < 1e-6 }, "its image takes all the weight")
     }
 }

@@ -16,41 +16,54 @@ func projectedTokens(_ proj: [String: Linear], _ dims: [Modality: Int], _ embedd
 }
 
 /// Attention fusion: each modality's embedding projected to a common width, scored by a small
-/// additive attention network (`v · tanh(W u_m + b)`, as Bahdanau et al. 2015 applied over
-/// modalities), and averaged with softmax weights over the present modalities:
-/// `h = Σ_m α_m u_m`.
+/// additive attention network (`v_h · tanh(W u_m + b)`, Bahdanau et al. 2015, applied over
+/// modalities), and pooled with softmax weights over the present modalities, per head:
+/// `h = concat_h Σ_m α_{m,h} u_{m,h}` where head h owns a slice of the width. Several heads let
+/// different slices listen to different modalities; the pooled vector is scaled by the number of
+/// modalities present, so uniform weights start the model where sum fusion does.
 public final class AttentionFusion: Module, FusionStrategy {
     /// Projections to the common width, by modality name.
     public let proj: [String: Linear]
-    /// The scoring network.
+    /// The scoring network: hidden layer and one score per head.
     public let score: Linear, scoreOut: Linear
     let dims: [Modality: Int]
+    let heads: Int
     public let outputDim: Int
 
-    /// Attention fusion to width `dim`.
-    public init<G: RandomNumberGenerator>(inputDims: [Modality: Int], dim: Int, rng: inout G) {
+    /// Attention fusion to width `dim` with `heads` heads (dim divisible by heads).
+    public init<G: RandomNumberGenerator>(inputDims: [Modality: Int], dim: Int, heads: Int = 4, rng: inout G) {
+        let heads = dim % heads == 0 ? heads : 1
         dims = inputDims
         proj = projections(inputDims, to: dim, rng: &rng)
         score = Linear(dim, dim, rng: &rng)
-        scoreOut = Linear(dim, 1, rng: &rng)
+        scoreOut = Linear(dim, heads, rng: &rng)
+        // Start from uniform weights: with random scores the softmax can settle on one modality
+        // before the projections have learned anything, and the others then get no gradient.
+        scoreOut.weight.fill(0)
+        scoreOut.bias?.fill(0)
+        self.heads = heads
         outputDim = dim
     }
 
-    /// The attention weights `[B, M]` over the modalities in fixed order (0 where absent).
+    /// The attention weights `[B, M, heads]` over the modalities in fixed order (0 where absent).
     public func weights(_ embeddings: [Modality: Tensor], presence: [Modality: Tensor]) -> Tensor {
         let (tokens, present) = projectedTokens(proj, dims, embeddings, presence)
         return attentionWeights(tokens, present)
     }
 
     func attentionWeights(_ tokens: Tensor, _ present: Tensor) -> Tensor {
-        let logits = scoreOut(score(tokens).tanh()).squeezed(2)  // [B, M]
-        return (logits + (present - 1) * 1e9).softmax(axis: 1) * present
+        let logits = scoreOut(score(tokens).tanh())  // [B, M, heads]
+        let mask = present.unsqueezed(2)
+        return (logits + (mask - 1) * 1e9).softmax(axis: 1) * mask
     }
 
     /// `[B, dim]`.
     public func fuse(_ embeddings: [Modality: Tensor], presence: [Modality: Tensor]) -> Tensor {
         let (tokens, present) = projectedTokens(proj, dims, embeddings, presence)
-        return (tokens * attentionWeights(tokens, present).unsqueezed(2)).sum(axes: [1])
+        let (b, m, d) = (tokens.shape[0], tokens.shape[1], tokens.shape[2])
+        let alpha = attentionWeights(tokens, present).unsqueezed(3)  // [B, M, heads, 1]
+        let pooled = (tokens.reshaped([b, m, heads, d / heads]) * alpha).sum(axes: [1]).reshaped([b, d])
+        return pooled * present.sum(axes: [1], keepDims: true)
     }
 }
 
