@@ -63,7 +63,8 @@ let package = Package(
         ),
         .testTarget(
             name: "FusionModelsTests",
-            dependencies: ["FusionModels", "FusionOptim", "FusionNN", "FusionTensor", "FusionTestSupport"]
+            dependencies: ["FusionModels", "FusionData", "FusionOptim", "FusionNN", "FusionTensor", "FusionTestSupport"],
+            resources: [.copy("Golden")]
         ),
         .testTarget(
             name: "FusionOptimTests",
