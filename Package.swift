@@ -49,7 +49,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "fusionlab-bench",
-            dependencies: ["FusionTensor", "FusionNN", "FusionOptim", "FusionModels", "CBLAS"],
+            dependencies: ["FusionTensor", "FusionNN", "FusionOptim", "FusionModels", "FusionData", "CBLAS"],
             path: "Benchmarks/Sources/fusionlab-bench"
         ),
 

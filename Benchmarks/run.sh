@@ -3,7 +3,7 @@
 #
 #   bash Benchmarks/run.sh [workload...] [--json]
 #
-# Workloads: train-reference gemm-efficiency (default: both).
+# Workloads: train-reference gemm-efficiency fusion-cost (default: all).
 # Thread counts: 1 2 (override with THREADS="1 2 4").
 # SKIP_BUILD=1 skips `swift build`; FUSIONLAB_BENCH=/path overrides the binary.
 # Peer: $PYTHON (default python3) must be able to `import torch`; otherwise the
@@ -26,7 +26,7 @@ for arg in "$@"; do
         *) WORKLOADS+=("$arg") ;;
     esac
 done
-[ ${#WORKLOADS[@]} -eq 0 ] && WORKLOADS=(train-reference gemm-efficiency)
+[ ${#WORKLOADS[@]} -eq 0 ] && WORKLOADS=(train-reference gemm-efficiency fusion-cost)
 
 log() { echo "[run.sh] $*" >&2; }
 
@@ -78,7 +78,8 @@ for w in "${WORKLOADS[@]}"; do
         if [ $HAVE_BENCH -eq 1 ]; then
             run_one "fusionlab $w threads=$n" "$BENCH" "$w" --threads "$n" --json
         fi
-        if [ $HAVE_PEER -eq 1 ]; then
+        # fusion-cost compares FusionLab's own strategies; it has no peer.
+        if [ $HAVE_PEER -eq 1 ] && [ "$w" != fusion-cost ]; then
             run_one "pytorch $w threads=$n" "$PYTHON" "$ROOT/Benchmarks/peers/train_reference.py" \
                 --workload "$w" --threads "$n" --json
         fi

@@ -95,6 +95,24 @@ def render(rows):
     return "\n".join(lines)
 
 
+def render_fusion_cost(records):
+    """fusion-cost metrics are "<strategy>.<metric>": one row per strategy and thread count."""
+    table = {}
+    for r in records:
+        if r["workload"] != "fusion-cost" or "." not in r["metric"]:
+            continue
+        strategy, metric = r["metric"].split(".", 1)
+        table.setdefault((strategy, r["threads"]), {})[metric] = r["value"]
+    if not table:
+        return None
+    header = ["fusion", "threads", "parameters", "MACs/sample", "train samples/s"]
+    rows = [[s, str(t), f"{m.get('parameters', 0):,.0f}", f"{m.get('macs_per_sample', 0):,.0f}",
+             f"{m.get('train_samples_per_sec', 0):.1f}"] for (s, t), m in table.items()]
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    line = lambda cells: "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(cells))
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
 def main(argv):
     if argv:
         streams = [open(p, encoding="utf-8", errors="replace") for p in argv]
@@ -104,7 +122,12 @@ def main(argv):
     if not records:
         print("no benchmark results to tabulate", file=sys.stderr)
         return 1
-    print(render(build_rows(records)))
+    others = [r for r in records if r["workload"] != "fusion-cost"]
+    if others:
+        print(render(build_rows(others)))
+    fusion = render_fusion_cost(records)
+    if fusion:
+        print(("\n" if others else "") + "fusion-cost (reference network, concat replaced; batch 64, Adam)\n" + fusion)
     return 0
 
 

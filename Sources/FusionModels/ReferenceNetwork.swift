@@ -3,7 +3,7 @@ import FusionTensor
 
 /// Two convolution blocks (3×3 conv, padding 1 → ReLU → 2×2 max pool), flattened and projected:
 /// `[B, C, H, W] → [B, dim]`. The image and audio branches of `ReferenceNetwork`.
-public final class ConvBlockEncoder: Module, UnaryLayer {
+public final class ConvBlockEncoder: Module, UnaryLayer, ModalityEncoder {
     /// First block's convolution `C → channels.0`.
     public let conv1: Conv2d
     /// Second block's convolution `channels.0 → channels.1`.
@@ -17,6 +17,15 @@ public final class ConvBlockEncoder: Module, UnaryLayer {
         conv1 = Conv2d(inChannels, channels.0, kernel: (3, 3), padding: (1, 1), rng: &rng)
         conv2 = Conv2d(channels.0, channels.1, kernel: (3, 3), padding: (1, 1), rng: &rng)
         proj = Linear(channels.1 * (height / 4) * (width / 4), dim, rng: &rng)
+    }
+
+    /// Width of the embedding.
+    public var outputDim: Int { proj.weight.shape[0] }
+
+    /// Encodes `input.features`.
+    public func encode(_ input: ModalityInput) -> Tensor {
+        guard let x = input.features else { preconditionFailure("ConvBlockEncoder: the input has no features") }
+        return self(x)
     }
 
     /// Encodes a batch.

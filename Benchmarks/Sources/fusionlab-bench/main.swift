@@ -7,6 +7,7 @@ import FusionTensor
 let workloads: [String: (BenchOptions) -> [Measurement]] = [
     "train-reference": trainReference,
     "gemm-efficiency": gemmEfficiency,
+    "fusion-cost": fusionCost,
 ]
 
 func usage() -> String {
