@@ -23,6 +23,15 @@ public struct BertConfig: Codable, Equatable, Sendable {
     /// Feed-forward activation (only "gelu" is supported).
     public var hiddenAct: String
 
+    /// A configuration with every field given.
+    public init(vocabSize: Int, hiddenSize: Int, numHiddenLayers: Int, numAttentionHeads: Int, intermediateSize: Int,
+                maxPositionEmbeddings: Int, typeVocabSize: Int, layerNormEps: Float, hiddenAct: String) {
+        self.vocabSize = vocabSize; self.hiddenSize = hiddenSize; self.numHiddenLayers = numHiddenLayers
+        self.numAttentionHeads = numAttentionHeads; self.intermediateSize = intermediateSize
+        self.maxPositionEmbeddings = maxPositionEmbeddings; self.typeVocabSize = typeVocabSize
+        self.layerNormEps = layerNormEps; self.hiddenAct = hiddenAct
+    }
+
     enum CodingKeys: String, CodingKey {
         case vocabSize = "vocab_size", hiddenSize = "hidden_size", numHiddenLayers = "num_hidden_layers"
         case numAttentionHeads = "num_attention_heads", intermediateSize = "intermediate_size"
