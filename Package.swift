@@ -9,11 +9,13 @@ let package = Package(
         .library(name: "FusionOptim", targets: ["FusionOptim"]),
         .library(name: "FusionData", targets: ["FusionData"]),
         .library(name: "FusionModels", targets: ["FusionModels"]),
+        .library(name: "FusionExperiments", targets: ["FusionExperiments"]),
         .executable(name: "fusionlab", targets: ["fusionlab"]),
         .executable(name: "fusionlab-bench", targets: ["fusionlab-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // MARK: - System library shims
@@ -39,12 +41,22 @@ let package = Package(
         // MARK: - Models
         .target(name: "FusionModels", dependencies: ["FusionTensor", "FusionNN", "FusionData"]),
 
+        // MARK: - Experiments
+        .target(
+            name: "FusionExperiments",
+            dependencies: [
+                "FusionTensor", "FusionNN", "FusionOptim", "FusionData", "FusionModels",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // MARK: - Executables
         .executableTarget(
             name: "fusionlab",
             dependencies: [
-                "FusionTensor", "FusionNN", "FusionOptim", "FusionModels",
+                "FusionTensor", "FusionNN", "FusionOptim", "FusionModels", "FusionData", "FusionExperiments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
@@ -70,6 +82,10 @@ let package = Package(
             name: "FusionOptimTests",
             dependencies: ["FusionOptim", "FusionNN", "FusionTensor", "FusionTestSupport"],
             resources: [.copy("Golden")]
+        ),
+        .testTarget(
+            name: "FusionExperimentsTests",
+            dependencies: ["FusionExperiments", "FusionModels", "FusionData", "FusionNN", "FusionTensor", "FusionTestSupport"]
         ),
         .testTarget(name: "FusionDataTests", dependencies: ["FusionData", "FusionTensor"],
                     resources: [.copy("Golden")]),
