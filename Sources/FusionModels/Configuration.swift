@@ -20,8 +20,8 @@ public struct TextEncoderConfig: Codable, Equatable, Sendable {
     public var layers = 2, heads = 4
     /// Longest token sequence.
     public var maxLength = 64
-    /// Folder of a pretrained BERT-style model (config.json, model.safetensors, vocab.txt).
-    public var pretrained: String?
+    /// Folder of a pretrained BERT-style model (config.json, model.safetensors, vocab.txt); empty: none.
+    public var pretrained = ""
     /// L2-normalise pretrained sentence embeddings.
     public var normalize = true
     /// A configuration with every default.
@@ -171,8 +171,8 @@ extension MultimodalClassifier {
             return TransformerTextEncoder(vocab: c.vocabSize, maxLength: c.maxLength, dim: c.dim, layers: c.layers, heads: c.heads,
                                           pooling: pooling, seed: seed, rng: &rng)
         case .pretrained:
-            guard let folder = c.pretrained else { throw ModelBuildError(description: "text.pretrained must name the model folder") }
-            return try BertEncoder.pretrained(folder: folder, normalize: c.normalize)
+            guard !c.pretrained.isEmpty else { throw ModelBuildError(description: "model.text.pretrained must name the model folder") }
+            return try BertEncoder.pretrained(folder: c.pretrained, normalize: c.normalize)
         }
     }
 }

@@ -1,0 +1,302 @@
+import Foundation
+
+/// Reads experiment files: `extends` chains, `--set` overrides, unknown keys with the nearest
+/// valid key suggested, type errors and out-of-range values — every error naming the file and
+/// the JSON path.
+public enum ConfigLoader {
+    /// The result of loading: the typed configuration and the resolved JSON tree.
+    public struct Loaded {
+        /// The typed configuration.
+        public var config: ExperimentConfig
+        /// The file's tree after `extends` and overrides (user keys only, before defaults).
+        public var tree: [String: Any]
+        /// The file that was loaded.
+        public var path: String
+    }
+
+    /// Loads `path`, applying `overrides` (`a.b.c=value`).
+    public static func load(_ path: String, overrides: [String] = []) throws -> Loaded {
+        var sources: [String: String] = [:]
+        var tree = try resolve(path, sources: &sources, chain: [])
+        for override in overrides { try apply(override, to: &tree, sources: &sources) }
+        let config = try decode(tree, sources: sources, defaultSource: path)
+        return Loaded(config: config, tree: tree, path: path)
+    }
+
+    /// Decodes a tree (user keys only) into a configuration: unknown keys, types and ranges
+    /// are checked; `sources` maps dotted paths to the file that set them.
+    public static func decode(_ tree: [String: Any], sources: [String: String] = [:], defaultSource: String) throws -> ExperimentConfig {
+        let defaults = defaultTree()
+        var problems: [String] = []
+        checkKeys(tree, against: defaults, path: "", sources: sources, defaultSource: defaultSource, problems: &problems)
+        if !problems.isEmpty { throw ExperimentError(problems.joined(separator: "\n")) }
+        let merged = deepMerge(defaults, tree)
+        let config: ExperimentConfig
+        do {
+            let data = try JSONSerialization.data(withJSONObject: merged)
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            config = try decoder.decode(ExperimentConfig.self, from: data)
+        } catch let error as DecodingError {
+            let (path, message) = describeDecoding(error)
+            throw ExperimentError("\(sourceOf(path, sources, defaultSource)): \(path): \(message)")
+        }
+        let issues = ConfigValidation.check(config)
+        if !issues.isEmpty {
+            throw ExperimentError(issues.map { "\(sourceOf($0.path, sources, defaultSource)): \($0.path): \($0.message)" }.joined(separator: "\n"))
+        }
+        return config
+    }
+
+    /// The defaults as a JSON tree with snake_case keys.
+    public static func defaultTree() -> [String: Any] { jsonTree(ExperimentConfig()) }
+
+    /// A configuration as a JSON tree with snake_case keys.
+    public static func jsonTree(_ config: ExperimentConfig) -> [String: Any] {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        guard let data = try? encoder.encode(config),
+              let object = try? JSONSerialization.jsonObject(with: data), let tree = object as? [String: Any] else { return [:] }
+        return tree
+    }
+
+    /// A configuration as pretty, key-sorted JSON (the run's config.resolved.json).
+    public static func resolvedJSON(_ config: ExperimentConfig) -> String {
+        guard let data = try? JSONSerialization.data(withJSONObject: jsonTree(config), options: [.prettyPrinted, .sortedKeys]) else { return "{}" }
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    // MARK: - Files and extends
+
+    static func resolve(_ path: String, sources: inout [String: String], chain: [String]) throws -> [String: Any] {
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        guard !chain.contains(absolute) else {
+            throw ExperimentError("\(path): extends forms a cycle: \((chain + [absolute]).joined(separator: " → "))")
+        }
+        let object = try parseJSONFile(path)
+        var base: [String: Any] = [:]
+        if let ext = object["extends"] {
+            let parents: [String]
+            if let one = ext as? String { parents = [one] } else if let many = ext as? [String] { parents = many } else {
+                throw ExperimentError("\(path): extends: expected a file name or a list of file names")
+            }
+            for parent in parents {
+                let parentPath = parent.hasPrefix("/") ? parent
+                    : URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(parent).path
+                guard FileManager.default.fileExists(atPath: parentPath) else {
+                    throw ExperimentError("\(path): extends: \(parent) does not exist (looked for \(parentPath))")
+                }
+                base = deepMerge(base, try resolve(parentPath, sources: &sources, chain: chain + [absolute]))
+            }
+        }
+        var own = object
+        own.removeValue(forKey: "extends")
+        recordSources(own, prefix: "", file: path, into: &sources)
+        return deepMerge(base, own)
+    }
+
+    /// Parses a JSON object from a file; a syntax error names the line and column.
+    public static func parseJSONFile(_ path: String) throws -> [String: Any] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ExperimentError("\(path): cannot read the file") }
+        do {
+            guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw ExperimentError("\(path): expected a JSON object at the top level")
+            }
+            return object
+        } catch let error as ExperimentError {
+            throw error
+        } catch {
+            let nsError = error as NSError
+            var location = ""
+            let debug = nsError.userInfo["NSDebugDescription"] as? String ?? ""
+            // Foundation says "... around character N." (or gives the index itself).
+            let fromText = debug.range(of: #"character \d+"#, options: .regularExpression)
+                .flatMap { Int(debug[$0].dropFirst("character ".count)) }
+            if let index = (nsError.userInfo["NSJSONSerializationErrorIndex"] as? Int) ?? fromText {
+                let prefix = data.prefix(index)
+                let line = prefix.filter { $0 == 0x0A }.count + 1
+                let column = index - (prefix.lastIndex(of: 0x0A).map { $0 + 1 } ?? 0) + 1
+                location = " at line \(line), column \(column)"
+            }
+            throw ExperimentError("\(path): not valid JSON\(location)\(debug.isEmpty ? "" : " (\(debug))")")
+        }
+    }
+
+    static func recordSources(_ tree: [String: Any], prefix: String, file: String, into sources: inout [String: String]) {
+        for (key, value) in tree {
+            let path = prefix.isEmpty ? key : prefix + "." + key
+            sources[path] = file
+            if let child = value as? [String: Any] { recordSources(child, prefix: path, file: file, into: &sources) }
+        }
+    }
+
+    static func sourceOf(_ path: String, _ sources: [String: String], _ fallback: String) -> String {
+        var p = path
+        while !p.isEmpty {
+            if let s = sources[p] { return s }
+            guard let dot = p.lastIndex(of: ".") else { break }
+            p = String(p[..<dot])
+        }
+        return fallback
+    }
+
+    /// `base` with `top` laid over it: objects merge key by key, everything else is replaced.
+    public static func deepMerge(_ base: [String: Any], _ top: [String: Any]) -> [String: Any] {
+        var out = base
+        for (key, value) in top {
+            if let a = out[key] as? [String: Any], let b = value as? [String: Any] { out[key] = deepMerge(a, b) } else { out[key] = value }
+        }
+        return out
+    }
+
+    // MARK: - Overrides
+
+    /// Applies one `a.b.c=value` override; the path must exist in the configuration format.
+    static func apply(_ override: String, to tree: inout [String: Any], sources: inout [String: String]) throws {
+        guard let eq = override.firstIndex(of: "=") else {
+            throw ExperimentError("--set \(override): expected key.path=value")
+        }
+        let path = String(override[..<eq]), raw = String(override[override.index(after: eq)...])
+        let keys = path.split(separator: ".").map(String.init)
+        var node: Any = defaultTree()
+        var walked: [String] = []
+        for key in keys {
+            guard let object = node as? [String: Any] else {
+                throw ExperimentError("--set \(path): \(walked.joined(separator: ".")) is not an object")
+            }
+            guard let next = object[key] else {
+                let hint = nearest(key, among: Array(object.keys)).map { "; did you mean \((walked + [$0]).joined(separator: "."))?" } ?? ""
+                throw ExperimentError("--set \(path): no key \(key) at \(walked.isEmpty ? "the top level" : walked.joined(separator: "."))\(hint)")
+            }
+            walked.append(key)
+            node = next
+        }
+        let value: Any
+        if let data = raw.data(using: .utf8), let parsed = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) {
+            value = parsed
+        } else {
+            value = raw
+        }
+        tree = setting(tree, keys[...], value)
+        sources[path] = "--set \(path)"
+    }
+
+    static func setting(_ tree: [String: Any], _ keys: ArraySlice<String>, _ value: Any) -> [String: Any] {
+        guard let first = keys.first else { return tree }
+        var out = tree
+        if keys.count == 1 { out[first] = value } else {
+            out[first] = setting(out[first] as? [String: Any] ?? [:], keys.dropFirst(), value)
+        }
+        return out
+    }
+
+    // MARK: - Unknown keys
+
+    static func checkKeys(_ tree: [String: Any], against defaults: [String: Any], path: String, sources: [String: String],
+                          defaultSource: String, problems: inout [String]) {
+        for (key, value) in tree {
+            let here = path.isEmpty ? key : path + "." + key
+            guard let expected = defaults[key] else {
+                let candidates = Array(defaults.keys)
+                let hint = nearest(key, among: candidates).map { "; did you mean \"\($0)\"?" }
+                    ?? "; valid keys: \(candidates.sorted().joined(separator: ", "))"
+                problems.append("\(sourceOf(here, sources, defaultSource)): \(here): unknown key\(hint)")
+                continue
+            }
+            if let object = value as? [String: Any], let expectedObject = expected as? [String: Any] {
+                checkKeys(object, against: expectedObject, path: here, sources: sources, defaultSource: defaultSource, problems: &problems)
+            } else if let items = value as? [Any], let template = arrayItemTemplate(here, expected) {
+                for (i, item) in items.enumerated() {
+                    if let object = item as? [String: Any] {
+                        checkKeys(object, against: template, path: "\(here).\(i)", sources: sources, defaultSource: defaultSource,
+                                  problems: &problems)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keys allowed in the objects of a list of objects (`transfer.lr_multipliers`, `compare.axes`, ...).
+    static func arrayItemTemplate(_ path: String, _ expected: Any) -> [String: Any]? {
+        if let items = expected as? [Any], let first = items.first as? [String: Any] { return first }
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let template: Data?
+        switch path.split(separator: ".").last.map(String.init) {
+        case "lr_multipliers": template = try? encoder.encode(LRMultiplier())
+        case "remap": template = try? encoder.encode(KeyRemap())
+        case "unfreeze": template = try? encoder.encode(UnfreezeStep())
+        case "axes": template = try? encoder.encode(AxisConfig())
+        default: template = nil
+        }
+        return template.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+    }
+
+    /// The candidate closest to `key` by edit distance, if close enough to be a plausible typo.
+    public static func nearest(_ key: String, among candidates: [String]) -> String? {
+        var best: (key: String, distance: Int)?
+        for candidate in candidates.sorted() {
+            let d = editDistance(key, candidate)
+            if best == nil || d < (best?.distance ?? Int.max) { best = (candidate, d) }
+        }
+        guard let best else { return nil }
+        if best.distance <= Swift.max(2, key.count / 3) { return best.key }
+        // A key contained in a candidate (`lr` → `lr_multipliers`) is a plausible hint too.
+        return candidates.filter { $0.contains(key) || key.contains($0) }.sorted().first
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let x = Array(a), y = Array(b)
+        var previous = Array(0...y.count)
+        for i in 1...max(x.count, 1) where !x.isEmpty {
+            var current = [i] + [Int](repeating: 0, count: y.count)
+            for j in 1...max(y.count, 1) where !y.isEmpty {
+                let substitution: Int = previous[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1)
+                let deletion: Int = previous[j] + 1, insertion: Int = current[j - 1] + 1
+                current[j] = Swift.min(substitution, Swift.min(deletion, insertion))
+            }
+            previous = current
+        }
+        return x.isEmpty ? y.count : previous[y.count]
+    }
+
+    static func describeDecoding(_ error: DecodingError) -> (String, String) {
+        func path(_ keys: [CodingKey]) -> String {
+            keys.map { $0.intValue.map(String.init) ?? snakeCase($0.stringValue) }.joined(separator: ".")
+        }
+        switch error {
+        case .typeMismatch(let type, let c): return (path(c.codingPath), "expected \(typeName(type))")
+        case .valueNotFound(let type, let c): return (path(c.codingPath), "expected \(typeName(type)), found null")
+        case .keyNotFound(let key, let c): return (path(c.codingPath + [key]), "missing")
+        case .dataCorrupted(let c): return (path(c.codingPath), c.debugDescription)
+        @unknown default: return ("", "\(error)")
+        }
+    }
+
+    static func typeName(_ type: Any.Type) -> String {
+        let name = "\(type)"
+        if ["Int", "UInt64", "Int32"].contains(name) { return "an integer" }
+        if ["Float", "Double"].contains(name) { return "a number" }
+        if name == "Bool" { return "true or false" }
+        if name == "String" { return "a string" }
+        if name.hasPrefix("Array") { return "a list" }
+        return "a value of type \(name)"
+    }
+}
+
+/// `camelCase` → `camel_case`, as JSONEncoder's `.convertToSnakeCase`.
+public func snakeCase(_ name: String) -> String {
+    var out = ""
+    let chars = Array(name)
+    for (i, c) in chars.enumerated() {
+        if c.isUppercase {
+            let prevLower = i > 0 && !chars[i - 1].isUppercase
+            let nextLower = i + 1 < chars.count && chars[i + 1].isLowercase
+            if i > 0 && (prevLower || nextLower) { out.append("_") }
+            out.append(contentsOf: c.lowercased())
+        } else {
+            out.append(c)
+        }
+    }
+    return out
+}

@@ -1,0 +1,118 @@
+import FusionData
+import FusionModels
+
+/// Range and consistency checks of a decoded configuration, each naming its JSON path.
+public enum ConfigValidation {
+    /// One problem.
+    public struct Issue: Equatable {
+        /// Dotted JSON path.
+        public let path: String
+        /// What was expected.
+        public let message: String
+    }
+
+    /// Validation metric names (for early stopping, sweeps and comparisons).
+    public static let metricNames = ["loss", "accuracy", "f1_macro", "f1_micro", "f1_weighted", "precision_macro",
+                                     "recall_macro", "roc_auc_macro"]
+
+    /// Every problem found in `c`.
+    public static func check(_ c: ExperimentConfig) -> [Issue] {
+        var issues: [Issue] = []
+        func require(_ ok: Bool, _ path: String, _ message: String) { if !ok { issues.append(Issue(path: path, message: message)) } }
+        func oneOf(_ value: String, _ allowed: [String], _ path: String) {
+            require(allowed.contains(value), path, "expected one of \(allowed.map { "\"\($0)\"" }.joined(separator: ", ")), got \"\(value)\""
+                + (ConfigLoader.nearest(value, among: allowed).map { "; did you mean \"\($0)\"?" } ?? ""))
+        }
+        require(!c.name.isEmpty && !c.name.contains("/"), "name", "expected a non-empty name without \"/\"")
+        let d = c.dataset
+        oneOf(d.badSamples, ["fail", "skip"], "dataset.bad_samples")
+        require((0...0.5).contains(d.valFraction), "dataset.val_fraction", "expected a fraction in [0, 0.5], got \(d.valFraction)")
+        require((0...0.5).contains(d.testFraction), "dataset.test_fraction", "expected a fraction in [0, 0.5], got \(d.testFraction)")
+        require(d.trainLimit >= 0, "dataset.train_limit", "expected 0 (all) or a positive count, got \(d.trainLimit)")
+        require(d.generator.samples >= 20, "dataset.generator.samples", "expected at least 20 samples, got \(d.generator.samples)")
+        require((8...256).contains(d.generator.imageSize), "dataset.generator.image_size", "expected 8...256 pixels, got \(d.generator.imageSize)")
+        require(d.generator.audioSeconds > 0 && d.generator.audioSeconds <= 10, "dataset.generator.audio_seconds",
+                "expected a length in (0, 10] seconds, got \(d.generator.audioSeconds)")
+        let p = c.preprocessing
+        oneOf(p.text.tokenizer, ["word", "wordpiece"], "preprocessing.text.tokenizer")
+        require(p.text.tokenizer != "wordpiece" || !p.text.vocab.isEmpty || !c.model.text.pretrained.isEmpty, "preprocessing.text.vocab",
+                "WordPiece needs a vocab.txt (or model.text.pretrained, whose folder holds one)")
+        require((2...512).contains(p.text.maxLength), "preprocessing.text.max_length", "expected 2...512 tokens, got \(p.text.maxLength)")
+        require(p.text.minFrequency >= 1, "preprocessing.text.min_frequency", "expected at least 1, got \(p.text.minFrequency)")
+        require(p.text.maxVocabulary >= 4, "preprocessing.text.max_vocabulary", "expected at least 4, got \(p.text.maxVocabulary)")
+        require((4...1024).contains(p.image.height), "preprocessing.image.height", "expected 4...1024 pixels, got \(p.image.height)")
+        require((4...1024).contains(p.image.width), "preprocessing.image.width", "expected 4...1024 pixels, got \(p.image.width)")
+        oneOf(p.image.color, ["grey", "rgb"], "preprocessing.image.color")
+        let channels = p.image.color == "rgb" ? 3 : 1
+        require(p.image.mean.isEmpty || p.image.mean.count == channels, "preprocessing.image.mean", "expected \(channels) value(s) or none")
+        require(p.image.std.isEmpty || (p.image.std.count == channels && p.image.std.allSatisfy { $0 > 0 }), "preprocessing.image.std",
+                "expected \(channels) positive value(s) or none")
+        require(p.image.augment.flip >= 0 && p.image.augment.flip <= 1, "preprocessing.image.augment.flip", "expected a probability in [0, 1]")
+        require(p.image.augment.cropPadding >= 0, "preprocessing.image.augment.crop_padding", "expected 0 or more pixels")
+        require((1000...192_000).contains(p.audio.sampleRate), "preprocessing.audio.sample_rate", "expected 1000...192000 Hz, got \(p.audio.sampleRate)")
+        require(p.audio.duration > 0 && p.audio.duration <= 60, "preprocessing.audio.duration", "expected (0, 60] seconds, got \(p.audio.duration)")
+        require(p.audio.nFft >= 16, "preprocessing.audio.n_fft", "expected at least 16, got \(p.audio.nFft)")
+        require(p.audio.hopLength >= 1, "preprocessing.audio.hop_length", "expected at least 1, got \(p.audio.hopLength)")
+        require(p.audio.nMels >= 1, "preprocessing.audio.n_mels", "expected at least 1, got \(p.audio.nMels)")
+        require(p.audio.nMfcc >= 1 && p.audio.nMfcc <= p.audio.nMels, "preprocessing.audio.n_mfcc",
+                "expected 1...n_mels (\(p.audio.nMels)), got \(p.audio.nMfcc)")
+        require((0...2).contains(p.audio.deltas), "preprocessing.audio.deltas", "expected 0, 1 or 2, got \(p.audio.deltas)")
+        let m = c.model
+        require(!m.modalities.isEmpty, "model.modalities", "expected at least one of \"text\", \"image\", \"audio\"")
+        require(m.text.dim >= 1 && m.image.dim >= 1 && m.audio.dim >= 1, "model", "encoder dims must be positive")
+        require(!m.image.channels.isEmpty && m.image.channels.allSatisfy { $0 >= 1 }, "model.image.channels", "expected positive channel counts")
+        require(!m.audio.channels.isEmpty && m.audio.channels.allSatisfy { $0 >= 1 }, "model.audio.channels", "expected positive channel counts")
+        require(m.fusion.rank >= 1, "model.fusion.rank", "expected at least 1, got \(m.fusion.rank)")
+        require(m.fusion.projection >= 1, "model.fusion.projection", "expected at least 1, got \(m.fusion.projection)")
+        require(m.fusion.heads >= 1 && m.fusion.dim % m.fusion.heads == 0, "model.fusion.heads",
+                "expected a divisor of model.fusion.dim (\(m.fusion.dim)), got \(m.fusion.heads)")
+        require(m.fusion.modalityDropout >= 0 && m.fusion.modalityDropout < 1, "model.fusion.modality_dropout", "expected a probability in [0, 1)")
+        require(m.head.dropout >= 0 && m.head.dropout < 1, "model.head.dropout", "expected a probability in [0, 1)")
+        require(m.text.kind != .transformer || m.text.dim % m.text.heads == 0, "model.text.heads", "expected a divisor of model.text.dim")
+        let t = c.training
+        oneOf(t.optimizer, ["adam", "adamw", "sgd"], "training.optimizer")
+        require(t.lr > 0, "training.lr", "expected a positive learning rate, got \(t.lr)")
+        require(t.weightDecay >= 0, "training.weight_decay", "expected 0 or more, got \(t.weightDecay)")
+        require(t.epochs >= 1, "training.epochs", "expected at least 1, got \(t.epochs)")
+        require(t.batchSize >= 1, "training.batch_size", "expected at least 1, got \(t.batchSize)")
+        require(t.gradAccumulation >= 1, "training.grad_accumulation", "expected at least 1, got \(t.gradAccumulation)")
+        require(t.gradClip >= 0, "training.grad_clip", "expected 0 (off) or a positive norm, got \(t.gradClip)")
+        require((1...256).contains(t.threads), "training.threads", "expected 1...256, got \(t.threads)")
+        require(t.labelSmoothing >= 0 && t.labelSmoothing < 1, "training.label_smoothing", "expected [0, 1), got \(t.labelSmoothing)")
+        oneOf(t.schedule.kind, ["constant", "step", "cosine"], "training.schedule.kind")
+        require(t.schedule.stepSize >= 1, "training.schedule.step_size", "expected at least 1")
+        require(t.schedule.warmupEpochs >= 0, "training.schedule.warmup_epochs", "expected 0 or more")
+        oneOf(t.earlyStopping.metric, metricNames, "training.early_stopping.metric")
+        require(t.earlyStopping.patience >= 0, "training.early_stopping.patience", "expected 0 (off) or more")
+        for (i, lm) in c.transfer.lrMultipliers.enumerated() {
+            require(!lm.pattern.isEmpty, "transfer.lr_multipliers.\(i).pattern", "expected a key pattern")
+            require(lm.factor >= 0, "transfer.lr_multipliers.\(i).factor", "expected 0 or more")
+        }
+        for (i, u) in c.transfer.unfreeze.enumerated() {
+            require(u.epoch >= 1, "transfer.unfreeze.\(i).epoch", "expected an epoch ≥ 1")
+        }
+        for (name, m) in c.evaluation.metrics.enumerated() { oneOf(m, metricNames, "evaluation.metrics.\(name)") }
+        require(!c.compare.seeds.isEmpty, "compare.seeds", "expected at least one seed")
+        let known = ConfigLoader.defaultTree()
+        for (section, axes) in [("compare", c.compare.axes), ("sweep", c.sweep.axes)] {
+            for (i, axis) in axes.enumerated() {
+                require(pathExists(axis.key, in: known), "\(section).axes.\(i).key", "\"\(axis.key)\" is not a key of the experiment format")
+                require(!axis.values.isEmpty, "\(section).axes.\(i).values", "expected at least one value")
+            }
+        }
+        oneOf(c.sweep.method, ["grid", "random"], "sweep.method")
+        require(c.sweep.trials >= 1, "sweep.trials", "expected at least 1")
+        oneOf(c.sweep.metric, metricNames, "sweep.metric")
+        return issues
+    }
+
+    /// Whether a dotted path names a key of `tree`.
+    public static func pathExists(_ path: String, in tree: [String: Any]) -> Bool {
+        var node: Any = tree
+        for key in path.split(separator: ".") {
+            guard let object = node as? [String: Any], let next = object[String(key)] else { return false }
+            node = next
+        }
+        return true
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import FusionExperiments
+import FusionModels
+import XCTest
+
+final class ConfigTests: XCTestCase {
+    var dir: URL!
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func write(_ name: String, _ text: String) -> String {
+        let path = dir.appendingPathComponent(name).path
+        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        return path
+    }
+
+    func expectError(_ path: String, overrides: [String] = [], _ fragments: [String], file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try ConfigLoader.load(path, overrides: overrides), file: file, line: line) { error in
+            let message = "\(error)"
+            for f in fragments { XCTAssertTrue(message.contains(f), "\"\(f)\" not in: \(message)", file: file, line: line) }
+        }
+    }
+
+    func testDefaultsExtendsAndOverrides() throws {
+        _ = write("base.json", #"{"name": "base", "training": {"epochs": 3, "lr": 0.01}, "model": {"fusion": {"kind": "gated"}}}"#)
+        let child = write("child.json", #"{"extends": "base.json", "name": "child", "training": {"epochs": 5}}"#)
+        let loaded = try ConfigLoader.load(child, overrides: ["model.fusion.kind=tensor", "training.batch_size=8", "seed=42"])
+        XCTAssertEqual(loaded.config.name, "child")
+        XCTAssertEqual(loaded.config.training.epochs, 5, "the child wins")
+        XCTAssertEqual(loaded.config.training.lr, 0.01, "inherited from the base")
+        XCTAssertEqual(loaded.config.model.fusion.kind, .tensor, "--set wins over both")
+        XCTAssertEqual(loaded.config.training.batchSize, 8)
+        XCTAssertEqual(loaded.config.seed, 42)
+        XCTAssertEqual(loaded.config.preprocessing.audio.nMfcc, 13, "defaults fill the rest")
+    }
+
+    func testUnknownKeysSuggestTheNearestValidKey() {
+        let path = write("typo.json", #"{"trainng": {"epochs": 2}, "training": {"batchsize": 4, "early_stopping": {"patiense": 2}}}"#)
+        expectError(path, ["typo.json: trainng: unknown key; did you mean \"training\"?",
+                           "training.batchsize: unknown key; did you mean \"batch_size\"?",
+                           "training.early_stopping.patiense: unknown key; did you mean \"patience\"?"])
+        let nested = write("nested.json", #"{"transfer": {"lr_multipliers": [{"pattern": "encoders.*", "factr": 0.1}]}}"#)
+        expectError(nested, ["transfer.lr_multipliers.0.factr: unknown key; did you mean \"factor\"?"])
+    }
+
+    func testWrongTypesAndRangesNameThePathAndTheFile() {
+        _ = write("base.json", #"{"training": {"epochs": "ten"}}"#)
+        let child = write("child.json", #"{"extends": "base.json"}"#)
+        expectError(child, ["base.json: training.epochs: expected an integer"])
+        let range = write("range.json", #"{"training": {"lr": -1, "optimizer": "adm"}, "model": {"fusion": {"kind": "concat", "dim": 10, "heads": 3}}}"#)
+        expectError(range, ["range.json: training.lr: expected a positive learning rate",
+                            "training.optimizer: expected one of \"adam\", \"adamw\", \"sgd\", got \"adm\"; did you mean \"adam\"?",
+                            "model.fusion.heads: expected a divisor of model.fusion.dim (10), got 3"])
+        let badEnum = write("enum.json", #"{"model": {"fusion": {"kind": "cocnat"}}}"#)
+        expectError(badEnum, ["enum.json: model.fusion.kind"])
+    }
+
+    func testOverridePathsMustExist() {
+        let path = write("ok.json", "{}")
+        expectError(path, overrides: ["training.epoch=3"], ["--set training.epoch: no key epoch at training; did you mean training.epochs?"])
+        expectError(path, overrides: ["training"], ["expected key.path=value"])
+    }
+
+    func testSyntaxErrorsGiveTheLine() {
+        let path = write("broken.json", "{\n  \"name\": \"x\",\n  \"seed\": 1,,\n}")
+        expectError(path, ["broken.json: not valid JSON at line 3"])
+        let cycle = write("a.json", #"{"extends": "a.json"}"#)
+        expectError(cycle, ["extends forms a cycle"])
+    }
+
+    func testCommittedSchemaIsUpToDate() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let committed = try String(contentsOf: root.appendingPathComponent("Experiments/experiment.schema.json"), encoding: .utf8)
+        XCTAssertEqual(committed, ConfigSchema.jsonText(), "regenerate with: fusionlab schema > Experiments/experiment.schema.json")
+        let schema = ConfigSchema.jsonSchema()
+        let properties = schema["properties"] as? [String: Any]
+        let training = (properties?["training"] as? [String: Any])?["properties"] as? [String: Any]
+        XCTAssertEqual((training?["batch_size"] as? [String: Any])?["type"] as? String, "integer")
+        XCTAssertEqual((training?["lr"] as? [String: Any])?["type"] as? String, "number")
+    }
+}
