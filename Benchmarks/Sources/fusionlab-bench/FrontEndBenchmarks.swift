@@ -57,7 +57,11 @@ func writeBenchImages(to dir: String, count: Int, size: Int, channels: Int, pref
 func pngDecodeBenchmark(_ options: BenchOptions) -> [Measurement] {
     var sets: [(String, [String])] = []
     if let dir = options.paths["--dir"] {
-        sets.append(("images_per_sec", files(in: dir, suffix: ".png")))
+        // Named like the peer's inputs (grey28_*, rgb64_*): report each set as well as all.
+        let all = files(in: dir, suffix: ".png")
+        let grey = all.filter { $0.contains("grey28") }, rgb = all.filter { $0.contains("rgb64") }
+        if !grey.isEmpty && !rgb.isEmpty { sets = [("grey28_images_per_sec", grey), ("rgb64_images_per_sec", rgb)] }
+        sets.append(("images_per_sec", all))
     } else {
         let dir = temporaryDirectory("png")
         defer { try? FileManager.default.removeItem(atPath: dir) }
