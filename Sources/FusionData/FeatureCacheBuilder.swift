@@ -102,11 +102,13 @@ enum FeatureCacheBuilder {
             header.checksum = String(format: "%016llx", Hash64.checksum(UnsafeRawBufferPointer(raw)))
         }
         let headerJSON = try JSONEncoder().encode(header)
+        var headerBlock = headerJSON
+        headerBlock.append(Data(count: (24 + headerJSON.count + 63) / 64 * 64 - 24 - headerJSON.count))
+        let headerSum = headerBlock.withUnsafeBytes { Hash64.checksum($0) }
         var file = Data(FeatureCache.magic)
         withUnsafeBytes(of: UInt64(headerJSON.count).littleEndian) { file.append(contentsOf: $0) }
-        file.append(headerJSON)
-        let padded = (file.count + 63) / 64 * 64
-        file.append(Data(count: padded - file.count))
+        withUnsafeBytes(of: headerSum.littleEndian) { file.append(contentsOf: $0) }
+        file.append(headerBlock)
         file.append(payload)
         try FileIO.writeAtomically(file, to: path)
     }

@@ -1,4 +1,5 @@
 import CAVUtil
+import Dispatch
 import Foundation
 import FusionTensor
 
@@ -253,13 +254,14 @@ public final class MFCC {
         let out = Tensor(uninitializedShape: [clips.count, rows, frames])
         let per = rows * frames
         let base = out.data
-        parallelChunks(clips.count, costPerItem: length * 8) { range in
-            guard let extractor = try? MFCC(settings) else { return }
-            for b in range {
-                let one = extractor(clips[b])
-                (base + b * per).update(from: one.data, count: per)
+        let chunks = max(1, min(Threading.threads, clips.count))
+        let extractors = try (0..<chunks).map { _ in try MFCC(settings) }
+        let work = { (c: Int) in
+            for b in (clips.count * c / chunks)..<(clips.count * (c + 1) / chunks) {
+                (base + b * per).update(from: extractors[c](clips[b]).data, count: per)
             }
         }
+        if chunks == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: work) }
         return out
     }
 }
