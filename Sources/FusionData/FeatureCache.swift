@@ -6,8 +6,8 @@ import FusionTensor
 ///
 /// File layout: the 8-byte magic `FLCACHE1`, a little-endian UInt64 header length, a UInt64
 /// checksum of the header and its padding, a JSON header (`Header`), zero padding to a
-/// multiple of 64, then the payload: labels (Int32 × n),
-/// presence flags (UInt8 × 3n, padded to 4), image rows (Float32), audio rows (Float32), text
+/// multiple of 64, then the payload: labels (Int32 × n), valid
+/// audio frames (Int32 × n, when audio is cached), presence flags (UInt8 × 3n, padded to 4), image rows (Float32), audio rows (Float32), text
 /// rows (Int32 ids then Int32 mask). The header records the cache key, the payload size and a
 /// checksum, so a stale cache (different key) or a corrupt one (wrong size or checksum) is
 /// detected at open and rebuilt, never used.
@@ -35,7 +35,7 @@ public final class FeatureCache: @unchecked Sendable {
     }
 
     static let magic = Array("FLCACHE1".utf8)
-    static let version = 1
+    static let version = 2
 
     /// The cache file.
     public let path: String
@@ -44,7 +44,7 @@ public final class FeatureCache: @unchecked Sendable {
     private let mapping: UnsafeMutableRawPointer
     private let mappedBytes: Int
     private let payload: UnsafeRawPointer
-    private let offsets: (presence: Int, image: Int, audio: Int, text: Int)
+    private let offsets: (frames: Int, presence: Int, image: Int, audio: Int, text: Int)
 
     /// The number of samples.
     public var count: Int { header.ids.count }
@@ -62,11 +62,12 @@ public final class FeatureCache: @unchecked Sendable {
         self.mappedBytes = mappedBytes
         self.payload = payload
         let n = header.ids.count
-        let presence = 4 * n
+        let frames = 4 * n
+        let presence = frames + (header.audioShape == nil ? 0 : 4 * n)
         let image = presence + (3 * n + 3) / 4 * 4
         let audio = image + 4 * n * (header.imageShape.map(shapeCount) ?? 0)
         let text = audio + 4 * n * (header.audioShape.map(shapeCount) ?? 0)
-        offsets = (presence, image, audio, text)
+        offsets = (frames, presence, image, audio, text)
     }
 
     deinit { munmap(mapping, mappedBytes) }
@@ -74,7 +75,7 @@ public final class FeatureCache: @unchecked Sendable {
     /// The payload size a header implies.
     static func payloadSize(_ h: Header) -> Int {
         let n = h.ids.count
-        return 4 * n + (3 * n + 3) / 4 * 4 + 4 * n * ((h.imageShape.map(shapeCount) ?? 0) + (h.audioShape.map(shapeCount) ?? 0) + 2 * (h.textLength ?? 0))
+        return 4 * n + (h.audioShape == nil ? 0 : 4 * n) + (3 * n + 3) / 4 * 4 + 4 * n * ((h.imageShape.map(shapeCount) ?? 0) + (h.audioShape.map(shapeCount) ?? 0) + 2 * (h.textLength ?? 0))
     }
 
     /// `payloadSize` for a header read from disk: nil when a dimension is negative or the size overflows.
@@ -95,11 +96,17 @@ public final class FeatureCache: @unchecked Sendable {
         let (row2, o2) = row.addingReportingOverflow(2 * length)
         let (bytes, o3) = row2.multipliedReportingOverflow(by: 4 * h.ids.count)
         guard !o1, !o2, !o3, bytes < Int.max / 2 else { return nil }
-        return 4 * h.ids.count + (3 * h.ids.count + 3) / 4 * 4 + bytes
+        return 4 * h.ids.count + (h.audioShape == nil ? 0 : 4 * h.ids.count) + (3 * h.ids.count + 3) / 4 * 4 + bytes
     }
 
     /// Class id of sample `i`.
     public func label(_ i: Int) -> Int32 { payload.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self) }
+
+    /// How many leading frames of sample `i`'s MFCC matrix come from real audio rather than
+    /// padding (the frames its unpadded clip gives); 0 when it has no audio or none is cached.
+    public func audioFrames(_ i: Int) -> Int {
+        header.audioShape == nil ? 0 : Int(payload.loadUnaligned(fromByteOffset: offsets.frames + 4 * i, as: Int32.self))
+    }
 
     /// Whether sample `i` has `modality`.
     public func has(_ i: Int, _ modality: Modality) -> Bool {
