@@ -243,7 +243,8 @@ public final class MFCC {
     }
 
     /// MFCCs of a batch of equal-length clips, `[B, featureRows, frames]`, spread over
-    /// `Threading.threads` threads (each with its own extractor).
+    /// `Threading.threads` threads (each with its own extractor). The `topDB` floor is applied
+    /// per clip (librosa, given a 2-D array, applies it over the whole batch).
     public static func batch(_ clips: [[Float]], settings: MFCCSettings) throws -> Tensor {
         try settings.validate()
         let length = clips.first?.count ?? 0
