@@ -28,7 +28,7 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
-        .systemLibrary(name: "CKissFFT", providers: [.apt(["libkissfft-dev"])]),  // its .pc passes -D flags SwiftPM refuses
+        .systemLibrary(name: "CAVUtil", pkgConfig: "libavutil", providers: [.apt(["libavutil-dev"])]),
 
         // MARK: - Numeric core
         .target(name: "FusionTensor", dependencies: ["CBLAS", "CSystem"]),
@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "FusionOptim", dependencies: ["FusionTensor", "FusionNN"]),
 
         // MARK: - Modality front ends
-        .target(name: "FusionData", dependencies: ["FusionTensor", "CPNG", "CSndFile", "CSoxr", "CKissFFT"]),
+        .target(name: "FusionData", dependencies: ["FusionTensor", "CPNG", "CSndFile", "CSoxr", "CAVUtil"]),
 
         // MARK: - Models
         .target(name: "FusionModels", dependencies: ["FusionTensor", "FusionNN", "FusionData"]),

@@ -49,23 +49,31 @@ public enum AudioFile {
         defer { sf_close(handle) }
         let channels = Int(sfInfo.channels)
         let frames = Int(sfInfo.frames)
-        guard channels >= 1, sfInfo.samplerate > 0, frames >= 0 else {
+        guard channels >= 1, channels <= 1024, sfInfo.samplerate > 0, frames >= 0 else {
             throw FusionDataError(file: path, "invalid audio header: \(channels) channels at \(sfInfo.samplerate) Hz")
         }
         guard frames <= (1 << 31) / channels else {
             throw FusionDataError(file: path, "audio too long: \(frames) frames of \(channels) channels")
         }
-        var samples = [Float](repeating: 0, count: frames * channels)
-        let read = samples.withUnsafeMutableBufferPointer { buffer -> Int in
-            guard let base = buffer.baseAddress else { return 0 }
-            return Int(sf_readf_float(handle, base, sf_count_t(frames)))
-        }
-        if read < frames {
-            let errorCode = sf_error(handle)
-            if errorCode != 0 {
-                throw FusionDataError(file: path, "audio data unreadable after \(read) of \(frames) frames: \(String(cString: sf_strerror(handle)))")
+        // Read in blocks rather than trusting the header's frame count with one allocation:
+        // a corrupt header must not make a small file allocate gigabytes.
+        var samples = [Float]()
+        samples.reserveCapacity(min(frames, 1 << 20) * channels)
+        let block = 1 << 16
+        var chunk = [Float](repeating: 0, count: block * channels)
+        var read = 0
+        while read < frames {
+            let want = min(block, frames - read)
+            let got = chunk.withUnsafeMutableBufferPointer { buffer -> Int in
+                guard let base = buffer.baseAddress else { return 0 }
+                return Int(sf_readf_float(handle, base, sf_count_t(want)))
             }
-            samples.removeLast((frames - read) * channels)
+            if got > 0 { samples.append(contentsOf: chunk[0..<(got * channels)]) }
+            read += max(got, 0)
+            if got < want { break }
+        }
+        if read < frames && sf_error(handle) != 0 {
+            throw FusionDataError(file: path, "audio data unreadable after \(read) of \(frames) frames: \(String(cString: sf_strerror(handle)))")
         }
         let info = AudioFileInfo(sampleRate: Int(sfInfo.samplerate), channels: channels, frames: read, format: sfInfo.format)
         return (info, samples)

@@ -14,6 +14,9 @@ public struct Batch {
     public var image: Tensor?
     /// `[B, rows, frames]` MFCCs (zeros where absent).
     public var audio: Tensor?
+    /// `[B, frames]` audio frame mask: 1 for frames of real audio, 0 for padding (and for
+    /// samples without audio), so clips can keep their variable length.
+    public var audioMask: Tensor?
     /// `[B, L]` token ids (padding where absent).
     public var textIDs: IndexTensor?
     /// `[B, L]` attention mask for the text.
@@ -123,6 +126,12 @@ public final class BatchLoader: @unchecked Sendable {
                 }
             }
             batch.audio = out
+            let frames = shape[1]
+            let mask = Tensor.zeros([b, frames])
+            for (k, i) in indices.enumerated() {
+                for t in 0..<min(cache.audioFrames(i), frames) { mask.data[k * frames + t] = 1 }
+            }
+            batch.audioMask = mask
         }
         if let length = cache.header.textLength {
             var ids = [Int32](repeating: 0, count: b * length)

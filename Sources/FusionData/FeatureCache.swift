@@ -4,9 +4,10 @@ import FusionTensor
 
 /// One split's preprocessed features in a binary file, memory-mapped for reading.
 ///
-/// File layout: the 8-byte magic `FLCACHE1`, a little-endian UInt64 header length, a JSON
-/// header (`Header`), zero padding to a multiple of 64, then the payload: labels (Int32 × n),
-/// presence flags (UInt8 × 3n, padded to 4), image rows (Float32), audio rows (Float32), text
+/// File layout: the 8-byte magic `FLCACHE1`, a little-endian UInt64 header length, a UInt64
+/// checksum of the header and its padding, a JSON header (`Header`), zero padding to a
+/// multiple of 64, then the payload: labels (Int32 × n), valid
+/// audio frames (Int32 × n, when audio is cached), presence flags (UInt8 × 3n, padded to 4), image rows (Float32), audio rows (Float32), text
 /// rows (Int32 ids then Int32 mask). The header records the cache key, the payload size and a
 /// checksum, so a stale cache (different key) or a corrupt one (wrong size or checksum) is
 /// detected at open and rebuilt, never used.
@@ -34,7 +35,7 @@ public final class FeatureCache: @unchecked Sendable {
     }
 
     static let magic = Array("FLCACHE1".utf8)
-    static let version = 1
+    static let version = 2
 
     /// The cache file.
     public let path: String
@@ -43,7 +44,7 @@ public final class FeatureCache: @unchecked Sendable {
     private let mapping: UnsafeMutableRawPointer
     private let mappedBytes: Int
     private let payload: UnsafeRawPointer
-    private let offsets: (presence: Int, image: Int, audio: Int, text: Int)
+    private let offsets: (frames: Int, presence: Int, image: Int, audio: Int, text: Int)
 
     /// The number of samples.
     public var count: Int { header.ids.count }
@@ -61,11 +62,12 @@ public final class FeatureCache: @unchecked Sendable {
         self.mappedBytes = mappedBytes
         self.payload = payload
         let n = header.ids.count
-        let presence = 4 * n
+        let frames = 4 * n
+        let presence = frames + (header.audioShape == nil ? 0 : 4 * n)
         let image = presence + (3 * n + 3) / 4 * 4
         let audio = image + 4 * n * (header.imageShape.map(shapeCount) ?? 0)
         let text = audio + 4 * n * (header.audioShape.map(shapeCount) ?? 0)
-        offsets = (presence, image, audio, text)
+        offsets = (frames, presence, image, audio, text)
     }
 
     deinit { munmap(mapping, mappedBytes) }
@@ -73,11 +75,38 @@ public final class FeatureCache: @unchecked Sendable {
     /// The payload size a header implies.
     static func payloadSize(_ h: Header) -> Int {
         let n = h.ids.count
-        return 4 * n + (3 * n + 3) / 4 * 4 + 4 * n * ((h.imageShape.map(shapeCount) ?? 0) + (h.audioShape.map(shapeCount) ?? 0) + 2 * (h.textLength ?? 0))
+        return 4 * n + (h.audioShape == nil ? 0 : 4 * n) + (3 * n + 3) / 4 * 4 + 4 * n * ((h.imageShape.map(shapeCount) ?? 0) + (h.audioShape.map(shapeCount) ?? 0) + 2 * (h.textLength ?? 0))
+    }
+
+    /// `payloadSize` for a header read from disk: nil when a dimension is negative or the size overflows.
+    static func checkedPayloadSize(_ h: Header) -> Int? {
+        func product(_ dims: [Int]?) -> Int? {
+            var p = 1
+            for d in dims ?? [] {
+                guard d >= 0 else { return nil }
+                let (r, overflow) = p.multipliedReportingOverflow(by: d)
+                if overflow { return nil }
+                p = r
+            }
+            return dims == nil ? 0 : p
+        }
+        guard let image = product(h.imageShape), let audio = product(h.audioShape), let length = h.textLength.map({ $0 }) ?? Optional(0),
+              length >= 0, length < Int.max / 8 else { return nil }
+        let (row, o1) = image.addingReportingOverflow(audio)
+        let (row2, o2) = row.addingReportingOverflow(2 * length)
+        let (bytes, o3) = row2.multipliedReportingOverflow(by: 4 * h.ids.count)
+        guard !o1, !o2, !o3, bytes < Int.max / 2 else { return nil }
+        return 4 * h.ids.count + (h.audioShape == nil ? 0 : 4 * h.ids.count) + (3 * h.ids.count + 3) / 4 * 4 + bytes
     }
 
     /// Class id of sample `i`.
     public func label(_ i: Int) -> Int32 { payload.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self) }
+
+    /// How many leading frames of sample `i`'s MFCC matrix come from real audio rather than
+    /// padding (the frames its unpadded clip gives); 0 when it has no audio or none is cached.
+    public func audioFrames(_ i: Int) -> Int {
+        header.audioShape == nil ? 0 : Int(payload.loadUnaligned(fromByteOffset: offsets.frames + 4 * i, as: Int32.self))
+    }
 
     /// Whether sample `i` has `modality`.
     public func has(_ i: Int, _ modality: Modality) -> Bool {
@@ -130,7 +159,7 @@ public final class FeatureCache: @unchecked Sendable {
         guard fd >= 0 else { return bad("cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0, st.st_size >= 16 else { return bad("too small to be a cache") }
+        guard fstat(fd, &st) == 0, st.st_size >= 24 else { return bad("too small to be a cache") }
         let size = Int(st.st_size)
         guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
             return bad("cannot memory-map: \(String(cString: strerror(errno)))")
@@ -138,16 +167,22 @@ public final class FeatureCache: @unchecked Sendable {
         let raw = UnsafeRawBufferPointer(start: mapped, count: size)
         func fail(_ why: String) -> Result<FeatureCache, FusionDataError> { munmap(mapped, size); return bad(why) }
         guard Array(raw[0..<8]) == magic else { return fail("not a FusionLab feature cache (bad magic)") }
-        let headerLength = Int(raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian)
-        guard headerLength > 0, headerLength < size - 16 else { return fail("header length \(headerLength) does not fit the file") }
+        let storedLength = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian
+        guard storedLength > 0, storedLength < UInt64(size - 24) else { return fail("header length \(storedLength) does not fit the file") }
+        let headerLength = Int(storedLength)
+        let payloadStart = (24 + headerLength + 63) / 64 * 64
+        guard payloadStart <= size else { return fail("header length \(headerLength) does not fit the file") }
+        let headerSum = raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self).littleEndian
+        guard Hash64.checksum(UnsafeRawBufferPointer(rebasing: raw[24..<payloadStart])) == headerSum else {
+            return fail("header checksum mismatch: the header is corrupt")
+        }
         let header: Header
-        do { header = try JSONDecoder().decode(Header.self, from: Data(raw[16..<(16 + headerLength)])) } catch {
+        do { header = try JSONDecoder().decode(Header.self, from: Data(raw[24..<(24 + headerLength)])) } catch {
             return fail("corrupt header: \(error)")
         }
         guard header.version == version else { return fail("format version \(header.version), expected \(version)") }
         if let expectedKey, header.key != expectedKey { return fail("stale: key \(header.key), expected \(expectedKey)") }
-        let payloadStart = (16 + headerLength + 63) / 64 * 64
-        guard header.payloadBytes == payloadSize(header), payloadStart + header.payloadBytes == size else {
+        guard let expected = checkedPayloadSize(header), header.payloadBytes == expected, payloadStart + expected == size else {
             return fail("size \(size) bytes does not match the header (payload \(header.payloadBytes) from offset \(payloadStart))")
         }
         let sum = Hash64.checksum(UnsafeRawBufferPointer(rebasing: raw[payloadStart..<size]))

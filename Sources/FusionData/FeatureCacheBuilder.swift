@@ -18,6 +18,7 @@ enum FeatureCacheBuilder {
         var audio = [Float](repeating: 0, count: n * audioRow)
         var text = [Int32](repeating: 0, count: n * 2 * textRow)
         var presence = [UInt8](repeating: 0, count: 3 * n)
+        var validFrames = [Int32](repeating: 0, count: n)
         var errors = [FusionDataError?](repeating: nil, count: n)
         let chunks = max(1, min(threads, n))
         images.withUnsafeMutableBufferPointer { imageBuffer in
@@ -25,8 +26,10 @@ enum FeatureCacheBuilder {
                 text.withUnsafeMutableBufferPointer { textBuffer in
                     presence.withUnsafeMutableBufferPointer { presenceBuffer in
                         errors.withUnsafeMutableBufferPointer { errorBuffer in
+                        validFrames.withUnsafeMutableBufferPointer { framesBuffer in
                             let (img, aud, txt, pre, err) = (imageBuffer.baseAddress, audioBuffer.baseAddress, textBuffer.baseAddress,
                                                              presenceBuffer.baseAddress, errorBuffer.baseAddress)
+                            let valid = framesBuffer.baseAddress
                             DispatchQueue.concurrentPerform(iterations: chunks) { c in
                                 let extractor = settings.audio.flatMap { try? MFCC($0.mfcc) }
                                 for i in (n * c / chunks)..<(n * (c + 1) / chunks) {
@@ -39,8 +42,9 @@ enum FeatureCacheBuilder {
                                         }
                                         if let s = settings.audio, let p = sample.audioPath, let aud {
                                             guard let extractor else { throw FusionDataError(file: p, "invalid MFCC settings") }
-                                            let t = try s.load(path: p, extractor: extractor)
+                                            let (t, frames) = try s.load(path: p, extractor: extractor)
                                             (aud + i * audioRow).update(from: t.data, count: audioRow)
+                                            valid?[i] = Int32(frames)
                                             pre?[3 * i + 2] = 1
                                         }
                                         if let s = settings.text, let t = sample.text, let textEncoder, let txt {
@@ -64,6 +68,7 @@ enum FeatureCacheBuilder {
                 }
             }
         }
+        }
         var keep = [Int]()
         for i in 0..<n {
             if let error = errors[i] {
@@ -84,8 +89,11 @@ enum FeatureCacheBuilder {
             guard let base = raw.baseAddress else { return }
             var offset = 0
             for i in keep { base.storeBytes(of: Int32(samples[i].label), toByteOffset: offset, as: Int32.self); offset += 4 }
+            if settings.audio != nil {
+                for i in keep { base.storeBytes(of: validFrames[i], toByteOffset: offset, as: Int32.self); offset += 4 }
+            }
             for i in keep { for k in 0..<3 { base.storeBytes(of: presence[3 * i + k], toByteOffset: offset, as: UInt8.self); offset += 1 } }
-            offset = 4 * m + (3 * m + 3) / 4 * 4
+            offset = 4 * m + (settings.audio == nil ? 0 : 4 * m) + (3 * m + 3) / 4 * 4
             func copyRows<T>(_ source: [T], _ row: Int) {
                 guard row > 0 else { return }
                 source.withUnsafeBytes { src in
@@ -102,11 +110,13 @@ enum FeatureCacheBuilder {
             header.checksum = String(format: "%016llx", Hash64.checksum(UnsafeRawBufferPointer(raw)))
         }
         let headerJSON = try JSONEncoder().encode(header)
+        var headerBlock = headerJSON
+        headerBlock.append(Data(count: (24 + headerJSON.count + 63) / 64 * 64 - 24 - headerJSON.count))
+        let headerSum = headerBlock.withUnsafeBytes { Hash64.checksum($0) }
         var file = Data(FeatureCache.magic)
         withUnsafeBytes(of: UInt64(headerJSON.count).littleEndian) { file.append(contentsOf: $0) }
-        file.append(headerJSON)
-        let padded = (file.count + 63) / 64 * 64
-        file.append(Data(count: padded - file.count))
+        withUnsafeBytes(of: headerSum.littleEndian) { file.append(contentsOf: $0) }
+        file.append(headerBlock)
         file.append(payload)
         try FileIO.writeAtomically(file, to: path)
     }

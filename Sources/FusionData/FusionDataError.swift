@@ -29,16 +29,30 @@ public struct FusionDataError: Error, CustomStringConvertible, Equatable, Sendab
 public enum FileIO {
     /// The bytes of `path`, or an error naming it (missing, unreadable, a directory).
     public static func read(_ path: String) throws -> Data {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw FusionDataError(file: path, "no such file")
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else {
+            let reason = errno == ENOENT ? "no such file" : "cannot open: \(String(cString: strerror(errno)))"
+            throw FusionDataError(file: path, reason)
         }
-        if isDirectory.boolValue { throw FusionDataError(file: path, "expected a file, found a directory") }
-        do {
-            return try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw FusionDataError(file: path, "cannot read: \(error.localizedDescription)")
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw FusionDataError(file: path, "cannot stat: \(String(cString: strerror(errno)))") }
+        if (st.st_mode & S_IFMT) == S_IFDIR { throw FusionDataError(file: path, "expected a file, found a directory") }
+        var data = Data(count: Int(st.st_size))
+        var total = 0
+        var failure: Int32 = 0
+        data.withUnsafeMutableBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            while total < raw.count {
+                let n = Foundation.read(fd, base + total, raw.count - total)
+                if n < 0 { if errno == EINTR { continue }; failure = errno; return }
+                if n == 0 { break }
+                total += n
+            }
         }
+        if failure != 0 { throw FusionDataError(file: path, "cannot read: \(String(cString: strerror(failure)))") }
+        if total < data.count { data.removeSubrange(total...) }
+        return data
     }
 
     /// Writes `data` to `path` atomically: to a temporary file in the same directory, flushed,

@@ -1,4 +1,5 @@
-import CKissFFT
+import CAVUtil
+import Dispatch
 import Foundation
 import FusionTensor
 
@@ -78,7 +79,7 @@ public struct MFCCSettings: Codable, Equatable, Sendable {
 }
 
 /// MFCC extraction that reproduces `librosa.feature.mfcc`: centred framing, periodic Hann
-/// window, power spectrum through kissfft's real FFT, mel filterbank, `power_to_db`, and an
+/// window, power spectrum through libavutil's real FFT (`av_tx`, SIMD), mel filterbank, `power_to_db`, and an
 /// orthonormal DCT-II, keeping `nMFCC` coefficients.
 ///
 /// An instance holds an FFT plan and scratch buffers, so it is not safe to share between
@@ -88,11 +89,13 @@ public final class MFCC {
     public let settings: MFCCSettings
     /// The mel filterbank.
     public let filterbank: MelFilterbank
-    private let fft: kiss_fftr_cfg
+    private var fft: OpaquePointer?
+    private let transform: av_tx_fn
     private let window: [Float]
     private let dct: [Float]
-    private var frame: [Float]
-    private var spectrum: [kiss_fft_cpx]
+    // SIMD-aligned buffers for the transform (av_malloc), owned by this instance.
+    private let frame: UnsafeMutablePointer<Float>
+    private let spectrum: UnsafeMutablePointer<AVComplexFloat>
     private var power: [Float]
 
     /// Builds the extractor (filterbank, window, DCT matrix, FFT plan) for `settings`.
@@ -100,10 +103,19 @@ public final class MFCC {
         try settings.validate()
         self.settings = settings
         let n = settings.nFFT
-        guard let plan = kiss_fftr_alloc(Int32(n), 0, nil, nil) else {
-            throw FusionDataError(file: "", "MFCC: kissfft could not plan a real FFT of size \(n)")
+        var context: OpaquePointer? = nil
+        var function: av_tx_fn? = nil
+        var scale: Float = 1
+        let status = av_tx_init(&context, &function, AV_TX_FLOAT_RDFT, 0, Int32(n), &scale, 0)
+        guard status == 0, let context, let function,
+              let frameMemory = av_malloc(MemoryLayout<Float>.stride * n),
+              let spectrumMemory = av_malloc(MemoryLayout<AVComplexFloat>.stride * (n / 2 + 1)) else {
+            throw FusionDataError(file: "", "MFCC: libavutil could not plan a real FFT of size \(n) (error \(status))")
         }
-        fft = plan
+        fft = context
+        transform = function
+        frame = frameMemory.bindMemory(to: Float.self, capacity: n)
+        spectrum = spectrumMemory.bindMemory(to: AVComplexFloat.self, capacity: n / 2 + 1)
         filterbank = MelFilterbank(sampleRate: settings.sampleRate, nFFT: n, melCount: settings.nMels,
                                    fMin: settings.fMin, fMax: settings.fMax, scale: settings.melScale,
                                    slaneyNorm: settings.slaneyNorm)
@@ -120,12 +132,16 @@ public final class MFCC {
             for m in 0..<mels { d[k * mels + m] = Float(s * cos(Double.pi * Double(k) * Double(2 * m + 1) / Double(2 * mels))) }
         }
         dct = d
-        frame = [Float](repeating: 0, count: n)
-        spectrum = [kiss_fft_cpx](repeating: kiss_fft_cpx(), count: n / 2 + 1)
+        frame.initialize(repeating: 0, count: n)
+        spectrum.initialize(repeating: AVComplexFloat(), count: n / 2 + 1)
         power = [Float](repeating: 0, count: n / 2 + 1)
     }
 
-    deinit { fl_kiss_fftr_free(fft) }
+    deinit {
+        av_tx_uninit(&fft)
+        av_free(frame)
+        av_free(spectrum)
+    }
 
     /// The log-mel spectrogram in dB, `[nMels, frames]`, as `librosa.power_to_db(melspectrogram(...))`.
     public func logMel(_ samples: [Float]) -> Tensor {
@@ -139,41 +155,53 @@ public final class MFCC {
         let logRef = 10 * log10(max(s.amin, abs(s.ref)))
         let amin = Float(s.amin)
         var peak = -Float.infinity
-        samples.withUnsafeBufferPointer { x in
-            window.withUnsafeBufferPointer { win in
-                frame.withUnsafeMutableBufferPointer { buf in
-                    spectrum.withUnsafeMutableBufferPointer { spec in
-                        power.withUnsafeMutableBufferPointer { pw in
-                            filterbank.weights.withUnsafeBufferPointer { fw in
-                                for t in 0..<frames {
-                                    let origin = t * s.hopLength - pad
-                                    for i in 0..<n {
-                                        var j = origin + i
-                                        if j < 0 || j >= count {
-                                            if s.padMode == .constant || count < 2 { buf[i] = 0; continue }
-                                            // numpy "reflect": mirror about the end samples.
-                                            let period = 2 * (count - 1)
-                                            j = ((j % period) + period) % period
-                                            if j >= count { j = period - j }
-                                        }
-                                        buf[i] = x[j] * win[i]
-                                    }
-                                    kiss_fftr(fft, buf.baseAddress, spec.baseAddress)
-                                    for k in 0..<bins { pw[k] = spec[k].r * spec[k].r + spec[k].i * spec[k].i }
-                                    for m in 0..<mels {
-                                        let start = filterbank.starts[m], offset = filterbank.offsets[m]
-                                        var acc: Float = 0
-                                        for j in 0..<filterbank.lengths[m] { acc += fw[offset + j] * pw[start + j] }
-                                        let db = 10 * log10(max(amin, acc)) - Float(logRef)
-                                        dst[m * frames + t] = db
-                                        peak = max(peak, db)
-                                    }
-                                }
-                            }
+        let hop = s.hopLength, reflect = s.padMode == .reflect && count >= 2
+        samples.withUnsafeBufferPointer { xBuffer in
+        window.withUnsafeBufferPointer { winBuffer in
+        power.withUnsafeMutableBufferPointer { powerBuffer in
+        filterbank.weights.withUnsafeBufferPointer { weightBuffer in
+        filterbank.starts.withUnsafeBufferPointer { startBuffer in
+        filterbank.lengths.withUnsafeBufferPointer { lengthBuffer in
+        filterbank.offsets.withUnsafeBufferPointer { offsetBuffer in
+            let (buf, spec) = (frame, spectrum)
+            guard let win = winBuffer.baseAddress, let pw = powerBuffer.baseAddress, let fw = weightBuffer.baseAddress, let starts = startBuffer.baseAddress,
+                  let lengths = lengthBuffer.baseAddress, let offsets = offsetBuffer.baseAddress else { return }
+            let x = xBuffer.baseAddress
+            for t in 0..<frames {
+                let origin = t * hop - pad
+                if let x, origin >= 0 && origin + n <= count {
+                    // Interior frame: a straight multiply the compiler vectorises.
+                    let src = x + origin
+                    for i in 0..<n { buf[i] = src[i] * win[i] }
+                } else {
+                    for i in 0..<n {
+                        var j = origin + i
+                        if j < 0 || j >= count {
+                            guard reflect, x != nil else { buf[i] = 0; continue }
+                            // numpy "reflect": mirror about the end samples.
+                            let period = 2 * (count - 1)
+                            j = ((j % period) + period) % period
+                            if j >= count { j = period - j }
                         }
+                        buf[i] = (x.map { $0[j] } ?? 0) * win[i]
                     }
                 }
+                transform(fft, spec, buf, MemoryLayout<Float>.stride)
+                for k in 0..<bins { pw[k] = spec[k].re * spec[k].re + spec[k].im * spec[k].im }
+                for m in 0..<mels {
+                    let w = fw + offsets[m], p = pw + starts[m]
+                    var acc: Float = 0
+                    for j in 0..<lengths[m] { acc += w[j] * p[j] }
+                    dst[m * frames + t] = max(amin, acc)
+                }
             }
+        }}}}}}}
+        // power_to_db: 10 log10(max(amin, S)) − 10 log10(max(amin, |ref|)), over the whole matrix at once.
+        let total = mels * frames
+        for i in 0..<total {
+            let db = 10 * log10f(dst[i]) - Float(logRef)
+            dst[i] = db
+            peak = max(peak, db)
         }
         if let topDB = s.topDB, frames > 0 {
             let floor = peak - Float(topDB)
@@ -215,7 +243,8 @@ public final class MFCC {
     }
 
     /// MFCCs of a batch of equal-length clips, `[B, featureRows, frames]`, spread over
-    /// `Threading.threads` threads (each with its own extractor).
+    /// `Threading.threads` threads (each with its own extractor). The `topDB` floor is applied
+    /// per clip (librosa, given a 2-D array, applies it over the whole batch).
     public static func batch(_ clips: [[Float]], settings: MFCCSettings) throws -> Tensor {
         try settings.validate()
         let length = clips.first?.count ?? 0
@@ -226,13 +255,14 @@ public final class MFCC {
         let out = Tensor(uninitializedShape: [clips.count, rows, frames])
         let per = rows * frames
         let base = out.data
-        parallelChunks(clips.count, costPerItem: length * 8) { range in
-            guard let extractor = try? MFCC(settings) else { return }
-            for b in range {
-                let one = extractor(clips[b])
-                (base + b * per).update(from: one.data, count: per)
+        let chunks = max(1, min(Threading.threads, clips.count))
+        let extractors = try (0..<chunks).map { _ in try MFCC(settings) }
+        let work = { (c: Int) in
+            for b in (clips.count * c / chunks)..<(clips.count * (c + 1) / chunks) {
+                (base + b * per).update(from: extractors[c](clips[b]).data, count: per)
             }
         }
+        if chunks == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: work) }
         return out
     }
 }

@@ -135,6 +135,8 @@ public enum PNGDecoder {
         return body(decoded)
     }
 
+    private static let unitTable: [Float] = (0..<256).map { Float($0) / 255 }
+
     /// Converts libpng's interleaved samples into a planar float tensor.
     private static func toTensor(_ image: fl_png_decoded, options: ImageDecodeOptions) -> Tensor {
         let (w, h, c) = (Int(image.width), Int(image.height), Int(image.channels))
@@ -151,13 +153,26 @@ public enum PNGDecoder {
             background = (bg.count > 0 ? bg[0] : 0, bg.count > 1 ? bg[1] : 0, bg.count > 2 ? bg[2] : 0)
         }
         let greyBackground = 0.299 * background.0 + 0.587 * background.1 + 0.114 * background.2
-        // A lookup table turns every sample into its float value at once.
         let sixteen = image.bitDepth == 16
         let scale: Float = sixteen ? 1 / 65535 : 1 / 255
-        var table = [Float](repeating: 0, count: 256)
-        for i in 0..<256 { table[i] = Float(i) / 255 }
         guard let src = image.pixels else { return out }
-        table.withUnsafeBufferPointer { lut in
+        // Fast paths for the common 8-bit cases without alpha work: plain loops the compiler vectorises.
+        if !sixteen && !hasAlpha || (!sixteen && options.alpha == .drop && options.colorMode != .rgba) {
+            if c == 1 && options.colorMode == .grey {
+                for p in 0..<plane { dst[p] = Float(src[p]) * scale }
+                return out
+            }
+            if c == 3 && options.colorMode == .rgb {
+                for p in 0..<plane {
+                    dst[p] = Float(src[3 * p]) * scale
+                    dst[plane + p] = Float(src[3 * p + 1]) * scale
+                    dst[2 * plane + p] = Float(src[3 * p + 2]) * scale
+                }
+                return out
+            }
+        }
+        // A lookup table turns every 8-bit sample into its float value.
+        Self.unitTable.withUnsafeBufferPointer { lut in
             @inline(__always) func sample(_ i: Int) -> Float {
                 sixteen ? Float(Int(src[2 * i]) << 8 | Int(src[2 * i + 1])) * scale : lut[Int(src[i])]
             }

@@ -52,10 +52,15 @@ public struct AudioPreprocessing: Codable, Equatable, Sendable {
     /// `[featureRows, frames]` of the cached matrix.
     public var shape: [Int] { [mfcc.featureRows, mfcc.frameCount(sampleCount: sampleCount)] }
 
-    /// Reads, resamples, pads/trims one file and computes its MFCCs with `extractor`.
-    public func load(path: String, extractor: MFCC) throws -> Tensor {
+    /// Reads, resamples, pads/trims one file and computes its MFCCs with `extractor`; also
+    /// returns how many frames come from real audio (the rest cover zero padding), for the
+    /// frame mask of variable-length clips.
+    public func load(path: String, extractor: MFCC) throws -> (features: Tensor, validFrames: Int) {
         let clip = try AudioFile.read(path: path, sampleRate: mfcc.sampleRate)
-        return extractor(AudioLength.padOrTrim(clip.samples, to: sampleCount))
+        let real = min(clip.samples.count, sampleCount)
+        let frames = mfcc.frameCount(sampleCount: sampleCount)
+        let valid = real == 0 ? 0 : min(frames, mfcc.frameCount(sampleCount: real))
+        return (extractor(AudioLength.padOrTrim(clip.samples, to: sampleCount)), valid)
     }
 }
 

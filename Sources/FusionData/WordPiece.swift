@@ -68,7 +68,7 @@ public final class WordPieceTokenizer: @unchecked Sendable {
     public let maxInputCharsPerWord: Int
     /// Ids of the special tokens.
     public let unkID: Int32, clsID: Int32, sepID: Int32, padID: Int32
-    private var trie: PieceTrie
+    private let trie: PieceTrie
 
     /// Loads `vocab.txt`. Errors name the file; a vocabulary without `[UNK]`, `[CLS]`, `[SEP]`
     /// and `[PAD]` is an error.

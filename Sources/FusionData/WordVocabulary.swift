@@ -50,6 +50,13 @@ public final class WordVocabulary: TextEncoder, @unchecked Sendable {
         return try WordVocabulary(words: ["[PAD]", "[UNK]"] + ranked, lowercase: lowercase)
     }
 
+    /// The vocabulary of one split's texts (the training split by default, so validation and
+    /// test words stay unseen).
+    public static func build(from dataset: Dataset, split: Split = .train, minFrequency: Int = 1, maxSize: Int? = nil,
+                             lowercase: Bool = true) throws -> WordVocabulary {
+        try build(from: dataset.samples(in: split).compactMap(\.text), minFrequency: minFrequency, maxSize: maxSize, lowercase: lowercase)
+    }
+
     /// Loads a vocabulary saved by `save(to:)` (one word a line).
     public static func load(path: String, lowercase: Bool = true) throws -> WordVocabulary {
         guard let text = String(data: try FileIO.read(path), encoding: .utf8) else {

@@ -98,6 +98,11 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(vocab.encode("The cat sat", maxLength: 5).attentionMask, [1, 1, 1, 0, 0])
         try vocab.save(to: dir + "/vocab.txt")
         XCTAssertEqual(try WordVocabulary.load(path: dir + "/vocab.txt").words, vocab.words)
+        let fromSplit = try WordVocabulary.build(from: Dataset.load(path: Self.makeDataset(in: dir)), minFrequency: 2)
+        XCTAssertEqual(Array(fromSplit.words.prefix(5)), ["[PAD]", "[UNK]", "a", "number", "sample"])
+        let everyTrainingWord = try WordVocabulary.build(from: Dataset.load(path: dir + "/ds"))
+        XCTAssertTrue(everyTrainingWord.words.contains("7"))
+        XCTAssertFalse(everyTrainingWord.words.contains("10"), "only training texts (s10 is a validation sample)")
         let capped = try WordVocabulary.build(from: ["a b c d e f"], maxSize: 4)
         XCTAssertEqual(capped.words.count, 4)
     }

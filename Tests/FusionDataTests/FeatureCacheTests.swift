@@ -30,6 +30,14 @@ final class FeatureCacheTests: XCTestCase {
         XCTAssertFalse(first.has(0, .text))
         XCTAssertFalse(first.has(1, .image))
         // The cached image equals decoding and resizing directly.
+        // Audio clips are 0.5 s, cut to 0.25 s: every frame is real; a short clip masks the rest.
+        XCTAssertEqual(first.audioFrames(0), 26)
+        var long = settings()
+        long.audio?.durationSeconds = 1
+        let padded = try FeatureCache.load(dataset: ds, split: .train, settings: long, textEncoder: vocab(), directory: cacheDir + "-long") { _ in }
+        XCTAssertEqual(padded.header.audioShape, [8, 101])
+        XCTAssertEqual(padded.audioFrames(0), 51, "4000 samples at hop 80, centred: 1 + 4000 / 80")
+        XCTAssertEqual(padded.audioFrames(2), 0, "sample s2 has no audio")
         let direct = try settings().image?.load(path: ds.samples[0].imagePath ?? "")
         XCTAssertEqual(Array(UnsafeBufferPointer(start: first.image(0), count: first.imageRow)), direct?.scalars)
         // Reopening with the same key does not rebuild.
@@ -92,6 +100,7 @@ final class FeatureCacheTests: XCTestCase {
         XCTAssertEqual(b.audio?.shape, [3, 8, 26])
         XCTAssertEqual(b.textIDs?.shape, [3, 6])
         XCTAssertEqual(b.labels.shape, [3])
+        XCTAssertEqual(b.audioMask?.shape, [3, 26])
         for (k, i) in b.indices.enumerated() {
             for m in Modality.allCases { XCTAssertEqual(b.presence[m]?.data[k], cache.has(i, m) ? 1 : 0) }
             XCTAssertEqual(b.labels.values[k], cache.label(i))

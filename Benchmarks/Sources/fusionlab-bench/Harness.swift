@@ -18,6 +18,8 @@ struct Measurement {
 struct BenchOptions {
     var threads = 1
     var json = false
+    /// Input paths given on the command line (`--dir`, `--corpus`, `--vocab`), by flag.
+    var paths: [String: String] = [:]
 }
 
 /// Seconds since an arbitrary origin, monotonic.

@@ -8,10 +8,14 @@ let workloads: [String: (BenchOptions) -> [Measurement]] = [
     "train-reference": trainReference,
     "gemm-efficiency": gemmEfficiency,
     "fusion-cost": fusionCost,
+    "png-decode": pngDecodeBenchmark,
+    "mfcc": mfccBenchmark,
+    "wordpiece": wordpieceBenchmark,
+    "feature-cache": featureCacheBenchmark,
 ]
 
 func usage() -> String {
-    "usage: fusionlab-bench <workload> [--threads N] [--json]\nworkloads: \(workloads.keys.sorted().joined(separator: ", "))"
+    "usage: fusionlab-bench <workload> [--threads N] [--json] [--dir DIR] [--corpus FILE --vocab FILE]\nworkloads: \(workloads.keys.sorted().joined(separator: ", "))"
 }
 
 var arguments = Array(CommandLine.arguments.dropFirst())
@@ -21,6 +25,13 @@ while !arguments.isEmpty {
     let arg = arguments.removeFirst()
     switch arg {
     case "--json": options.json = true
+    case "--dir", "--corpus", "--vocab":
+        guard let value = arguments.first else {
+            FileHandle.standardError.write(Data("\(arg) expects a path\n\(usage())\n".utf8))
+            exit(2)
+        }
+        arguments.removeFirst()
+        options.paths[arg] = value
     case "--threads":
         guard let value = arguments.first.flatMap({ Int($0) }), value >= 1 else {
             FileHandle.standardError.write(Data("--threads expects a positive integer\n\(usage())\n".utf8))
