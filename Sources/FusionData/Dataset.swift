@@ -98,6 +98,19 @@ public struct Dataset: Sendable {
     /// The samples of one split.
     public func samples(in split: Split) -> [DatasetSample] { samples.filter { $0.split == split } }
 
+    /// The same dataset with each sample moved to the split `assign` gives it, or dropped where
+    /// it gives nil: a seeded split of a dataset that lacks one, or a training split limited to a
+    /// few labels.
+    public func resplit(_ assign: (DatasetSample) -> Split?) -> Dataset {
+        var moved: [DatasetSample] = []
+        for var sample in samples {
+            guard let split = assign(sample) else { continue }
+            sample.split = split
+            moved.append(sample)
+        }
+        return Dataset(root: root, info: info, samples: moved, warnings: warnings)
+    }
+
     /// Reads and validates the dataset folder at `path`. Bad lines throw under `.failFast`, or
     /// are skipped, counted in `warnings` and passed to `log` under `.skip`. dataset.json
     /// problems always throw.

@@ -35,6 +35,8 @@ public final class MultimodalClassifier: Module {
         dropoutRNG = SeededGenerator(seed: seed)
     }
 
+    override public func reseed(_ seed: UInt64) { dropoutRNG = SeededGenerator(seed: seed) }
+
     /// The modalities the model reads, in the fixed order.
     public var modalities: [Modality] { encoderList.map { $0.0 } }
 

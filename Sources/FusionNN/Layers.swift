@@ -195,6 +195,8 @@ public final class Dropout: Module, UnaryLayer {
         rng = SeededGenerator(seed: seed)
     }
 
+    override public func reseed(_ seed: UInt64) { rng = SeededGenerator(seed: seed) }
+
     /// Applies dropout (the identity in evaluation mode).
     public func callAsFunction(_ x: Tensor) -> Tensor {
         guard training && p > 0 else { return x }

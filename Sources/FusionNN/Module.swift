@@ -108,6 +108,20 @@ open class Module {
         for (_, child) in namedChildren() { child.train(on) }
     }
 
+    /// Restarts this module's own random streams (dropout masks) from `seed`. Modules with
+    /// randomness override it; `reseedAll` reaches every descendant.
+    open func reseed(_ seed: UInt64) {}
+
+    /// Restarts the random streams of this module and every descendant, each from its own seed
+    /// derived from `seed` and its key, so a run resumed at an epoch boundary draws what an
+    /// uninterrupted one would.
+    public final func reseedAll(_ seed: UInt64, path: String = "") {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in path.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        reseed(seed ^ h)
+        for (key, child) in namedChildren() { child.reseedAll(seed, path: path + "." + key) }
+    }
+
     /// Evaluation mode (dropout off, batch norm on running statistics).
     public final func eval() { train(false) }
 

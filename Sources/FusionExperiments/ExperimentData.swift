@@ -1,0 +1,173 @@
+import Foundation
+import FusionData
+import FusionModels
+import FusionTensor
+
+/// The data side of a run: the dataset (generated when asked), its splits, the text encoder,
+/// the preprocessing settings and one memory-mapped feature cache per split.
+public final class ExperimentData {
+    /// The dataset after any seeded split or training limit.
+    public let dataset: Dataset
+    /// Class names, index = class id.
+    public let classNames: [String]
+    /// The tokenizer, when the model reads text.
+    public let textEncoder: TextEncoder?
+    /// What the caches hold.
+    public let settings: PreprocessingSettings
+    /// One cache per split.
+    public let caches: [Split: FeatureCache]
+    /// The configuration the data was prepared for.
+    public let config: ExperimentConfig
+
+    init(dataset: Dataset, textEncoder: TextEncoder?, settings: PreprocessingSettings, caches: [Split: FeatureCache], config: ExperimentConfig) {
+        self.dataset = dataset
+        classNames = dataset.info.labels
+        self.textEncoder = textEncoder
+        self.settings = settings
+        self.caches = caches
+        self.config = config
+    }
+
+    /// Prepares the data for `config`: generates the default dataset if asked and missing, reads
+    /// and validates the folder, splits it when it has no validation or test samples, builds or
+    /// loads the tokenizer (saving a word vocabulary to `vocabularyPath`), and opens or builds the
+    /// feature caches.
+    public static func prepare(_ config: ExperimentConfig, vocabularyPath: String?, log: @escaping (String) -> Void) throws -> ExperimentData {
+        let d = config.dataset
+        if d.generate { try DefaultDataset.ensure(d.generator, at: d.path, log: log) }
+        guard FileManager.default.fileExists(atPath: d.path + "/dataset.json") else {
+            throw ExperimentError("dataset.path: \(d.path)/dataset.json does not exist (set dataset.generate to true to generate the default dataset there)")
+        }
+        let policy: BadSamplePolicy = d.badSamples == "skip" ? .skip : .failFast
+        var dataset = try Dataset.load(path: d.path, policy: policy, log: log)
+        if !dataset.warnings.isEmpty { log("dataset: skipped \(dataset.warnings.count) bad sample line(s)") }
+        dataset = seededSplit(dataset, config: config)
+        if d.trainLimit > 0 { dataset = limitTraining(dataset, to: d.trainLimit, seed: config.seed) }
+        guard !dataset.samples(in: .train).isEmpty else { throw ExperimentError("\(d.path): no training samples") }
+
+        let modalities = Set(config.model.modalities)
+        let textEncoder: TextEncoder? = modalities.contains(.text) ? try makeTextEncoder(config, dataset: dataset, savingTo: vocabularyPath) : nil
+        let settings = preprocessingSettings(config)
+        let cacheDirectory = dataset.root + "/.cache"
+        var caches: [Split: FeatureCache] = [:]
+        for split in Split.allCases where !dataset.samples(in: split).isEmpty {
+            caches[split] = try FeatureCache.load(dataset: dataset, split: split, settings: settings, textEncoder: textEncoder,
+                                                  directory: cacheDirectory + (d.trainLimit > 0 ? "/limit\(d.trainLimit)-\(config.seed)" : ""),
+                                                  policy: policy, threads: config.training.threads, log: log)
+        }
+        return ExperimentData(dataset: dataset, textEncoder: textEncoder, settings: settings, caches: caches, config: config)
+    }
+
+    /// Datasets whose samples are all in one split get seeded validation and test splits.
+    static func seededSplit(_ dataset: Dataset, config: ExperimentConfig) -> Dataset {
+        guard dataset.samples(in: .val).isEmpty || dataset.samples(in: .test).isEmpty else { return dataset }
+        var rng = SeededGenerator.derived(seed: config.seed, stream: "split")
+        let ids = dataset.samples.map { $0.id }.shuffled(using: &rng)
+        let n = ids.count
+        let nVal = dataset.samples(in: .val).isEmpty ? Int(Double(n) * config.dataset.valFraction) : 0
+        let nTest = dataset.samples(in: .test).isEmpty ? Int(Double(n) * config.dataset.testFraction) : 0
+        var assigned: [String: Split] = [:]
+        for (rank, id) in ids.enumerated() where rank < nVal + nTest { assigned[id] = rank < nVal ? .val : .test }
+        return dataset.resplit { assigned[$0.id] ?? $0.split }
+    }
+
+    /// Keeps `limit` training samples (seeded), dropping the rest of the training split.
+    static func limitTraining(_ dataset: Dataset, to limit: Int, seed: UInt64) -> Dataset {
+        var rng = SeededGenerator.derived(seed: seed, stream: "train-limit")
+        let kept = Set(dataset.samples(in: .train).map { $0.id }.shuffled(using: &rng).prefix(limit))
+        return dataset.resplit { $0.split != .train || kept.contains($0.id) ? $0.split : nil }
+    }
+
+    static func makeTextEncoder(_ config: ExperimentConfig, dataset: Dataset, savingTo path: String?) throws -> TextEncoder {
+        let t = config.preprocessing.text
+        if t.tokenizer == "wordpiece" {
+            let vocab = t.vocab.isEmpty ? config.model.text.pretrained + "/vocab.txt" : t.vocab
+            return try WordPieceTokenizer(vocabPath: vocab)
+        }
+        let texts = dataset.samples(in: .train).compactMap { $0.text }
+        let vocabulary = try WordVocabulary.build(from: texts, minFrequency: t.minFrequency, maxSize: t.maxVocabulary)
+        if let path { try vocabulary.save(to: path) }
+        return vocabulary
+    }
+
+    static func preprocessingSettings(_ config: ExperimentConfig) -> PreprocessingSettings {
+        let p = config.preprocessing, modalities = Set(config.model.modalities)
+        var image: ImagePreprocessing?
+        if modalities.contains(.image) {
+            var settings = ImagePreprocessing(height: p.image.height, width: p.image.width, colorMode: p.image.color == "rgb" ? .rgb : .grey)
+            settings.mean = p.image.mean.isEmpty ? nil : p.image.mean
+            settings.std = p.image.std.isEmpty ? nil : p.image.std
+            image = settings
+        }
+        var audio: AudioPreprocessing?
+        if modalities.contains(.audio) {
+            var mfcc = MFCCSettings()
+            mfcc.sampleRate = p.audio.sampleRate
+            mfcc.nFFT = p.audio.nFft
+            mfcc.hopLength = p.audio.hopLength
+            mfcc.nMels = p.audio.nMels
+            mfcc.nMFCC = p.audio.nMfcc
+            mfcc.deltaOrder = p.audio.deltas
+            mfcc.standardize = p.audio.standardize
+            audio = AudioPreprocessing(durationSeconds: p.audio.duration, mfcc: mfcc)
+        }
+        let text = modalities.contains(.text) ? TextPreprocessing(maxLength: p.text.maxLength) : nil
+        return PreprocessingSettings(image: image, audio: audio, text: text)
+    }
+
+    /// The model configuration with sizes the data decides (vocabulary, channels, coefficients).
+    public func modelConfig() -> ModelConfig {
+        var m = config.model
+        if let textEncoder { m.text.vocabSize = textEncoder.vocabularySize }
+        if let image = settings.image { m.image.inChannels = image.shape[0] }
+        if let audio = settings.audio { m.audio.coefficients = audio.mfcc.featureRows }
+        return m
+    }
+
+    /// A loader over `split`: training batches are shuffled and augmented per epoch.
+    public func loader(_ split: Split) throws -> BatchLoader {
+        guard let cache = caches[split] else { throw ExperimentError("\(dataset.root): the dataset has no \(split.rawValue) samples") }
+        let p = config.preprocessing
+        let training = split == .train
+        var augmentation = OnTheFlyAugmentation()
+        if training {
+            let a = p.image.augment
+            if a.cropPadding > 0 || a.flip > 0 || a.rotation > 0 || a.brightness > 0 || a.contrast > 0 || a.noise > 0 {
+                var image = ImageAugmentation()
+                image.cropPadding = a.cropPadding
+                image.horizontalFlipProbability = a.flip
+                image.maxRotationDegrees = a.rotation
+                image.brightness = a.brightness
+                image.contrast = a.contrast
+                image.noiseStd = a.noise
+                augmentation.image = image
+            }
+            if p.audio.timeMasks > 0 || p.audio.frequencyMasks > 0 {
+                var spec = SpecAugment()
+                spec.timeMasks = p.audio.timeMasks
+                spec.maxTimeWidth = p.audio.maxTimeWidth
+                spec.frequencyMasks = p.audio.frequencyMasks
+                spec.maxFrequencyWidth = p.audio.maxFrequencyWidth
+                augmentation.audio = spec
+            }
+        }
+        var seeds = SeededGenerator.derived(seed: config.seed, stream: "data")
+        return BatchLoader(cache: cache, batchSize: training ? config.training.batchSize : max(config.training.batchSize, 128),
+                           shuffle: training, dropLast: training && config.training.dropLast,
+                           seed: seeds.next(),
+                           augmentation: augmentation, imageMean: settings.image?.mean, imageStd: settings.image?.std)
+    }
+
+    /// The classifier's view of a loader batch (audio laid out for the configured encoder).
+    public func multimodalBatch(_ b: Batch) -> MultimodalBatch {
+        var inputs: [Modality: ModalityInput] = [:]
+        if let ids = b.textIDs { inputs[.text] = ModalityInput(tokens: ids, mask: b.textMask) }
+        if let image = b.image { inputs[.image] = ModalityInput(features: image) }
+        if let audio = b.audio {
+            // Cached MFCCs are [B, coefficients, frames].
+            let features = config.model.audio.layout == .twoD ? audio.transposed(1, 2).unsqueezed(1) : audio
+            inputs[.audio] = ModalityInput(features: features, mask: b.audioMask)
+        }
+        return MultimodalBatch(inputs: inputs, presence: b.presence, labels: b.labels.values.map { Int($0) })
+    }
+}
