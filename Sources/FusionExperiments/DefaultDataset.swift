@@ -4,7 +4,7 @@ import FusionTensor
 
 /// The deterministic generator of FusionLab's default tri-modal dataset.
 ///
-/// Each sample is a grey PNG of a circle or a square on a noisy background, a WAV of a rising or
+/// Each sample is a grey PNG of a filled circle or a square outline on a noisy background, a WAV of a rising or
 /// falling chirp in noise, and a caption that names the shape half of the time and never the
 /// sound. The label is shape × chirp direction (four classes), so the image alone or the audio
 /// alone can reach only about half the accuracy and the caption less: fusion matters.
@@ -65,7 +65,9 @@ public enum DefaultDataset {
         for y in 0..<size {
             for x in 0..<size {
                 let (dx, dy) = (Float(x) + 0.5 - cx, Float(y) + 0.5 - cy)
-                let inside = square ? Swift.max(Swift.abs(dx), Swift.abs(dy)) <= radius * 0.886 : dx * dx + dy * dy <= radius * radius
+                // A filled disc, or the outline of a square (2 px thick): a shape, not a size, decides.
+                let edge = Swift.max(Swift.abs(dx), Swift.abs(dy))
+                let inside = square ? edge <= radius && edge >= radius - 2 : dx * dx + dy * dy <= radius * radius
                 image.data[y * size + x] = (inside ? foreground : background) + noise * rng.nextNormal()
             }
         }

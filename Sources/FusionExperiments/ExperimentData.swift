@@ -32,7 +32,8 @@ public final class ExperimentData {
     /// and validates the folder, splits it when it has no validation or test samples, builds or
     /// loads the tokenizer (saving a word vocabulary to `vocabularyPath`), and opens or builds the
     /// feature caches.
-    public static func prepare(_ config: ExperimentConfig, vocabularyPath: String?, log: @escaping (String) -> Void) throws -> ExperimentData {
+    public static func prepare(_ config: ExperimentConfig, vocabularyPath: String?, reuseVocabulary: Bool = false,
+                               log: @escaping (String) -> Void) throws -> ExperimentData {
         let d = config.dataset
         if d.generate { try DefaultDataset.ensure(d.generator, at: d.path, log: log) }
         guard FileManager.default.fileExists(atPath: d.path + "/dataset.json") else {
@@ -46,7 +47,14 @@ public final class ExperimentData {
         guard !dataset.samples(in: .train).isEmpty else { throw ExperimentError("\(d.path): no training samples") }
 
         let modalities = Set(config.model.modalities)
-        let textEncoder: TextEncoder? = modalities.contains(.text) ? try makeTextEncoder(config, dataset: dataset, savingTo: vocabularyPath) : nil
+        var textEncoder: TextEncoder?
+        if modalities.contains(.text) {
+            if reuseVocabulary, config.preprocessing.text.tokenizer == "word", let vocabularyPath {
+                textEncoder = try WordVocabulary.load(path: vocabularyPath)
+            } else {
+                textEncoder = try makeTextEncoder(config, dataset: dataset, savingTo: vocabularyPath)
+            }
+        }
         let settings = preprocessingSettings(config)
         let cacheDirectory = dataset.root + "/.cache"
         var caches: [Split: FeatureCache] = [:]

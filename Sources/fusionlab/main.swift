@@ -5,7 +5,7 @@ struct FusionLab: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fusionlab",
         abstract: "Multimodal fusion experiments: train, evaluate, compare and export.",
-        subcommands: [Demo.self, Validate.self, Schema.self]
+        subcommands: [Run.self, Compare.self, Demo.self, Validate.self, Schema.self]
     )
 }
 

@@ -1,0 +1,61 @@
+import Foundation
+import FusionData
+import FusionModels
+import FusionNN
+import FusionTensor
+
+/// Runs experiments: one run, a resumed run, and the data a run needs.
+public enum ExperimentRunner {
+    /// Trains, validates and tests `config` in a new run folder under `runsRoot`.
+    public static func run(_ config: ExperimentConfig, runsRoot: String = "runs", progress: Progress) throws -> RunResult {
+        Threading.setThreads(config.training.threads)
+        let run = try RunDirectory.create(root: runsRoot, config: config)
+        try writeTextAtomically(ConfigLoader.resolvedJSON(config), to: run.path + "/config.resolved.json")
+        progress.log("run \(run.path)")
+        let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, log: progress.log)
+        try run.writeManifest(config: config, datasetRoot: data.dataset.root, extra: splitCounts(data))
+        let trainer = try Trainer(config: config, data: data, run: run, progress: progress)
+        return try trainer.fit()
+    }
+
+    /// Continues the run in `directory` after its last finished epoch; the result equals an
+    /// uninterrupted run's.
+    public static func resume(_ directory: String, progress: Progress) throws -> RunResult {
+        let run = try RunDirectory.open(directory)
+        let config = try run.config()
+        Threading.setThreads(config.training.threads)
+        let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, reuseVocabulary: true, log: progress.log)
+        let trainer = try Trainer(config: config, data: data, run: run, progress: progress)
+        guard FileManager.default.fileExists(atPath: run.resumeState) else {
+            progress.log("no finished epoch to resume from: starting the run over")
+            return try trainer.fit()
+        }
+        let state = try ResumeState.load(from: run.resumeState, model: trainer.model, optimizer: trainer.optimizer)
+        return try trainer.fit(resumed: state)
+    }
+
+    /// The model of a finished run with its best weights, and the data prepared as it was.
+    public static func load(run directory: String, datasetPath: String? = nil, progress: Progress) throws
+        -> (model: MultimodalClassifier, data: ExperimentData, config: ExperimentConfig) {
+        let run = try RunDirectory.open(directory)
+        var config = try run.config()
+        if let datasetPath {
+            config.dataset.path = datasetPath
+            config.dataset.generate = false
+            config.dataset.trainLimit = 0
+        }
+        Threading.setThreads(config.training.threads)
+        // The run's own vocabulary, so ids mean what they meant in training.
+        let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, reuseVocabulary: true, log: progress.log)
+        let model = try MultimodalClassifier.build(data.modelConfig(), classes: data.classNames.count, seed: config.seed)
+        try model.load(from: run.bestCheckpoint)
+        model.eval()
+        return (model, data, config)
+    }
+
+    static func splitCounts(_ data: ExperimentData) -> [String: Any] {
+        var counts: [String: Int] = [:]
+        for split in Split.allCases { counts[split.rawValue] = data.caches[split]?.count ?? 0 }
+        return ["samples": counts, "classes": data.classNames, "modalities": data.config.model.modalities.map { $0.rawValue }]
+    }
+}

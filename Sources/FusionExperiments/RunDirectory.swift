@@ -1,0 +1,150 @@
+import Foundation
+import FusionData
+import FusionTensor
+
+/// One run's folder, `runs/<experiment>/<timestamp>-<hash>/`, never overwritten:
+/// config.resolved.json, manifest.json, history.csv, metrics.json, predictions.csv,
+/// checkpoints/ and events/. Every file is written atomically.
+public struct RunDirectory {
+    /// The folder.
+    public let path: String
+
+    /// Creates a new run folder under `root/<name>/`.
+    public static func create(root: String, config: ExperimentConfig) throws -> RunDirectory {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        let stamp = formatter.string(from: Date())
+        let hash = String(format: "%06llx", Hash64.fnv1a(Array(ConfigLoader.resolvedJSON(config).utf8)) & 0xFF_FFFF)
+        let base = "\(root)/\(config.name)/\(stamp)-\(hash)"
+        var path = base, n = 2
+        while FileManager.default.fileExists(atPath: path) { path = "\(base)-\(n)"; n += 1 }
+        for sub in ["", "/checkpoints", "/events"] {
+            try FileManager.default.createDirectory(atPath: path + sub, withIntermediateDirectories: true)
+        }
+        return RunDirectory(path: path)
+    }
+
+    /// An existing run folder (for `--resume`, evaluate, predict, export).
+    public static func open(_ path: String) throws -> RunDirectory {
+        guard FileManager.default.fileExists(atPath: path + "/config.resolved.json") else {
+            throw ExperimentError("\(path): not a run directory (no config.resolved.json)")
+        }
+        return RunDirectory(path: path)
+    }
+
+    /// The configuration the run used.
+    public func config() throws -> ExperimentConfig {
+        let tree = try ConfigLoader.parseJSONFile(path + "/config.resolved.json")
+        return try ConfigLoader.decode(tree, defaultSource: path + "/config.resolved.json")
+    }
+
+    /// Paths inside the run.
+    public var checkpoints: String { path + "/checkpoints" }
+    /// Best weights by the validation metric.
+    public var bestCheckpoint: String { checkpoints + "/best.safetensors" }
+    /// Weights after the last finished epoch.
+    public var lastCheckpoint: String { checkpoints + "/last.safetensors" }
+    /// Weights, optimizer state and trainer state after the last finished epoch.
+    public var resumeState: String { checkpoints + "/resume.safetensors" }
+    /// A word vocabulary built from the training split.
+    public var vocabulary: String { path + "/vocab.txt" }
+
+    /// Writes `manifest.json`: seed, code version, dataset hash, threads and machine.
+    func writeManifest(config: ExperimentConfig, datasetRoot: String, extra: [String: Any] = [:]) throws {
+        var manifest: [String: Any] = [
+            "experiment": config.name, "seed": config.seed, "threads": config.training.threads,
+            "code_version": codeVersion(), "dataset": datasetRoot, "dataset_hash": datasetHash(datasetRoot),
+            "machine": machineDescription(), "created": ISO8601DateFormatter().string(from: Date()),
+        ]
+        for (k, v) in extra { manifest[k] = v }
+        let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
+        try writeFileAtomically(data, to: path + "/manifest.json")
+    }
+
+    /// Writes `history.csv` (the learning curve).
+    func writeHistory(_ history: [EpochRecord]) throws {
+        var csv = EpochRecord.csvHeader + "\n"
+        for h in history { csv += h.csvRow + "\n" }
+        try writeTextAtomically(csv, to: path + "/history.csv")
+    }
+
+    /// The history written so far.
+    public func history() throws -> [EpochRecord] {
+        guard let text = try? String(contentsOfFile: path + "/history.csv", encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").dropFirst().compactMap { EpochRecord(csvRow: String($0)) }
+    }
+}
+
+/// One row of history.csv.
+public struct EpochRecord: Equatable {
+    /// 1-based epoch.
+    public var epoch: Int
+    /// Mean training loss and accuracy over the epoch.
+    public var trainLoss: Double, trainAccuracy: Double
+    /// Validation loss, accuracy and macro F1.
+    public var valLoss: Double, valAccuracy: Double, valF1Macro: Double
+    /// Learning-rate multiplier of the epoch and its wall time.
+    public var lrScale: Double, seconds: Double
+
+    static let csvHeader = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,val_f1_macro,lr_scale,seconds"
+    var csvRow: String {
+        ([String(epoch)] + [trainLoss, trainAccuracy, valLoss, valAccuracy, valF1Macro, lrScale, seconds].map { String(format: "%.6f", $0) })
+            .joined(separator: ",")
+    }
+
+    init(epoch: Int, trainLoss: Double, trainAccuracy: Double, valLoss: Double, valAccuracy: Double, valF1Macro: Double,
+         lrScale: Double, seconds: Double) {
+        (self.epoch, self.trainLoss, self.trainAccuracy, self.valLoss, self.valAccuracy) = (epoch, trainLoss, trainAccuracy, valLoss, valAccuracy)
+        (self.valF1Macro, self.lrScale, self.seconds) = (valF1Macro, lrScale, seconds)
+    }
+
+    init?(csvRow: String) {
+        let f = csvRow.split(separator: ",").map(String.init)
+        guard f.count == 8, let e = Int(f[0]) else { return nil }
+        let v = f.dropFirst().compactMap(Double.init)
+        guard v.count == 7 else { return nil }
+        self.init(epoch: e, trainLoss: v[0], trainAccuracy: v[1], valLoss: v[2], valAccuracy: v[3], valF1Macro: v[4], lrScale: v[5], seconds: v[6])
+    }
+
+    /// As a dictionary for notebooks.
+    public var dictionary: [String: Double] {
+        ["epoch": Double(epoch), "train_loss": trainLoss, "train_accuracy": trainAccuracy, "val_loss": valLoss,
+         "val_accuracy": valAccuracy, "val_f1_macro": valF1Macro, "lr_scale": lrScale, "seconds": seconds]
+    }
+}
+
+/// `git describe` of the working tree when available, else "unknown".
+func codeVersion() -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["git", "describe", "--always", "--dirty"]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    do { try process.run() } catch { return "unknown" }
+    process.waitUntilExit()
+    let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    return process.terminationStatus == 0 && !out.isEmpty ? out : "unknown"
+}
+
+/// A hash of dataset.json and samples.jsonl.
+func datasetHash(_ root: String) -> String {
+    var h = Hash64.fnv1a(Array("dataset".utf8))
+    for name in ["dataset.json", "samples.jsonl"] {
+        if let data = FileManager.default.contents(atPath: root + "/" + name) { h = Hash64.fnv1a(data, seed: h) }
+    }
+    return String(format: "%016llx", h)
+}
+
+/// Kernel, architecture, cores and memory.
+func machineDescription() -> [String: Any] {
+    var name = utsname()
+    uname(&name)
+    func field<T>(_ value: T) -> String {
+        withUnsafeBytes(of: value) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+    return ["system": field(name.sysname), "release": field(name.release), "machine": field(name.machine),
+            "cores": ProcessInfo.processInfo.activeProcessorCount,
+            "memory_gib": Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824]
+}

@@ -1,0 +1,229 @@
+import Foundation
+import FusionData
+import FusionModels
+import FusionNN
+import FusionOptim
+import FusionTensor
+
+/// What a finished run reports.
+public struct RunResult {
+    /// The run folder.
+    public var directory: String
+    /// Test metrics of the best checkpoint.
+    public var test: ClassificationMetrics
+    /// The best validation value of the early-stopping metric and its epoch.
+    public var bestValidation: Double, bestEpoch: Int
+    /// Trainable size and training wall time.
+    public var parameters: Int, trainSeconds: Double
+    /// Per-epoch history.
+    public var history: [EpochRecord]
+}
+
+/// Predictions over a split.
+public struct Evaluation {
+    /// Mean cross-entropy.
+    public var loss: Double
+    /// The metrics.
+    public var metrics: ClassificationMetrics
+    /// Sample ids, labels, predicted classes and class probabilities, in loader order.
+    public var ids: [String], labels: [Int], predictions: [Int], probabilities: [[Float]]
+}
+
+/// Trains, validates, checkpoints and tests one configuration in one run folder.
+public final class Trainer {
+    let config: ExperimentConfig
+    let data: ExperimentData
+    /// The model being trained.
+    public let model: MultimodalClassifier
+    let run: RunDirectory
+    let progress: Progress
+    let optimizer: Optimizer
+    let keys: [String: Tensor]
+
+    /// A trainer for `config` writing to `run`; `initialize` loads transfer weights.
+    public init(config: ExperimentConfig, data: ExperimentData, run: RunDirectory, progress: Progress) throws {
+        self.config = config
+        self.data = data
+        self.run = run
+        self.progress = progress
+        do {
+            model = try MultimodalClassifier.build(data.modelConfig(), classes: data.classNames.count, seed: config.seed)
+        } catch let error as ModelBuildError {
+            throw ExperimentError("model: \(error.description)")
+        } catch {
+            throw ExperimentError("model: \(error)")
+        }
+        if !config.transfer.initFrom.isEmpty { try Transfer.initialize(model, config: config, log: progress.log) }
+        if !config.transfer.freeze.isEmpty {
+            let frozen = model.freeze(config.transfer.freeze)
+            progress.log("froze \(frozen.count) parameter tensors matching \(config.transfer.freeze)")
+        }
+        optimizer = Trainer.makeOptimizer(config, model: model)
+        keys = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.key, $0.tensor) })
+    }
+
+    /// Parameter groups by learning-rate multiplier (first matching pattern wins).
+    static func makeOptimizer(_ config: ExperimentConfig, model: Module) -> Optimizer {
+        let t = config.training
+        var byFactor: [Double: [(key: String, tensor: Tensor)]] = [:]
+        for (key, tensor) in model.namedParameters() {
+            let factor = config.transfer.lrMultipliers.first { keyMatches(key, pattern: $0.pattern) }?.factor ?? 1
+            byFactor[factor, default: []].append((key, tensor))
+        }
+        let groups = byFactor.keys.sorted(by: >).compactMap { factor -> ParameterGroup? in
+            guard let params = byFactor[factor] else { return nil }
+            return ParameterGroup(name: "lr×\(factor)", parameters: params, learningRate: Float(t.lr * factor), weightDecay: Float(t.weightDecay))
+        }
+        switch t.optimizer {
+        case "sgd": return SGD(groups: groups, momentum: Float(t.momentum))
+        case "adamw": return AdamW(groups: groups)
+        default: return Adam(groups: groups)
+        }
+    }
+
+    /// The learning-rate multiplier of a 0-based epoch.
+    func scheduleMultiplier(_ epoch: Int) -> Float {
+        let s = config.training.schedule
+        let after: LearningRateSchedule
+        let remaining = max(config.training.epochs - s.warmupEpochs, 1)
+        switch s.kind {
+        case "step": after = StepSchedule(stepSize: s.stepSize, gamma: Float(s.gamma))
+        case "cosine": after = CosineSchedule(totalSteps: remaining, minFactor: Float(s.minFactor))
+        default: after = ConstantSchedule()
+        }
+        return WarmupSchedule(warmupSteps: s.warmupEpochs, startFactor: 1 / Float(s.warmupEpochs + 1), then: after).multiplier(at: epoch)
+    }
+
+    /// Trains from epoch `start` (1-based) with `history` already done, and tests the best weights.
+    public func fit(resumed: ResumeState? = nil) throws -> RunResult {
+        let t = config.training
+        let train = try data.loader(.train)
+        let hasVal = data.caches[.val] != nil
+        let metricName = t.earlyStopping.metric
+        let lowerIsBetter = metricName == "loss"
+        var history = resumed?.history ?? []
+        var best = resumed?.bestValue ?? (lowerIsBetter ? Double.infinity : -Double.infinity)
+        var bestEpoch = resumed?.bestEpoch ?? 0
+        var sinceBest = resumed?.epochsSinceBest ?? 0
+        var trainSeconds = resumed?.trainSeconds ?? 0
+        let events = try TensorBoardWriter(directory: run.path + "/events")
+        let startEpoch = (resumed?.epoch ?? 0) + 1
+        if startEpoch > 1 { progress.log("resuming after epoch \(startEpoch - 1)") }
+        // Patterns unfrozen in earlier epochs stay unfrozen after a resume.
+        for step in config.transfer.unfreeze where step.epoch < startEpoch { model.unfreeze(step.patterns) }
+        var epoch = startEpoch
+        while epoch <= t.epochs {
+            for step in config.transfer.unfreeze where step.epoch == epoch {
+                let keys = model.unfreeze(step.patterns)
+                progress.log("epoch \(epoch): unfroze \(keys.count) parameter tensors matching \(step.patterns)")
+            }
+            let started = Date()
+            model.train()
+            var dropoutSeeds = SeededGenerator.derived(seed: config.seed, stream: "dropout-\(epoch)")
+            model.reseedAll(dropoutSeeds.next())
+            let scale = scheduleMultiplier(epoch - 1)
+            optimizer.learningRateScale = scale
+            var lossSum = 0.0, correct = 0, seen = 0, batchIndex = 0
+            let batches = train.batchCount
+            progress.startEpoch(epoch, of: t.epochs, batches: batches)
+            optimizer.zeroGrad()
+            for batch in train.epoch(epoch) {
+                let b = data.multimodalBatch(batch)
+                let logits = model(b)
+                let loss = crossEntropy(logits, targets: b.labels, labelSmoothing: Float(t.labelSmoothing))
+                (t.gradAccumulation > 1 ? loss / Float(t.gradAccumulation) : loss).backward()
+                batchIndex += 1
+                if batchIndex % t.gradAccumulation == 0 || batchIndex == batches { applyStep() }
+                lossSum += Double(loss.item) * Double(b.size)
+                correct += zip(logits.argmax(axis: 1), b.labels).filter { $0 == $1 }.count
+                seen += b.size
+                progress.batch(batchIndex, loss: lossSum / Double(max(seen, 1)), samples: seen, since: started)
+            }
+            trainSeconds += Date().timeIntervalSince(started)
+            let val = hasVal ? try evaluate(.val) : nil
+            let record = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(seen, 1)),
+                                     valLoss: val?.loss ?? .nan, valAccuracy: val?.metrics.accuracy ?? .nan,
+                                     valF1Macro: val?.metrics.f1Macro ?? .nan, lrScale: Double(scale),
+                                     seconds: Date().timeIntervalSince(started))
+            history.append(record)
+            let score = val.map { metricName == "loss" ? $0.loss : ($0.metrics.value(named: metricName) ?? $0.metrics.accuracy) } ?? -record.trainLoss
+            let improved = lowerIsBetter ? score < best - t.earlyStopping.minDelta : score > best + t.earlyStopping.minDelta
+            if improved || bestEpoch == 0 {
+                best = score; bestEpoch = epoch; sinceBest = 0
+                try model.save(to: run.bestCheckpoint, metadata: ["epoch": "\(epoch)", "\(metricName)": "\(score)", "experiment": config.name])
+            } else {
+                sinceBest += 1
+            }
+            for (tag, value) in [("train/loss", record.trainLoss), ("train/accuracy", record.trainAccuracy), ("val/loss", record.valLoss),
+                                 ("val/accuracy", record.valAccuracy), ("val/f1_macro", record.valF1Macro), ("lr_scale", record.lrScale)]
+                where !value.isNaN {
+                try events.scalar(tag, Float(value), step: epoch)
+            }
+            try events.flush()
+            try run.writeHistory(history)
+            try model.save(to: run.lastCheckpoint, metadata: ["epoch": "\(epoch)", "experiment": config.name])
+            try ResumeState(epoch: epoch, history: history, bestValue: best, bestEpoch: bestEpoch, epochsSinceBest: sinceBest,
+                            trainSeconds: trainSeconds).save(model: model, optimizer: optimizer, to: run.resumeState)
+            progress.endEpoch(record, metricName: metricName, best: bestEpoch == epoch)
+            if t.earlyStopping.patience > 0 && sinceBest >= t.earlyStopping.patience {
+                progress.log("early stopping: no \(metricName) improvement for \(sinceBest) epochs (best epoch \(bestEpoch))")
+                break
+            }
+            epoch += 1
+        }
+        try events.close()
+        // Test the best weights.
+        try model.load(from: run.bestCheckpoint)
+        let test = try evaluate(data.caches[.test] != nil ? .test : (hasVal ? .val : .train))
+        try writeFileAtomically(try test.metrics.jsonData(), to: run.path + "/metrics.json")
+        try writePredictions(test, to: run.path + "/predictions.csv", classNames: data.classNames)
+        return RunResult(directory: run.path, test: test.metrics, bestValidation: best, bestEpoch: bestEpoch,
+                         parameters: model.parameterCount, trainSeconds: trainSeconds, history: history)
+    }
+
+    func applyStep() {
+        if config.training.gradClip > 0 {
+            clipGradientNorm(model.trainableParameters().map { $0.tensor }, maxNorm: Float(config.training.gradClip))
+        }
+        optimizer.step()
+        optimizer.zeroGrad()
+    }
+
+    /// Predicts a whole split in evaluation mode.
+    public func evaluate(_ split: Split) throws -> Evaluation {
+        try Trainer.evaluate(model, data: data, split: split)
+    }
+
+    /// Predicts a whole split with `model` in evaluation mode.
+    public static func evaluate(_ model: MultimodalClassifier, data: ExperimentData, split: Split) throws -> Evaluation {
+        let loader = try data.loader(split)
+        model.eval()
+        var ids: [String] = [], labels: [Int] = [], predictions: [Int] = [], probabilities: [[Float]] = []
+        var lossSum = 0.0
+        for batch in loader.epoch(0) {
+            let b = data.multimodalBatch(batch)
+            let logits = withNoGrad { model(b) }
+            lossSum += Double(crossEntropy(logits, targets: b.labels).item) * Double(b.size)
+            let probs = logits.softmax(axis: 1)
+            let c = logits.shape[1]
+            for i in 0..<b.size { probabilities.append(Array(UnsafeBufferPointer(start: probs.data + i * c, count: c))) }
+            predictions += logits.argmax(axis: 1)
+            labels += b.labels
+            ids += batch.ids
+        }
+        let metrics = ClassificationMetrics.compute(labels: labels, predictions: predictions, probabilities: probabilities,
+                                                    classNames: data.classNames)
+        return Evaluation(loss: lossSum / Double(max(labels.count, 1)), metrics: metrics, ids: ids, labels: labels,
+                          predictions: predictions, probabilities: probabilities)
+    }
+}
+
+/// Writes predictions.csv: id, label, predicted, one probability column per class.
+func writePredictions(_ e: Evaluation, to path: String, classNames: [String]) throws {
+    var csv = "id,label,predicted," + classNames.map { "p_" + $0 }.joined(separator: ",") + "\n"
+    for i in e.ids.indices {
+        let probs = e.probabilities[i].map { String(format: "%.6f", $0) }.joined(separator: ",")
+        csv += "\(e.ids[i]),\(classNames[e.labels[i]]),\(classNames[e.predictions[i]]),\(probs)\n"
+    }
+    try writeTextAtomically(csv, to: path)
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import FusionExperiments
+
+/// Options every command that runs experiments shares.
+struct RunOptions: ParsableArguments {
+    @Option(name: .customLong("set"), help: "Override a key of the experiment: --set training.epochs=5 (repeatable).")
+    var overrides: [String] = []
+    @Option(help: "Folder that receives run directories.") var runs = "runs"
+    @Flag(help: "Print only errors.") var quiet = false
+}
+
+/// Turns library errors into a clean exit with the message.
+func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let error as ExperimentError {
+        FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+/// Trains, evaluates and tests one experiment (or resumes a run).
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Train, validate and test an experiment; --resume continues a run.")
+    @Argument(help: "Experiment file.") var experiment: String?
+    @Option(help: "Continue the run in this directory after its last finished epoch.") var resume: String?
+    @OptionGroup var options: RunOptions
+
+    func validate() throws {
+        guard (experiment == nil) != (resume == nil) else { throw ValidationError("give an experiment file or --resume <run dir>, not both") }
+    }
+
+    func run() throws {
+        let progress = Progress(quiet: options.quiet)
+        let result = try reportingErrors { () -> RunResult in
+            if let resume { return try ExperimentRunner.resume(resume, progress: progress) }
+            let loaded = try ConfigLoader.load(experiment ?? "", overrides: options.overrides)
+            return try ExperimentRunner.run(loaded.config, runsRoot: options.runs, progress: progress)
+        }
+        let m = result.test
+        print(String(format: "test accuracy %.4f  F1 macro %.4f  (best epoch %d, %d parameters, %.1fs training)",
+                     m.accuracy, m.f1Macro, result.bestEpoch, result.parameters, result.trainSeconds))
+        print("run directory: \(result.directory)")
+    }
+}
+
+/// Runs every variant × seed of an experiment's comparison, with unimodal baselines.
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare values of any key (fusion strategies by default) over seeds, with unimodal baselines.")
+    @Argument(help: "Experiment file (its \"compare\" section lists the axes and seeds).") var experiment: String
+    @Flag(help: "Also export the comparison as a notebook into notebooks-export/.") var notebook = false
+    @OptionGroup var options: RunOptions
+
+    func run() throws {
+        let progress = Progress(quiet: options.quiet)
+        let (directory, _, table) = try reportingErrors { () -> (String, [ComparisonRun], String) in
+            let loaded = try ConfigLoader.load(experiment, overrides: options.overrides)
+            return try Comparison.run(loaded, runsRoot: options.runs, progress: progress)
+        }
+        print(table, terminator: "")
+        print("comparison directory: \(directory)")
+    }
+}
