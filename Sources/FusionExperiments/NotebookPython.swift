@@ -3,7 +3,8 @@
 ///
 /// Files assumed (DESIGN.md): `history.csv` with an `epoch` column and one column per logged
 /// value; `predictions.csv` with `label` and `predicted` columns; `comparison.csv` with a
-/// `variant` column and `<metric>_mean` / `<metric>_std` columns.
+/// `variant` column and either one row per run with a column per metric, or one row per
+/// variant with `<metric>_mean` / `<metric>_std` columns.
 enum NotebookPython {
     static func runSetup(runDirectory: String) -> String {
         """
@@ -62,12 +63,14 @@ enum NotebookPython {
     static let plotComparison = """
         import matplotlib.pyplot as plt
 
-        mean, std = f"{METRIC}_mean", f"{METRIC}_std"
-        if {"variant", mean} <= set(comparison.columns):
-            ax = comparison.plot.bar(x="variant", y=mean, yerr=comparison[std] if std in comparison else None,
-                                     legend=False, capsize=4, title=f"{METRIC} (mean ± std)")
-            ax.set_ylabel(METRIC)
-            plt.tight_layout()
+        if METRIC in comparison:  # one row per run: aggregate over seeds
+            summary = comparison.groupby("variant", sort=False)[METRIC].agg(["mean", "std"]).fillna(0)
+        else:  # already aggregated: <metric>_mean / <metric>_std columns
+            summary = comparison.set_index("variant").rename(columns={f"{METRIC}_mean": "mean", f"{METRIC}_std": "std"})
+        ax = summary["mean"].plot.bar(yerr=summary.get("std"), capsize=4, title=f"{METRIC} (mean ± std)")
+        ax.set_ylabel(METRIC)
+        plt.tight_layout()
+        summary
         """
 
     static let plotRunHistories = """
