@@ -1,0 +1,234 @@
+import Foundation
+
+/// Everything a notebook about one run needs.
+public struct RunSummary {
+    /// The run's display name (experiment name, variant, seed…).
+    public var name: String
+    /// The run directory, holding history.csv and predictions.csv.
+    public var runDirectory: String
+    /// The resolved configuration, pretty-printed JSON.
+    public var configJSON: String
+    /// Key/value lines describing the dataset (name, samples per split, classes, modalities).
+    public var datasetSummary: [(String, String)]
+    /// One dictionary per epoch: "epoch", "train_loss", "val_loss", "val_accuracy", "val_f1_macro", …
+    public var history: [[String: Double]]
+    /// Final test metrics.
+    public var metrics: ClassificationMetrics
+
+    /// A run summary.
+    public init(name: String, runDirectory: String, configJSON: String, datasetSummary: [(String, String)],
+                history: [[String: Double]], metrics: ClassificationMetrics) {
+        self.name = name
+        self.runDirectory = runDirectory
+        self.configJSON = configJSON
+        self.datasetSummary = datasetSummary
+        self.history = history
+        self.metrics = metrics
+    }
+}
+
+/// One line of a comparison: a variant's metrics over its runs (seeds).
+public struct ComparisonRow {
+    /// Variant label (e.g. "fusion=concat", "text only").
+    public var variant: String
+    /// Mean and standard deviation over the runs, by metric name ("f1_macro", …).
+    public var values: [String: (mean: Double, std: Double)]
+    /// Trainable parameter count.
+    public var parameters: Int
+    /// Mean training time per run, in seconds.
+    public var trainSeconds: Double
+    /// Number of runs (seeds) aggregated.
+    public var runs: Int
+    /// Whether this variant is the best on the comparison's primary metric.
+    public var isBest: Bool
+
+    /// A comparison row.
+    public init(variant: String, values: [String: (mean: Double, std: Double)], parameters: Int, trainSeconds: Double,
+                runs: Int, isBest: Bool) {
+        self.variant = variant
+        self.values = values
+        self.parameters = parameters
+        self.trainSeconds = trainSeconds
+        self.runs = runs
+        self.isBest = isBest
+    }
+}
+
+/// Builds Jupyter notebooks (nbformat 4.5) about runs and comparisons: Markdown summaries and
+/// metric tables, figures embedded as SVG `display_data` outputs (shown without a kernel), and
+/// pandas cells that reload the run's CSV files.
+///
+/// Paths in the pandas cells are written relative to `notebookDirectory` when it is given (the
+/// folder the notebook will be saved in, so the notebook runs from there), else as given.
+public enum NotebookExporter {
+    /// A notebook about one run.
+    public static func runNotebook(_ run: RunSummary, notebookDirectory: String? = nil) -> [String: Any] {
+        var cells = NotebookBuilder()
+        cells.markdown("# Run: \(markdownEscape(run.name))\n\nRun directory: `\(run.runDirectory)`\n\n"
+            + headline(run.metrics) + "\n\n## Dataset\n\n" + datasetList(run.datasetSummary))
+        cells.markdown(configSection(run.configJSON))
+        addRunBody(run, to: &cells, headingLevel: "##")
+        cells.markdown("## Further analysis\n\nThe cells below reload this run's files with pandas; "
+            + "run them in this notebook's folder.")
+        cells.code(NotebookPython.runSetup(runDirectory: relativePath(to: run.runDirectory, from: notebookDirectory)))
+        cells.code(NotebookPython.loadHistory)
+        cells.code(NotebookPython.plotHistory)
+        cells.code(NotebookPython.loadPredictions)
+        return cells.notebook(fusionlab: ["kind": "run", "name": run.name, "run_directory": run.runDirectory])
+    }
+
+    /// A notebook comparing variants: the table of mean ± std per metric (best marked), bar
+    /// charts of each metric in `metricNames` (the first is the primary one), then a section
+    /// per run in `runs` (typically one representative run per variant).
+    public static func comparisonNotebook(title: String, directory: String, rows: [ComparisonRow], metricNames: [String],
+                                          runs: [RunSummary], notebookDirectory: String? = nil) -> [String: Any] {
+        var cells = NotebookBuilder()
+        var intro = "# Comparison: \(markdownEscape(title))\n\nComparison directory: `\(directory)`\n\n"
+        intro += "\(rows.count) variants, \(rows.map(\.runs).reduce(0, +)) runs."
+        if let best = rows.first(where: \.isBest), let primary = metricNames.first {
+            intro += " Best on \(markdownEscape(primary)): **\(markdownEscape(best.variant))**"
+            if let value = best.values[primary] { intro += " (\(metricText(value.mean)) ± \(metricText(value.std)))" }
+            intro += "."
+        }
+        cells.markdown(intro)
+        cells.markdown("## Results (mean ± std over runs)\n\n" + comparisonTable(rows, metricNames: metricNames)
+            + "\n\n★ marks the best variant.")
+        let charts = metricNames.map { metric in
+            (title: "\(metric) per variant", svg: SVGCharts.barChart(
+                title: "\(metric) (mean ± std)", yLabel: metric,
+                bars: rows.map { row in
+                    let value = row.values[metric]
+                    return SVGCharts.Bar(label: row.variant, value: value?.mean ?? .nan, error: value?.std ?? 0,
+                                         highlighted: row.isBest)
+                }))
+        }
+        if !charts.isEmpty {
+            cells.figures(comment: "# figure: comparison bar charts (embedded; re-run the cells below to recompute)", charts)
+        }
+        for run in runs {
+            cells.markdown("## Run: \(markdownEscape(run.name))\n\nRun directory: `\(run.runDirectory)`\n\n" + headline(run.metrics))
+            addRunBody(run, to: &cells, headingLevel: "###")
+        }
+        cells.markdown("## Further analysis\n\nThe cells below reload the comparison with pandas; "
+            + "run them in this notebook's folder.")
+        cells.code(NotebookPython.comparisonSetup(
+            directory: relativePath(to: directory, from: notebookDirectory),
+            runDirectories: runs.map { ($0.name, relativePath(to: $0.runDirectory, from: notebookDirectory)) },
+            metric: metricNames.first ?? "accuracy"))
+        cells.code(NotebookPython.plotComparison)
+        if !runs.isEmpty { cells.code(NotebookPython.plotRunHistories) }
+        return cells.notebook(fusionlab: ["kind": "comparison", "name": title, "directory": directory,
+                                          "metrics": metricNames])
+    }
+
+    /// Writes a notebook atomically as Jupyter does (sorted keys, 1-space indent, UTF-8).
+    public static func write(_ notebook: [String: Any], to path: String) throws {
+        try writeTextAtomically(try NotebookJSON.serialize(notebook, file: path), to: path)
+    }
+
+    // MARK: - Sections
+
+    /// Metric tables, confusion matrix and the figure cell of one run.
+    private static func addRunBody(_ run: RunSummary, to cells: inout NotebookBuilder, headingLevel: String) {
+        let m = run.metrics
+        cells.markdown("\(headingLevel) Test metrics\n\n" + summaryTable(m) + "\n\n"
+            + "\(headingLevel)# Per class\n\n" + perClassTable(m) + "\n\n"
+            + "\(headingLevel)# Confusion matrix (rows: true, columns: predicted)\n\n" + confusionTable(m))
+        var figures: [(title: String, svg: String)] = []
+        let epochs = run.history.map { $0["epoch"] ?? .nan }
+        let columns = Set(run.history.flatMap(\.keys)).subtracting(["epoch"]).sorted(by: historyOrder)
+        let lossColumns = columns.filter { $0.hasSuffix("loss") }
+        let metricColumns = columns.filter { !$0.hasSuffix("loss") && ($0.hasPrefix("train_") || $0.hasPrefix("val_")) }
+        func series(_ names: [String]) -> [SVGCharts.Series] {
+            names.map { name in
+                SVGCharts.Series(name: name, points: zip(epochs, run.history).map { ($0, $1[name] ?? .nan) })
+            }
+        }
+        figures.append(("learning curves: loss", SVGCharts.lineChart(
+            title: "Loss per epoch", xLabel: "epoch", yLabel: "loss", series: series(lossColumns))))
+        if !metricColumns.isEmpty {
+            figures.append(("learning curves: metrics", SVGCharts.lineChart(
+                title: "Metrics per epoch", xLabel: "epoch", yLabel: "value", series: series(metricColumns))))
+        }
+        figures.append(("confusion matrix", SVGCharts.confusionMatrix(m.confusionMatrix, classNames: m.classNames)))
+        cells.figures(comment: "# figure: learning curves and confusion matrix (embedded; re-run the cells below to recompute)",
+                      figures)
+    }
+
+    /// Loss columns first (train before val), then the rest alphabetically.
+    private static func historyOrder(_ a: String, _ b: String) -> Bool {
+        func rank(_ s: String) -> Int { s == "train_loss" ? 0 : s == "val_loss" ? 1 : s.hasPrefix("train_") ? 2 : 3 }
+        return (rank(a), a) < (rank(b), b)
+    }
+
+    private static func headline(_ m: ClassificationMetrics) -> String {
+        "Test accuracy **\(metricText(m.accuracy))**, macro F1 **\(metricText(m.f1Macro))**, "
+            + "weighted F1 **\(metricText(m.f1Weighted))** on \(m.samples) samples."
+    }
+
+    private static func datasetList(_ summary: [(String, String)]) -> String {
+        guard !summary.isEmpty else { return "_No dataset summary._" }
+        return summary.map { "- **\(markdownEscape($0.0))**: \(markdownEscape($0.1))" }.joined(separator: "\n")
+    }
+
+    private static func configSection(_ json: String) -> String {
+        let fence = json.contains("```") ? "~~~~" : "```"
+        return "<details>\n<summary>Resolved configuration</summary>\n\n\(fence)json\n\(json)\n\(fence)\n\n</details>"
+    }
+
+    static func summaryTable(_ m: ClassificationMetrics) -> String {
+        var text = markdownTable(header: ["average", "precision", "recall", "F1"], rows: [
+            ["macro", metricText(m.precisionMacro), metricText(m.recallMacro), metricText(m.f1Macro)],
+            ["micro", metricText(m.precisionMicro), metricText(m.recallMicro), metricText(m.f1Micro)],
+            ["weighted", metricText(m.precisionWeighted), metricText(m.recallWeighted), metricText(m.f1Weighted)],
+        ])
+        text += "\n\n" + markdownTable(header: ["metric", "value"], rows: [
+            ["accuracy", metricText(m.accuracy)],
+            ["ROC-AUC (macro, one-vs-rest)", metricText(m.rocAucMacro)],
+            ["log loss", metricText(m.logLoss)],
+            ["samples", "\(m.samples)"],
+        ])
+        return text
+    }
+
+    static func perClassTable(_ m: ClassificationMetrics) -> String {
+        markdownTable(header: ["class", "precision", "recall", "F1", "support", "ROC-AUC"], rows: m.perClass.map {
+            [markdownEscape($0.name), metricText($0.precision), metricText($0.recall), metricText($0.f1), "\($0.support)",
+             metricText($0.rocAuc)]
+        })
+    }
+
+    static func confusionTable(_ m: ClassificationMetrics) -> String {
+        let names = m.classNames.map(markdownEscape)
+        return markdownTable(header: ["true \\\\ predicted"] + names, rows: m.confusionMatrix.enumerated().map { row in
+            [names.indices.contains(row.offset) ? "**\(names[row.offset])**" : "\(row.offset)"] + row.element.map { "\($0)" }
+        })
+    }
+
+    static func comparisonTable(_ rows: [ComparisonRow], metricNames: [String]) -> String {
+        markdownTable(
+            header: ["variant"] + metricNames.map(markdownEscape) + ["parameters", "train time (s)", "runs"],
+            rows: rows.map { row in
+                let name = markdownEscape(row.variant)
+                return [row.isBest ? "**\(name)** ★" : name]
+                    + metricNames.map { metric in
+                        guard let value = row.values[metric] else { return "–" }
+                        let text = "\(metricText(value.mean)) ± \(metricText(value.std))"
+                        return row.isBest ? "**\(text)**" : text
+                    }
+                    + [groupedThousands(row.parameters), String(format: "%.1f", row.trainSeconds), "\(row.runs)"]
+            })
+    }
+
+    private static func groupedThousands(_ n: Int) -> String {
+        let digits = String(abs(n))
+        var groups: [Substring] = []
+        var end = digits.endIndex
+        while end > digits.startIndex {
+            let start = digits.index(end, offsetBy: -3, limitedBy: digits.startIndex) ?? digits.startIndex
+            groups.insert(digits[start..<end], at: 0)
+            end = start
+        }
+        return (n < 0 ? "-" : "") + groups.joined(separator: ",")
+    }
+}
