@@ -103,6 +103,19 @@ public enum Comparison {
                 + " | \(row.parameters) | \(String(format: "%.1f", row.trainSeconds)) | \(row.runs) |\n"
         }
         try writeTextAtomically(md, to: directory + "/comparison.md")
+        // The summary the notebook exporter reads back.
+        var representative: [String: String] = [:]
+        for r in runs where representative[r.variant] == nil { representative[r.variant] = r.result.directory }
+        let summary: [String: Any] = [
+            "metrics": metrics,
+            "rows": rows.map { row -> [String: Any] in
+                ["variant": row.variant, "parameters": row.parameters, "train_seconds": row.trainSeconds, "runs": row.runs,
+                 "best": row.isBest, "run_dir": representative[row.variant] ?? "",
+                 "values": row.values.mapValues { ["mean": $0.mean, "std": $0.std] }]
+            },
+        ]
+        try writeFileAtomically(try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys]),
+                                to: directory + "/comparison.json")
         return md
     }
 

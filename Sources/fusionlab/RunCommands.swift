@@ -59,5 +59,9 @@ struct Compare: ParsableCommand {
         }
         print(table, terminator: "")
         print("comparison directory: \(directory)")
+        if notebook {
+            let path = try reportingErrors { try NotebookExport.export(directory) }
+            print("notebook: \(path)")
+        }
     }
 }

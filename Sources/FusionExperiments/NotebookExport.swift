@@ -1,0 +1,72 @@
+import Foundation
+
+/// Builds notebooks from run and comparison folders on disk.
+public enum NotebookExport {
+    /// Writes the notebook of a run folder (with config.resolved.json) or a comparison folder
+    /// (with comparison.json) into `outputFolder`, returning its path.
+    public static func export(_ directory: String, outputFolder: String = "notebooks-export") throws -> String {
+        let fm = FileManager.default
+        let folderName = URL(fileURLWithPath: directory).lastPathComponent
+        let notebook: [String: Any]
+        let name: String
+        if fm.fileExists(atPath: directory + "/comparison.json") {
+            let (rows, metrics, runs) = try readComparison(directory)
+            let experiment = URL(fileURLWithPath: directory).deletingLastPathComponent().lastPathComponent
+            name = "\(experiment)-\(folderName)"
+            notebook = NotebookExporter.comparisonNotebook(title: "Comparison: \(experiment)", directory: directory, rows: rows,
+                                                           metricNames: metrics, runs: runs, notebookDirectory: outputFolder)
+        } else if fm.fileExists(atPath: directory + "/config.resolved.json") {
+            let summary = try runSummary(directory)
+            name = "\(summary.name)-\(folderName)"
+            notebook = NotebookExporter.runNotebook(summary, notebookDirectory: outputFolder)
+        } else {
+            throw ExperimentError("\(directory): neither a run folder (config.resolved.json) nor a comparison folder (comparison.json)")
+        }
+        let path = "\(outputFolder)/\(name).ipynb"
+        try NotebookExporter.write(notebook, to: path)
+        return path
+    }
+
+    /// The summary of one finished run.
+    public static func runSummary(_ directory: String) throws -> RunSummary {
+        let run = try RunDirectory.open(directory)
+        let config = try run.config()
+        guard let metricsData = FileManager.default.contents(atPath: directory + "/metrics.json") else {
+            throw ExperimentError("\(directory): no metrics.json (the run has not finished)")
+        }
+        let metrics = try ClassificationMetrics.decode(metricsData, path: directory + "/metrics.json")
+        var dataset: [(String, String)] = [("dataset", config.dataset.path), ("classes", metrics.classNames.joined(separator: ", ")),
+                                           ("modalities", config.model.modalities.map { $0.rawValue }.joined(separator: ", ")),
+                                           ("fusion", config.model.fusion.kind.rawValue)]
+        if let data = FileManager.default.contents(atPath: directory + "/manifest.json"),
+           let manifest = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+           let samples = manifest["samples"] as? [String: Any] {
+            dataset.append(("samples", ["train", "val", "test"].map { "\($0) \(samples[$0] ?? 0)" }.joined(separator: ", ")))
+        }
+        let configJSON = (try? String(contentsOfFile: directory + "/config.resolved.json", encoding: .utf8)) ?? "{}"
+        return RunSummary(name: config.name, runDirectory: directory, configJSON: configJSON, datasetSummary: dataset,
+                          history: try run.history().map { $0.dictionary }, metrics: metrics)
+    }
+
+    static func readComparison(_ directory: String) throws -> ([ComparisonRow], [String], [RunSummary]) {
+        let path = directory + "/comparison.json"
+        guard let data = FileManager.default.contents(atPath: path),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let metrics = object["metrics"] as? [String], let rawRows = object["rows"] as? [[String: Any]] else {
+            throw ExperimentError("\(path): not a FusionLab comparison summary")
+        }
+        var rows: [ComparisonRow] = [], runs: [RunSummary] = []
+        for r in rawRows {
+            var values: [String: (mean: Double, std: Double)] = [:]
+            for (k, v) in r["values"] as? [String: [String: Double]] ?? [:] { values[k] = (v["mean"] ?? .nan, v["std"] ?? 0) }
+            rows.append(ComparisonRow(variant: r["variant"] as? String ?? "?", values: values, parameters: r["parameters"] as? Int ?? 0,
+                                      trainSeconds: r["train_seconds"] as? Double ?? 0, runs: r["runs"] as? Int ?? 0,
+                                      isBest: r["best"] as? Bool ?? false))
+            if let dir = r["run_dir"] as? String, !dir.isEmpty, var summary = try? runSummary(dir) {
+                summary.name = r["variant"] as? String ?? summary.name
+                runs.append(summary)
+            }
+        }
+        return (rows, metrics, runs)
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import FusionTensor
+
+/// `fusionlab sweep`: grid or seeded random search over key paths, scored on the validation
+/// split; the best configuration is written out as a runnable experiment file.
+public enum Sweep {
+    /// One trial's outcome.
+    public struct Trial {
+        /// The settings tried.
+        public var variant: Variant
+        /// Best validation score of the sweep metric, and the run.
+        public var score: Double, result: RunResult
+    }
+
+    /// The variants a sweep tries: every combination (grid) or `trials` seeded draws (random).
+    public static func variants(_ sweep: SweepConfig, seed: UInt64) -> [Variant] {
+        if sweep.method == "grid" { return Comparison.variants(sweep.axes) }
+        var rng = SeededGenerator.derived(seed: seed, stream: "sweep")
+        return (0..<sweep.trials).map { _ in
+            var label: [String] = [], settings: [(key: String, value: Any)] = []
+            for axis in sweep.axes where !axis.values.isEmpty {
+                let value = axis.values[Int(rng.next() % UInt64(axis.values.count))]
+                label.append("\(axis.key.split(separator: ".").last ?? "")=\(value)")
+                settings.append((axis.key, value.jsonObject))
+            }
+            return Variant(label: label.joined(separator: ", "), settings: settings)
+        }
+    }
+
+    /// Runs the sweep of the experiment at `loaded` into `runs/<name>/sweep-<stamp>/`.
+    public static func run(_ loaded: ConfigLoader.Loaded, runsRoot: String = "runs", progress: Progress) throws
+        -> (directory: String, trials: [Trial], best: Trial, bestFile: String) {
+        let base = loaded.config
+        guard !base.sweep.axes.isEmpty else { throw ExperimentError("\(loaded.path): sweep.axes is empty: name the keys to search") }
+        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+        let directory = "\(runsRoot)/\(base.name)/sweep-\(stamp)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let metric = base.sweep.metric, lowerIsBetter = metric == "loss"
+        var trials: [Trial] = []
+        for (k, variant) in variants(base.sweep, seed: base.seed).enumerated() {
+            var tree = Comparison.applying(variant.settings, to: loaded.tree)
+            tree = Comparison.applying([("training.early_stopping.metric", metric)], to: tree)
+            tree["name"] = "trial\(k)"
+            let config = try ConfigLoader.decode(tree, defaultSource: loaded.path)
+            progress.log("sweep trial \(k + 1): \(variant.label)")
+            let result = try ExperimentRunner.run(config, runsRoot: directory + "/runs", progress: progress)
+            trials.append(Trial(variant: variant, score: result.bestValidation, result: result))
+            try writeTable(trials, metric: metric, to: directory)
+        }
+        guard let best = (lowerIsBetter ? trials.min { $0.score < $1.score } : trials.max { $0.score < $1.score }) else {
+            throw ExperimentError("\(loaded.path): the sweep ran no trial")
+        }
+        var bestTree = Comparison.applying(best.variant.settings, to: loaded.tree)
+        bestTree["name"] = base.name + "-best"
+        bestTree.removeValue(forKey: "sweep")
+        let data = try JSONSerialization.data(withJSONObject: bestTree, options: [.prettyPrinted, .sortedKeys])
+        let bestFile = directory + "/best.json"
+        try writeFileAtomically(data, to: bestFile)
+        return (directory, trials, best, bestFile)
+    }
+
+    static func writeTable(_ trials: [Trial], metric: String, to directory: String) throws {
+        var csv = "trial,settings,val_\(metric),test_accuracy,test_f1_macro,run_dir\n"
+        for (k, t) in trials.enumerated() {
+            csv += "\(k),\"\(t.variant.label)\",\(String(format: "%.6f", t.score)),\(String(format: "%.6f", t.result.test.accuracy)),"
+                + "\(String(format: "%.6f", t.result.test.f1Macro)),\(t.result.directory)\n"
+        }
+        try writeTextAtomically(csv, to: directory + "/sweep.csv")
+    }
+}

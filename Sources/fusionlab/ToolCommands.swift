@@ -1,0 +1,149 @@
+import ArgumentParser
+import Foundation
+import FusionData
+import FusionExperiments
+import FusionNN
+import FusionTensor
+
+/// Grid or random search over key paths.
+struct SweepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "sweep",
+        abstract: "Grid or seeded random search over key paths; writes the best configuration as a runnable experiment file.")
+    @Argument(help: "Experiment file (its \"sweep\" section lists the axes).") var experiment: String
+    @OptionGroup var options: RunOptions
+
+    func run() throws {
+        let progress = Progress(quiet: options.quiet)
+        let outcome = try reportingErrors { () -> (directory: String, trials: [Sweep.Trial], best: Sweep.Trial, bestFile: String) in
+            try Sweep.run(try ConfigLoader.load(experiment, overrides: options.overrides), runsRoot: options.runs, progress: progress)
+        }
+        for (k, t) in outcome.trials.enumerated() {
+            print(String(format: "trial %d  %@  val %.4f  test accuracy %.4f", k, t.variant.label, t.score, t.result.test.accuracy)
+                  + (t.variant.label == outcome.best.variant.label ? "  ★" : ""))
+        }
+        print("best: \(outcome.best.variant.label); runnable experiment: \(outcome.bestFile)")
+    }
+}
+
+/// Evaluates a finished run on a split of its dataset or another dataset.
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Evaluate a run's best checkpoint on a dataset split (prints metrics JSON).")
+    @Argument(help: "Run directory.") var runDirectory: String
+    @Option(help: "Another dataset folder with the same labels.") var dataset: String?
+    @Option(help: "Split: train, val or test.") var split = "test"
+    @Flag(help: "Print only errors and the metrics.") var quiet = false
+
+    func run() throws {
+        guard let split = Split(rawValue: split) else { throw ValidationError("--split must be train, val or test") }
+        let progress = Progress(quiet: quiet)
+        let evaluation = try reportingErrors { () -> Evaluation in
+            let loaded = try ExperimentRunner.load(run: runDirectory, datasetPath: dataset, progress: progress)
+            return try Trainer.evaluate(loaded.model, data: loaded.data, split: split)
+        }
+        print(String(decoding: try evaluation.metrics.jsonData(), as: UTF8.self))
+    }
+}
+
+/// Predicts single files or a dataset split with a finished run.
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Predict with a run's best checkpoint: single files, or a dataset split as CSV.")
+    @Argument(help: "Run directory.") var runDirectory: String
+    @Option(help: "A PNG image.") var image: String?
+    @Option(help: "An audio file.") var audio: String?
+    @Option(help: "A caption.") var text: String?
+    @Option(help: "Predict a whole dataset folder's split instead.") var dataset: String?
+    @Option(help: "Split of --dataset.") var split = "test"
+    @Flag(help: "Print only errors and predictions.") var quiet = true
+
+    func run() throws {
+        let progress = Progress(quiet: quiet)
+        if let dataset {
+            guard let split = Split(rawValue: split) else { throw ValidationError("--split must be train, val or test") }
+            let e = try reportingErrors { () -> Evaluation in
+                let loaded = try ExperimentRunner.load(run: runDirectory, datasetPath: dataset, progress: progress)
+                return try Trainer.evaluate(loaded.model, data: loaded.data, split: split)
+            }
+            print("id,label,predicted")
+            for i in e.ids.indices { print("\(e.ids[i]),\(e.metrics.classNames[e.labels[i]]),\(e.metrics.classNames[e.predictions[i]])") }
+            return
+        }
+        guard image != nil || audio != nil || text != nil else { throw ValidationError("give --image, --audio, --text or --dataset") }
+        let (names, probabilities) = try reportingErrors { try Predictor.predict(run: runDirectory, image: image, audio: audio, text: text, progress: progress) }
+        let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] } ?? 0
+        print("predicted: \(names[best])")
+        for (name, p) in zip(names, probabilities) { print(String(format: "  %-24@ %.4f", name, p)) }
+    }
+}
+
+/// Describes a checkpoint.
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Describe a checkpoint (or a run's best checkpoint): metadata, tensors, parameter count.")
+    @Argument(help: "A .safetensors file or a run directory.") var path: String
+
+    func run() throws {
+        var file = path
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue { file = path + "/checkpoints/best.safetensors" }
+        let checkpoint: (tensors: [String: Tensor], metadata: [String: String])
+        do { checkpoint = try Safetensors.read(file) } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        print(file)
+        for (k, v) in checkpoint.metadata.sorted(by: { $0.key < $1.key }) { print("  metadata \(k) = \(v.prefix(120))") }
+        var total = 0
+        for name in checkpoint.tensors.keys.sorted() {
+            guard let t = checkpoint.tensors[name] else { continue }
+            total += t.count
+            print("  \(name)  \(t.shape)")
+        }
+        print("\(checkpoint.tensors.count) tensors, \(total) values")
+    }
+}
+
+/// Combines several runs' predictions.
+struct EnsembleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ensemble",
+        abstract: "Evaluate several runs together: mean probabilities or majority vote.")
+    @Argument(help: "Run directories.") var runs: [String]
+    @Option(help: "mean or vote.") var method = "mean"
+    @Option(help: "Output directory.") var output = "runs/ensembles/latest"
+    @Flag(help: "Print only errors and the result.") var quiet = false
+
+    func run() throws {
+        guard let method = Ensemble.Method(rawValue: method) else { throw ValidationError("--method must be mean or vote") }
+        let e = try reportingErrors { try Ensemble.evaluate(runs: runs, method: method, output: output, progress: Progress(quiet: quiet)) }
+        print(String(format: "ensemble of %d runs (%@): test accuracy %.4f  F1 macro %.4f  → %@", runs.count, method.rawValue,
+                     e.metrics.accuracy, e.metrics.f1Macro, output))
+    }
+}
+
+/// Writes the default dataset.
+struct GenerateDataset: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write the default tri-modal dataset (shapes × chirps, partial captions).")
+    @Argument(help: "Output folder.") var folder = "Datasets/default"
+    @Option(help: "Number of samples.") var samples = 600
+    @Option(help: "Generator seed.") var seed: UInt64 = 1
+    @Option(help: "Domain shift (0: source domain).") var shift = 0.0
+
+    func run() throws {
+        var config = GeneratorConfig()
+        config.samples = samples
+        config.seed = seed
+        config.domainShift = shift
+        try reportingErrors { try DefaultDataset.generate(config, into: folder) }
+        print("wrote \(samples) samples to \(folder)")
+    }
+}
+
+/// Exports a run or comparison as a Jupyter notebook.
+struct ExportNotebook: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write a Jupyter notebook (figures embedded as SVG) for a run or comparison folder.")
+    @Argument(help: "Run or comparison directory.") var directory: String
+    @Option(help: "Folder the notebook goes to.") var output = "notebooks-export"
+
+    func run() throws {
+        let path = try reportingErrors { try NotebookExport.export(directory, outputFolder: output) }
+        print("notebook: \(path)")
+    }
+}
