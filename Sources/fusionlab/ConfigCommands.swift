@@ -15,12 +15,8 @@ struct Validate: ParsableCommand {
     @Option(name: .customLong("set"), help: "Override a key: --set training.epochs=5 (repeatable).") var overrides: [String] = []
 
     func run() throws {
-        do {
-            let loaded = try ConfigLoader.load(experiment, overrides: overrides)
-            print("\(experiment): valid (experiment \"\(loaded.config.name)\", fusion \(loaded.config.model.fusion.kind.rawValue), "
-                  + "\(loaded.config.training.epochs) epochs)")
-        } catch let error as ExperimentError {
-            throw CleanExit.message("error: \(error.description)")
-        }
+        let loaded = try reportingErrors { try ConfigLoader.load(experiment, overrides: overrides) }
+        print("\(experiment): valid (experiment \"\(loaded.config.name)\", fusion \(loaded.config.model.fusion.kind.rawValue), "
+              + "\(loaded.config.training.epochs) epochs)")
     }
 }

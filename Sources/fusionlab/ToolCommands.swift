@@ -53,10 +53,10 @@ struct Predict: ParsableCommand {
     @Option(help: "A caption.") var text: String?
     @Option(help: "Predict a whole dataset folder's split instead.") var dataset: String?
     @Option(help: "Split of --dataset.") var split = "test"
-    @Flag(help: "Print only errors and predictions.") var quiet = true
+    @Flag(help: "Also print progress messages.") var verbose = false
 
     func run() throws {
-        let progress = Progress(quiet: quiet)
+        let progress = Progress(quiet: !verbose)
         if let dataset {
             guard let split = Split(rawValue: split) else { throw ValidationError("--split must be train, val or test") }
             let e = try reportingErrors { () -> Evaluation in

@@ -1,0 +1,183 @@
+import Foundation
+import FusionExperiments
+import XCTest
+
+/// Runs the `fusionlab` executable on a tiny generated dataset, as a researcher would.
+final class EndToEndTests: XCTestCase {
+    static var workspace: URL = FileManager.default.temporaryDirectory.appendingPathComponent("fusionlab-e2e-\(UUID().uuidString)")
+
+    override class func setUp() {
+        super.setUp()
+        try? FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
+    }
+
+    override class func tearDown() {
+        try? FileManager.default.removeItem(at: workspace)
+        super.tearDown()
+    }
+
+    var executable: URL {
+        Bundle.main.bundleURL.appendingPathComponent("fusionlab")
+    }
+
+    /// Runs fusionlab in the workspace; returns exit status, standard output and standard error.
+    @discardableResult
+    func fusionlab(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> (status: Int32, out: String, err: String) {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.currentDirectoryURL = Self.workspace
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile(), errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    func write(_ name: String, _ text: String) -> String {
+        let url = Self.workspace.appendingPathComponent(name)
+        FileManager.default.createFile(atPath: url.path, contents: Data(text.utf8))
+        return name
+    }
+
+    /// A tiny experiment on a tiny generated dataset, single-threaded for determinism.
+    func tinyExperiment(_ name: String, epochs: Int = 2, samples: Int = 80, extra: String = "") -> String {
+        write("\(name).json", """
+        {"name": "\(name)", "seed": 3,
+         "dataset": {"path": "data-\(samples)", "generate": true, "generator": {"samples": \(samples), "image_size": 16, "audio_seconds": 0.25}},
+         "preprocessing": {"image": {"height": 16, "width": 16}, "audio": {"duration": 0.25, "n_fft": 128, "hop_length": 64, "n_mels": 16, "n_mfcc": 8},
+                           "text": {"max_length": 8}},
+         "model": {"text": {"embedding_dim": 8, "dim": 8}, "image": {"channels": [4], "dim": 8}, "audio": {"channels": [4], "dim": 8},
+                   "fusion": {"dim": 8}, "head": {"hidden": [8]}},
+         "training": {"epochs": \(epochs), "batch_size": 16, "threads": 1}\(extra)}
+        """)
+    }
+
+    func runDirectories(_ experiment: String) -> [String] {
+        let folder = Self.workspace.appendingPathComponent("runs/\(experiment)").path
+        return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted().map { "\(folder)/\($0)" }
+    }
+
+    func testRunWritesEveryFileOfTheRunDirectory() throws {
+        let result = try fusionlab(["run", tinyExperiment("tiny"), "--quiet"])
+        XCTAssertEqual(result.status, 0, result.err)
+        XCTAssertTrue(result.out.contains("test accuracy"), result.out)
+        let run = try XCTUnwrap(runDirectories("tiny").last)
+        for file in ["config.resolved.json", "manifest.json", "history.csv", "metrics.json", "predictions.csv", "vocab.txt",
+                     "checkpoints/best.safetensors", "checkpoints/last.safetensors", "checkpoints/resume.safetensors"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(run)/\(file)"), "missing \(file)")
+        }
+        let history = try String(contentsOfFile: "\(run)/history.csv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(history.count, 3, "header and two epochs")
+        let metrics = try ClassificationMetrics.decode(try Data(contentsOf: URL(fileURLWithPath: "\(run)/metrics.json")))
+        XCTAssertEqual(metrics.classNames, DefaultDataset.labels)
+        XCTAssertEqual(metrics.confusionMatrix.count, 4)
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(run)/manifest.json"))) as? [String: Any]
+        XCTAssertEqual(manifest?["threads"] as? Int, 1)
+        XCTAssertNotNil(manifest?["dataset_hash"])
+        let events = try FileManager.default.contentsOfDirectory(atPath: "\(run)/events")
+        XCTAssertEqual(events.count, 1)
+        let scalars = try TensorBoardWriter.readScalars(path: "\(run)/events/\(events[0])")
+        XCTAssertEqual(scalars.filter { $0.tag == "val/accuracy" }.map { $0.step }, [1, 2], "one validation accuracy per epoch, CRCs checked")
+        let inspect = try fusionlab(["inspect", run])
+        XCTAssertTrue(inspect.out.contains("head.0.weight  [8, 24]"), inspect.out)
+        let evaluate = try fusionlab(["evaluate", run, "--quiet"])
+        XCTAssertEqual(evaluate.status, 0, evaluate.err)
+        let reevaluated = try ClassificationMetrics.decode(Data(evaluate.out.utf8))
+        XCTAssertEqual(reevaluated.accuracy, metrics.accuracy, accuracy: 1e-9, "evaluate reproduces the run's test metrics")
+        let predict = try fusionlab(["predict", run, "--image", "data-80/images/s00000.png", "--audio", "data-80/audio/s00000.wav",
+                                     "--text", "a picture of a round shape"])
+        XCTAssertEqual(predict.status, 0, predict.err)
+        XCTAssertTrue(predict.out.hasPrefix("predicted: "), predict.out)
+        let notebook = try fusionlab(["export-notebook", run, "--output", "notebooks"])
+        XCTAssertEqual(notebook.status, 0, notebook.err)
+        let path = try XCTUnwrap(notebook.out.split(separator: " ").last).trimmingCharacters(in: .whitespacesAndNewlines)
+        try checkNotebook(Self.workspace.appendingPathComponent(path).path)
+    }
+
+    func checkNotebook(_ path: String) throws {
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
+        let nb = try XCTUnwrap(object as? [String: Any])
+        XCTAssertEqual(nb["nbformat"] as? Int, 4)
+        let cells = try XCTUnwrap(nb["cells"] as? [[String: Any]])
+        XCTAssertTrue(cells.contains { $0["cell_type"] as? String == "markdown" })
+        let outputs = cells.compactMap { $0["outputs"] as? [[String: Any]] }.flatMap { $0 }
+        XCTAssertTrue(outputs.contains { (($0["data"] as? [String: Any])?["image/svg+xml"]) != nil }, "figures embedded as SVG")
+        XCTAssertEqual(Set(cells.compactMap { $0["id"] as? String }).count, cells.count, "unique cell ids")
+    }
+
+    func testCompareRunsVariantsAndBaselinesAndExportsANotebook() throws {
+        let result = try fusionlab(["compare", tinyExperiment("cmp"), "--quiet", "--notebook"])
+        XCTAssertEqual(result.status, 0, result.err)
+        for variant in ["fusion=concat", "fusion=late", "unimodal:text", "unimodal:image", "unimodal:audio"] {
+            XCTAssertTrue(result.out.contains("| \(variant) |"), "\(variant) in: \(result.out)")
+        }
+        XCTAssertTrue(result.out.contains("★"), "the best is marked")
+        let folder = try XCTUnwrap(runDirectories("cmp").first { $0.contains("compare-") })
+        let csv = try String(contentsOfFile: folder + "/comparison.csv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(csv.count, 1 + 5)
+        let notebookLine = try XCTUnwrap(result.out.split(separator: "\n").last { $0.hasPrefix("notebook: ") })
+        try checkNotebook(Self.workspace.appendingPathComponent(String(notebookLine.dropFirst("notebook: ".count))).path)
+    }
+
+    func testSweepWritesTheBestConfigurationAsARunnableFile() throws {
+        let file = tinyExperiment("sw", epochs: 1, extra: #", "sweep": {"method": "grid", "axes": [{"key": "training.lr", "values": [0.001, 0.01]}]}"#)
+        let result = try fusionlab(["sweep", file, "--quiet"])
+        XCTAssertEqual(result.status, 0, result.err)
+        XCTAssertTrue(result.out.contains("trial 0") && result.out.contains("trial 1"), result.out)
+        let bestFile = try XCTUnwrap(result.out.split(separator: " ").last).trimmingCharacters(in: .whitespacesAndNewlines)
+        let validate = try fusionlab(["validate", bestFile])
+        XCTAssertEqual(validate.status, 0, validate.err + validate.out)
+        XCTAssertTrue(validate.out.contains("valid"), validate.out)
+    }
+
+    func testResumeAfterAKillMidEpochEndsWithTheSameMetrics() throws {
+        let file = tinyExperiment("resume", epochs: 8, samples: 240)
+        // Reference: an uninterrupted run.
+        XCTAssertEqual(try fusionlab(["run", file, "--quiet"]).status, 0)
+        let reference = try XCTUnwrap(runDirectories("resume").last)
+        // A second run, killed once two epochs are done.
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = ["run", file, "--quiet"]
+        process.currentDirectoryURL = Self.workspace
+        try process.run()
+        var killed: String?
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline && process.isRunning {
+            if let dir = runDirectories("resume").last(where: { $0 != reference }),
+               let history = try? String(contentsOfFile: dir + "/history.csv", encoding: .utf8), history.split(separator: "\n").count >= 3 {
+                kill(process.processIdentifier, SIGKILL)
+                killed = dir
+                break
+            }
+            usleep(5000)
+        }
+        process.waitUntilExit()
+        let interrupted = try XCTUnwrap(killed, "the run finished before it could be killed")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: interrupted + "/metrics.json"), "killed before the end")
+        let resumed = try fusionlab(["run", "--resume", interrupted, "--quiet"])
+        XCTAssertEqual(resumed.status, 0, resumed.err)
+        let a = try String(contentsOfFile: reference + "/predictions.csv", encoding: .utf8)
+        let b = try String(contentsOfFile: interrupted + "/predictions.csv", encoding: .utf8)
+        XCTAssertEqual(a, b, "same predictions and probabilities as the uninterrupted run")
+        XCTAssertEqual(try String(contentsOfFile: reference + "/metrics.json", encoding: .utf8),
+                       try String(contentsOfFile: interrupted + "/metrics.json", encoding: .utf8))
+    }
+
+    func testConfigErrorsNameTheFileAndPath() throws {
+        let bad = write("bad.json", #"{"name": "bad", "trainig": {"epochs": 2}, "model": {"fusion": {"kind": "tensr"}}}"#)
+        let result = try fusionlab(["run", bad])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.err.contains("bad.json: trainig: unknown key; did you mean \"training\"?"), result.err)
+        let set = try fusionlab(["validate", tinyExperiment("ok"), "--set", "training.epochz=3"])
+        XCTAssertTrue((set.out + set.err).contains("did you mean training.epochs?"), set.out + set.err)
+        let range = try fusionlab(["run", tinyExperiment("range"), "--set", "training.batch_size=0"])
+        XCTAssertEqual(range.status, 1)
+        XCTAssertTrue(range.err.contains("--set training.batch_size: training.batch_size: expected at least 1, got 0"), range.err)
+        let missing = try fusionlab(["run", "nowhere.json"])
+        XCTAssertTrue(missing.err.contains("nowhere.json: cannot read the file"), missing.err)
+    }
+}
