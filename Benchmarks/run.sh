@@ -57,6 +57,10 @@ else
     log "PyTorch peer skipped: '$PYTHON -c \"import torch\"' failed (set PYTHON=/path/to/venv/bin/python)"
 fi
 
+# Workloads the PyTorch peer implements; the others run on the FusionLab side only.
+PEER_WORKLOADS="train-reference gemm-efficiency"
+peer_supports() { case " $PEER_WORKLOADS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
 # Runs one configuration; keeps only JSON lines, reports failures and continues.
 run_one() {
     local label=$1; shift
@@ -78,8 +82,9 @@ for w in "${WORKLOADS[@]}"; do
         if [ $HAVE_BENCH -eq 1 ]; then
             run_one "fusionlab $w threads=$n" "$BENCH" "$w" --threads "$n" --json
         fi
-        # fusion-cost compares FusionLab's own strategies; it has no peer.
-        if [ $HAVE_PEER -eq 1 ] && [ "$w" != fusion-cost ]; then
+        # Only train-reference and gemm-efficiency have a peer (fusion-cost compares
+        # FusionLab's own strategies; the front-end workloads have none either).
+        if [ $HAVE_PEER -eq 1 ] && peer_supports "$w"; then
             run_one "pytorch $w threads=$n" "$PYTHON" "$ROOT/Benchmarks/peers/train_reference.py" \
                 --workload "$w" --threads "$n" --json
         fi

@@ -1,3 +1,4 @@
+import Dispatch
 // 1-D and 2-D convolution through a batched im2col and one GEMM per group.
 
 /// Geometry of a 2-D convolution or pooling window.
@@ -46,66 +47,78 @@ extension Tensor {
         let geo = Conv2dGeometry(kernel: (kh, kw), stride: stride, padding: padding, dilation: dilation)
         let (ho, wo) = (geo.outputSize(h, axis: 0), geo.outputSize(w, axis: 1))
         precondition(ho > 0 && wo > 0, "conv2d: input \(h)×\(w) is too small for kernel \(kh)×\(kw) (padding \(padding), dilation \(dilation))")
-        let l = ho * wo, cols = b * l, rowsPerGroup = cg * kh * kw, og = o / groups
-
-        let col = Tensor(uninitializedShape: [c * kh * kw, cols])
-        im2col(x: data, b: b, c: c, h: h, w: w, geo: geo, ho: ho, wo: wo, col: col.data)
-        let y = Tensor(uninitializedShape: [o, cols])
-        for gi in 0..<groups {
-            sgemm(transA: false, transB: false, m: og, n: cols, k: rowsPerGroup,
-                  weight.data + gi * og * rowsPerGroup, col.data + gi * rowsPerGroup * cols, y.data + gi * og * cols)
-        }
-        // [O, B, L] → [B, O, L], adding the bias on the way.
+        let l = ho * wo, rows = c * kh * kw, rowsPerGroup = cg * kh * kw, og = o / groups
+        let plan = ConvPlan(batch: b, rows: rows, positions: l)
+        let (inPlane, outPlane) = (c * h * w, o * l)
         let out = Tensor(uninitializedShape: [b, o, ho, wo])
-        let py = y.data, po = out.data, pb = bias?.data
-        parallelChunks(b * o, costPerItem: l) { range in
-            for bo in range {
-                let (bi, oi) = (bo / o, bo % o)
-                let src = py + oi * cols + bi * l, dst = po + bo * l
-                vectorShift(dst, src, pb?[oi] ?? 0, l, relu: fusedReLU)
+        let px = data, pw = weight.data, po = out.data, pb = bias?.data
+
+        // Forward, a chunk of samples at a time: im2col into a cache-sized buffer, one GEMM per
+        // group, then the bias (and ReLU) while laying the result out as [B, O, L].
+        // When the weight gradient will be needed, every chunk's im2col is kept for the backward pass.
+        let keepColumns = Tensor.needsGrad([self, weight]) && weight.requiresGrad
+        let saved = keepColumns ? Tensor(uninitializedShape: [plan.chunks * rows * plan.chunk * l]) : nil
+        let psaved = saved?.data
+        plan.run(scratch: [rows, o].map { $0 * plan.chunk * l }) { s0, s1, scratch in
+            let col = psaved.map { $0 + (s0 / plan.chunk) * rows * plan.chunk * l } ?? scratch[0]
+            let y = scratch[1]
+            let n = (s1 - s0) * l
+            im2col(x: px + s0 * inPlane, b: s1 - s0, c: c, h: h, w: w, geo: geo, ho: ho, wo: wo, col: col)
+            for gi in 0..<groups {
+                sgemm(transA: false, transB: false, m: og, n: n, k: rowsPerGroup,
+                      pw + gi * og * rowsPerGroup, col + gi * rowsPerGroup * n, y + gi * og * n)
+            }
+            for si in 0..<(s1 - s0) {
+                for oi in 0..<o {
+                    vectorShift(po + (s0 + si) * outPlane + oi * l, y + oi * n + si * l, pb?[oi] ?? 0, l, relu: fusedReLU)
+                }
             }
         }
+
         let x = self
         let wd = weight.detached(), yd = out.detached()
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         return out.recording("conv2d", inputs) { g in
-            let gy = Tensor(uninitializedShape: [o, cols])  // dY as [O, B·L]
-            let pg = g.data, pgy = gy.data, pout = yd.data
-            parallelChunks(b * o, costPerItem: l) { range in
-                for bo in range {
-                    let (bi, oi) = (bo / o, bo % o)
-                    let dst = pgy + oi * cols + bi * l, src = pg + bo * l
-                    if fusedReLU {
-                        vectorMaskPositive(dst, src, gate: pout + bo * l, l)
-                    } else {
-                        dst.update(from: src, count: l)
+            let needX = x.requiresGrad, needW = weight.requiresGrad, needB = bias?.requiresGrad ?? false
+            let psaved = saved?.data
+            let pg = g.data, pout = yd.data, pwd = wd.data
+            let gx = needX ? Tensor.zeros([b, c, h, w]) : nil
+            let pgx = gx?.data
+            // Per worker: dY of the chunk as [O, n], im2col, dcol, and partial dW and db.
+            let partials = plan.run(scratch: [o * plan.chunk * l, rows * plan.chunk * l, rows * plan.chunk * l], partials: o * rowsPerGroup + o) {
+                s0, s1, scratch, partial in
+                let (gy, dcol) = (scratch[0], scratch[2])
+                var col = scratch[1]
+                let n = (s1 - s0) * l
+                for si in 0..<(s1 - s0) {
+                    for oi in 0..<o {
+                        let src = pg + (s0 + si) * outPlane + oi * l, dst = gy + oi * n + si * l
+                        if fusedReLU { vectorMaskPositive(dst, src, gate: pout + (s0 + si) * outPlane + oi * l, l) } else { dst.update(from: src, count: l) }
                     }
                 }
-            }
-            var gx: Tensor? = nil, gw: Tensor? = nil, gb: Tensor? = nil
-            if weight.requiresGrad {
-                let t = Tensor(uninitializedShape: wd.shape)
-                for gi in 0..<groups {
-                    sgemm(transA: false, transB: true, m: og, n: rowsPerGroup, k: cols,
-                          pgy + gi * og * cols, col.data + gi * rowsPerGroup * cols, t.data + gi * og * rowsPerGroup)
+                if needW {
+                    if let psaved {
+                        col = psaved + (s0 / plan.chunk) * rows * plan.chunk * l
+                    } else {
+                        im2col(x: px + s0 * inPlane, b: s1 - s0, c: c, h: h, w: w, geo: geo, ho: ho, wo: wo, col: col)
+                    }
+                    for gi in 0..<groups {
+                        sgemm(transA: false, transB: true, m: og, n: rowsPerGroup, k: n,
+                              gy + gi * og * n, col + gi * rowsPerGroup * n, beta: 1, partial + gi * og * rowsPerGroup)
+                    }
                 }
-                gw = t
-            }
-            if let bias, bias.requiresGrad {
-                let t = Tensor(uninitializedShape: [o])
-                for oi in 0..<o { t.data[oi] = vectorSum(pgy + oi * cols, cols) }
-                gb = t
-            }
-            if x.requiresGrad {
-                let dcol = Tensor(uninitializedShape: [c * kh * kw, cols])
-                for gi in 0..<groups {
-                    sgemm(transA: true, transB: false, m: rowsPerGroup, n: cols, k: og,
-                          wd.data + gi * og * rowsPerGroup, pgy + gi * og * cols, dcol.data + gi * rowsPerGroup * cols)
+                if needB { for oi in 0..<o { partial[o * rowsPerGroup + oi] += vectorSum(gy + oi * n, n) } }
+                if let pgx {
+                    for gi in 0..<groups {
+                        sgemm(transA: true, transB: false, m: rowsPerGroup, n: n, k: og,
+                              pwd + gi * og * rowsPerGroup, gy + gi * og * n, dcol + gi * rowsPerGroup * n)
+                    }
+                    col2im(col: dcol, b: s1 - s0, c: c, h: h, w: w, geo: geo, ho: ho, wo: wo, x: pgx + s0 * inPlane)
                 }
-                let t = Tensor.zeros([b, c, h, w])
-                col2im(col: dcol.data, b: b, c: c, h: h, w: w, geo: geo, ho: ho, wo: wo, x: t.data)
-                gx = t
             }
+            var gw: Tensor? = nil, gb: Tensor? = nil
+            if needW { gw = Tensor(Array(partials[0..<(o * rowsPerGroup)]), shape: wd.shape) }
+            if needB { gb = Tensor(Array(partials[(o * rowsPerGroup)...]), shape: [o]) }
             return bias == nil ? [gx, gw] : [gx, gw, gb]
         }
     }
@@ -126,8 +139,8 @@ func im2col(x: UnsafeMutablePointer<Float>, b: Int, c: Int, h: Int, w: Int, geo:
             col: UnsafeMutablePointer<Float>) {
     let (kh, kw) = geo.kernel, (sh, sw) = geo.stride, (ph, pw) = geo.padding, (dh, dw) = geo.dilation
     let l = ho * wo, cols = b * l
-    parallelChunks(c * kh * kw, costPerItem: cols) { rows in
-        for r in rows {
+    do {
+        for r in 0..<(c * kh * kw) {
             let ci = r / (kh * kw), i = (r / kw) % kh, j = r % kw
             let dst = col + r * cols
             // Output columns whose input column is inside the image: ow in [owLo, owHi).
@@ -161,8 +174,8 @@ func col2im(col: UnsafeMutablePointer<Float>, b: Int, c: Int, h: Int, w: Int, ge
             x: UnsafeMutablePointer<Float>) {
     let (kh, kw) = geo.kernel, (sh, sw) = geo.stride, (ph, pw) = geo.padding, (dh, dw) = geo.dilation
     let l = ho * wo, cols = b * l
-    parallelChunks(c, costPerItem: kh * kw * cols) { channels in
-        for ci in channels {
+    do {
+        for ci in 0..<c {
             for i in 0..<kh {
                 for j in 0..<kw {
                     let r = (ci * kh + i) * kw + j
@@ -187,5 +200,51 @@ func col2im(col: UnsafeMutablePointer<Float>, b: Int, c: Int, h: Int, w: Int, ge
                 }
             }
         }
+    }
+}
+
+/// How a convolution splits its batch: chunks of samples whose im2col buffer stays near four
+/// megabytes (so it is reused from cache by the GEMM), processed by `Threading.threads` workers,
+/// each with its own scratch memory.
+struct ConvPlan {
+    let batch: Int, chunk: Int, chunks: Int
+
+    init(batch: Int, rows: Int, positions: Int) {
+        self.batch = batch
+        chunk = Swift.max(1, Swift.min(batch, 1_048_576 / Swift.max(rows * positions, 1)))
+        chunks = (batch + chunk - 1) / chunk
+    }
+
+    /// Runs `body(s0, s1, scratch)` over every chunk `[s0, s1)`.
+    func run(scratch sizes: [Int], _ body: (Int, Int, [UnsafeMutablePointer<Float>]) -> Void) {
+        _ = run(scratch: sizes, partials: 0) { s0, s1, scratch, _ in body(s0, s1, scratch) }
+    }
+
+    /// Runs `body(s0, s1, scratch, partial)` over every chunk, each worker adding into its own
+    /// zeroed `partial` buffer of `partials` values; returns the sum of the workers' partials.
+    func run(scratch sizes: [Int], partials: Int,
+             _ body: (Int, Int, [UnsafeMutablePointer<Float>], UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+        let workers = Swift.min(Threading.threads, chunks)
+        var results = [[Float]](repeating: [], count: workers)
+        func work(_ worker: Int) -> [Float] {
+            let buffers = sizes.map { UnsafeMutablePointer<Float>.allocate(capacity: Swift.max($0, 1)) }
+            let partial = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(partials, 1))
+            partial.initialize(repeating: 0, count: partials)
+            defer {
+                buffers.forEach { $0.deallocate() }
+                partial.deallocate()
+            }
+            for k in stride(from: worker, to: chunks, by: workers) {
+                body(k * chunk, Swift.min(batch, (k + 1) * chunk), buffers, partial)
+            }
+            return Array(UnsafeBufferPointer(start: partial, count: partials))
+        }
+        results.withUnsafeMutableBufferPointer { slots in
+            let out = slots
+            Threading.asWorkers(workers) { out[$0] = work($0) }
+        }
+        var total = results[0]
+        for r in results.dropFirst() { for i in 0..<partials { total[i] += r[i] } }
+        return total
     }
 }

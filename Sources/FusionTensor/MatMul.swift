@@ -4,7 +4,10 @@ import CBLAS
 
 /// `C = alpha * op(A) * op(B) + beta * C` for row-major matrices, with `op(A)` of shape `[m, k]`
 /// and `op(B)` of shape `[k, n]`.
-@inlinable
+///
+/// OpenBLAS runs single-threaded; with `Threading.threads` > 1 a large product is split into
+/// row (or column) blocks of C computed concurrently, so no BLAS thread pool ever spins beside
+/// FusionLab's own workers.
 public func sgemm(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
     _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, beta: Float = 0, _ c: UnsafeMutablePointer<Float>
@@ -15,9 +18,28 @@ public func sgemm(
         for i in 0..<(m * n) { c[i] = beta == 0 ? 0 : beta * c[i] }
         return
     }
+    let (lda, ldb) = (transA ? m : k, transB ? k : n)
+    let workers = Threading.isInsideWorker ? 1 : Swift.min(Threading.threads, Swift.max(m, n) / 32)
+    guard workers > 1 && m * n * k >= 4_000_000 else {
+        blasGEMM(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, n)
+        return
+    }
+    Threading.asWorkers(workers) { w in
+        if m >= n {
+            let (r0, r1) = (m * w / workers, m * (w + 1) / workers)
+            blasGEMM(transA, transB, r1 - r0, n, k, alpha, transA ? a + r0 : a + r0 * lda, lda, b, ldb, beta, c + r0 * n, n)
+        } else {
+            let (c0, c1) = (n * w / workers, n * (w + 1) / workers)
+            blasGEMM(transA, transB, m, c1 - c0, k, alpha, a, lda, transB ? b + c0 * ldb : b + c0, ldb, beta, c + c0, n)
+        }
+    }
+}
+
+@inline(__always)
+func blasGEMM(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int,
+              _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), alpha, a, Int32(transA ? m : k), b, Int32(transB ? k : n),
-                beta, c, Int32(n))
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
 extension Tensor {

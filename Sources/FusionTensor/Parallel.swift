@@ -1,5 +1,6 @@
 import CBLAS
 import Dispatch
+import Foundation
 
 /// The number of threads FusionLab's kernels and OpenBLAS use.
 ///
@@ -9,11 +10,29 @@ public enum Threading {
     /// Threads used by FusionLab's own kernels (im2col, pooling, elementwise) and by OpenBLAS.
     public private(set) static var threads: Int = 1
 
-    /// Sets the thread count for FusionLab's kernels and for OpenBLAS.
+    /// Sets the thread count of FusionLab's kernels. OpenBLAS itself stays single-threaded: its
+    /// idle pool threads spin-yield and would compete with FusionLab's workers for the cores.
     public static func setThreads(_ n: Int) {
         precondition(n >= 1, "Threading.setThreads: expected at least one thread, got \(n)")
         threads = n
-        openblas_set_num_threads(Int32(n))
+        openblas_set_num_threads(1)
+    }
+
+    /// Whether the current thread is one of `asWorkers`' workers (nested regions run serially).
+    public static var isInsideWorker: Bool { Thread.current.threadDictionary["fusionlab.worker"] != nil }
+
+    /// Runs `body(worker)` for `0..<count` concurrently, marking the threads as workers.
+    public static func asWorkers(_ count: Int, _ body: (Int) -> Void) {
+        if count <= 1 || isInsideWorker {
+            for w in 0..<Swift.max(count, 1) { body(w) }
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: count) { w in
+            let dictionary = Thread.current.threadDictionary
+            dictionary["fusionlab.worker"] = true
+            defer { dictionary.removeObject(forKey: "fusionlab.worker") }
+            body(w)
+        }
     }
 }
 
@@ -22,7 +41,7 @@ public enum Threading {
 @inlinable
 public func parallelChunks(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
     let threads = Threading.threads
-    if threads <= 1 || count < 2 || count * costPerItem < 32_768 {
+    if threads <= 1 || count < 2 || count * costPerItem < 32_768 || Threading.isInsideWorker {
         body(0..<count)
         return
     }

@@ -78,7 +78,12 @@ func gemmEfficiency(_ options: BenchOptions) -> [Measurement] {
         for _ in 0..<iterations { body() }
         return (now() - start) / Double(iterations)
     }
-    let sgemmTime = timeIt(40) { sgemm(transA: false, transB: false, m: m, n: n, k: k, a.data, b.data, c.data) }
+    // The reference: plain cblas_sgemm with OpenBLAS's own thread pool at the same thread count.
+    openblas_set_num_threads(Int32(options.threads))
+    let sgemmTime = timeIt(40) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a.data, Int32(k), b.data, Int32(n), 0, c.data, Int32(n))
+    }
+    Threading.setThreads(options.threads)
     let sgemmRate = flop / sgemmTime / 1e9
 
     let layer = Linear(k, n, rng: &rng)
