@@ -199,7 +199,13 @@ public final class FeatureCache: @unchecked Sendable {
                             threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                             log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) throws -> FeatureCache {
         let key = try key(dataset: dataset, split: split, settings: settings, textEncoder: textEncoder)
-        let path = "\(directory)/\(dataset.info.name)-\(split.rawValue).flcache"
+        // One file per split and preprocessing (so experiments with different settings keep their
+        // own caches); a change of the dataset's files makes that file stale, and it is rebuilt.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        var tag = Hash64.fnv1a(try encoder.encode(settings))
+        if let textEncoder { tag = Hash64.fnv1a(Array("\(type(of: textEncoder)) \(textEncoder.vocabularyFingerprint)".utf8), seed: tag) }
+        let path = "\(directory)/\(dataset.info.name)-\(split.rawValue)-\(String(format: "%08llx", tag & 0xFFFF_FFFF)).flcache"
         if FileManager.default.fileExists(atPath: path) {
             switch open(path: path, expectedKey: key) {
             case .success(let cache): return cache

@@ -43,12 +43,18 @@ final class FeatureCacheTests: XCTestCase {
         // Reopening with the same key does not rebuild.
         _ = try FeatureCache.load(dataset: ds, split: .train, settings: settings(), textEncoder: vocab(), directory: cacheDir) { log.append($0) }
         XCTAssertTrue(log.isEmpty, "\(log)")
-        // Changed settings: stale → rebuilt.
+        // Changed settings get their own cache file beside the first.
         var changed = settings()
         changed.image?.width = 9
         let rebuilt = try FeatureCache.load(dataset: ds, split: .train, settings: changed, textEncoder: vocab(), directory: cacheDir) { log.append($0) }
         XCTAssertEqual(rebuilt.header.imageShape, [3, 8, 9])
+        XCTAssertNotEqual(rebuilt.path, first.path)
+        // A dataset file changed since the cache was built: stale → rebuilt in place.
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: 3600)], ofItemAtPath: ds.samples[0].imagePath ?? "")
+        let refreshed = try FeatureCache.load(dataset: ds, split: .train, settings: settings(), textEncoder: vocab(), directory: cacheDir) { log.append($0) }
+        XCTAssertEqual(refreshed.path, first.path)
         XCTAssertTrue(log.last?.contains("stale") ?? false, "\(log)")
+        _ = try FeatureCache.load(dataset: ds, split: .train, settings: changed, textEncoder: vocab(), directory: cacheDir) { log.append($0) }
         // A flipped payload byte: checksum mismatch → rebuilt.
         let path = rebuilt.path
         var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
