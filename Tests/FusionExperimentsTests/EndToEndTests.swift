@@ -167,6 +167,26 @@ final class EndToEndTests: XCTestCase {
                        try String(contentsOfFile: interrupted + "/metrics.json", encoding: .utf8))
     }
 
+    func testTransferInitialisesFreezesAndUnfreezesAndEnsemblesCombineRuns() throws {
+        XCTAssertEqual(try fusionlab(["run", tinyExperiment("source"), "--quiet"]).status, 0)
+        let source = try XCTUnwrap(runDirectories("source").last)
+        let target = tinyExperiment("target", epochs: 3, extra: """
+        , "transfer": {"init_from": "\(source)", "include": ["encoders.image", "encoders.audio", "head"],
+                       "freeze": ["encoders.image"], "unfreeze": [{"epoch": 2, "patterns": ["encoders.image"]}],
+                       "lr_multipliers": [{"pattern": "encoders.*", "factor": 0.5}]}
+        """)
+        let result = try fusionlab(["run", target, "--set", "dataset.train_limit=20"])
+        XCTAssertEqual(result.status, 0, result.err)
+        XCTAssertTrue(result.err.contains("initialised 12 tensors from \(source)/checkpoints/best.safetensors"), result.err)
+        XCTAssertTrue(result.err.contains("froze 4 parameter tensors"), result.err)
+        XCTAssertTrue(result.err.contains("epoch 2: unfroze 4 parameter tensors"), result.err)
+        let finetuned = try XCTUnwrap(runDirectories("target").last)
+        let ensemble = try fusionlab(["ensemble", source, finetuned, "--method", "vote", "--output", "ens", "--quiet"])
+        XCTAssertEqual(ensemble.status, 0, ensemble.err)
+        XCTAssertTrue(ensemble.out.contains("ensemble of 2 runs (vote)"), ensemble.out)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: Self.workspace.appendingPathComponent("ens/metrics.json").path))
+    }
+
     func testConfigErrorsNameTheFileAndPath() throws {
         let bad = write("bad.json", #"{"name": "bad", "trainig": {"epochs": 2}, "model": {"fusion": {"kind": "tensr"}}}"#)
         let result = try fusionlab(["run", bad])
