@@ -3,7 +3,8 @@
 #
 #   bash Benchmarks/run.sh [workload...] [--json]
 #
-# Workloads: train-reference gemm-efficiency fusion-cost (default: all).
+# Workloads: train-reference gemm-efficiency fusion-cost mfcc png-decode wordpiece feature-cache
+# (default: the first three; the front-end four need PYTHON with librosa, Pillow, tokenizers).
 # Thread counts: 1 2 (override with THREADS="1 2 4").
 # SKIP_BUILD=1 skips `swift build`; FUSIONLAB_BENCH=/path overrides the binary.
 # Peer: $PYTHON (default python3) must be able to `import torch`; otherwise the
@@ -77,7 +78,11 @@ run_one() {
     rm -f "$RESULTS.part"
 }
 
+FRONTEND=0
 for w in "${WORKLOADS[@]}"; do
+    case "$w" in
+        mfcc|png-decode|wordpiece|feature-cache) FRONTEND=1; continue ;;
+    esac
     for n in $THREADS; do
         if [ $HAVE_BENCH -eq 1 ]; then
             run_one "fusionlab $w threads=$n" "$BENCH" "$w" --threads "$n" --json
@@ -90,6 +95,13 @@ for w in "${WORKLOADS[@]}"; do
         fi
     done
 done
+
+# The front-end workloads run on shared input files against their own peers (librosa,
+# torchaudio, Pillow, Hugging Face tokenizers), one thread; see frontend_compare.sh.
+if [ $FRONTEND -eq 1 ]; then
+    SKIP_BUILD=1 FUSIONLAB_BENCH="$BENCH" bash "$ROOT/Benchmarks/peers/frontend_compare.sh" --json 2>"$ERRLOG" | grep -E '^\{' >>"$RESULTS" \
+        || { log "front-end benchmarks failed:"; tail -n 20 "$ERRLOG" >&2; }
+fi
 
 if [ $JSON -eq 1 ]; then
     cat "$RESULTS"

@@ -58,6 +58,7 @@ def fmt(v):
 
 
 def build_rows(records):
+    """One row per (workload, metric, threads, peer system): FusionLab's value, the peer's, the ratio."""
     table = {}
     for r in records:
         key = (r["workload"], r["metric"], r["threads"])
@@ -68,19 +69,20 @@ def build_rows(records):
     rows = []
     for (w, m, t) in sorted(table, key=lambda k: (wl_key(k[0]), m_key(k[1]), k[2])):
         systems = table[(w, m, t)]
-        fl, pt = systems.get("fusionlab"), systems.get("pytorch")
-        ratio = fl / pt if (fl is not None and pt) else None
-        ratio_s = fmt(ratio) if ratio is not None else "-"
-        if ratio is not None:
-            ratio_s += "x"
-        note = "lower is better" if m in LOWER_IS_BETTER else ""
-        rows.append([w, m, str(t), fmt(fl), fmt(pt), ratio_s, note])
+        fl = systems.get("fusionlab")
+        peers = sorted(s for s in systems if s != "fusionlab") or ["-"]
+        for peer in peers:
+            pt = systems.get(peer)
+            ratio = fl / pt if (fl is not None and pt) else None
+            ratio_s = fmt(ratio) + "x" if ratio is not None else "-"
+            note = "lower is better" if m in LOWER_IS_BETTER else ""
+            rows.append([w, m, str(t), fmt(fl), peer, fmt(pt), ratio_s, note])
     return rows
 
 
 def render(rows):
-    header = ["workload", "metric", "threads", "fusionlab", "pytorch", "ratio", ""]
-    right = {2, 3, 4, 5}
+    header = ["workload", "metric", "threads", "fusionlab", "peer", "peer value", "ratio", ""]
+    right = {2, 3, 5, 6}
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
 
     def line(cells):
@@ -91,7 +93,7 @@ def render(rows):
 
     lines = [line(header), line(["-" * w for w in widths])]
     lines += [line(r) for r in rows]
-    lines.append("ratio = fusionlab / pytorch (higher is better except where noted)")
+    lines.append("ratio = fusionlab / peer (higher is better except where noted)")
     return "\n".join(lines)
 
 
