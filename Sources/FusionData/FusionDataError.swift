@@ -1,4 +1,5 @@
 import Foundation
+import FusionTensor
 
 /// Every failure FusionData reports: each names the file (and line or JSON path where there is
 /// one) and says what was expected.
@@ -58,31 +59,8 @@ public enum FileIO {
     /// Writes `data` to `path` atomically: to a temporary file in the same directory, flushed,
     /// then renamed over `path`, so a reader never sees a half-written file.
     public static func writeAtomically(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let directory = url.deletingLastPathComponent().path
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw FusionDataError(file: path, "cannot create directory \(directory): \(error.localizedDescription)")
-        }
-        let temporary = directory + "/.\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard fd >= 0 else { throw FusionDataError(file: path, "cannot create temporary file: \(String(cString: strerror(errno)))") }
-        var ok = true
-        data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count, let base = raw.baseAddress {
-                let n = write(fd, base + offset, raw.count - offset)
-                if n <= 0 { ok = false; return }
-                offset += n
-            }
-        }
-        if ok && fsync(fd) != 0 { ok = false }
-        close(fd)
-        guard ok, rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw FusionDataError(file: path, "cannot write: \(reason)")
+        do { try AtomicFile.write(data, to: path) } catch let error as AtomicFile.WriteError {
+            throw FusionDataError(file: path, error.reason)
         }
     }
 }

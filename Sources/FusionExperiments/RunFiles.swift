@@ -1,4 +1,5 @@
 import Foundation
+import FusionTensor
 
 /// Why an experiment could not go on: the message names the file (and line or JSON path) and
 /// what was expected.
@@ -9,22 +10,10 @@ public struct ExperimentError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// Writes `data` to `path` through a temporary file in the same folder and a rename, so a
-/// reader never sees a half-written file and a crash never leaves one behind.
+/// Writes `data` to `path` atomically (see `AtomicFile`), with errors as `ExperimentError`.
 public func writeFileAtomically(_ data: Data, to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    let folder = url.deletingLastPathComponent()
-    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-    let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
-    do {
-        try data.write(to: temporary)
-    } catch {
-        throw ExperimentError("\(path): cannot write (\(error.localizedDescription))")
-    }
-    if rename(temporary.path, url.path) != 0 {
-        let reason = String(cString: strerror(errno))
-        try? FileManager.default.removeItem(at: temporary)
-        throw ExperimentError("\(path): cannot move the finished file into place (\(reason))")
+    do { try AtomicFile.write(data, to: path) } catch let error as AtomicFile.WriteError {
+        throw ExperimentError(error.description)
     }
 }
 

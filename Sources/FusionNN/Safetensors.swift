@@ -48,7 +48,9 @@ public enum Safetensors {
             // Float32 on every platform Swift runs on Linux is little-endian already.
             file.append(UnsafeBufferPointer(start: t.data, count: t.count))
         }
-        try writeAtomically(file, to: path)
+        do { try AtomicFile.write(file, to: path) } catch let error as AtomicFile.WriteError {
+            throw SafetensorsError(path: path, message: error.reason)
+        }
     }
 
     /// Reads every tensor of the file at `path`, with its metadata.
@@ -182,21 +184,6 @@ public enum Safetensors {
         }
         if exponent == 31 { return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13)) }
         return Float(bitPattern: sign | (UInt32(exponent + 112) << 23) | (mantissa << 13))
-    }
-}
-
-/// Writes `data` to `path` through a temporary file in the same folder and a rename, so a reader
-/// never sees a half-written file.
-public func writeAtomically(_ data: Data, to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    let folder = url.deletingLastPathComponent()
-    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-    let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
-    try data.write(to: temporary)
-    if rename(temporary.path, url.path) != 0 {
-        let reason = String(cString: strerror(errno))
-        try? FileManager.default.removeItem(at: temporary)
-        throw SafetensorsError(path: path, message: "cannot move the finished file into place (\(reason))")
     }
 }
 

@@ -31,7 +31,7 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertEqual(read.tensors["a"]?.shape, [3, 4, 5])
         XCTAssertEqual(read.tensors["b"]?.shape, [])
         XCTAssertEqual(read.tensors["empty"]?.shape, [0, 3])
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".tmp") }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.contains(".tmp") }
         XCTAssertEqual(leftovers, [], "the temporary file was renamed into place")
     }
 
