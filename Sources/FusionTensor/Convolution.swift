@@ -211,7 +211,10 @@ struct ConvPlan {
 
     init(batch: Int, rows: Int, positions: Int) {
         self.batch = batch
-        chunk = Swift.max(1, Swift.min(batch, 1_048_576 / Swift.max(rows * positions, 1)))
+        let bySize = Swift.max(1, Swift.min(batch, 1_048_576 / Swift.max(rows * positions, 1)))
+        // With several workers, at least two chunks each, so the work balances.
+        let threads = Threading.threads
+        chunk = threads > 1 ? Swift.min(bySize, Swift.max(1, (batch + 2 * threads - 1) / (2 * threads))) : bySize
         chunks = (batch + chunk - 1) / chunk
     }
 
