@@ -44,7 +44,8 @@ public enum Comparison {
     }
 
     /// Runs the comparison of the experiment at `loaded` into `runs/<name>/compare-<stamp>/`.
-    public static func run(_ loaded: ConfigLoader.Loaded, runsRoot: String = "runs", progress: Progress) throws
+    public static func run(_ loaded: ConfigLoader.Loaded, runsRoot: String = "runs", progress: Progress,
+                           finished report: (ComparisonRun) -> Void = { _ in }) throws
         -> (directory: String, runs: [ComparisonRun], table: String) {
         let base = loaded.config
         var all = variants(base.compare.axes)
@@ -68,6 +69,7 @@ public enum Comparison {
                 progress.log("compare: \(variant.label), seed \(seed)")
                 let result = try ExperimentRunner.run(config, runsRoot: directory + "/runs", progress: progress)
                 finished.append(ComparisonRun(variant: variant.label, seed: seed, result: result))
+                report(finished[finished.count - 1])
                 try writeFiles(finished, metrics: base.evaluation.metrics, to: directory)
             }
         }

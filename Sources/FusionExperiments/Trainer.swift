@@ -60,6 +60,11 @@ public final class Trainer {
         }
         optimizer = Trainer.makeOptimizer(config, model: model)
         keys = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.key, $0.tensor) })
+        if let loader = try? data.loader(.val), let first = loader.batchIndices(epoch: 0).first {
+            let sample = data.multimodalBatch(loader.makeBatch(Array(first.prefix(1)), epoch: 0))
+            let parts = model.costReport(sample: sample).map { "\($0.part) \($0.parameters) params, \($0.macs) MACs" }
+            progress.log("model (per sample): " + parts.joined(separator: "; "))
+        }
     }
 
     /// Parameter groups by learning-rate multiplier (first matching pattern wins).

@@ -49,13 +49,19 @@ struct Compare: ParsableCommand {
         abstract: "Compare values of any key (fusion strategies by default) over seeds, with unimodal baselines.")
     @Argument(help: "Experiment file (its \"compare\" section lists the axes and seeds).") var experiment: String
     @Flag(help: "Also export the comparison as a notebook into notebooks-export/.") var notebook = false
+    @Flag(help: "Show every run's epochs, not one line per run.") var verbose = false
     @OptionGroup var options: RunOptions
 
     func run() throws {
-        let progress = Progress(quiet: options.quiet)
+        let progress = Progress(quiet: options.quiet || !verbose)
         let (directory, _, table) = try reportingErrors { () -> (String, [ComparisonRun], String) in
             let loaded = try ConfigLoader.load(experiment, overrides: options.overrides)
-            return try Comparison.run(loaded, runsRoot: options.runs, progress: progress)
+            return try Comparison.run(loaded, runsRoot: options.runs, progress: progress) { run in
+                guard !options.quiet else { return }
+                let label = run.variant.padding(toLength: max(22, run.variant.count), withPad: " ", startingAt: 0)
+                print(label + String(format: " seed %llu  test accuracy %.3f  F1 macro %.3f  best epoch %d  %.1fs", run.seed,
+                                     run.result.test.accuracy, run.result.test.f1Macro, run.result.bestEpoch, run.result.trainSeconds))
+            }
         }
         print(table, terminator: "")
         print("comparison directory: \(directory)")
