@@ -152,15 +152,16 @@ func im2col(x: UnsafeMutablePointer<Float>, b: Int, c: Int, h: Int, w: Int, geo:
                     let d = dst + bi * l + oh * wo
                     let ih = oh * sh - ph + i * dh
                     if ih < 0 || ih >= h || owLo >= owHi {
-                        d.update(repeating: 0, count: wo)
+                        for ow in 0..<wo { d[ow] = 0 }
                         continue
                     }
                     for ow in 0..<owLo { d[ow] = 0 }
-                    let src = plane + ih * w - pw + j * dw
+                    let src = plane + ih &* w - pw + j &* dw
+                    // Rows are short (often 13 to 32 values): plain loops beat a memmove call each.
                     if sw == 1 {
-                        (d + owLo).update(from: src + owLo, count: owHi - owLo)
+                        for ow in owLo..<owHi { d[ow] = src[ow] }
                     } else {
-                        for ow in owLo..<owHi { d[ow] = src[ow * sw] }
+                        for ow in owLo..<owHi { d[ow] = src[ow &* sw] }
                     }
                     for ow in owHi..<wo { d[ow] = 0 }
                 }
