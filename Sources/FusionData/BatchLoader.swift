@@ -100,16 +100,26 @@ public final class BatchLoader: @unchecked Sendable {
         if let shape = cache.header.imageShape {
             let row = cache.imageRow
             let out = Tensor(uninitializedShape: [b] + shape)
+            let plane = row / max(shape[0], 1)
             for (k, i) in indices.enumerated() {
-                var image = Tensor(uninitializedShape: shape)
-                image.data.update(from: cache.image(i), count: row)
-                if let aug = augmentation.image, cache.has(i, .image) {
+                let dst = out.data + k * row
+                guard cache.has(i, .image) else { dst.update(repeating: 0, count: row); continue }
+                if let aug = augmentation.image {
+                    let image = Tensor(uninitializedShape: shape)
+                    image.data.update(from: cache.image(i), count: row)
                     var rng = SeededGenerator.derived(seed: seed, stream: "image-\(epoch)-\(i)")
-                    image = aug.apply(image, using: &rng)
+                    dst.update(from: aug.apply(image, using: &rng).data, count: row)
+                } else {
+                    dst.update(from: cache.image(i), count: row)
                 }
-                if let mean = imageMean, let std = imageStd { image = ImageTransforms.normalize(image, mean: mean, std: std) }
-                if !cache.has(i, .image) { image.fill(0) }
-                (out.data + k * row).update(from: image.data, count: row)
+                // Normalise in place (what ImageTransforms.normalize computes), channel by channel.
+                if let mean = imageMean, let std = imageStd {
+                    for ch in 0..<shape[0] {
+                        let (m, inv) = (mean[ch], 1 / std[ch])
+                        let p = dst + ch * plane
+                        for j in 0..<plane { p[j] = (p[j] - m) * inv }
+                    }
+                }
             }
             batch.image = out
         }

@@ -10,7 +10,7 @@
 //   MelFilterbank, MFCC     librosa-compatible MFCC (libavutil real FFT), Deltas
 //   BasicTokenizer          BERT normalisation and pre-tokenisation
 //   WordPiece               BERT WordPiece (Hugging Face-compatible ids); WordVocabulary
-//   Preprocessing           per-modality settings (part of the cache key), Hash64
+//   Preprocessing           per-modality settings (part of the cache key; hashed with FusionTensor.Hash64)
 //   FeatureCache(+Builder)  one binary file per split, memory-mapped, checked, rebuilt when stale
 //   BatchLoader             seeded shuffling, drop-last, on-the-fly augmentation, prefetch
 //   FusionDataError         errors naming file and line; FileIO (reads, atomic writes)

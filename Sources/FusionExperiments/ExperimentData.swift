@@ -32,7 +32,8 @@ public final class ExperimentData {
     /// and validates the folder, splits it when it has no validation or test samples, builds or
     /// loads the tokenizer (saving a word vocabulary to `vocabularyPath`), and opens or builds the
     /// feature caches.
-    public static func prepare(_ config: ExperimentConfig, vocabularyPath: String?, reuseVocabulary: Bool = false,
+    /// With `caches` false (predicting single files) no split is preprocessed.
+    public static func prepare(_ config: ExperimentConfig, vocabularyPath: String?, reuseVocabulary: Bool = false, caches wanted: Bool = true,
                                log: @escaping (String) -> Void) throws -> ExperimentData {
         let d = config.dataset
         if d.generate { try DefaultDataset.ensure(d.generator, at: d.path, log: log) }
@@ -58,7 +59,7 @@ public final class ExperimentData {
         let settings = preprocessingSettings(config)
         let cacheDirectory = dataset.root + "/.cache"
         var caches: [Split: FeatureCache] = [:]
-        for split in Split.allCases where !dataset.samples(in: split).isEmpty {
+        for split in Split.allCases where wanted && !dataset.samples(in: split).isEmpty {
             caches[split] = try FeatureCache.load(dataset: dataset, split: split, settings: settings, textEncoder: textEncoder,
                                                   directory: cacheDirectory + (d.trainLimit > 0 ? "/limit\(d.trainLimit)-\(config.seed)" : ""),
                                                   policy: policy, threads: config.training.threads, log: log)

@@ -25,8 +25,9 @@ public enum ExperimentRunner {
         let config = try run.config()
         Threading.setThreads(config.training.threads)
         let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, reuseVocabulary: true, log: progress.log)
-        let trainer = try Trainer(config: config, data: data, run: run, progress: progress)
-        guard FileManager.default.fileExists(atPath: run.resumeState) else {
+        let hasState = FileManager.default.fileExists(atPath: run.resumeState)
+        let trainer = try Trainer(config: config, data: data, run: run, progress: progress, initialize: !hasState)
+        guard hasState else {
             progress.log("no finished epoch to resume from: starting the run over")
             return try trainer.fit()
         }
@@ -35,7 +36,7 @@ public enum ExperimentRunner {
     }
 
     /// The model of a finished run with its best weights, and the data prepared as it was.
-    public static func load(run directory: String, datasetPath: String? = nil, progress: Progress) throws
+    public static func load(run directory: String, datasetPath: String? = nil, caches: Bool = true, progress: Progress) throws
         -> (model: MultimodalClassifier, data: ExperimentData, config: ExperimentConfig) {
         let run = try RunDirectory.open(directory)
         var config = try run.config()
@@ -46,7 +47,8 @@ public enum ExperimentRunner {
         }
         Threading.setThreads(config.training.threads)
         // The run's own vocabulary, so ids mean what they meant in training.
-        let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, reuseVocabulary: true, log: progress.log)
+        let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, reuseVocabulary: true, caches: caches,
+                                              log: progress.log)
         let model = try MultimodalClassifier.build(data.modelConfig(), classes: data.classNames.count, seed: config.seed)
         try model.load(from: run.bestCheckpoint)
         model.eval()

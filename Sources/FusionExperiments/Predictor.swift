@@ -8,7 +8,7 @@ public enum Predictor {
     /// Class probabilities for one sample given as files and text; any modality may be absent.
     public static func predict(run: String, image: String?, audio: String?, text: String?, progress: Progress) throws
         -> (classNames: [String], probabilities: [Float]) {
-        let (model, data, config) = try ExperimentRunner.load(run: run, progress: progress)
+        let (model, data, config) = try ExperimentRunner.load(run: run, caches: false, progress: progress)
         var inputs: [Modality: ModalityInput] = [:], presence: [Modality: Tensor] = [:]
         let modalities = Set(config.model.modalities)
         if modalities.contains(.image), let settings = data.settings.image {

@@ -38,10 +38,12 @@ public final class Trainer {
     let run: RunDirectory
     let progress: Progress
     let optimizer: Optimizer
-    let keys: [String: Tensor]
+    /// Every parameter, in key order (frozen ones included; clipping skips those without gradients).
+    let parameters: [Tensor]
 
-    /// A trainer for `config` writing to `run`; `initialize` loads transfer weights.
-    public init(config: ExperimentConfig, data: ExperimentData, run: RunDirectory, progress: Progress) throws {
+    /// A trainer for `config` writing to `run`. `initialize` applies `transfer.init_from`; a
+    /// resumed run skips it, since its own state replaces the weights.
+    public init(config: ExperimentConfig, data: ExperimentData, run: RunDirectory, progress: Progress, initialize: Bool = true) throws {
         self.config = config
         self.data = data
         self.run = run
@@ -53,13 +55,13 @@ public final class Trainer {
         } catch {
             throw ExperimentError("model: \(error)")
         }
-        if !config.transfer.initFrom.isEmpty { try Transfer.initialize(model, config: config, log: progress.log) }
+        if initialize && !config.transfer.initFrom.isEmpty { try Transfer.initialize(model, config: config, log: progress.log) }
         if !config.transfer.freeze.isEmpty {
             let frozen = model.freeze(config.transfer.freeze)
             progress.log("froze \(frozen.count) parameter tensors matching \(config.transfer.freeze)")
         }
         optimizer = Trainer.makeOptimizer(config, model: model)
-        keys = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.key, $0.tensor) })
+        parameters = model.namedParameters().map { $0.tensor }
         if let loader = try? data.loader(.val), let first = loader.batchIndices(epoch: 0).first {
             let sample = data.multimodalBatch(loader.makeBatch(Array(first.prefix(1)), epoch: 0))
             let parts = model.costReport(sample: sample).map { "\($0.part) \($0.parameters) params, \($0.macs) MACs" }
@@ -188,7 +190,7 @@ public final class Trainer {
 
     func applyStep() {
         if config.training.gradClip > 0 {
-            clipGradientNorm(model.trainableParameters().map { $0.tensor }, maxNorm: Float(config.training.gradClip))
+            clipGradientNorm(parameters, maxNorm: Float(config.training.gradClip))
         }
         optimizer.step()
         optimizer.zeroGrad()

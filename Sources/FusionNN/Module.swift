@@ -116,9 +116,7 @@ open class Module {
     /// derived from `seed` and its key, so a run resumed at an epoch boundary draws what an
     /// uninterrupted one would.
     public final func reseedAll(_ seed: UInt64, path: String = "") {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in path.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-        reseed(seed ^ h)
+        reseed(seed ^ Hash64.fnv1a(path.utf8))
         for (key, child) in namedChildren() { child.reseedAll(seed, path: path + "." + key) }
     }
 

@@ -33,9 +33,7 @@ public struct SeededGenerator: RandomNumberGenerator {
     /// A generator for a named purpose (data order, initialisation, dropout, ...) derived from
     /// this seed, so each stream is reproducible on its own.
     public static func derived(seed: UInt64, stream: String) -> SeededGenerator {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325  // FNV-1a over the stream name
-        for b in stream.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-        return SeededGenerator(seed: seed ^ h)
+        SeededGenerator(seed: seed ^ Hash64.fnv1a(stream.utf8))
     }
 }
 
