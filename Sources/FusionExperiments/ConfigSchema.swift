@@ -12,9 +12,6 @@ public protocol SchemaEnumerable {
 extension FusionKind: SchemaEnumerable { public static var schemaValues: [String] { allCases.map { $0.rawValue } } }
 extension Modality: SchemaEnumerable { public static var schemaValues: [String] { allCases.map { $0.rawValue } } }
 extension Activation.Kind: SchemaEnumerable { public static var schemaValues: [String] { allCases.map { $0.rawValue } } }
-extension ConvAudioEncoder.Layout: SchemaEnumerable { public static var schemaValues: [String] { ["2d", "1d"] } }
-extension ConvStage.Pooling: SchemaEnumerable { public static var schemaValues: [String] { ["max", "avg", "none"] } }
-extension TextEncoderConfig.Kind: SchemaEnumerable { public static var schemaValues: [String] { ["embedding_bag", "transformer", "pretrained"] } }
 
 /// Generates the JSON Schema of experiment files from the configuration types themselves
 /// (property names, value types, enumerations and defaults), so editors can validate and
@@ -29,6 +26,11 @@ public enum ConfigSchema {
         "training.schedule.kind": ["constant", "step", "cosine"],
         "training.early_stopping.metric": ConfigValidation.metricNames,
         "sweep.method": ["grid", "random"],
+        "model.image.preset": ModelConfig.presets[.image] ?? [],
+        "model.audio.preset": ModelConfig.presets[.audio] ?? [],
+        "model.text.preset": ModelConfig.presets[.text] ?? [],
+        "model.image.pooling": ["max", "avg", "none"],
+        "model.text.pooling": ["mean", "max"],
         "sweep.metric": ConfigValidation.metricNames,
     ]
 
@@ -53,6 +55,7 @@ public enum ConfigSchema {
         var root = schema(for: ExperimentConfig(), path: "")
         root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         root["title"] = "FusionLab experiment"
+        root["$defs"] = ["layer": layerSchema()]
         if var properties = root["properties"] as? [String: Any] {
             properties["extends"] = ["description": descriptions["extends"] ?? "",
                                      "oneOf": [["type": "string"], ["type": "array", "items": ["type": "string"]]]]
@@ -106,6 +109,7 @@ public enum ConfigSchema {
     static func itemSchema(_ list: Any, path: String) -> [String: Any] {
         if let first = Mirror(reflecting: list).children.first { return leafSchema(for: first.value, path: path + ".*") }
         let name = "\(type(of: list))"
+        if name.contains("LayerSpec") { return layerSchema() }
         let template: Any?
         switch name {
         case "Array<Float>", "Array<Double>": template = Double(0)
@@ -122,5 +126,27 @@ public enum ConfigSchema {
         var item = leafSchema(for: template, path: path + ".*")
         item.removeValue(forKey: "default")
         return item
+    }
+
+    /// A layer of an encoder stack: a type name, or an object with a `type` and its settings.
+    static func layerSchema() -> [String: Any] {
+        let types = LayerSpec.types.keys.sorted()
+        var settings: [String: Any] = ["type": ["enum": types], "name": ["type": "string"]]
+        for key in Set(LayerSpec.types.values.flatMap { $0 }) {
+            switch key {
+            case "kernel", "stride", "padding", "dilation":
+                settings[key] = ["oneOf": [["type": "integer"], ["type": "array", "items": ["type": "integer"], "minItems": 1, "maxItems": 2]]]
+            case "bias", "bidirectional", "norm_first", "binary": settings[key] = ["type": "boolean"]
+            case "p", "slope": settings[key] = ["type": "number"]
+            case "op": settings[key] = ["enum": ["avg", "max", "attention"]]
+            case "output": settings[key] = ["enum": ["last", "sequence"]]
+            case "activation": settings[key] = ["enum": ["relu", "gelu"]]
+            case "encoding": settings[key] = ["enum": ["sinusoidal", "learned"]]
+            case "layers": settings[key] = ["type": "array", "items": ["$ref": "#/$defs/layer"]]
+            default: settings[key] = ["type": "integer", "minimum": 1]
+            }
+        }
+        return ["oneOf": [["enum": types], ["type": "object", "required": ["type"], "properties": settings, "additionalProperties": false]],
+                "description": "An encoder layer: a type (\"relu\") or {\"type\": ..., settings}; see docs/experiment-format.md."]
     }
 }

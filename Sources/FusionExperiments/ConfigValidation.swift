@@ -62,13 +62,28 @@ public enum ConfigValidation {
         require(m.text.dim >= 1 && m.image.dim >= 1 && m.audio.dim >= 1, "model", "encoder dims must be positive")
         require(!m.image.channels.isEmpty && m.image.channels.allSatisfy { $0 >= 1 }, "model.image.channels", "expected positive channel counts")
         require(!m.audio.channels.isEmpty && m.audio.channels.allSatisfy { $0 >= 1 }, "model.audio.channels", "expected positive channel counts")
+        oneOf(m.image.pooling, ["max", "avg", "none"], "model.image.pooling")
+        oneOf(m.text.pooling, ["mean", "max"], "model.text.pooling")
+        require(m.text.numLayers >= 1, "model.text.num_layers", "expected at least 1, got \(m.text.numLayers)")
+        require(m.text.preset != "transformer" || (m.text.heads >= 1 && m.text.dim % m.text.heads == 0), "model.text.heads",
+                "expected a divisor of model.text.dim (\(m.text.dim)), got \(m.text.heads)")
+        // Every encoder's layer stack against the input shapes preprocessing gives, before any data is read.
+        let inputs = ExperimentData.modelInputs(c)
+        for modality in Set(m.modalities).sorted() {
+            do { _ = try m.plan(for: modality, inputs: inputs) } catch let error as LayerStackError {
+                issues.append(Issue(path: error.path, message: error.message))
+            } catch {
+                issues.append(Issue(path: "model.\(modality.rawValue)", message: "\(error)"))
+            }
+        }
+        require(m.text.preset != "pretrained" || !m.text.pretrained.isEmpty || !m.modalities.contains(.text), "model.text.pretrained",
+                "the pretrained preset needs the model folder")
         require(m.fusion.rank >= 1, "model.fusion.rank", "expected at least 1, got \(m.fusion.rank)")
         require(m.fusion.projection >= 1, "model.fusion.projection", "expected at least 1, got \(m.fusion.projection)")
         require(m.fusion.heads >= 1 && m.fusion.dim % m.fusion.heads == 0, "model.fusion.heads",
                 "expected a divisor of model.fusion.dim (\(m.fusion.dim)), got \(m.fusion.heads)")
         require(m.fusion.modalityDropout >= 0 && m.fusion.modalityDropout < 1, "model.fusion.modality_dropout", "expected a probability in [0, 1)")
         require(m.head.dropout >= 0 && m.head.dropout < 1, "model.head.dropout", "expected a probability in [0, 1)")
-        require(m.text.kind != .transformer || m.text.dim % m.text.heads == 0, "model.text.heads", "expected a divisor of model.text.dim")
         let t = c.training
         oneOf(t.optimizer, ["adam", "adamw", "sgd"], "training.optimizer")
         require(t.lr > 0, "training.lr", "expected a positive learning rate, got \(t.lr)")

@@ -124,14 +124,20 @@ public final class ExperimentData {
         return PreprocessingSettings(image: image, audio: audio, text: text)
     }
 
-    /// The model configuration with sizes the data decides (vocabulary, channels, coefficients).
-    public func modelConfig() -> ModelConfig {
-        var m = config.model
-        if let textEncoder { m.text.vocabSize = textEncoder.vocabularySize }
-        if let image = settings.image { m.image.inChannels = image.shape[0] }
-        if let audio = settings.audio { m.audio.coefficients = audio.mfcc.featureRows }
-        return m
+    /// The encoders' input shapes for `config` before any data is read (the vocabulary is the
+    /// configured maximum until the tokenizer is known).
+    public static func modelInputs(_ config: ExperimentConfig, vocabulary: Int? = nil) -> ModelInputs {
+        let settings = preprocessingSettings(config)
+        var inputs = ModelInputs()
+        if let image = settings.image { inputs.image = image.shape }
+        if let audio = settings.audio { inputs.audio = audio.shape }
+        inputs.textLength = config.preprocessing.text.maxLength
+        inputs.vocabulary = vocabulary ?? config.preprocessing.text.maxVocabulary
+        return inputs
     }
+
+    /// The encoders' input shapes, with the tokenizer's vocabulary.
+    public var modelInputs: ModelInputs { ExperimentData.modelInputs(config, vocabulary: textEncoder?.vocabularySize) }
 
     /// A loader over `split`: training batches are shuffled and augmented per epoch.
     public func loader(_ split: Split) throws -> BatchLoader {
@@ -167,15 +173,14 @@ public final class ExperimentData {
                            augmentation: augmentation, imageMean: settings.image?.mean, imageStd: settings.image?.std)
     }
 
-    /// The classifier's view of a loader batch (audio laid out for the configured encoder).
+    /// The classifier's view of a loader batch.
     public func multimodalBatch(_ b: Batch) -> MultimodalBatch {
         var inputs: [Modality: ModalityInput] = [:]
         if let ids = b.textIDs { inputs[.text] = ModalityInput(tokens: ids, mask: b.textMask) }
         if let image = b.image { inputs[.image] = ModalityInput(features: image) }
         if let audio = b.audio {
-            // Cached MFCCs are [B, coefficients, frames].
-            let features = config.model.audio.layout == .twoD ? audio.transposed(1, 2).unsqueezed(1) : audio
-            inputs[.audio] = ModalityInput(features: features, mask: b.audioMask)
+            // Cached MFCCs are [B, coefficients, frames], the audio stack's input.
+            inputs[.audio] = ModalityInput(features: audio, mask: b.audioMask)
         }
         return MultimodalBatch(inputs: inputs, presence: b.presence, labels: b.labels.values.map { Int($0) })
     }

@@ -49,7 +49,7 @@ public enum ExperimentRunner {
         // The run's own vocabulary, so ids mean what they meant in training.
         let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, reuseVocabulary: true, caches: caches,
                                               log: progress.log)
-        let model = try MultimodalClassifier.build(data.modelConfig(), classes: data.classNames.count, seed: config.seed)
+        let model = try MultimodalClassifier.build(config.model, inputs: data.modelInputs, classes: data.classNames.count, seed: config.seed)
         try model.load(from: run.bestCheckpoint)
         model.eval()
         return (model, data, config)

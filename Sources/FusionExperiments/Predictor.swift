@@ -30,10 +30,8 @@ public enum Predictor {
                     (features, valid) = (loaded.features, loaded.validFrames)
                 } catch { throw ExperimentError("\(error)") }
             }
-            let batch = features.unsqueezed(0)
-            let laid = config.model.audio.layout == .twoD ? batch.transposed(1, 2).unsqueezed(1) : batch
             let mask = Tensor((0..<frames).map { $0 < valid ? 1 : 0 }, shape: [1, frames])
-            inputs[.audio] = ModalityInput(features: laid, mask: mask)
+            inputs[.audio] = ModalityInput(features: features.unsqueezed(0), mask: mask)
             presence[.audio] = Tensor([audio == nil ? 0 : 1], shape: [1])
         }
         if modalities.contains(.text), let encoder = data.textEncoder {

@@ -49,7 +49,7 @@ public final class Trainer {
         self.run = run
         self.progress = progress
         do {
-            model = try MultimodalClassifier.build(data.modelConfig(), classes: data.classNames.count, seed: config.seed)
+            model = try MultimodalClassifier.build(config.model, inputs: data.modelInputs, classes: data.classNames.count, seed: config.seed)
         } catch let error as ModelBuildError {
             throw ExperimentError("model: \(error.description)")
         } catch {

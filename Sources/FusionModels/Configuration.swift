@@ -2,24 +2,20 @@ import FusionData
 import FusionNN
 import FusionTensor
 
-/// The text encoder of a model.
+/// The text encoder of a model: a named preset, or layers written out (`layers`, which wins).
 public struct TextEncoderConfig: Codable, Equatable, Sendable {
-    /// Which encoder.
-    public enum Kind: String, Codable, Sendable { case embeddingBag = "embedding_bag", transformer, pretrained }
-    /// Encoder kind (default: embedding bag).
-    public var kind: Kind = .embeddingBag
-    /// Output width (ignored for `pretrained`, which keeps its hidden size).
+    /// `embedding_bag` (default), `bag_of_words`, `gru`, `transformer`, or `pretrained` (a BERT-style folder).
+    public var preset = "embedding_bag"
+    /// The encoder as a layer stack over token ids; when given, `preset` and its settings are not used.
+    public var layers: [LayerSpec] = []
+    /// Output width of the presets (ignored for `pretrained`, which keeps its hidden size).
     public var dim = 64
-    /// Vocabulary size (set from the tokenizer by the experiment runner).
-    public var vocabSize = 8000
-    /// Embedding width of the embedding bag.
+    /// Embedding width of `embedding_bag` and `gru`.
     public var embeddingDim = 64
-    /// `mean` or `max` for the bag; `mean` or `cls` for the Transformer.
+    /// `mean` or `max` pooling over tokens (`embedding_bag`, `transformer`).
     public var pooling = "mean"
     /// Transformer layers and heads.
-    public var layers = 2, heads = 4
-    /// Longest token sequence.
-    public var maxLength = 64
+    public var numLayers = 2, heads = 4
     /// Folder of a pretrained BERT-style model (config.json, model.safetensors, vocab.txt); empty: none.
     public var pretrained = ""
     /// L2-normalise pretrained sentence embeddings.
@@ -28,17 +24,20 @@ public struct TextEncoderConfig: Codable, Equatable, Sendable {
     public init() {}
 }
 
-/// The image encoder of a model.
+/// The image encoder of a model: a named preset, or layers written out (`layers`, which wins).
 public struct ImageEncoderConfig: Codable, Equatable, Sendable {
-    /// Input channels (1 grey, 3 RGB).
-    public var inChannels = 1
-    /// Channels of each stage.
+    /// `cnn` (default: conv stages, flatten, linear), `cnn_gap` (global average pooling instead of
+    /// flatten), or `lenet` (LeNet-5: conv 6@5×5, pool, conv 16@5×5, pool, flatten, 120, `dim`).
+    public var preset = "cnn"
+    /// The encoder as a layer stack over `[C, H, W]`; when given, `preset` and its settings are not used.
+    public var layers: [LayerSpec] = []
+    /// Channels of each stage (`cnn`, `cnn_gap`).
     public var channels = [16, 32]
     /// Kernel size and stride per stage (default 3 and 1).
     public var kernels: [Int] = [], strides: [Int] = []
-    /// Pooling after each stage.
-    public var pooling: ConvStage.Pooling = .max
-    /// Batch norm and residual blocks.
+    /// Pooling after each stage: `max`, `avg` or `none`.
+    public var pooling = "max"
+    /// Batch norm after each convolution, and a residual block after each stage.
     public var batchNorm = false, residual = false
     /// Output width.
     public var dim = 64
@@ -46,14 +45,16 @@ public struct ImageEncoderConfig: Codable, Equatable, Sendable {
     public init() {}
 }
 
-/// The audio encoder of a model.
+/// The audio encoder of a model: a named preset, or layers written out (`layers`, which wins).
 public struct AudioEncoderConfig: Codable, Equatable, Sendable {
-    /// MFCC coefficients per frame (with deltas, if any).
-    public var coefficients = 13
-    /// Channels of each stage.
+    /// `cnn2d` (default: 2-D conv stages over coefficients × frames, flatten, linear), `cnn2d_mean`
+    /// (mean over the valid frames instead of flatten), `cnn1d_mean` (1-D convs over time), `bigru`
+    /// or `bilstm` (a bidirectional recurrent layer of `dim` units per direction, its last states).
+    public var preset = "cnn2d"
+    /// The encoder as a layer stack over `[coefficients, frames]`; when given, `preset` and its settings are not used.
+    public var layers: [LayerSpec] = []
+    /// Channels of each stage (convolutional presets).
     public var channels = [16, 32]
-    /// 2-D over time × coefficients or 1-D over time.
-    public var layout: ConvAudioEncoder.Layout = .twoD
     /// Output width.
     public var dim = 64
     /// A configuration with every default.
@@ -115,21 +116,20 @@ public struct ModelBuildError: Error, CustomStringConvertible {
 }
 
 extension MultimodalClassifier {
-    /// Builds the classifier for `classes` classes from `config`, initialised from `seed`.
-    public static func build(_ config: ModelConfig, classes: Int, seed: UInt64) throws -> MultimodalClassifier {
+    /// Builds the classifier for `classes` classes from `config` over inputs of `inputs`'
+    /// shapes, initialised from `seed`.
+    public static func build(_ config: ModelConfig, inputs: ModelInputs, classes: Int, seed: UInt64) throws -> MultimodalClassifier {
         var rng = SeededGenerator.derived(seed: seed, stream: "init")
         var encoders: [Modality: any ModalityEncoder] = [:]
         guard !config.modalities.isEmpty else { throw ModelBuildError(description: "model.modalities is empty") }
         for m in Set(config.modalities).sorted() {
-            switch m {
-            case .text: encoders[m] = try buildText(config.text, seed: seed, rng: &rng)
-            case .image:
-                let c = config.image
-                encoders[m] = ConvImageEncoder(inChannels: c.inChannels, channels: c.channels, kernels: c.kernels, strides: c.strides,
-                                               pooling: c.pooling, batchNorm: c.batchNorm, residual: c.residual, dim: c.dim, rng: &rng)
-            case .audio:
-                let c = config.audio
-                encoders[m] = ConvAudioEncoder(coefficients: c.coefficients, channels: c.channels, layout: c.layout, dim: c.dim, rng: &rng)
+            let plan: LayerPlan?
+            do { plan = try config.plan(for: m, inputs: inputs) } catch { throw ModelBuildError(description: "\(error)") }
+            if let plan {
+                encoders[m] = StackEncoder(plan, vocabulary: inputs.vocabulary, seed: seed ^ Hash64.fnv1a("encoders.\(m.rawValue)".utf8), rng: &rng)
+            } else {
+                guard !config.text.pretrained.isEmpty else { throw ModelBuildError(description: "model.text.pretrained must name the model folder") }
+                encoders[m] = try BertEncoder.pretrained(folder: config.text.pretrained, normalize: config.text.normalize)
             }
         }
         let dims = encoders.mapValues { $0.outputDim }
@@ -154,25 +154,5 @@ extension MultimodalClassifier {
         var dropoutSeed = SeededGenerator.derived(seed: seed, stream: "modality-dropout")
         return MultimodalClassifier(encoders: encoders, fusion: fusion, head: head, modalityDropout: f.modalityDropout,
                                     seed: dropoutSeed.next())
-    }
-
-    static func buildText<G: RandomNumberGenerator>(_ c: TextEncoderConfig, seed: UInt64, rng: inout G) throws -> any ModalityEncoder {
-        switch c.kind {
-        case .embeddingBag:
-            guard let pooling = EmbeddingBagEncoder.Pooling(rawValue: c.pooling) else {
-                throw ModelBuildError(description: "text.pooling must be \"mean\" or \"max\" for the embedding bag, got \"\(c.pooling)\"")
-            }
-            return EmbeddingBagEncoder(vocab: c.vocabSize, embeddingDim: c.embeddingDim, dim: c.dim, pooling: pooling, rng: &rng)
-        case .transformer:
-            guard let pooling = TransformerTextEncoder.Pooling(rawValue: c.pooling) else {
-                throw ModelBuildError(description: "text.pooling must be \"mean\" or \"cls\" for the Transformer, got \"\(c.pooling)\"")
-            }
-            guard c.dim % c.heads == 0 else { throw ModelBuildError(description: "text.dim \(c.dim) must be divisible by text.heads \(c.heads)") }
-            return TransformerTextEncoder(vocab: c.vocabSize, maxLength: c.maxLength, dim: c.dim, layers: c.layers, heads: c.heads,
-                                          pooling: pooling, seed: seed, rng: &rng)
-        case .pretrained:
-            guard !c.pretrained.isEmpty else { throw ModelBuildError(description: "model.text.pretrained must name the model folder") }
-            return try BertEncoder.pretrained(folder: c.pretrained, normalize: c.normalize)
-        }
     }
 }

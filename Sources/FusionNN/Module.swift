@@ -94,7 +94,7 @@ open class Module {
             if let t = value as? Tensor {
                 if bufferKeys.contains(key) == buffers { add(prefix + key, t) }
             } else if let dict = value as? [String: Tensor], bufferKeys.contains(key) == buffers {
-                for name in dict.keys.sorted() { if let t = dict[name] { add(prefix + key + "." + name, t) } }
+                for name in dict.keys.sorted() { if let t = dict[name] { add(prefix + (key.isEmpty ? name : key + "." + name), t) } }
             }
         }
         for (key, child) in namedChildren() where seen.insert(ObjectIdentifier(child)).inserted {

@@ -6,14 +6,24 @@ import FusionTestSupport
 import XCTest
 
 final class EncoderTests: XCTestCase {
-    func testTextEncodersIgnorePadding() {
+    func plan(_ config: ModelConfig, _ m: Modality, _ inputs: ModelInputs) throws -> LayerPlan {
+        try XCTUnwrap(try config.plan(for: m, inputs: inputs))
+    }
+
+    func testTextPresetsIgnorePadding() throws {
         var rng = SeededGenerator(seed: 1)
-        let encoders: [any ModalityEncoder] = [
-            EmbeddingBagEncoder(vocab: 20, embeddingDim: 8, dim: 6, pooling: .mean, rng: &rng),
-            EmbeddingBagEncoder(vocab: 20, embeddingDim: 8, dim: 8, pooling: .max, rng: &rng),
-            TransformerTextEncoder(vocab: 20, maxLength: 8, dim: 8, layers: 2, heads: 2, dropout: 0, pooling: .mean, rng: &rng),
-            TransformerTextEncoder(vocab: 20, maxLength: 8, dim: 8, layers: 1, heads: 2, dropout: 0, pooling: .cls, rng: &rng),
-        ]
+        let inputs = ModelInputs(textLength: 6, vocabulary: 20)
+        var encoders: [StackEncoder] = []
+        for (preset, pooling) in [("embedding_bag", "mean"), ("embedding_bag", "max"), ("transformer", "mean"), ("gru", "mean"),
+                                  ("bag_of_words", "mean")] {
+            var c = ModelConfig()
+            c.text.preset = preset
+            c.text.pooling = pooling
+            c.text.dim = 8
+            c.text.embeddingDim = preset == "embedding_bag" && pooling == "mean" ? 6 : 8
+            c.text.heads = 2
+            encoders.append(StackEncoder(try plan(c, .text, inputs), vocabulary: 20, seed: 1, rng: &rng))
+        }
         // The same tokens, padded with different junk after the mask ends.
         let a = IndexTensor([2, 5, 7, 0, 0, 0], shape: [1, 6]), b = IndexTensor([2, 5, 7, 9, 13, 4], shape: [1, 6])
         let mask = Tensor([1, 1, 1, 0, 0, 0], shape: [1, 6])
@@ -21,45 +31,54 @@ final class EncoderTests: XCTestCase {
             encoder.eval()
             let ya = encoder.encode(ModalityInput(tokens: a, mask: mask)), yb = encoder.encode(ModalityInput(tokens: b, mask: mask))
             XCTAssertEqual(ya.shape, [1, encoder.outputDim])
-            assertClose(yb, ya, rtol: 1e-5, atol: 1e-6, "\(type(of: encoder))")
+            assertClose(yb, ya, rtol: 1e-5, atol: 1e-6, "\(encoder.stack.plan.steps.map { $0.spec.type })")
         }
     }
 
-    func testImageEncoderVariants() {
+    func testImagePresetVariants() throws {
         var rng = SeededGenerator(seed: 2)
         let x = Tensor.randn([2, 3, 16, 12], using: &rng)
-        for (bn, residual, pooling) in [(false, false, ConvStage.Pooling.max), (true, true, .avg), (true, false, .none)] {
-            let encoder = ConvImageEncoder(inChannels: 3, channels: [4, 6], kernels: [5, 3], strides: [1, 2], pooling: pooling,
-                                           batchNorm: bn, residual: residual, dim: 10, rng: &rng)
+        let inputs = ModelInputs(image: [3, 16, 12])
+        for (preset, bn, residual, pooling) in [("cnn", false, false, "max"), ("cnn_gap", true, true, "avg"), ("cnn", true, false, "none"),
+                                                ("lenet", false, false, "max")] {
+            var c = ModelConfig()
+            (c.image.preset, c.image.batchNorm, c.image.residual, c.image.pooling) = (preset, bn, residual, pooling)
+            (c.image.channels, c.image.kernels, c.image.strides, c.image.dim) = ([4, 6], [5, 3], [1, 2], 10)
+            let encoder = StackEncoder(try plan(c, .image, inputs), seed: 2, rng: &rng)
             let y = encoder.encode(ModalityInput(features: x))
             XCTAssertEqual(y.shape, [2, 10])
             y.sum().backward()
             XCTAssertTrue(encoder.namedParameters().allSatisfy { $0.tensor.grad != nil }, "every parameter gets a gradient")
             if bn { XCTAssertEqual(encoder.namedBuffers().count, residual ? 12 : 4) }
+            XCTAssertTrue(encoder.namedParameters().allSatisfy { $0.key.hasPrefix("layers.") }, "\(encoder.namedParameters().map { $0.key })")
         }
     }
 
-    func testAudioEncoderPoolsOnlyValidFrames() {
+    func testAudioPresetsPoolOnlyValidFrames() throws {
         var rng = SeededGenerator(seed: 3)
-        for layout in [ConvAudioEncoder.Layout.twoD, .oneD] {
-            let encoder = ConvAudioEncoder(coefficients: 6, channels: [4], layout: layout, dim: 5, rng: &rng)
+        // Presets that never flatten the padding in: mean pooling over valid frames, recurrent last states.
+        for preset in ["cnn2d_mean", "cnn1d_mean", "bigru", "bilstm"] {
+            var c = ModelConfig()
+            (c.audio.preset, c.audio.channels, c.audio.dim) = (preset, [4], 5)
+            let long = StackEncoder(try plan(c, .audio, ModelInputs(audio: [6, 16])), seed: 3, rng: &rng)
+            var copyRNG = SeededGenerator(seed: 99)
+            let short = StackEncoder(try plan(c, .audio, ModelInputs(audio: [6, 8])), seed: 3, rng: &copyRNG)
+            try short.load(Dictionary(uniqueKeysWithValues: long.stateDict().map { ($0.key, $0.tensor) }))
             // 16 frames of which the first 8 are real; the padding differs between a and b.
-            let real = Tensor.randn([1, 8, 6], using: &rng)
-            let padA = Tensor.zeros([1, 8, 6]), padB = Tensor.randn([1, 8, 6], std: 5, using: &rng)
+            let real = Tensor.randn([1, 6, 8], using: &rng)
+            let padA = Tensor.zeros([1, 6, 8]), padB = Tensor.randn([1, 6, 8], std: 5, using: &rng)
             let mask = Tensor([Float](repeating: 1, count: 8) + [Float](repeating: 0, count: 8), shape: [1, 16])
-            func input(_ pad: Tensor) -> ModalityInput {
-                let frames = Tensor.concat([real, pad], axis: 1)  // [1, T, F]
-                let features = layout == .twoD ? frames.unsqueezed(1) : frames.transposed(1, 2)
-                return ModalityInput(features: features, mask: mask)
-            }
+            let masked = long.encode(ModalityInput(features: Tensor.concat([real, padA], axis: 2), mask: mask))
+            let alone = short.encode(ModalityInput(features: real))
+            let outWidth = preset.hasPrefix("bi") ? 10 : 5
+            XCTAssertEqual(masked.shape, [1, outWidth])
             // Zero frames are what the convolutions' own zero padding supplies at the end of the
             // real frames, so with the mask the result equals encoding the real frames alone.
-            let masked = encoder.encode(input(padA))
-            let alone = encoder.encode(ModalityInput(features: layout == .twoD ? real.unsqueezed(1) : real.transposed(1, 2)))
-            XCTAssertEqual(masked.shape, [1, 5])
-            assertClose(masked, alone, rtol: 1e-5, atol: 1e-6, "\(layout)")
-            let unmasked = encoder.encode(ModalityInput(features: input(padB).features))
-            XCTAssertNotEqual(unmasked.scalars, alone.scalars, "\(layout): without the mask the padding counts")
+            assertClose(masked, alone, rtol: 1e-5, atol: 1e-6, preset)
+            let noisy = long.encode(ModalityInput(features: Tensor.concat([real, padB], axis: 2), mask: mask))
+            if preset.hasPrefix("bi") { assertClose(noisy, alone, rtol: 1e-5, atol: 1e-6, "\(preset): padding never enters the state") }
+            let unmasked = long.encode(ModalityInput(features: Tensor.concat([real, padB], axis: 2)))
+            XCTAssertNotEqual(unmasked.scalars, alone.scalars, "\(preset): without the mask the padding counts")
         }
     }
 

@@ -12,6 +12,8 @@ import XCTest
 struct TriModalTask {
     var text: [Int32] = [], image: [Float] = [], audio: [Float] = [], labels: [Int] = []
     static let tokens = 6, imageSide = 10, frames = 12, coefficients = 8, vocab = 40
+    /// The encoders' input shapes.
+    static let inputs = ModelInputs(image: [1, imageSide, imageSide], audio: [coefficients, frames], textLength: tokens, vocabulary: vocab)
 
     init(count: Int, seed: UInt64) {
         var rng = SeededGenerator(seed: seed)
@@ -47,7 +49,7 @@ struct TriModalTask {
             inputs: [
                 .text: ModalityInput(tokens: IndexTensor(t, shape: [n, Self.tokens]), mask: Tensor.ones([n, Self.tokens])),
                 .image: ModalityInput(features: Tensor(im, shape: [n, 1, s, s])),
-                .audio: ModalityInput(features: Tensor(au, shape: [n, 1, Self.frames, Self.coefficients])),
+                .audio: ModalityInput(features: Tensor(au, shape: [n, Self.frames, Self.coefficients]).transposed(1, 2)),
             ],
             labels: indices.map { labels[$0] })
     }
@@ -81,13 +83,11 @@ func accuracy(_ model: MultimodalClassifier, on task: TriModalTask, removing rem
 func smallConfig(_ modalities: [Modality], fusion: FusionKind, modalityDropout: Float = 0) -> ModelConfig {
     var c = ModelConfig()
     c.modalities = modalities
-    c.text.vocabSize = TriModalTask.vocab
     c.text.embeddingDim = 16
     c.text.dim = 16
     c.image.channels = [8]
     c.image.dim = 16
     c.audio.channels = [8]
-    c.audio.coefficients = TriModalTask.coefficients
     c.audio.dim = 16
     c.fusion.kind = fusion
     c.fusion.dim = 16
@@ -101,7 +101,8 @@ final class FusionLearningTests: XCTestCase {
     let train = TriModalTask(count: 768, seed: 1), test = TriModalTask(count: 400, seed: 2)
 
     func trained(_ modalities: [Modality], _ fusion: FusionKind, modalityDropout: Float = 0, epochs: Int = 12) throws -> MultimodalClassifier {
-        let model = try MultimodalClassifier.build(smallConfig(modalities, fusion: fusion, modalityDropout: modalityDropout), classes: 4, seed: 7)
+        let model = try MultimodalClassifier.build(smallConfig(modalities, fusion: fusion, modalityDropout: modalityDropout),
+                                                   inputs: TriModalTask.inputs, classes: 4, seed: 7)
         fit(model, on: train, epochs: epochs)
         return model
     }
@@ -138,13 +139,13 @@ final class FusionLearningTests: XCTestCase {
     }
 
     func testCostReportAddsUpAndCountsLinearMACs() throws {
-        let model = try MultimodalClassifier.build(smallConfig(Modality.allCases, fusion: .concat), classes: 4, seed: 0)
+        let model = try MultimodalClassifier.build(smallConfig(Modality.allCases, fusion: .concat), inputs: TriModalTask.inputs, classes: 4, seed: 0)
         let rows = model.costReport(sample: test.batch([0, 1]))
         XCTAssertEqual(rows.map { $0.part }, ["encoders.text", "encoders.image", "encoders.audio", "fusion", "head"])
         XCTAssertEqual(rows.reduce(0) { $0 + $1.parameters }, model.parameterCount, "\(rows) \(model.namedParameters().map { ($0.key, $0.tensor.count) })")
         // Head: 48 → 32 → 4.
         XCTAssertEqual(rows.last?.macs, 48 * 32 + 32 * 4)
-        // Image: conv 1→8 3×3 on 10×10, projection 8 → 16.
-        XCTAssertEqual(rows[1].macs, 8 * 9 * 100 + 8 * 16)
+        // Image: conv 1→8 3×3 on 10×10, 2×2 pooling, flatten 8·5·5 → 16.
+        XCTAssertEqual(rows[1].macs, 8 * 9 * 100 + 200 * 16)
     }
 }

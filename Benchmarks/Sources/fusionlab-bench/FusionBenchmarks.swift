@@ -18,8 +18,15 @@ func fusionCost(_ options: BenchOptions) -> [Measurement] {
     }
     for kind in FusionKind.allCases {
         var rng = SeededGenerator(seed: 0)
+        var bag = LayerSpec("embedding"), proj = LayerSpec("linear")
+        bag.units = 64
+        proj.units = 128
+        // Force-unwrap-free: the plan of a fixed, valid stack.
+        guard let plan = try? LayerPlan([bag, LayerSpec("global_pool"), proj, LayerSpec("relu")], input: StackShape(.tokens, [32]),
+                                        path: "text", vocabulary: 8000) else { return results }
+        let textBag = StackEncoder(plan, vocabulary: 8000, seed: 0, rng: &rng)
         let encoders: [Modality: any ModalityEncoder] = [
-            .text: EmbeddingBagEncoder(vocab: 8000, embeddingDim: 64, dim: 128, pooling: .mean, paddingIndex: nil, rng: &rng),
+            .text: textBag,
             .image: ConvBlockEncoder(inChannels: 1, height: 32, width: 32, dim: 128, rng: &rng),
             .audio: ConvBlockEncoder(inChannels: 1, height: 64, width: 13, dim: 128, rng: &rng),
         ]

@@ -1,0 +1,244 @@
+/// The per-sample shape of a value flowing through a layer stack, and what its axes mean.
+///
+/// - `tokens [T]`: token ids (the text input);
+/// - `image [C, H, W]`: channels × rows × columns (audio as an image: `[1, coefficients, frames]`);
+/// - `channels [C, L]`: channels over a sequence (the audio input: `[coefficients, frames]`);
+/// - `sequence [L, D]`: a feature vector per step (token embeddings, recurrent outputs);
+/// - `vector [D]`: one embedding per sample.
+///
+/// The time axis, whose padding the frame or token mask marks, is W of an image, L of
+/// `channels` and of `sequence`.
+public struct StackShape: Equatable, Sendable, CustomStringConvertible {
+    /// What the axes mean.
+    public enum Kind: String, Sendable { case tokens, image, channels, sequence, vector }
+    /// The kind.
+    public var kind: Kind
+    /// The extents, per sample.
+    public var dims: [Int]
+
+    /// A shape.
+    public init(_ kind: Kind, _ dims: [Int]) { self.kind = kind; self.dims = dims }
+
+    /// "an image [16, 7, 7]".
+    public var description: String {
+        let article = kind == .image ? "an" : "a"
+        let noun = kind == .channels ? "channels × steps value" : kind.rawValue == "tokens" ? "token sequence" : kind.rawValue
+        return "\(article) \(noun) [\(dims.map(String.init).joined(separator: ", "))]"
+    }
+}
+
+/// Why a stack does not fit its input; `path` is the JSON path of the offending layer.
+public struct LayerStackError: Error, CustomStringConvertible {
+    /// JSON path (`model.image.layers.3`).
+    public let path: String
+    /// What is wrong, with the shapes involved.
+    public let message: String
+    /// "path: message".
+    public var description: String { "\(path): \(message)" }
+}
+
+/// A stack of `LayerSpec`s resolved against an input shape: each layer's input (after the
+/// automatic layout changes below) and output shape. `fusionlab validate` builds it before any
+/// data is read; `StackEncoder` builds its modules from it.
+///
+/// Layout changes are automatic and documented: a 2-D layer reads a `channels` value as a
+/// one-channel image; a 1-D layer reads a `sequence` as channels (transposed); a sequence layer
+/// (`gru`, `lstm`, `transformer`, `positional`, and `linear` / `layer_norm` per step) reads
+/// `channels` transposed and an image `[C, H, W]` as W steps of C·H features. Nothing turns
+/// a spatial or sequential value into a vector except `flatten`, `global_pool` and a recurrent
+/// layer with `output: "last"`.
+public struct LayerPlan: Sendable {
+    /// One resolved layer.
+    public struct Step: Sendable {
+        /// The layer as written.
+        public var spec: LayerSpec
+        /// Its key (position or name).
+        public var key: String
+        /// Its JSON path.
+        public var path: String
+        /// Its input after any layout change, and its output.
+        public var input: StackShape, output: StackShape
+        /// The block of a residual layer.
+        public var inner: LayerPlan?
+    }
+    /// The layers in order.
+    public var steps: [Step]
+    /// The stack's input and output shapes.
+    public var input: StackShape, output: StackShape
+
+    /// Resolves `specs` for `input`, or throws the first misfit with its JSON path (`path.i`).
+    public init(_ specs: [LayerSpec], input: StackShape, path: String, vocabulary: Int, requireVector: Bool = true) throws {
+        guard !specs.isEmpty else { throw LayerStackError(path: path, message: "expected at least one layer") }
+        var shape = input
+        var steps: [Step] = []
+        var keys = Set<String>()
+        for (i, spec) in specs.enumerated() {
+            let here = "\(path).\(i)"
+            let key = spec.name ?? String(i)
+            guard !key.isEmpty && !key.contains(".") else { throw LayerStackError(path: here + ".name", message: "expected a name without dots") }
+            guard keys.insert(key).inserted else { throw LayerStackError(path: here + ".name", message: "the name \"\(key)\" is used twice in this stack") }
+            let (inShape, outShape, inner) = try LayerPlan.resolve(spec, shape, path: here, vocabulary: vocabulary)
+            steps.append(Step(spec: spec, key: key, path: here, input: inShape, output: outShape, inner: inner))
+            shape = outShape
+        }
+        if requireVector && shape.kind != .vector {
+            throw LayerStackError(path: path, message: "the encoder must end in a vector, but its last layer gives \(shape); "
+                + "end it with flatten, global_pool, or a gru/lstm with \"output\": \"last\"")
+        }
+        self.steps = steps
+        self.input = input
+        self.output = shape
+    }
+
+    /// The width of the stack's output vector.
+    public var outputDim: Int { output.dims.reduce(1, *) }
+
+    /// Kinds that layout changes can turn `shape` into for a layer wanting `wanted`.
+    static func convert(_ shape: StackShape, to wanted: StackShape.Kind) -> StackShape? {
+        let d = shape.dims
+        switch (shape.kind, wanted) {
+        case (let k, let w) where k == w: return shape
+        case (.channels, .image): return StackShape(.image, [1] + d)
+        case (.sequence, .channels): return StackShape(.channels, [d[1], d[0]])
+        case (.channels, .sequence): return StackShape(.sequence, [d[1], d[0]])
+        case (.image, .sequence): return StackShape(.sequence, [d[2], d[0] * d[1]])
+        default: return nil
+        }
+    }
+
+    static func resolve(_ spec: LayerSpec, _ shape: StackShape, path: String, vocabulary: Int) throws
+        -> (StackShape, StackShape, LayerPlan?) {
+        func fail(_ message: String) -> LayerStackError { LayerStackError(path: path, message: "\(spec.type): \(message)") }
+        func want(_ kinds: [StackShape.Kind], hint: String = "") throws -> StackShape {
+            for k in kinds { if let s = convert(shape, to: k) { return s } }
+            let names = kinds.map { $0 == .channels ? "channels × steps" : $0.rawValue }.joined(separator: " or ")
+            throw fail("expects \(names.hasPrefix("i") ? "an" : "a") \(names) input, got \(shape)\(hint)")
+        }
+        func positive(_ v: Int?, _ key: String, default d: Int? = nil) throws -> Int {
+            guard let v = v ?? d else { throw fail("\"\(key)\" is required") }
+            guard v >= 1 else { throw fail("\"\(key)\" must be at least 1, got \(v)") }
+            return v
+        }
+        func pair(_ v: [Int]?, _ key: String, default d: Int, min: Int) throws -> (Int, Int) {
+            let values = v ?? [d]
+            guard values.allSatisfy({ $0 >= min }) else { throw fail("\"\(key)\" must be at least \(min), got \(values)") }
+            return (values[0], values.count > 1 ? values[1] : values[0])
+        }
+        func one(_ v: [Int]?, _ key: String, default d: Int, min: Int) throws -> Int {
+            let values = v ?? [d]
+            guard values.count == 1 else { throw fail("\"\(key)\" takes one value for a 1-D layer, got \(values)") }
+            guard values[0] >= min else { throw fail("\"\(key)\" must be at least \(min), got \(values[0])") }
+            return values[0]
+        }
+        func outSize(_ n: Int, k: Int, s: Int, p: Int, d: Int, axis: String, input: StackShape) throws -> Int {
+            let o = (n + 2 * p - d * (k - 1) - 1) / s + 1
+            guard n + 2 * p - d * (k - 1) >= 1 else {
+                throw fail("a kernel of \(k) (dilation \(d)) does not fit the \(axis) of \(n) (padding \(p)) of \(input)")
+            }
+            return o
+        }
+        let noInputSizes = "; sizes are inferred, so only the output size is written"
+        switch spec.type {
+        case "conv2d", "max_pool2d", "avg_pool2d":
+            let x = try want([.image])
+            let (kh, kw) = try pair(spec.kernel, "kernel", default: 0, min: 1)
+            let isPool = spec.type != "conv2d"
+            let (strideH, strideW) = try pair(spec.stride ?? (isPool ? [kh, kw] : nil), "stride", default: 1, min: 1)
+            let (ph, pw) = try pair(spec.padding, "padding", default: 0, min: 0)
+            let (dh, dw) = isPool ? (1, 1) : try pair(spec.dilation, "dilation", default: 1, min: 1)
+            if isPool && (ph * 2 > kh || pw * 2 > kw) { throw fail("padding \([ph, pw]) must be at most half of the kernel \([kh, kw])") }
+            let c = isPool ? x.dims[0] : try positive(spec.channels, "channels")
+            let h = try outSize(x.dims[1], k: kh, s: strideH, p: ph, d: dh, axis: "height", input: x)
+            let w = try outSize(x.dims[2], k: kw, s: strideW, p: pw, d: dw, axis: "width", input: x)
+            return (x, StackShape(.image, [c, h, w]), nil)
+        case "conv1d", "max_pool1d", "avg_pool1d":
+            let x = try want([.channels], hint: shape.kind == .image ? "; use conv2d on images" : "")
+            let k = try one(spec.kernel, "kernel", default: 0, min: 1)
+            let isPool = spec.type != "conv1d"
+            let s = try one(spec.stride ?? (isPool ? [k] : nil), "stride", default: 1, min: 1)
+            let p = try one(spec.padding, "padding", default: 0, min: 0)
+            let d = isPool ? 1 : try one(spec.dilation, "dilation", default: 1, min: 1)
+            if isPool && p * 2 > k { throw fail("padding \(p) must be at most half of the kernel \(k)") }
+            let c = isPool ? x.dims[0] : try positive(spec.channels, "channels")
+            let l = try outSize(x.dims[1], k: k, s: s, p: p, d: d, axis: "length", input: x)
+            return (x, StackShape(.channels, [c, l]), nil)
+        case "flatten":
+            guard shape.kind != .tokens else { throw fail("cannot flatten token ids; start a text stack with embedding or bag_of_words") }
+            return (shape, StackShape(.vector, [shape.dims.reduce(1, *)]), nil)
+        case "global_pool":
+            let op = spec.op ?? "avg"
+            guard ["avg", "max", "attention"].contains(op) else { throw fail("\"op\" must be \"avg\", \"max\" or \"attention\", got \"\(op)\"") }
+            guard shape.kind != .tokens && shape.kind != .vector else { throw fail("expects a value with positions to pool over, got \(shape)") }
+            let features = shape.kind == .sequence ? shape.dims[1] : shape.dims[0]
+            return (shape, StackShape(.vector, [features]), nil)
+        case "linear":
+            let x = try want([.vector, .sequence], hint: shape.kind == .image ? "; add flatten or global_pool before it" : "")
+            let units = try positive(spec.units, "units")
+            return (x, StackShape(x.kind, Array(x.dims.dropLast()) + [units]), nil)
+        case "layer_norm":
+            let x = try want([.vector, .sequence])
+            return (x, x, nil)
+        case "batch_norm":
+            let x = try want([.image, .channels, .vector])
+            return (x, x, nil)
+        case "dropout":
+            let p = spec.p ?? 0.5
+            guard p >= 0 && p < 1 else { throw fail("\"p\" must be in [0, 1), got \(p)") }
+            guard shape.kind != .tokens else { throw fail("expects features, got \(shape)") }
+            return (shape, shape, nil)
+        case "relu", "gelu", "tanh", "sigmoid", "leaky_relu":
+            guard shape.kind != .tokens else { throw fail("expects features, got \(shape); start a text stack with embedding or bag_of_words") }
+            if let slope = spec.slope, !(slope >= 0 && slope < 1) { throw fail("\"slope\" must be in [0, 1), got \(slope)") }
+            return (shape, shape, nil)
+        case "residual":
+            guard let layers = spec.layers, !layers.isEmpty else { throw fail("\"layers\" must list the block's layers") }
+            guard shape.kind != .tokens else { throw fail("expects features, got \(shape)") }
+            let inner = try LayerPlan(layers, input: shape, path: path + ".layers", vocabulary: vocabulary, requireVector: false)
+            guard inner.output == shape else {
+                throw fail("the block maps \(shape) to \(inner.output); a residual block must keep its input's shape")
+            }
+            return (shape, shape, inner)
+        case "gru", "lstm":
+            let x = try want([.sequence], hint: shape.kind == .vector ? "; a recurrent layer needs steps, so put it before flatten/global_pool" : "")
+            let hidden = try positive(spec.hidden, "hidden")
+            _ = try positive(spec.numLayers, "num_layers", default: 1)
+            if let p = spec.p, !(p >= 0 && p < 1) { throw fail("\"p\" must be in [0, 1), got \(p)") }
+            let output = spec.output ?? "last"
+            guard ["last", "sequence"].contains(output) else { throw fail("\"output\" must be \"last\" or \"sequence\", got \"\(output)\"") }
+            let width = hidden * (spec.bidirectional == true ? 2 : 1)
+            return (x, output == "last" ? StackShape(.vector, [width]) : StackShape(.sequence, [x.dims[0], width]), nil)
+        case "transformer":
+            let x = try want([.sequence])
+            let heads = try positive(spec.heads, "heads")
+            guard x.dims[1] % heads == 0 else { throw fail("the width \(x.dims[1]) of \(x) is not divisible by \(heads) heads") }
+            _ = try positive(spec.feedForward, "feed_forward", default: 4 * x.dims[1])
+            _ = try positive(spec.numLayers, "num_layers", default: 1)
+            if let p = spec.p, !(p >= 0 && p < 1) { throw fail("\"p\" must be in [0, 1), got \(p)") }
+            let activation = spec.activation ?? "relu"
+            guard ["relu", "gelu"].contains(activation) else { throw fail("\"activation\" must be \"relu\" or \"gelu\", got \"\(activation)\"") }
+            return (x, x, nil)
+        case "positional":
+            let x = try want([.sequence])
+            let encoding = spec.encoding ?? "sinusoidal"
+            guard ["sinusoidal", "learned"].contains(encoding) else { throw fail("\"encoding\" must be \"sinusoidal\" or \"learned\", got \"\(encoding)\"") }
+            return (x, x, nil)
+        case "embedding":
+            guard shape.kind == .tokens else { throw fail("expects token ids (the first layer of a text stack), got \(shape)") }
+            let units = try positive(spec.units, "units")
+            return (shape, StackShape(.sequence, [shape.dims[0], units]), nil)
+        case "bag_of_words":
+            guard shape.kind == .tokens else { throw fail("expects token ids (the first layer of a text stack), got \(shape)") }
+            return (shape, StackShape(.vector, [vocabulary]), nil)
+        default:
+            throw fail("unknown layer type\(noInputSizes)")
+        }
+    }
+
+    /// The number of valid steps after a window op on the time axis: a step is valid when its
+    /// window's centre lies on a valid frame (at least one step stays valid).
+    public static func validSteps(_ length: Int, outputLength: Int, kernel: Int, stride: Int, padding: Int, dilation: Int) -> Int {
+        let numerator = 2 * length + 2 * padding - dilation * (kernel - 1)
+        let count = numerator <= 0 ? 0 : (numerator + 2 * stride - 1) / (2 * stride)
+        return Swift.min(Swift.max(count, 1), outputLength)
+    }
+}

@@ -1,0 +1,211 @@
+import Foundation
+
+/// One layer of an encoder written in an experiment file, as JSON:
+/// `{"type": "conv2d", "channels": 16, "kernel": 5, "padding": 2}`, or just `"relu"` for a
+/// layer without settings.
+///
+/// Every size is inferred from the layer before (nobody writes input sizes); `LayerPlan`
+/// checks the whole stack against the modality's input shape. Unknown keys and keys that do not
+/// belong to the layer's type are errors naming the JSON path. See docs/experiment-format.md
+/// for every type and key.
+public struct LayerSpec: Codable, Equatable, Sendable {
+    /// The layer type (`conv2d`, `gru`, `flatten`, …; see `LayerSpec.types`).
+    public var type: String
+    /// Key of the layer's parameters instead of its position (`encoders.image.layers.<name>.weight`).
+    public var name: String?
+    /// Output channels of a convolution.
+    public var channels: Int?
+    /// Window size, stride, zero padding and dilation: one value, or one per spatial axis (2-D).
+    public var kernel: [Int]?, stride: [Int]?, padding: [Int]?, dilation: [Int]?
+    /// Output width of `linear` and `embedding`.
+    public var units: Int?
+    /// Whether `linear` or a convolution has a bias (default true).
+    public var bias: Bool?
+    /// Drop probability of `dropout`; dropout between stacked recurrent or Transformer layers.
+    public var p: Double?
+    /// `global_pool`: `avg`, `max` or `attention`.
+    public var op: String?
+    /// Hidden width of `gru` and `lstm`.
+    public var hidden: Int?
+    /// Stacked layers of `gru`, `lstm` and `transformer`.
+    public var numLayers: Int?
+    /// Whether `gru` or `lstm` also runs backwards.
+    public var bidirectional: Bool?
+    /// `gru` / `lstm`: `last` (the final state, a vector) or `sequence` (every step).
+    public var output: String?
+    /// Negative slope of `leaky_relu` (default 0.01).
+    public var slope: Double?
+    /// Attention heads, feed-forward width, pre-norm and activation of `transformer`.
+    public var heads: Int?, feedForward: Int?, normFirst: Bool?, activation: String?
+    /// `positional`: `sinusoidal` or `learned`.
+    public var encoding: String?
+    /// `bag_of_words`: 1/0 presence instead of counts.
+    public var binary: Bool?
+    /// The block of a `residual` layer: its output is added to its input.
+    public var layers: [LayerSpec]?
+
+    /// A layer of `type` with no settings.
+    public init(_ type: String) { self.type = type }
+
+    /// Layer types and the keys each accepts (beside `type` and `name`), in JSON spelling.
+    public static let types: [String: [String]] = [
+        "conv1d": ["channels", "kernel", "stride", "padding", "dilation", "bias"],
+        "conv2d": ["channels", "kernel", "stride", "padding", "dilation", "bias"],
+        "max_pool1d": ["kernel", "stride", "padding"], "avg_pool1d": ["kernel", "stride", "padding"],
+        "max_pool2d": ["kernel", "stride", "padding"], "avg_pool2d": ["kernel", "stride", "padding"],
+        "flatten": [], "global_pool": ["op"],
+        "linear": ["units", "bias"], "dropout": ["p"], "batch_norm": [], "layer_norm": [],
+        "relu": [], "leaky_relu": ["slope"], "gelu": [], "tanh": [], "sigmoid": [],
+        "residual": ["layers"],
+        "gru": ["hidden", "num_layers", "bidirectional", "output", "p"],
+        "lstm": ["hidden", "num_layers", "bidirectional", "output", "p"],
+        "transformer": ["heads", "feed_forward", "num_layers", "p", "norm_first", "activation"],
+        "positional": ["encoding"],
+        "embedding": ["units"], "bag_of_words": ["binary"],
+    ]
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case type, name, channels, kernel, stride, padding, dilation, units, bias, p, op, hidden, numLayers, bidirectional, output
+        case slope, heads, feedForward, normFirst, activation, encoding, binary, layers
+    }
+
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    /// Decodes `"relu"` or an object whose keys belong to its type.
+    public init(from decoder: Decoder) throws {
+        if let single = try? decoder.singleValueContainer(), let type = try? single.decode(String.self) {
+            guard let keys = LayerSpec.types[type] else { throw LayerSpec.unknownType(type, decoder.codingPath) }
+            guard keys.isEmpty || type == "dropout" || LayerSpec.optionalOnly.contains(type) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                    debugDescription: "\"\(type)\" needs settings; write {\"type\": \"\(type)\", \(LayerSpec.required[type].map { "\"\($0)\": …" } ?? "…")}"))
+            }
+            self.init(type)
+            return
+        }
+        let raw = try decoder.container(keyedBy: AnyKey.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        guard c.contains(.type) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                debugDescription: "a layer needs a \"type\": one of \(LayerSpec.types.keys.sorted().joined(separator: ", "))"))
+        }
+        let type = try c.decode(String.self, forKey: .type)
+        self.init(type)
+        guard let allowed = LayerSpec.types[type] else { throw LayerSpec.unknownType(type, decoder.codingPath + [CodingKeys.type]) }
+        // The decoder converts snake_case to camelCase; compare in JSON spelling.
+        for key in raw.allKeys {
+            let json = LayerSpec.snake(key.stringValue)
+            guard json != "type" && json != "name" && !allowed.contains(json) else { continue }
+            let hint = LayerSpec.closest(json, allowed + ["name"]).map { "; did you mean \"\($0)\"?" } ?? ""
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                debugDescription: "\"\(json)\" is not a setting of \(type) (its settings: \(allowed.isEmpty ? "none" : allowed.joined(separator: ", ")))\(hint)"))
+        }
+        name = try c.decodeIfPresent(String.self, forKey: .name)
+        channels = try c.decodeIfPresent(Int.self, forKey: .channels)
+        kernel = try LayerSpec.intList(c, .kernel)
+        stride = try LayerSpec.intList(c, .stride)
+        padding = try LayerSpec.intList(c, .padding)
+        dilation = try LayerSpec.intList(c, .dilation)
+        units = try c.decodeIfPresent(Int.self, forKey: .units)
+        bias = try c.decodeIfPresent(Bool.self, forKey: .bias)
+        p = try c.decodeIfPresent(Double.self, forKey: .p)
+        op = try c.decodeIfPresent(String.self, forKey: .op)
+        hidden = try c.decodeIfPresent(Int.self, forKey: .hidden)
+        numLayers = try c.decodeIfPresent(Int.self, forKey: .numLayers)
+        bidirectional = try c.decodeIfPresent(Bool.self, forKey: .bidirectional)
+        output = try c.decodeIfPresent(String.self, forKey: .output)
+        slope = try c.decodeIfPresent(Double.self, forKey: .slope)
+        heads = try c.decodeIfPresent(Int.self, forKey: .heads)
+        feedForward = try c.decodeIfPresent(Int.self, forKey: .feedForward)
+        normFirst = try c.decodeIfPresent(Bool.self, forKey: .normFirst)
+        activation = try c.decodeIfPresent(String.self, forKey: .activation)
+        encoding = try c.decodeIfPresent(String.self, forKey: .encoding)
+        binary = try c.decodeIfPresent(Bool.self, forKey: .binary)
+        layers = try c.decodeIfPresent([LayerSpec].self, forKey: .layers)
+    }
+
+    /// Encodes the layer as an object with only the settings it has.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(type, forKey: .type)
+        try c.encodeIfPresent(name, forKey: .name)
+        try c.encodeIfPresent(channels, forKey: .channels)
+        try c.encodeIfPresent(kernel, forKey: .kernel)
+        try c.encodeIfPresent(stride, forKey: .stride)
+        try c.encodeIfPresent(padding, forKey: .padding)
+        try c.encodeIfPresent(dilation, forKey: .dilation)
+        try c.encodeIfPresent(units, forKey: .units)
+        try c.encodeIfPresent(bias, forKey: .bias)
+        try c.encodeIfPresent(p, forKey: .p)
+        try c.encodeIfPresent(op, forKey: .op)
+        try c.encodeIfPresent(hidden, forKey: .hidden)
+        try c.encodeIfPresent(numLayers, forKey: .numLayers)
+        try c.encodeIfPresent(bidirectional, forKey: .bidirectional)
+        try c.encodeIfPresent(output, forKey: .output)
+        try c.encodeIfPresent(slope, forKey: .slope)
+        try c.encodeIfPresent(heads, forKey: .heads)
+        try c.encodeIfPresent(feedForward, forKey: .feedForward)
+        try c.encodeIfPresent(normFirst, forKey: .normFirst)
+        try c.encodeIfPresent(activation, forKey: .activation)
+        try c.encodeIfPresent(encoding, forKey: .encoding)
+        try c.encodeIfPresent(binary, forKey: .binary)
+        try c.encodeIfPresent(layers, forKey: .layers)
+    }
+
+    /// Types whose every setting has a default, so the bare string form is allowed.
+    static let optionalOnly: Set<String> = ["leaky_relu", "global_pool", "positional", "bag_of_words", "dropout"]
+    /// The settings a type cannot do without.
+    static let required: [String: String] = [
+        "conv1d": "\"channels\": …, \"kernel\": …", "conv2d": "\"channels\": …, \"kernel\": …",
+        "max_pool1d": "\"kernel\": …", "avg_pool1d": "\"kernel\": …", "max_pool2d": "\"kernel\": …", "avg_pool2d": "\"kernel\": …",
+        "linear": "\"units\": …", "gru": "\"hidden\": …", "lstm": "\"hidden\": …", "transformer": "\"heads\": …",
+        "embedding": "\"units\": …", "residual": "\"layers\": […]",
+    ]
+
+    static func unknownType(_ type: String, _ path: [CodingKey]) -> DecodingError {
+        let hint = closest(type, Array(types.keys)).map { "; did you mean \"\($0)\"?" } ?? ""
+        return DecodingError.dataCorrupted(.init(codingPath: path,
+            debugDescription: "unknown layer type \"\(type)\"\(hint) (layer types: \(types.keys.sorted().joined(separator: ", ")))"))
+    }
+
+    /// An integer or a list of integers.
+    static func intList(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> [Int]? {
+        guard c.contains(key) else { return nil }
+        if let one = try? c.decode(Int.self, forKey: key) { return [one] }
+        guard let many = try? c.decode([Int].self, forKey: key), (1...2).contains(many.count) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath + [key],
+                debugDescription: "expected an integer or a list of two integers"))
+        }
+        return many
+    }
+
+    static func snake(_ name: String) -> String {
+        var out = ""
+        for ch in name {
+            if ch.isUppercase { out += "_" + ch.lowercased() } else { out.append(ch) }
+        }
+        return out
+    }
+
+    /// The candidate nearest to `word` when it is a plausible typo of it.
+    static func closest(_ word: String, _ candidates: [String]) -> String? {
+        func distance(_ a: [Character], _ b: [Character]) -> Int {
+            var previous = Array(0...b.count)
+            for i in 1...Swift.max(a.count, 1) where !a.isEmpty {
+                var current = [i] + [Int](repeating: 0, count: b.count)
+                for j in 1...Swift.max(b.count, 1) where !b.isEmpty {
+                    current[j] = Swift.min(previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1), previous[j] + 1, current[j - 1] + 1)
+                }
+                previous = current
+            }
+            return a.isEmpty ? b.count : previous[b.count]
+        }
+        let w = Array(word)
+        guard let best = candidates.sorted().min(by: { distance(w, Array($0)) < distance(w, Array($1)) }) else { return nil }
+        return distance(w, Array(best)) <= Swift.max(2, word.count / 3) ? best : nil
+    }
+}

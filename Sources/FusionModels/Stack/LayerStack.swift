@@ -1,0 +1,336 @@
+import Foundation
+import FusionNN
+import FusionTensor
+
+/// A value inside a layer stack: the batch tensor `[B, ...dims]`, what its axes mean, and the
+/// valid steps per sample on its time axis (nil: every step is valid).
+struct StackValue {
+    var x: Tensor
+    var shape: StackShape
+    var lengths: [Int]?
+    var tokens: IndexTensor?
+}
+
+/// The modules of a `LayerPlan`, run in order. Parameter keys are `layers.<position or name>.…`
+/// with PyTorch's names inside each layer (`layers.0.weight`, `layers.3.weight_ih_l0`,
+/// `layers.5.layers.0.self_attn.in_proj_weight`), so a PyTorch twin built from the same
+/// experiment file loads the checkpoint with `load_state_dict`.
+public final class LayerStack: Module {
+    /// The layers that hold parameters or state, by key.
+    public let layers: [String: Module]
+    /// The resolved plan.
+    public let plan: LayerPlan
+    private let run: [(StackValue) -> StackValue]
+
+    /// Builds the modules of `plan` (vocabulary: token ids of a text stack), initialised from `rng`.
+    public init<G: RandomNumberGenerator>(_ plan: LayerPlan, vocabulary: Int, seed: UInt64, rng: inout G) {
+        var modules: [String: Module] = [:]
+        var run: [(StackValue) -> StackValue] = []
+        var skipNext = false
+        for (i, step) in plan.steps.enumerated() {
+            if skipNext { skipNext = false; run.append { $0 }; continue }
+            let fuseReLU = i + 1 < plan.steps.count && plan.steps[i + 1].spec.type == "relu" && step.spec.type == "conv2d"
+            let (module, body) = LayerStack.build(step, vocabulary: vocabulary, fuseReLU: fuseReLU,
+                                                  seed: seed ^ Hash64.fnv1a(step.path.utf8), rng: &rng)
+            if let module { modules[step.key] = module }
+            if fuseReLU { skipNext = true }
+            let target = step.input
+            run.append { value in body(LayerStack.adapt(value, to: target)) }
+        }
+        layers = modules
+        self.plan = plan
+        self.run = run
+    }
+
+    func forward(_ value: StackValue) -> StackValue { run.reduce(value) { $1($0) } }
+
+    /// Changes a value's layout to `target` (the automatic conversions of `LayerPlan`).
+    static func adapt(_ v: StackValue, to target: StackShape) -> StackValue {
+        guard v.shape.kind != target.kind else { return v }
+        var out = v
+        out.shape = target
+        switch (v.shape.kind, target.kind) {
+        case (.channels, .image): out.x = v.x.unsqueezed(1)
+        case (.sequence, .channels), (.channels, .sequence): out.x = v.x.transposed(1, 2)
+        case (.image, .sequence):
+            let (b, c, h, w) = (v.x.shape[0], v.x.shape[1], v.x.shape[2], v.x.shape[3])
+            out.x = v.x.permuted([0, 3, 1, 2]).reshaped([b, w, c * h])
+        default: preconditionFailure("LayerStack: no layout change from \(v.shape) to \(target)")
+        }
+        return out
+    }
+
+    /// `[B, P]` 1/0 mask of the positions of a value with lengths on its time axis.
+    static func positionMask(_ v: StackValue) -> Tensor? {
+        guard let lengths = v.lengths else { return nil }
+        let b = v.x.shape[0]
+        switch v.shape.kind {
+        case .image:
+            let (h, w) = (v.shape.dims[1], v.shape.dims[2])
+            return Tensor((0..<(b * h * w)).map { i in (i % w) < lengths[i / (h * w)] ? 1 : 0 }, shape: [b, h * w])
+        case .channels, .sequence:
+            let l = v.shape.kind == .channels ? v.shape.dims[1] : v.shape.dims[0]
+            return Tensor((0..<(b * l)).map { i in (i % l) < lengths[i / l] ? 1 : 0 }, shape: [b, l])
+        default: return nil
+        }
+    }
+
+    /// The value as positions × features `[B, P, F]` for pooling.
+    static func positions(_ v: StackValue) -> Tensor {
+        let b = v.x.shape[0]
+        switch v.shape.kind {
+        case .image: return v.x.reshaped([b, v.shape.dims[0], -1]).transposed(1, 2)
+        case .channels: return v.x.transposed(1, 2)
+        default: return v.x
+        }
+    }
+
+    // swiftlint:disable:next function_body_length cyclomatic_complexity
+    static func build<G: RandomNumberGenerator>(_ step: LayerPlan.Step, vocabulary: Int, fuseReLU: Bool, seed: UInt64, rng: inout G)
+        -> (Module?, (StackValue) -> StackValue) {
+        let spec = step.spec, input = step.input, output = step.output
+        func two(_ v: [Int]?, _ d: Int) -> (Int, Int) { let a = v ?? [d]; return (a[0], a.count > 1 ? a[1] : a[0]) }
+        func withShape(_ v: StackValue, _ x: Tensor, lengths: [Int]?? = .none) -> StackValue {
+            var out = v
+            out.x = x
+            out.shape = output
+            if case .some(let l) = lengths { out.lengths = l }
+            return out
+        }
+        switch spec.type {
+        case "conv2d":
+            let k = two(spec.kernel, 1), s = two(spec.stride, 1), p = two(spec.padding, 0), d = two(spec.dilation, 1)
+            let conv = Conv2d(input.dims[0], output.dims[0], kernel: k, stride: s, padding: p, dilation: d, bias: spec.bias ?? true, rng: &rng)
+            return (conv, { v in
+                let y = fuseReLU ? conv.withReLU(v.x) : conv(v.x)
+                return withShape(v, y, lengths: v.lengths.map { $0.map {
+                    LayerPlan.validSteps($0, outputLength: output.dims[2], kernel: k.1, stride: s.1, padding: p.1, dilation: d.1) } })
+            })
+        case "max_pool2d", "avg_pool2d":
+            let k = two(spec.kernel, 1), s = two(spec.stride ?? spec.kernel, 1), p = two(spec.padding, 0)
+            let isMax = spec.type == "max_pool2d"
+            return (nil, { v in
+                let y = isMax ? v.x.maxPool2d(kernel: k, stride: s, padding: p) : v.x.avgPool2d(kernel: k, stride: s, padding: p)
+                return withShape(v, y, lengths: v.lengths.map { $0.map {
+                    LayerPlan.validSteps($0, outputLength: output.dims[2], kernel: k.1, stride: s.1, padding: p.1, dilation: 1) } })
+            })
+        case "conv1d":
+            let k = spec.kernel?[0] ?? 1, s = spec.stride?[0] ?? 1, p = spec.padding?[0] ?? 0, d = spec.dilation?[0] ?? 1
+            let conv = Conv1d(input.dims[0], output.dims[0], kernel: k, stride: s, padding: p, dilation: d, bias: spec.bias ?? true, rng: &rng)
+            return (conv, { v in
+                withShape(v, conv(v.x), lengths: v.lengths.map { $0.map {
+                    LayerPlan.validSteps($0, outputLength: output.dims[1], kernel: k, stride: s, padding: p, dilation: d) } })
+            })
+        case "max_pool1d", "avg_pool1d":
+            let k = spec.kernel?[0] ?? 1, s = spec.stride?[0] ?? k, p = spec.padding?[0] ?? 0
+            let isMax = spec.type == "max_pool1d"
+            return (nil, { v in
+                let y = isMax ? v.x.maxPool1d(kernel: k, stride: s, padding: p) : v.x.avgPool1d(kernel: k, stride: s, padding: p)
+                return withShape(v, y, lengths: v.lengths.map { $0.map {
+                    LayerPlan.validSteps($0, outputLength: output.dims[1], kernel: k, stride: s, padding: p, dilation: 1) } })
+            })
+        case "flatten":
+            return (nil, { v in withShape(v, v.x.reshaped([v.x.shape[0], -1]), lengths: .some(nil)) })
+        case "global_pool":
+            let op = spec.op ?? "avg"
+            let attention = op == "attention" ? AttentionPool(features: output.dims[0], rng: &rng) : nil
+            return (attention, { v in
+                let mask = positionMask(v)
+                let y: Tensor
+                if let attention {
+                    y = attention(positions(v), mask: mask)
+                } else if op == "avg" {
+                    y = mask == nil && v.shape.kind == .image ? v.x.globalAvgPool() : maskedMean(positions(v), mask: mask)
+                } else {
+                    y = maskedMax(positions(v), mask: mask)
+                }
+                return withShape(v, y, lengths: .some(nil))
+            })
+        case "linear":
+            let linear = Linear(input.dims[input.dims.count - 1], spec.units ?? 1, bias: spec.bias ?? true, rng: &rng)
+            return (linear, { v in withShape(v, linear(v.x)) })
+        case "layer_norm":
+            let norm = LayerNorm(input.dims[input.dims.count - 1])
+            return (norm, { v in withShape(v, norm(v.x)) })
+        case "batch_norm":
+            let norm = BatchNorm(input.dims[0])
+            return (norm, { v in withShape(v, norm(v.x)) })
+        case "dropout":
+            let dropout = Dropout(Float(spec.p ?? 0.5), seed: seed)
+            return (dropout, { v in withShape(v, dropout(v.x)) })
+        case "relu": return (nil, { v in withShape(v, v.x.relu()) })
+        case "gelu": return (nil, { v in withShape(v, v.x.gelu()) })
+        case "tanh": return (nil, { v in withShape(v, v.x.tanh()) })
+        case "sigmoid": return (nil, { v in withShape(v, v.x.sigmoid()) })
+        case "leaky_relu":
+            let slope = Float(spec.slope ?? 0.01)
+            return (nil, { v in withShape(v, v.x.relu() - (v.x * -1).relu() * slope) })
+        case "residual":
+            guard let inner = step.inner else { preconditionFailure("LayerStack: a residual step without its block") }
+            let block = LayerStack(inner, vocabulary: vocabulary, seed: seed, rng: &rng)
+            return (block, { v in
+                let y = block.forward(v)
+                return withShape(v, v.x + y.x)
+            })
+        case "gru", "lstm":
+            let rnn = RecurrentLayer(spec.type == "gru" ? .gru : .lstm, inputSize: input.dims[1], hiddenSize: spec.hidden ?? 1,
+                                     numLayers: spec.numLayers ?? 1, bidirectional: spec.bidirectional ?? false,
+                                     dropout: Float(spec.p ?? 0), seed: seed, rng: &rng)
+            let last = (spec.output ?? "last") == "last"
+            return (rnn, { v in
+                let (sequence, final) = rnn(v.x, lengths: v.lengths)
+                return last ? withShape(v, final, lengths: .some(nil)) : withShape(v, sequence)
+            })
+        case "transformer":
+            let width = input.dims[1]
+            let block = TransformerStack(dim: width, heads: spec.heads ?? 1, feedForward: spec.feedForward ?? 4 * width,
+                                         layers: spec.numLayers ?? 1, dropout: Float(spec.p ?? 0.1),
+                                         activation: spec.activation == "gelu" ? .gelu : .relu, normFirst: spec.normFirst ?? false,
+                                         seed: seed, rng: &rng)
+            return (block, { v in
+                let padding = v.lengths.map { lengths in lengths.map { n in (0..<input.dims[0]).map { $0 >= n } } }
+                return withShape(v, block(v.x, keyPaddingMask: padding))
+            })
+        case "positional":
+            let (steps, width) = (input.dims[0], input.dims[1])
+            if spec.encoding == "learned" {
+                let table = LearnedPositions(steps: steps, width: width, rng: &rng)
+                return (table, { v in withShape(v, v.x + table.weight) })
+            }
+            let table = sinusoidalPositions(steps: steps, width: width)
+            return (nil, { v in withShape(v, v.x + table) })
+        case "embedding":
+            let embedding = Embedding(count: vocabulary, dim: spec.units ?? 1, paddingIndex: 0, rng: &rng)
+            return (embedding, { v in
+                guard let tokens = v.tokens else { preconditionFailure("LayerStack: embedding needs token ids") }
+                var out = withShape(v, embedding(tokens))
+                out.tokens = nil
+                return out
+            })
+        case "bag_of_words":
+            let binary = spec.binary ?? false
+            return (nil, { v in
+                guard let tokens = v.tokens else { preconditionFailure("LayerStack: bag_of_words needs token ids") }
+                let (b, t) = (tokens.shape[0], tokens.shape[1])
+                let counts = Tensor.zeros([b, vocabulary])
+                for r in 0..<b {
+                    for j in 0..<t where j < (v.lengths?[r] ?? t) {
+                        let id = Int(tokens.values[r * t + j])
+                        guard id > 0 && id < vocabulary else { continue }
+                        counts.data[r * vocabulary + id] = binary ? 1 : counts.data[r * vocabulary + id] + 1
+                    }
+                }
+                var out = withShape(v, counts, lengths: .some(nil))
+                out.tokens = nil
+                return out
+            })
+        default:
+            preconditionFailure("LayerStack: unknown layer type \(spec.type) (LayerPlan admits none)")
+        }
+    }
+}
+
+/// An encoder written as a layer stack: `encoders.<modality>.layers.<key>.…`.
+///
+/// Inputs: text `tokens [B, T]` with its padding mask; images `[B, C, H, W]`; audio MFCCs
+/// `[B, coefficients, frames]` with the frame mask. The mask's lengths follow the time axis
+/// through every layer, so pooling, recurrent and attention layers never read padding.
+public final class StackEncoder: Module, ModalityEncoder {
+    /// The layers.
+    public let stack: LayerStack
+    public let outputDim: Int
+
+    /// An encoder for `plan`.
+    public init<G: RandomNumberGenerator>(_ plan: LayerPlan, vocabulary: Int = 0, seed: UInt64, rng: inout G) {
+        stack = LayerStack(plan, vocabulary: vocabulary, seed: seed, rng: &rng)
+        outputDim = plan.outputDim
+    }
+
+    override public var keyOverrides: [String: String] { ["stack": ""] }
+
+    /// Encodes one modality's batch to `[B, outputDim]`.
+    public func encode(_ input: ModalityInput) -> Tensor {
+        let lengths = input.mask.map { m -> [Int] in
+            let (b, t) = (m.shape[0], m.count / Swift.max(m.shape[0], 1))
+            return (0..<b).map { r in (0..<t).reduce(0) { $0 + (m.data[r * t + $1] > 0.5 ? 1 : 0) } }
+        }
+        let value: StackValue
+        let inputShape = stack.plan.input
+        if let tokens = input.tokens {
+            value = StackValue(x: Tensor.zeros([tokens.shape[0]]), shape: inputShape, lengths: lengths, tokens: tokens)
+        } else if let features = input.features {
+            precondition(Array(features.shape.dropFirst()) == inputShape.dims,
+                         "StackEncoder: expected input [B, \(inputShape.dims.map(String.init).joined(separator: ", "))], got \(features.shape)")
+            value = StackValue(x: features, shape: inputShape, lengths: lengths)
+        } else {
+            preconditionFailure("StackEncoder: the input has neither features nor tokens")
+        }
+        let out = stack.forward(value)
+        return out.x
+    }
+}
+
+/// Attention pooling: a learned score per position, a softmax over the valid positions, and the
+/// weighted sum. `[B, P, F] → [B, F]`; key `score.weight`, `score.bias`.
+public final class AttentionPool: Module {
+    /// The scoring layer `F → 1`.
+    public let score: Linear
+
+    /// A pool over `features`-wide positions.
+    public init<G: RandomNumberGenerator>(features: Int, rng: inout G) { score = Linear(features, 1, rng: &rng) }
+
+    /// Pools `x [B, P, F]`; `mask [B, P]` marks valid positions.
+    public func callAsFunction(_ x: Tensor, mask: Tensor?) -> Tensor {
+        let (b, p) = (x.shape[0], x.shape[1])
+        var s = score(x).reshaped([b, p])
+        if let mask { s = s + (mask - 1) * 1e9 }
+        let weights = s.softmax(axis: 1).unsqueezed(2)
+        return (x * weights).sum(axes: [1])
+    }
+}
+
+/// `layers` Transformer encoder layers in a row, as `torch.nn.TransformerEncoder` (`layers.0.…`).
+public final class TransformerStack: Module {
+    /// The layers.
+    public let layers: [TransformerEncoderLayer]
+
+    /// A stack of identical-shape layers, each initialised from `rng`.
+    public init<G: RandomNumberGenerator>(dim: Int, heads: Int, feedForward: Int, layers count: Int, dropout: Float,
+                                          activation: Activation.Kind, normFirst: Bool, seed: UInt64, rng: inout G) {
+        layers = (0..<count).map { i in
+            TransformerEncoderLayer(dim: dim, heads: heads, feedForward: feedForward, dropout: dropout, activation: activation,
+                                    normFirst: normFirst, seed: seed &+ UInt64(10 * i), rng: &rng)
+        }
+    }
+
+    /// Applies the layers; `keyPaddingMask[b][t]` hides step t of sample b.
+    public func callAsFunction(_ x: Tensor, keyPaddingMask: [[Bool]]?) -> Tensor {
+        layers.reduce(x) { $1($0, keyPaddingMask: keyPaddingMask) }
+    }
+}
+
+/// A learned position table `weight [steps, width]` added to a sequence (N(0, 0.02²) at start).
+public final class LearnedPositions: Module {
+    /// The table.
+    public let weight: Tensor
+
+    /// A table for `steps` positions.
+    public init<G: RandomNumberGenerator>(steps: Int, width: Int, rng: inout G) {
+        weight = Tensor.randn([steps, width], using: &rng, requiresGrad: true)
+        weight.assign(weight * 0.02)
+    }
+}
+
+/// The sinusoidal position encoding of Vaswani et al.: `pe[t, 2i] = sin(t / 10000^(2i/d))`,
+/// `pe[t, 2i+1] = cos(t / 10000^(2i/d))`, `[steps, width]`.
+public func sinusoidalPositions(steps: Int, width: Int) -> Tensor {
+    let pe = Tensor.zeros([steps, width])
+    for t in 0..<steps {
+        for i in stride(from: 0, to: width, by: 2) {
+            let angle = Double(t) / Foundation.pow(10000, Double(i) / Double(width))
+            pe.data[t * width + i] = Float(Foundation.sin(angle))
+            if i + 1 < width { pe.data[t * width + i + 1] = Float(Foundation.cos(angle)) }
+        }
+    }
+    return pe
+}

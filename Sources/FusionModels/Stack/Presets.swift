@@ -1,0 +1,143 @@
+import FusionData
+
+/// The per-sample input shapes of a model's encoders, decided by preprocessing and data.
+public struct ModelInputs: Equatable, Sendable {
+    /// Image `[channels, height, width]`.
+    public var image: [Int]
+    /// Audio MFCCs `[coefficients, frames]`.
+    public var audio: [Int]
+    /// Tokens per text.
+    public var textLength: Int
+    /// Token ids (vocabulary size; 0 is padding).
+    public var vocabulary: Int
+
+    /// Input shapes.
+    public init(image: [Int] = [1, 32, 32], audio: [Int] = [13, 32], textLength: Int = 16, vocabulary: Int = 5000) {
+        self.image = image; self.audio = audio; self.textLength = textLength; self.vocabulary = vocabulary
+    }
+
+    /// The stack input of `modality`.
+    public func shape(of modality: Modality) -> StackShape {
+        switch modality {
+        case .image: return StackShape(.image, image)
+        case .audio: return StackShape(.channels, audio)
+        case .text: return StackShape(.tokens, [textLength])
+        }
+    }
+}
+
+extension ModelConfig {
+    /// The preset names per modality.
+    public static let presets: [Modality: [String]] = [
+        .image: ["cnn", "cnn_gap", "lenet"],
+        .audio: ["cnn2d", "cnn2d_mean", "cnn1d_mean", "bigru", "bilstm"],
+        .text: ["embedding_bag", "bag_of_words", "gru", "transformer", "pretrained"],
+    ]
+
+    /// The layers of `modality`'s encoder: written out in the file, or its preset's. Nil for a
+    /// pretrained text encoder, which is not a stack.
+    public func layerSpecs(for modality: Modality) throws -> [LayerSpec]? {
+        func L(_ type: String, _ set: (inout LayerSpec) -> Void = { _ in }) -> LayerSpec {
+            var spec = LayerSpec(type)
+            set(&spec)
+            return spec
+        }
+        func unknown(_ preset: String) -> LayerStackError {
+            let names = ModelConfig.presets[modality] ?? []
+            let hint = LayerSpec.closest(preset, names).map { "; did you mean \"\($0)\"?" } ?? ""
+            return LayerStackError(path: "model.\(modality.rawValue).preset",
+                                   message: "unknown preset \"\(preset)\"\(hint) (presets: \(names.joined(separator: ", ")), or write \"layers\")")
+        }
+        switch modality {
+        case .image:
+            let c = image
+            guard c.layers.isEmpty else { return c.layers }
+            switch c.preset {
+            case "cnn", "cnn_gap":
+                var specs: [LayerSpec] = []
+                for (i, out) in c.channels.enumerated() {
+                    let k = i < c.kernels.count ? c.kernels[i] : 3, s = i < c.strides.count ? c.strides[i] : 1
+                    specs.append(L("conv2d") { $0.channels = out; $0.kernel = [k]; $0.stride = [s]; $0.padding = [k / 2]; $0.bias = c.batchNorm ? false : nil })
+                    if c.batchNorm { specs.append(L("batch_norm")) }
+                    specs.append(L("relu"))
+                    if c.residual {
+                        var block = [L("conv2d") { $0.channels = out; $0.kernel = [3]; $0.padding = [1]; $0.bias = c.batchNorm ? false : nil }]
+                        if c.batchNorm { block.append(L("batch_norm")) }
+                        block.append(L("relu"))
+                        block.append(L("conv2d") { $0.channels = out; $0.kernel = [3]; $0.padding = [1]; $0.bias = c.batchNorm ? false : nil })
+                        if c.batchNorm { block.append(L("batch_norm")) }
+                        specs.append(L("residual") { $0.layers = block })
+                        specs.append(L("relu"))
+                    }
+                    if c.pooling != "none" { specs.append(L(c.pooling == "avg" ? "avg_pool2d" : "max_pool2d") { $0.kernel = [2] }) }
+                }
+                specs.append(c.preset == "cnn" ? L("flatten") : L("global_pool"))
+                specs.append(L("linear") { $0.units = c.dim })
+                specs.append(L("relu"))
+                return specs
+            case "lenet":
+                return [L("conv2d") { $0.channels = 6; $0.kernel = [5]; $0.padding = [2] }, L("relu"), L("max_pool2d") { $0.kernel = [2] },
+                        L("conv2d") { $0.channels = 16; $0.kernel = [5] }, L("relu"), L("max_pool2d") { $0.kernel = [2] },
+                        L("flatten"), L("linear") { $0.units = 120 }, L("relu"), L("linear") { $0.units = c.dim }, L("relu")]
+            default: throw unknown(c.preset)
+            }
+        case .audio:
+            let c = audio
+            guard c.layers.isEmpty else { return c.layers }
+            switch c.preset {
+            case "cnn2d", "cnn2d_mean":
+                var specs: [LayerSpec] = []
+                for out in c.channels {
+                    specs += [L("conv2d") { $0.channels = out; $0.kernel = [3]; $0.padding = [1] }, L("relu"), L("max_pool2d") { $0.kernel = [2] }]
+                }
+                specs.append(c.preset == "cnn2d" ? L("flatten") : L("global_pool"))
+                return specs + [L("linear") { $0.units = c.dim }, L("relu")]
+            case "cnn1d_mean":
+                var specs: [LayerSpec] = []
+                for out in c.channels {
+                    specs += [L("conv1d") { $0.channels = out; $0.kernel = [5]; $0.padding = [2] }, L("relu"), L("max_pool1d") { $0.kernel = [2] }]
+                }
+                return specs + [L("global_pool"), L("linear") { $0.units = c.dim }, L("relu")]
+            case "bigru", "bilstm":
+                return [L(c.preset == "bigru" ? "gru" : "lstm") { $0.hidden = c.dim; $0.bidirectional = true }]
+            default: throw unknown(c.preset)
+            }
+        case .text:
+            let c = text
+            guard c.layers.isEmpty else { return c.layers }
+            let pool = c.pooling == "max" ? "max" : "avg"
+            switch c.preset {
+            case "embedding_bag":
+                var specs = [L("embedding") { $0.units = c.embeddingDim }, L("global_pool") { $0.op = pool }]
+                if c.embeddingDim != c.dim { specs += [L("linear") { $0.units = c.dim }, L("relu")] }
+                return specs
+            case "bag_of_words":
+                return [L("bag_of_words"), L("linear") { $0.units = c.dim }, L("relu")]
+            case "gru":
+                return [L("embedding") { $0.units = c.embeddingDim }, L("gru") { $0.hidden = c.dim }]
+            case "transformer":
+                return [L("embedding") { $0.units = c.dim }, L("positional") { $0.encoding = "learned" },
+                        L("transformer") { $0.heads = c.heads; $0.numLayers = c.numLayers; $0.normFirst = true; $0.activation = "gelu" },
+                        L("layer_norm"), L("global_pool") { $0.op = pool }]
+            case "pretrained": return nil
+            default: throw unknown(c.preset)
+            }
+        }
+    }
+
+    /// The resolved stack of `modality`'s encoder for `inputs` (nil for a pretrained text
+    /// encoder); a misfit throws with the JSON path of the layer (`model.image.layers.3`, or
+    /// `model.image.preset` for a preset's layer).
+    public func plan(for modality: Modality, inputs: ModelInputs) throws -> LayerPlan? {
+        guard let specs = try layerSpecs(for: modality) else { return nil }
+        let written = switch modality { case .image: !image.layers.isEmpty; case .audio: !audio.layers.isEmpty; case .text: !text.layers.isEmpty }
+        let path = "model.\(modality.rawValue)." + (written ? "layers" : "preset")
+        do {
+            return try LayerPlan(specs, input: inputs.shape(of: modality), path: path, vocabulary: inputs.vocabulary)
+        } catch let error as LayerStackError where !written {
+            let preset = switch modality { case .image: image.preset; case .audio: audio.preset; case .text: text.preset }
+            throw LayerStackError(path: path, message: "the \"\(preset)\" preset does not fit \(inputs.shape(of: modality)): \(error.message) "
+                                  + "(layer \(error.path.split(separator: ".").last ?? ""))")
+        }
+    }
+}
