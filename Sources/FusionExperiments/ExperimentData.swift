@@ -139,11 +139,12 @@ public final class ExperimentData {
     /// The encoders' input shapes, with the tokenizer's vocabulary.
     public var modelInputs: ModelInputs { ExperimentData.modelInputs(config, vocabulary: textEncoder?.vocabularySize) }
 
-    /// A loader over `split`: training batches are shuffled and augmented per epoch.
-    public func loader(_ split: Split) throws -> BatchLoader {
+    /// A loader over `split`: training batches are shuffled and augmented per epoch (unless
+    /// `training` says otherwise: `false` reads the training split in order, as evaluation does).
+    public func loader(_ split: Split, training: Bool? = nil) throws -> BatchLoader {
         guard let cache = caches[split] else { throw ExperimentError("\(dataset.root): the dataset has no \(split.rawValue) samples") }
         let p = config.preprocessing
-        let training = split == .train
+        let training = training ?? (split == .train)
         var augmentation = OnTheFlyAugmentation()
         if training {
             let a = p.image.augment

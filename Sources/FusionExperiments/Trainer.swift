@@ -155,8 +155,12 @@ public final class Trainer {
             history.append(record)
             let score = val.map { metricName == "loss" ? $0.loss : ($0.metrics.value(named: metricName) ?? $0.metrics.accuracy) } ?? -record.trainLoss
             let improved = lowerIsBetter ? score < best - t.earlyStopping.minDelta : score > best + t.earlyStopping.minDelta
-            if improved || bestEpoch == 0 {
-                best = score; bestEpoch = epoch; sinceBest = 0
+            // A tie on the selection metric goes to the lower validation loss, then to the later epoch.
+            let bestLoss = bestEpoch >= 1 && bestEpoch <= history.count ? history[bestEpoch - 1].valLoss : .infinity
+            let tied = !improved && Swift.abs(score - best) <= t.earlyStopping.minDelta && (record.valLoss.isNaN || record.valLoss <= bestLoss)
+            if improved || tied || bestEpoch == 0 {
+                if improved || bestEpoch == 0 { best = score }
+                bestEpoch = epoch; sinceBest = 0
                 try model.save(to: run.bestCheckpoint, metadata: ["epoch": "\(epoch)", "\(metricName)": "\(score)", "experiment": config.name])
             } else {
                 sinceBest += 1
@@ -182,7 +186,15 @@ public final class Trainer {
         // Test the best weights.
         try model.load(from: run.bestCheckpoint)
         let test = try evaluate(data.caches[.test] != nil ? .test : (hasVal ? .val : .train))
-        try writeFileAtomically(try test.metrics.jsonData(), to: run.path + "/metrics.json")
+
+        let testedSplit: Split = data.caches[.test] != nil ? .test : (hasVal ? .val : .train)
+        var report = (try JSONSerialization.jsonObject(with: try test.metrics.jsonData()) as? [String: Any]) ?? [:]
+        report["evaluated_split"] = testedSplit.rawValue
+        report["selection"] = ["metric": hasVal ? metricName : "train_loss", "split": hasVal ? "val" : "train", "epoch": bestEpoch,
+                               "value": hasVal ? best : -best,
+                               "rule": "best \(hasVal ? metricName : "train_loss"); ties go to the lower validation loss, then the later epoch"]
+        try writeFileAtomically(try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys]),
+                                to: run.path + "/metrics.json")
         try writePredictions(test, to: run.path + "/predictions.csv", classNames: data.classNames)
         return RunResult(directory: run.path, test: test.metrics, bestValidation: best, bestEpoch: bestEpoch,
                          parameters: model.parameterCount, trainSeconds: trainSeconds, history: history)

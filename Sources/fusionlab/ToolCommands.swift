@@ -147,3 +147,34 @@ struct ExportNotebook: ParsableCommand {
         print("notebook: \(path)")
     }
 }
+
+/// Writes the preprocessed features of every split, as the model reads them.
+struct ExportFeatures: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "export-features",
+        abstract: "Write each split's preprocessed features (safetensors) and features.json, for a PyTorch twin on the same numbers.")
+    @Argument(help: "A run directory (its vocabulary and splits) or an experiment file.") var source: String
+    @Option(name: .shortAndLong, help: "Output folder (default: <run dir>/features, or features/<experiment name>).") var output: String?
+    @Option(name: .customLong("set"), help: "Override a key of an experiment file (repeatable).") var overrides: [String] = []
+    @Flag(help: "Print only errors.") var quiet = false
+
+    func run() throws {
+        let progress = Progress(quiet: quiet)
+        let files = try reportingErrors { () -> [String] in
+            let isRun = FileManager.default.fileExists(atPath: source + "/config.resolved.json")
+            if isRun {
+                let run = try RunDirectory.open(source)
+                let config = try run.config()
+                Threading.setThreads(config.training.threads)
+                let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, reuseVocabulary: true, log: progress.log)
+                return try FeatureExport.write(data, to: output ?? source + "/features")
+            }
+            let config = try ConfigLoader.load(source, overrides: overrides).config
+            Threading.setThreads(config.training.threads)
+            let folder = output ?? "features/\(config.name)"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let data = try ExperimentData.prepare(config, vocabularyPath: folder + "/vocab.txt", log: progress.log)
+            return try FeatureExport.write(data, to: folder)
+        }
+        for file in files { print(file) }
+    }
+}

@@ -195,12 +195,17 @@ def clean_clip(wav_bytes):
     return (x / peak).astype(np.float32)
 
 
-def render_clip(clean, rng, snr_db, warp):
+def render_clip(clean, rng, snr_db, warp, tilt):
     """One noisy rendering of a clean clip: gain 0.5..0.9, lead-in 0..100 ms, 50 ms tail, white
     noise at snr_db +- 5 dB (relative to the clip's RMS over its speech)."""
     if warp > 0:  # speed perturbation: resampling changes tempo and pitch together
         factor = rng.uniform(1 - warp, 1 + warp)
         clean = resample(clean, RATE, int(round(RATE * factor)))
+    if tilt > 0:  # channel: a random first-order spectral tilt, y[n] = x[n] + a x[n-1], |a| <= tilt
+        a = rng.uniform(-tilt, tilt)
+        clean = np.concatenate([clean, [0.0]]).astype(np.float32)
+        clean[1:] += a * clean[:-1].copy()
+        clean /= float(np.max(np.abs(clean))) or 1.0
     gain = rng.uniform(0.5, 0.9)
     lead = int(rng.integers(0, int(0.1 * RATE) + 1))
     speech = clean * gain
@@ -305,7 +310,7 @@ def generate(args):
         with open(os.path.join(out, image_rel), "wb") as f:
             f.write(render_image(images[k], image_rng, args.image_noise))
         with open(os.path.join(out, audio_rel), "wb") as f:
-            f.write(wav_bytes(render_clip(clean[chosen[i]], audio_rng, args.audio_snr, args.audio_warp)))
+            f.write(wav_bytes(render_clip(clean[chosen[i]], audio_rng, args.audio_snr, args.audio_warp, args.audio_tilt)))
         written.update((image_rel, audio_rel))
         record = {"id": sid, "split": splits[i], "label": LABELS[label]}
         if text_rng.random() >= NO_CAPTION_RATE:
@@ -398,6 +403,8 @@ def main():
                         help="centre of the per-clip white-noise SNR in dB, drawn in +-5 (default 20)")
     parser.add_argument("--audio-warp", type=float, default=0.0, metavar="W",
                         help="per-clip speed perturbation: resample by a factor drawn in 1 +- W (default 0)")
+    parser.add_argument("--audio-tilt", type=float, default=0.0, metavar="A",
+                        help="per-clip channel tilt: filter y[n] = x[n] + a x[n-1] with a drawn in +-A (default 0)")
     parser.add_argument("--disjoint-utterances", action="store_true",
                         help="draw each split's clips from its own voice x speed x pitch combinations per word")
     parser.add_argument("--cache", default=os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
