@@ -13,23 +13,38 @@ Each sample is one handwritten digit (the label, "0".."9") seen, heard and partl
   seeded Gaussian pixel noise (`--image-noise SIGMA`, in 0..255 grey levels, after upscaling).
   Each scan is used once while --samples <= 1797; beyond that they repeat (reshuffled).
 - audio: the digit's English word ("zero".."nine") spoken by espeak-ng in one of several
-  voice x speed x pitch combinations of the chosen --domain (see DOMAINS below), silence-trimmed,
-  resampled to 8 kHz (libsoxr via the `soxr` module, else librosa), given a random gain, a random
-  0..100 ms lead-in and seeded white noise at a random SNR around --audio-snr dB, and written as
-  mono 16-bit PCM WAV. Each (voice, speed, pitch, word) is synthesised once per run (and kept in
-  an on-disk cache keyed by the espeak-ng version, see --cache); samples reuse clips with fresh
-  noise. The clip of a sample is drawn at random among the combinations of its digit, independently
-  of its image. Clips are 0.4..0.9 s long: use an audio duration of about 1.0 s.
+  voice x speed x pitch combinations of the chosen --domain (see DOMAINS below), silence-trimmed
+  and resampled to 8 kHz (libsoxr via the `soxr` module, else librosa). Each (voice, speed, pitch,
+  word) is synthesised once per run (and kept in an on-disk cache keyed by the espeak-ng version,
+  see --cache); every sample then renders its clip afresh, all seeded: a speed perturbation
+  (resampling by a factor in 1 +- --audio-warp, tempo and pitch together), a channel tilt
+  (y[n] = x[n] + a x[n-1], a in +- --audio-tilt), a gain in 0.5..0.9, a 0..100 ms lead-in, a
+  50 ms tail and white noise at an SNR drawn in --audio-snr +- 5 dB (relative to the speech);
+  written as mono 16-bit PCM WAV. A sample's combination is drawn at random for its digit,
+  independently of its image, and (unless --shared-utterances) from combinations of its own
+  split: each word's combinations are divided 70/15/15 like the samples, so no test clip is a
+  re-noised copy of an utterance heard in training. Clips are 0.3..1.2 s long (median 0.55): use an
+  audio duration of about 1.0 s (the default 0.5 s cuts many).
+
+  Difficulty: espeak-ng is very consistent, so with clean clips (SNR 20 dB, no warp or tilt) a
+  logistic regression on mean MFCCs scores 1.00 on domain a's test split, even on unheard
+  utterances. The defaults (SNR 5, warp 0.1, tilt 0.8, disjoint utterances) bring it to about
+  0.92 on domain a and 0.61 on domain b (seed 0, 1500 samples); images alone score about 0.94,
+  captions alone about 0.18 (see --check). --audio-snr 20 --audio-warp 0 --audio-tilt 0 gives
+  the clean version.
 - text: a caption carrying only PARTIAL information about the label: either its parity
   ("an even digit" / "an odd digit") or its magnitude ("a digit below five" / "a digit of five or
   more"), chosen at random per sample; about 5% of samples have no caption. Vocabulary: a, an,
   below, digit, even, five, more, odd, of, or. A caption alone narrows ten classes to five.
 
 Splits are a seeded stratified 70/15/15 (per label) in each line's "split" field. Everything is
-drawn from numpy generators derived from --seed (and --domain for the audio), so the same
+drawn from numpy generators derived from --seed (and --domain for the audio: with one seed the
+two domains share images, captions and splits and differ only in their audio), so the same
 arguments and the same versions of espeak-ng, libsoxr and Pillow write the same bytes. Files:
-DIR/images/sNNNNN.png, DIR/audio/sNNNNN.wav, then DIR/samples.jsonl and last DIR/dataset.json
-(each written to a temporary file and renamed), so a folder with dataset.json is complete.
+DIR/images/sNNNNN.png, DIR/audio/sNNNNN.wav, DIR/provenance.jsonl (per sample: the optdigits
+index in load_digits and the espeak-ng voice, speed, pitch and word; not read by FusionLab), then
+DIR/samples.jsonl and last DIR/dataset.json (each written to a temporary file and renamed), so a
+folder with dataset.json is complete.
 
 Provenance and licenses:
 - The digit scans are the test part of the UCI "Optical Recognition of Handwritten Digits" data
@@ -279,13 +294,13 @@ def generate(args):
     splits = stratified_splits(labels, rng_for(args.seed, "splits"))
 
     # Which combination voices each sample, then synthesise each used combination once.
-    # With --disjoint-utterances each word's combinations are split 70/15/15 too, so a test clip
+    # Unless --shared-utterances, each word's combinations are split 70/15/15 too, so a test clip
     # is never a re-noised copy of an utterance heard in training.
     combo_rng = rng_for(args.seed, f"audio-combo-{args.domain}")
     combos = [(v, s, p) for v in domain["voices"] for s in domain["speeds"] for p in domain["pitches"]]
     pools = {}
     for d in range(10):
-        if args.disjoint_utterances:
+        if not args.shared_utterances:
             groups = stratified_splits([0] * len(combos), combo_rng)
             pools[d] = {split: [c for c, g in zip(combos, groups) if g == split] for split in ("train", "val", "test")}
         else:
@@ -324,6 +339,10 @@ def generate(args):
             if name.endswith(ext) and f"{sub}/{name}" not in written:
                 os.unlink(os.path.join(out, sub, name))
 
+    provenance = "".join(json.dumps({"id": r["id"], "optdigits_index": int(k), "voice": c[0], "speed": c[1],
+                                     "pitch": c[2], "word": c[3]}, separators=(",", ":")) + "\n"
+                         for r, k, c in zip(records, order, chosen))
+    write_atomically(os.path.join(out, "provenance.jsonl"), provenance.encode())
     lines = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in records)
     write_atomically(os.path.join(out, "samples.jsonl"), lines.encode())
     source = (f"avdigits (scripts/datasets/make_avdigits.py, samples {args.samples}, seed {args.seed}, "
@@ -331,7 +350,9 @@ def generate(args):
               f"images are scikit-learn's handwritten digits (UCI optdigits, Alpaydin & Kaynak 1998, "
               f"CC BY 4.0), 8x8 upscaled bilinearly to 28x28; audio is the digit's English word "
               f"synthesised by {version.split('  ')[0]} with voices {', '.join(domain['voices'])}, "
-              f"speeds {domain['speeds']}, pitches {domain['pitches']}, 8 kHz 16-bit with white noise; "
+              f"speeds {domain['speeds']}, pitches {domain['pitches']}, 8 kHz 16-bit, per clip speed warp "
+              f"+-{args.audio_warp:g}, tilt +-{args.audio_tilt:g}, white noise, "
+              f"{'shared' if args.shared_utterances else 'split-disjoint'} utterances; "
               f"captions state only parity or magnitude (<5 / >=5), ~5% missing")
     info = {"name": os.path.basename(out.rstrip("/")), "task": "classification", "labels": LABELS,
             "samples": "samples.jsonl", "source": source}
@@ -399,14 +420,15 @@ def main():
     parser.add_argument("--domain", choices=sorted(DOMAINS), default="a", help="voice domain (default a)")
     parser.add_argument("--image-noise", type=float, default=0.0, metavar="SIGMA",
                         help="std of Gaussian pixel noise in grey levels 0..255 after upscaling (default 0)")
-    parser.add_argument("--audio-snr", type=float, default=20.0, metavar="DB",
-                        help="centre of the per-clip white-noise SNR in dB, drawn in +-5 (default 20)")
-    parser.add_argument("--audio-warp", type=float, default=0.0, metavar="W",
-                        help="per-clip speed perturbation: resample by a factor drawn in 1 +- W (default 0)")
-    parser.add_argument("--audio-tilt", type=float, default=0.0, metavar="A",
-                        help="per-clip channel tilt: filter y[n] = x[n] + a x[n-1] with a drawn in +-A (default 0)")
-    parser.add_argument("--disjoint-utterances", action="store_true",
-                        help="draw each split's clips from its own voice x speed x pitch combinations per word")
+    parser.add_argument("--audio-snr", type=float, default=5.0, metavar="DB",
+                        help="centre of the per-clip white-noise SNR in dB, drawn in +-5 (default 5)")
+    parser.add_argument("--audio-warp", type=float, default=0.1, metavar="W",
+                        help="per-clip speed perturbation: resample by a factor drawn in 1 +- W (default 0.1)")
+    parser.add_argument("--audio-tilt", type=float, default=0.8, metavar="A",
+                        help="per-clip channel tilt: filter y[n] = x[n] + a x[n-1] with a drawn in +-A (default 0.8)")
+    parser.add_argument("--shared-utterances", action="store_true",
+                        help="let all splits draw from the same voice x speed x pitch combinations (default: "
+                             "each word's combinations are split 70/15/15 too, so test utterances are unheard)")
     parser.add_argument("--cache", default=os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
                                                         "fusionlab", "avdigits-espeak"),
                         help="folder caching espeak-ng's clips across runs, or 'none' (default ~/.cache/fusionlab/avdigits-espeak)")

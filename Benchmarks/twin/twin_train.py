@@ -1,0 +1,333 @@
+"""Training and evaluation of the twin, as Sources/FusionExperiments/Trainer.swift does it.
+
+* loss: cross entropy with label smoothing (mean over the batch); gradient accumulation
+  (each loss divided by the accumulation count, a step every `grad_accumulation` batches and
+  after the last batch); global-norm clipping (`clip_grad_norm_`, as `clipGradientNorm`);
+* optimizer: torch.optim.Adam (L2 weight decay added to the gradient), AdamW (decoupled),
+  SGD (momentum, L2) with the config's learning rate, weight decay and momentum
+  (Sources/FusionOptim/Optimizer.swift);
+* schedule: a multiplier per epoch (warm-up from 1/(warmup+1), then constant, step or cosine
+  over the remaining epochs; Sources/FusionOptim/Schedules.swift, Trainer.scheduleMultiplier);
+* data: the exported features, training batches reshuffled every epoch (torch's RNG; FusionLab's
+  own RNG cannot be reproduced), evaluation batches of max(batch_size, 128) in order;
+* selection: the best validation `training.early_stopping.metric` (ties → lower validation
+  loss → later epoch; `min_delta`; patience), then the test split on the best epoch's weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+
+from twin_model import TwinClassifier, TwinError
+
+SPLITS = ("train", "val", "test")
+
+
+# ---------------------------------------------------------------------------------------------
+# Features
+
+
+@dataclass
+class Features:
+    info: dict
+    splits: Dict[str, Dict[str, torch.Tensor]]
+
+    @property
+    def experiment(self) -> dict:
+        return self.info["experiment"]
+
+    def size(self, split) -> int:
+        return int(self.splits[split]["labels"].shape[0])
+
+
+def load_features(directory: str) -> Features:
+    with open(os.path.join(directory, "features.json")) as f:
+        info = json.load(f)
+    splits = {}
+    for s in SPLITS:
+        path = os.path.join(directory, f"{s}.safetensors")
+        if os.path.exists(path):
+            splits[s] = load_file(path)
+    if "train" not in splits:
+        raise TwinError(f"{directory}: no train.safetensors")
+    return Features(info, splits)
+
+
+def batch_of(tensors: Dict[str, torch.Tensor], index) -> Dict[str, torch.Tensor]:
+    return {k: v[index] for k, v in tensors.items()}
+
+
+def check_supported(exp: dict):
+    """Settings the twin cannot reproduce on exported (un-augmented) features."""
+    problems = []
+    model = exp.get("model", {})
+    if float(model.get("fusion", {}).get("modality_dropout", 0) or 0) > 0:
+        problems.append("model.fusion.modality_dropout > 0")
+    pre = exp.get("preprocessing", {})
+    aug = pre.get("image", {}).get("augment", {})
+    for k, v in aug.items():
+        if v:
+            problems.append(f"preprocessing.image.augment.{k} = {v}")
+    audio = pre.get("audio", {})
+    for k in ("time_masks", "frequency_masks"):
+        if audio.get(k, 0):
+            problems.append(f"preprocessing.audio.{k} = {audio[k]} (SpecAugment)")
+    tr = exp.get("transfer", {})
+    for k in ("init_from", "freeze", "unfreeze", "lr_multipliers", "include", "remap"):
+        if tr.get(k):
+            problems.append(f"transfer.{k}")
+    if "text" in model.get("modalities", []) and model.get("text", {}).get("preset") == "pretrained" \
+            and not model.get("text", {}).get("layers"):
+        problems.append("model.text.preset = pretrained")
+    if problems:
+        raise TwinError("not supported by the twin: " + "; ".join(problems))
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics (Sources/FusionExperiments/Metrics.swift)
+
+
+def _ratio(a, b):
+    return 0.0 if b == 0 else a / b
+
+
+def roc_auc(scores: np.ndarray, positives: np.ndarray) -> Optional[float]:
+    p = int(positives.sum())
+    n = len(positives) - p
+    if p == 0 or n == 0:
+        return None
+    order = np.argsort(scores, kind="stable")
+    s = scores[order]
+    ranks = np.empty(len(s))
+    i = 0
+    while i < len(s):
+        j = i
+        while j + 1 < len(s) and s[j + 1] == s[i]:
+            j += 1
+        ranks[i:j + 1] = (i + j) / 2 + 1
+        i = j + 1
+    pos_rank_sum = ranks[positives[order]].sum()
+    return float((pos_rank_sum - p * (p + 1) / 2) / (p * n))
+
+
+def classification_metrics(labels: np.ndarray, predictions: np.ndarray, probabilities: Optional[np.ndarray], k: int) -> dict:
+    confusion = np.zeros((k, k), dtype=np.int64)
+    for t, g in zip(labels, predictions):
+        confusion[t, g] += 1
+    n = len(labels)
+    tp = np.diag(confusion)
+    support = confusion.sum(1)
+    predicted = confusion.sum(0)
+    precision = [_ratio(tp[c], predicted[c]) for c in range(k)]
+    recall = [_ratio(tp[c], support[c]) for c in range(k)]
+    f1 = [_ratio(2 * tp[c], predicted[c] + support[c]) for c in range(k)]
+    correct = int(tp.sum())
+    tot = int(support.sum())
+
+    def wmean(values):
+        return 0.0 if tot == 0 else float(np.dot(values, support) / tot)
+
+    out = {
+        "samples": n, "accuracy": _ratio(correct, n),
+        "precision_macro": float(np.mean(precision)) if k else 0.0, "recall_macro": float(np.mean(recall)) if k else 0.0,
+        "f1_macro": float(np.mean(f1)) if k else 0.0,
+        "precision_micro": _ratio(correct, int(predicted.sum())), "recall_micro": _ratio(correct, tot),
+        "f1_micro": _ratio(2 * correct, int(predicted.sum()) + tot),
+        "precision_weighted": wmean(precision), "recall_weighted": wmean(recall), "f1_weighted": wmean(f1),
+        "confusion_matrix": confusion.tolist(),
+    }
+    if probabilities is not None:
+        aucs = [roc_auc(probabilities[:, c], labels == c) for c in range(k)]
+        defined = [a for a in aucs if a is not None]
+        out["roc_auc_macro"] = float(np.mean(defined)) if defined else None
+        eps = float(np.finfo(np.float32).eps)
+        p = np.clip(probabilities[np.arange(n), labels].astype(np.float64), eps, 1 - eps)
+        out["log_loss"] = float(-np.log(p).mean()) if n else None
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Schedule and optimizer
+
+
+def schedule_multiplier(training: dict, epoch0: int) -> float:
+    s = training.get("schedule", {})
+    warm = int(s.get("warmup_epochs", 0))
+    remaining = max(int(training["epochs"]) - warm, 1)
+    kind = s.get("kind", "constant")
+
+    def after(step):
+        if kind == "step":
+            return float(s.get("gamma", 0.1)) ** (step // int(s.get("step_size", 10)))
+        if kind == "cosine":
+            t = min(step, remaining) / remaining
+            mf = float(s.get("min_factor", 0))
+            return mf + (1 - mf) * 0.5 * (1 + math.cos(math.pi * t))
+        return 1.0
+
+    start = 1 / (warm + 1)
+    if epoch0 < warm:
+        return start + (1 - start) * epoch0 / warm
+    return after(epoch0 - warm)
+
+
+def make_optimizer(training: dict, params):
+    lr, wd = float(training["lr"]), float(training.get("weight_decay", 0))
+    kind = training.get("optimizer", "adam")
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=float(training.get("momentum", 0.9)), weight_decay=wd)
+    if kind == "adamw":
+        # FusionLab's AdamW takes training.weight_decay (default 0), not torch's default 0.01.
+        return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=wd)
+    return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=wd)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+@dataclass
+class Evaluation:
+    loss: float
+    metrics: dict
+    logits: torch.Tensor
+
+
+@dataclass
+class TwinResult:
+    epochs: int
+    best_epoch: int
+    best_value: float
+    test: dict
+    test_split: str
+    history: List[dict] = field(default_factory=list)
+    train_seconds: float = 0.0
+    train_samples: int = 0
+
+
+def evaluate(model, tensors: Dict[str, torch.Tensor], batch_size: int, classes: int) -> Evaluation:
+    model.eval()
+    n = int(tensors["labels"].shape[0])
+    eb = max(batch_size, 128)
+    outs = []
+    with torch.no_grad():
+        for start in range(0, n, eb):
+            outs.append(model(batch_of(tensors, slice(start, start + eb))))
+    logits = torch.cat(outs, 0)
+    labels = tensors["labels"].long()
+    loss = float(F.cross_entropy(logits, labels, reduction="sum")) / max(n, 1)
+    probs = logits.softmax(1).numpy()
+    m = classification_metrics(labels.numpy(), logits.argmax(1).numpy(), probs, classes)
+    return Evaluation(loss, m, logits)
+
+
+def train_epoch(model, optimizer, tensors, training: dict, generator=None):
+    """One epoch over shuffled batches; returns (mean loss, accuracy, samples)."""
+    model.train()
+    n = int(tensors["labels"].shape[0])
+    bs = int(training["batch_size"])
+    accum = int(training.get("grad_accumulation", 1))
+    clip = float(training.get("grad_clip", 0))
+    smoothing = float(training.get("label_smoothing", 0))
+    order = torch.randperm(n, generator=generator)
+    batches = [order[i:i + bs] for i in range(0, n, bs)]
+    if training.get("drop_last", False) and batches and len(batches[-1]) < bs:
+        batches.pop()
+    params = [p for p in model.parameters() if p.requires_grad]
+    loss_sum, correct, seen = 0.0, 0, 0
+    optimizer.zero_grad(set_to_none=True)
+    for i, idx in enumerate(batches, start=1):
+        b = batch_of(tensors, idx)
+        labels = b["labels"].long()
+        logits = model(b)
+        loss = F.cross_entropy(logits, labels, label_smoothing=smoothing)
+        (loss / accum if accum > 1 else loss).backward()
+        if i % accum == 0 or i == len(batches):
+            if clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        loss_sum += float(loss.detach()) * len(idx)
+        correct += int((logits.detach().argmax(1) == labels).sum())
+        seen += len(idx)
+    return loss_sum / max(seen, 1), correct / max(seen, 1), seen
+
+
+def build_model(features: Features, seed: int) -> TwinClassifier:
+    torch.manual_seed(seed)
+    return TwinClassifier(features.info)
+
+
+def fit(features: Features, seed: Optional[int] = None, log=None) -> TwinResult:
+    exp = features.experiment
+    check_supported(exp)
+    training = exp["training"]
+    seed = int(exp.get("seed", 0)) if seed is None else seed
+    model = build_model(features, seed)
+    optimizer = make_optimizer(training, model.parameters())
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    classes = len(features.info["classes"])
+    es = training.get("early_stopping", {})
+    metric = es.get("metric", "accuracy")
+    min_delta = float(es.get("min_delta", 0))
+    patience = int(es.get("patience", 0))
+    lower = metric == "loss"
+    has_val = "val" in features.splits
+    best = math.inf if lower else -math.inf
+    best_epoch, since_best = 0, 0
+    best_state = None
+    history: List[dict] = []
+    train_seconds, train_samples = 0.0, 0
+    epoch = 1
+    while epoch <= int(training["epochs"]):
+        scale = schedule_multiplier(training, epoch - 1)
+        for g, lr in zip(optimizer.param_groups, base_lrs):
+            g["lr"] = lr * scale
+        started = time.perf_counter()
+        train_loss, train_acc, seen = train_epoch(model, optimizer, features.splits["train"], training)
+        train_seconds += time.perf_counter() - started
+        train_samples += seen
+        val = evaluate(model, features.splits["val"], int(training["batch_size"]), classes) if has_val else None
+        record = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc,
+                  "val_loss": val.loss if val else math.nan, "val_accuracy": val.metrics["accuracy"] if val else math.nan,
+                  "val_f1_macro": val.metrics["f1_macro"] if val else math.nan, "lr_scale": scale}
+        history.append(record)
+        if val is not None:
+            value = val.loss if metric == "loss" else val.metrics.get(metric)
+            score = val.metrics["accuracy"] if value is None else value
+        else:
+            # As Trainer.swift: without a validation split the score is −(train loss), even when
+            # the metric is "loss" (lower is better), see the report.
+            score = -train_loss
+        improved = score < best - min_delta if lower else score > best + min_delta
+        best_loss = history[best_epoch - 1]["val_loss"] if 1 <= best_epoch <= len(history) else math.inf
+        tied = (not improved) and abs(score - best) <= min_delta and (math.isnan(record["val_loss"]) or record["val_loss"] <= best_loss)
+        if improved or tied or best_epoch == 0:
+            if improved or best_epoch == 0:
+                best = score
+            best_epoch, since_best = epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            since_best += 1
+        if log:
+            log(f"  epoch {epoch}: train loss {train_loss:.4f} acc {train_acc:.3f}  val loss {record['val_loss']:.4f} "
+                f"acc {record['val_accuracy']:.3f}{'  * best' if best_epoch == epoch else ''}")
+        if patience > 0 and since_best >= patience:
+            break
+        epoch += 1
+    model.load_state_dict(best_state)
+    split = "test" if "test" in features.splits else ("val" if has_val else "train")
+    test = evaluate(model, features.splits[split], int(training["batch_size"]), classes)
+    return TwinResult(epochs=len(history), best_epoch=best_epoch, best_value=best, test=test.metrics, test_split=split,
+                      history=history, train_seconds=train_seconds, train_samples=train_samples)
