@@ -43,8 +43,9 @@ public struct LayerStackError: Error, CustomStringConvertible {
 ///
 /// Layout changes are automatic and documented: a 2-D layer reads a `channels` value as a
 /// one-channel image; a 1-D layer reads a `sequence` as channels (transposed); a sequence layer
-/// (`gru`, `lstm`, `transformer`, `positional`, and `linear` / `layer_norm` per step) reads
-/// `channels` transposed and an image `[C, H, W]` as W steps of C·H features. Nothing turns
+/// (`gru`, `lstm`, `transformer`, `positional`) reads `channels` transposed and an image
+/// `[C, H, W]` as W steps of C·H features; `linear` and `layer_norm` work per step on a
+/// sequence or on `channels` (transposed), never on an image. Nothing turns
 /// a spatial or sequential value into a vector except `flatten`, `global_pool` and a recurrent
 /// layer with `output: "last"`.
 public struct LayerPlan: Sendable {
@@ -109,8 +110,8 @@ public struct LayerPlan: Sendable {
     static func resolve(_ spec: LayerSpec, _ shape: StackShape, path: String, vocabulary: Int) throws
         -> (StackShape, StackShape, LayerPlan?) {
         func fail(_ message: String) -> LayerStackError { LayerStackError(path: path, message: "\(spec.type): \(message)") }
-        func want(_ kinds: [StackShape.Kind], hint: String = "") throws -> StackShape {
-            for k in kinds { if let s = convert(shape, to: k) { return s } }
+        func want(_ kinds: [StackShape.Kind], hint: String = "", fromImage: Bool = true) throws -> StackShape {
+            for k in kinds where fromImage || shape.kind != .image { if let s = convert(shape, to: k) { return s } }
             let names = kinds.map { $0 == .channels ? "channels × steps" : $0.rawValue }.joined(separator: " or ")
             throw fail("expects \(names.hasPrefix("i") ? "an" : "a") \(names) input, got \(shape)\(hint)")
         }
@@ -172,11 +173,11 @@ public struct LayerPlan: Sendable {
             let features = shape.kind == .sequence ? shape.dims[1] : shape.dims[0]
             return (shape, StackShape(.vector, [features]), nil)
         case "linear":
-            let x = try want([.vector, .sequence], hint: shape.kind == .image ? "; add flatten or global_pool before it" : "")
+            let x = try want([.vector, .sequence], hint: shape.kind == .image ? "; add flatten or global_pool before it" : "", fromImage: false)
             let units = try positive(spec.units, "units")
             return (x, StackShape(x.kind, Array(x.dims.dropLast()) + [units]), nil)
         case "layer_norm":
-            let x = try want([.vector, .sequence])
+            let x = try want([.vector, .sequence], hint: shape.kind == .image ? "; use batch_norm on images" : "", fromImage: false)
             return (x, x, nil)
         case "batch_norm":
             let x = try want([.image, .channels, .vector])

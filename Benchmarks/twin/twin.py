@@ -1,0 +1,398 @@
+#!/usr/bin/env python3
+"""PyTorch twin of FusionLab: the identical model, trained the same way on the same features.
+
+    python Benchmarks/twin/twin.py run <run dir> [--features DIR] [--threads N]
+    python Benchmarks/twin/twin.py compare <comparison dir> [--json out.json]
+    python Benchmarks/twin/twin.py throughput <run dir> [--threads 1|2] [--json]
+    python Benchmarks/twin/twin.py forward-golden <config.resolved.json | experiment.json | run dir> --out FILE
+    python Benchmarks/twin/twin.py check <run dir>      # FusionLab checkpoint → twin logits vs predictions.csv
+
+Features come from `fusionlab export-features` (run automatically when <run dir>/features is
+missing; binary: --fusionlab, $FUSIONLAB, `fusionlab` on PATH, or .build/release/fusionlab).
+The model is built from features.json (`layers`, `experiment`, `inputs`, `vocabulary`,
+`classes`) with FusionLab's parameter keys, so checkpoints load either way. See README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+import torch  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
+
+from twin_model import TwinClassifier, TwinError  # noqa: E402
+from twin_train import Features, build_model, evaluate, fit, load_features, make_optimizer, train_epoch  # noqa: E402
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# FusionLab binary and features
+
+
+def fusionlab_binary(option):
+    for candidate in (option, os.environ.get("FUSIONLAB"), shutil.which("fusionlab"),
+                      os.path.join(REPO, ".build", "release", "fusionlab")):
+        if candidate and os.path.exists(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise TwinError("no fusionlab binary: pass --fusionlab PATH (or set $FUSIONLAB)")
+
+
+def run_cwd(run_dir, option):
+    """The folder FusionLab ran in, so a relative dataset.path resolves: --cwd, else derived from
+    manifest.json's absolute dataset path, else the repository root."""
+    if option:
+        return option
+    try:
+        with open(os.path.join(run_dir, "config.resolved.json")) as f:
+            rel = json.load(f)["dataset"]["path"]
+        with open(os.path.join(run_dir, "manifest.json")) as f:
+            absolute = json.load(f)["dataset"]
+        if not os.path.isabs(rel):
+            rel_norm = os.path.normpath(rel)
+            if absolute.endswith(os.sep + rel_norm):
+                return absolute[: -len(rel_norm) - 1]
+    except (OSError, KeyError, ValueError):
+        pass
+    return REPO
+
+
+def export_features(source, out_dir, args, cwd=None):
+    binary = fusionlab_binary(args.fusionlab)
+    cmd = [binary, "export-features", os.path.abspath(source) if os.path.exists(source) else source, "-o",
+           os.path.abspath(out_dir), "--quiet"]
+    log(f"exporting features: {' '.join(cmd)}")
+    done = subprocess.run(cmd, cwd=cwd or REPO, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise TwinError(f"fusionlab export-features failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+
+
+def features_for_run(run_dir, args, features_option=None) -> Features:
+    directory = features_option or os.path.join(run_dir, "features")
+    if not os.path.exists(os.path.join(directory, "features.json")):
+        export_features(run_dir, directory, args, cwd=run_cwd(run_dir, getattr(args, "cwd", None)))
+    features = load_features(directory)
+    check_features_match_run(run_dir, features, directory)
+    return features
+
+
+def check_features_match_run(run_dir, features: Features, directory):
+    """export-features re-reads the dataset folder: if it changed since the run (regenerated,
+    another generator version), the features are not the run's. Compare with manifest.json."""
+    path = os.path.join(run_dir, "manifest.json")
+    if not os.path.exists(path):
+        return
+    manifest = read_json(path)
+    problems = []
+    if manifest.get("classes") and manifest["classes"] != features.info["classes"]:
+        problems.append(f"classes {features.info['classes']} vs the run's {manifest['classes']}")
+    for split, n in (manifest.get("samples") or {}).items():
+        got = len(features.info.get("ids", {}).get(split, []))
+        if got != n:
+            problems.append(f"{split}: {got} samples vs the run's {n}")
+    if problems:
+        raise TwinError(f"{directory} does not match the run {run_dir} (was the dataset changed after the run?): "
+                        + "; ".join(problems))
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def fusionlab_result(run_dir):
+    metrics = read_json(os.path.join(run_dir, "metrics.json"))
+    epochs = None
+    history = os.path.join(run_dir, "history.csv")
+    if os.path.exists(history):
+        with open(history) as f:
+            epochs = max(0, sum(1 for _ in f) - 1)
+    return metrics, epochs
+
+
+def set_threads(n, experiment):
+    n = n or int(experiment.get("training", {}).get("threads", 1) or 1)
+    n = max(1, min(n, os.cpu_count() or 1))
+    torch.set_num_threads(n)
+    return n
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+
+
+def train_run(run_dir, args, features_option=None, verbose=False):
+    features = features_for_run(run_dir, args, features_option)
+    threads = set_threads(args.threads, features.experiment)
+    result = fit(features, log=log if verbose else None)
+    metrics, fl_epochs = fusionlab_result(run_dir)
+    return features, result, metrics, fl_epochs, threads
+
+
+def cmd_run(args):
+    features, r, metrics, fl_epochs, threads = train_run(args.run_dir, args, args.features, verbose=args.verbose)
+    sel = metrics.get("selection", {})
+    print(f"run {args.run_dir}: epochs {r.epochs} (FusionLab {fl_epochs}), best epoch {r.best_epoch} "
+          f"(FusionLab {sel.get('epoch')}), twin test accuracy {r.test['accuracy']:.4f}, "
+          f"FusionLab test accuracy {metrics['accuracy']:.4f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"run": args.run_dir, "seed": features.experiment.get("seed"), "threads": threads,
+                       "twin": {"epochs": r.epochs, "best_epoch": r.best_epoch, "test": r.test, "history": r.history,
+                                "train_seconds": r.train_seconds},
+                       "fusionlab": {"epochs": fl_epochs, "best_epoch": sel.get("epoch"), "accuracy": metrics["accuracy"]}},
+                      f, indent=2)
+
+
+def resolve_run_dir(comparison_dir, run_dir):
+    """comparison.csv's run_dir is relative to where `fusionlab compare` ran; find it."""
+    candidates = [run_dir, os.path.join(os.getcwd(), run_dir), os.path.join(REPO, run_dir)]
+    marker = os.sep + "runs" + os.sep
+    if marker in run_dir:
+        candidates.append(os.path.join(comparison_dir, "runs", run_dir.rsplit(marker, 1)[1]))
+    parts = os.path.normpath(run_dir).split(os.sep)
+    if len(parts) >= 2:
+        candidates.append(os.path.join(comparison_dir, "runs", parts[-2], parts[-1]))
+    for c in candidates:
+        if os.path.exists(os.path.join(c, "config.resolved.json")):
+            return c
+    raise TwinError(f"{comparison_dir}: cannot find run directory {run_dir}")
+
+
+def mean_std(xs):
+    if not xs:
+        return math.nan, math.nan
+    m = sum(xs) / len(xs)
+    s = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
+    return m, s
+
+
+def cmd_compare(args):
+    path = os.path.join(args.comparison_dir, "comparison.csv")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise TwinError(f"{path}: no runs")
+    results = []
+    for row in rows:
+        run_dir = resolve_run_dir(args.comparison_dir, row["run_dir"])
+        log(f"twin: {row['variant']} seed {row['seed']} ({run_dir})")
+        features, r, metrics, fl_epochs, _ = train_run(run_dir, args)
+        results.append({"variant": row["variant"], "seed": int(row["seed"]), "run_dir": run_dir,
+                        "fusionlab_accuracy": float(metrics["accuracy"]), "pytorch_accuracy": float(r.test["accuracy"]),
+                        "fusionlab_best_epoch": metrics.get("selection", {}).get("epoch"), "pytorch_best_epoch": r.best_epoch,
+                        "epochs": r.epochs, "twin_train_seconds": r.train_seconds})
+        log(f"  FusionLab {results[-1]['fusionlab_accuracy']:.4f}  PyTorch {results[-1]['pytorch_accuracy']:.4f}")
+    lines = ["| variant | seed | FusionLab acc | PyTorch acc |", "|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['variant']} | {r['seed']} | {r['fusionlab_accuracy']:.4f} | {r['pytorch_accuracy']:.4f} |")
+    lines += ["", "| variant | runs | FusionLab acc (mean ± std) | PyTorch acc (mean ± std) | PyTorch − FusionLab (points) |",
+              "|---|---|---|---|---|"]
+    order, summary = [], {}
+    for r in results:
+        if r["variant"] not in summary:
+            order.append(r["variant"])
+            summary[r["variant"]] = []
+        summary[r["variant"]].append(r)
+    summaries = []
+    for v in order:
+        fl = [r["fusionlab_accuracy"] for r in summary[v]]
+        pt = [r["pytorch_accuracy"] for r in summary[v]]
+        (fm, fs), (pm, ps) = mean_std(fl), mean_std(pt)
+        summaries.append({"variant": v, "runs": len(fl), "fusionlab_mean": fm, "fusionlab_std": fs,
+                          "pytorch_mean": pm, "pytorch_std": ps, "difference_points": 100 * (pm - fm)})
+        lines.append(f"| {v} | {len(fl)} | {fm:.3f} ± {fs:.3f} | {pm:.3f} ± {ps:.3f} | {100 * (pm - fm):+.1f} |")
+    print("\n".join(lines))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"comparison": args.comparison_dir, "runs": results, "variants": summaries,
+                       "torch": torch.__version__}, f, indent=2)
+
+
+def cmd_throughput(args):
+    features = features_for_run(args.run_dir, args, args.features)
+    threads = set_threads(args.threads, features.experiment)
+    training = dict(features.experiment["training"])
+    model = build_model(features, int(features.experiment.get("seed", 0)))
+    optimizer = make_optimizer(training, model.parameters())
+    train = features.splits["train"]
+    train_epoch(model, optimizer, train, training)  # warm-up
+    samples, started = 0, time.perf_counter()
+    for _ in range(args.epochs):
+        samples += train_epoch(model, optimizer, train, training)[2]
+    seconds = time.perf_counter() - started
+    rate = samples / seconds
+    name = features.experiment.get("name", os.path.basename(os.path.normpath(args.run_dir)))
+    line = (f"throughput {args.run_dir}: twin {rate:.1f} train samples/s ({threads} thread{'s' if threads > 1 else ''}, "
+            f"batch {training['batch_size']}, {samples} samples in {seconds:.2f} s, torch {torch.__version__})")
+    history = os.path.join(args.run_dir, "history.csv")
+    if os.path.exists(history):
+        with open(history, newline="") as f:
+            rows = list(csv.DictReader(f))
+        secs = sum(float(r["seconds"]) for r in rows)
+        if secs > 0:
+            line += (f"; FusionLab {features.size('train') * len(rows) / secs:.1f} samples/s from history.csv "
+                     f"(epoch seconds include validation; {os.path.basename(os.path.dirname(os.path.dirname(history)))})")
+    print(line)
+    if args.json:
+        print(json.dumps({"workload": f"twin-train:{name}", "system": "pytorch", "threads": threads,
+                          "metric": "train_samples_per_sec", "value": round(rate, 2)}))
+
+
+def perturb_constants(model: TwinClassifier, generator: torch.Generator):
+    """Gives every tensor FusionLab initialises to a constant (biases set to zero, norm scales,
+    missing-modality embeddings, modality weights, attention score output, running statistics)
+    seeded random values, so a golden test exercises every parameter. The embedding padding row
+    stays zero (FusionLab keeps it zero)."""
+    with torch.no_grad():
+        for key, t in model.state_dict().items():
+            if not torch.is_floating_point(t) or t.numel() == 0:
+                continue
+            if t.numel() > 1 and float(t.std()) > 0:
+                continue
+            if key.endswith("running_var"):
+                t.copy_(torch.rand(t.shape, generator=generator) + 0.5)
+            elif key.endswith("weight") and float(t.abs().max()) == 1.0 and ("norm" in key or t.dim() == 1):
+                t.copy_(1 + 0.2 * torch.randn(t.shape, generator=generator))
+            else:
+                t.copy_(0.2 * torch.randn(t.shape, generator=generator))
+
+
+def cmd_forward_golden(args):
+    source = args.source
+    tmp = None
+    if os.path.isdir(source):
+        features = features_for_run(source, args, args.features)
+    else:
+        directory = args.features
+        if not directory:
+            tmp = tempfile.mkdtemp(prefix="twin-golden-")
+            directory = tmp
+        if not os.path.exists(os.path.join(directory, "features.json")):
+            export_features(source, directory, args, cwd=args.cwd)
+        features = load_features(directory)
+    set_threads(args.threads or 1, features.experiment)
+    torch.manual_seed(0)
+    model = TwinClassifier(features.info)
+    if not args.no_perturb:
+        perturb_constants(model, torch.Generator().manual_seed(1))
+    model.eval()
+    split = next(s for s in ("test", "val", "train") if s in features.splits)
+    tensors = features.splits[split]
+    n = min(args.samples, int(tensors["labels"].shape[0]))
+    batch = {k: v[:n].contiguous() for k, v in tensors.items()}
+    with torch.no_grad():
+        logits = model(batch)
+    out = {"state." + k: v.detach().contiguous().float() for k, v in model.state_dict().items()}
+    out.update({"batch." + k: v for k, v in batch.items()})
+    out["logits"] = logits.contiguous()
+    info = features.info
+    metadata = {
+        "experiment": json.dumps(info["experiment"], sort_keys=True),
+        "classes": json.dumps(info["classes"]),
+        "vocabulary": str(info["vocabulary"]),
+        "inputs": json.dumps(info["inputs"], sort_keys=True),
+        "modalities": json.dumps(info["modalities"]),
+        "layers": json.dumps(info["layers"], sort_keys=True),
+        "ids": json.dumps(info.get("ids", {}).get(split, [])[:n]),
+        "split": split,
+        "perturbed": "false" if args.no_perturb else "true",
+        "generator": "Benchmarks/twin/twin.py forward-golden",
+        "torch": torch.__version__,
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    save_file(out, args.out, metadata=metadata)
+    if tmp:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"forward-golden {args.out}: {len(model.state_dict())} state tensors, batch of {n} {split} samples, "
+          f"logits {list(logits.shape)}")
+
+
+def cmd_check(args):
+    """Loads FusionLab's best checkpoint into the twin and compares test probabilities with predictions.csv."""
+    features = features_for_run(args.run_dir, args, args.features)
+    set_threads(args.threads or 1, features.experiment)
+    model = TwinClassifier(features.info)
+    state = load_file(os.path.join(args.run_dir, "checkpoints", "best.safetensors"))
+    model.load_fusionlab_state(state, strict=True)
+    split = "test" if "test" in features.splits else "val"
+    ev = evaluate(model, features.splits[split], int(features.experiment["training"]["batch_size"]), len(features.info["classes"]))
+    probs = ev.logits.softmax(1)
+    ids = features.info["ids"][split]
+    with open(os.path.join(args.run_dir, "predictions.csv"), newline="") as f:
+        rows = {r["id"]: r for r in csv.DictReader(f)}
+    classes = features.info["classes"]
+    max_diff, agree = 0.0, 0
+    for i, sid in enumerate(ids):
+        row = rows[sid]
+        ref = torch.tensor([float(row["p_" + c]) for c in classes])
+        max_diff = max(max_diff, float((probs[i] - ref).abs().max()))
+        agree += int(classes[int(probs[i].argmax())] == row["predicted"])
+    metrics = read_json(os.path.join(args.run_dir, "metrics.json"))
+    print(f"check {args.run_dir}: {len(state)} tensors loaded, {len(ids)} {split} samples, max |p_twin - p_fusionlab| "
+          f"{max_diff:.2e} (predictions.csv has 6 decimals), predicted class agrees {agree}/{len(ids)}, "
+          f"accuracy twin {ev.metrics['accuracy']:.4f} / FusionLab {metrics['accuracy']:.4f}, "
+          f"log loss twin {ev.metrics['log_loss']:.6f} / FusionLab {metrics.get('log_loss', float('nan')):.6f}")
+    return max_diff
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--fusionlab", help="fusionlab binary (for export-features)")
+    common.add_argument("--cwd", help="folder to run fusionlab in (where relative dataset paths resolve)")
+    common.add_argument("--threads", type=int, help="torch threads (default: the run's training.threads)")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", parents=[common], help="train the twin for one run directory")
+    r.add_argument("run_dir")
+    r.add_argument("--features", help="features folder (default <run dir>/features)")
+    r.add_argument("--json", help="also write the numbers to this file")
+    r.add_argument("--verbose", action="store_true", help="print every epoch")
+    r.set_defaults(func=cmd_run)
+    c = sub.add_parser("compare", parents=[common], help="train the twin for every run of a comparison directory")
+    c.add_argument("comparison_dir")
+    c.add_argument("--json", help="also write the numbers to this file")
+    c.set_defaults(func=cmd_compare)
+    t = sub.add_parser("throughput", parents=[common], help="training samples/s of the twin's loop")
+    t.add_argument("run_dir")
+    t.add_argument("--features")
+    t.add_argument("--epochs", type=int, default=2, help="timed epochs after one warm-up epoch")
+    t.add_argument("--json", action="store_true", help="also print a Benchmarks/tabulate.py JSON line")
+    t.set_defaults(func=cmd_throughput)
+    g = sub.add_parser("forward-golden", parents=[common], help="a safetensors golden file for a Swift forward test")
+    g.add_argument("source", help="config.resolved.json / experiment file, or a run directory")
+    g.add_argument("--out", required=True)
+    g.add_argument("--features", help="features folder to use (or to export into)")
+    g.add_argument("--samples", type=int, default=4)
+    g.add_argument("--no-perturb", action="store_true", help="keep constant-initialised tensors (zeros/ones) as they are")
+    g.set_defaults(func=cmd_forward_golden)
+    k = sub.add_parser("check", parents=[common], help="FusionLab checkpoint in the twin vs predictions.csv")
+    k.add_argument("run_dir")
+    k.add_argument("--features")
+    k.set_defaults(func=cmd_check)
+    args = p.parse_args(argv)
+    try:
+        args.func(args)
+    except TwinError as e:
+        print(f"twin: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
