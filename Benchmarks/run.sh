@@ -3,7 +3,7 @@
 #
 #   bash Benchmarks/run.sh [workload...] [--json]
 #
-# Workloads: train-reference gemm-efficiency fusion-cost mfcc png-decode wordpiece feature-cache
+# Workloads: train-reference gemm-efficiency fusion-cost gru mfcc png-decode wordpiece feature-cache
 # (default: the first three; the front-end four need PYTHON with librosa, Pillow, tokenizers).
 # Thread counts: 1 2 (override with THREADS="1 2 4").
 # SKIP_BUILD=1 skips `swift build`; FUSIONLAB_BENCH=/path overrides the binary.
@@ -89,6 +89,9 @@ for w in "${WORKLOADS[@]}"; do
         fi
         # Only train-reference and gemm-efficiency have a peer (fusion-cost compares
         # FusionLab's own strategies; the front-end workloads have none either).
+        if [ $HAVE_PEER -eq 1 ] && [ "$w" = gru ]; then
+            run_one "pytorch $w threads=$n" "$PYTHON" "$ROOT/Benchmarks/peers/recurrent_peer.py" --threads "$n" --json
+        fi
         if [ $HAVE_PEER -eq 1 ] && peer_supports "$w"; then
             run_one "pytorch $w threads=$n" "$PYTHON" "$ROOT/Benchmarks/peers/train_reference.py" \
                 --workload "$w" --threads "$n" --json

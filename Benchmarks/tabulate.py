@@ -75,7 +75,7 @@ def build_rows(records):
             pt = systems.get(peer)
             ratio = fl / pt if (fl is not None and pt) else None
             ratio_s = fmt(ratio) + "x" if ratio is not None else "-"
-            note = "lower is better" if m in LOWER_IS_BETTER else ""
+            note = "lower is better" if m in LOWER_IS_BETTER or m.endswith("_ms") else ""
             rows.append([w, m, str(t), fmt(fl), peer, fmt(pt), ratio_s, note])
     return rows
 

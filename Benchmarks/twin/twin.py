@@ -295,7 +295,19 @@ def cmd_forward_golden(args):
     split = next(s for s in ("test", "val", "train") if s in features.splits)
     tensors = features.splits[split]
     n = min(args.samples, int(tensors["labels"].shape[0]))
-    batch = {k: v[:n].contiguous() for k, v in tensors.items()}
+    batch = {k: v[:n].clone() for k, v in tensors.items()}
+    if args.vary_presence:
+        # Sample 1 lacks the first modality, sample 2 the second, ...: presence 0 and its input
+        # zeroed (ids, masks, features), as FusionLab's batches carry an absent modality.
+        keys = {"text": ["text", "text_mask"], "image": ["image"], "audio": ["audio", "audio_mask"]}
+        mods = [m for m in ("text", "image", "audio") if m in features.info["modalities"]]
+        for i, m in enumerate(mods if len(mods) > 1 else []):
+            if i + 1 < n:
+                batch["presence." + m][i + 1] = 0
+                for k in keys[m]:
+                    if k in batch:
+                        batch[k][i + 1] = 0
+    batch = {k: v.contiguous() for k, v in batch.items()}
     with torch.no_grad():
         logits = model(batch)
     out = {"state." + k: v.detach().contiguous().float() for k, v in model.state_dict().items()}
@@ -312,6 +324,7 @@ def cmd_forward_golden(args):
         "ids": json.dumps(info.get("ids", {}).get(split, [])[:n]),
         "split": split,
         "perturbed": "false" if args.no_perturb else "true",
+        "vary_presence": "true" if args.vary_presence else "false",
         "generator": "Benchmarks/twin/twin.py forward-golden",
         "torch": torch.__version__,
     }
@@ -351,6 +364,97 @@ def cmd_check(args):
     return max_diff
 
 
+def cmd_reverse_check(args):
+    """The other direction: the twin's weights (seed 0, constants perturbed) saved as a FusionLab
+    checkpoint in a copy of the run directory, evaluated by `fusionlab evaluate`; its test log
+    loss and confusion matrix must equal the twin's on the same features."""
+    features = features_for_run(args.run_dir, args, args.features)
+    set_threads(args.threads or 1, features.experiment)
+    torch.manual_seed(0)
+    model = TwinClassifier(features.info)
+    if not args.no_perturb:
+        perturb_constants(model, torch.Generator().manual_seed(1))
+    ev = evaluate(model, features.splits["test"], int(features.experiment["training"]["batch_size"]), len(features.info["classes"]))
+    tmp = tempfile.mkdtemp(prefix="twin-reverse-")
+    try:
+        copy = os.path.join(tmp, "run")
+        os.makedirs(os.path.join(copy, "checkpoints"))
+        for name in ("config.resolved.json", "vocab.txt", "manifest.json"):
+            if os.path.exists(os.path.join(args.run_dir, name)):
+                shutil.copy(os.path.join(args.run_dir, name), copy)
+        state = {k: v.detach().contiguous().float() for k, v in model.state_dict().items()}
+        save_file(state, os.path.join(copy, "checkpoints", "best.safetensors"), metadata={"epoch": "0", "experiment": "twin"})
+        binary = fusionlab_binary(args.fusionlab)
+        done = subprocess.run([binary, "evaluate", copy, "--split", "test", "--quiet"], cwd=run_cwd(args.run_dir, args.cwd),
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise TwinError(f"fusionlab evaluate failed: {done.stderr.strip()}")
+        text = done.stdout
+        fl = json.loads(text[text.index("{"):])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    same_confusion = fl["confusion_matrix"] == ev.metrics["confusion_matrix"]
+    print(f"reverse-check {args.run_dir}: twin weights in FusionLab: test log loss FusionLab {fl['log_loss']:.9f} / twin "
+          f"{ev.metrics['log_loss']:.9f} (|Δ| {abs(fl['log_loss'] - ev.metrics['log_loss']):.2e}), accuracy "
+          f"{fl['accuracy']:.4f} / {ev.metrics['accuracy']:.4f}, confusion matrices {'equal' if same_confusion else 'DIFFER'}")
+
+
+def cmd_step_check(args):
+    """One optimizer step in both frameworks from the same state: `before` is a run of k epochs
+    (its resume.safetensors holds the weights and the optimizer moments), `after` the same
+    experiment run for k+1 epochs. With a batch size of at least the training set every epoch is
+    one full-batch step, so data order does not matter and the twin's step (loss, backward of
+    every layer, clipping, optimizer, schedule) must land on FusionLab's weights after k+1 epochs."""
+    from safetensors import safe_open
+
+    features = features_for_run(args.after, args, args.features)
+    set_threads(args.threads or 1, features.experiment)
+    training = dict(features.experiment["training"])
+    n = features.size("train")
+    if int(training["batch_size"]) < n:
+        raise TwinError(f"step-check needs training.batch_size ≥ {n} (one full-batch step per epoch)")
+    resume_path = os.path.join(args.before, "checkpoints", "resume.safetensors")
+    resume = load_file(resume_path)
+    with safe_open(resume_path, "pt") as f:
+        meta = json.loads(f.metadata()["fusionlab_resume"])
+    model = TwinClassifier(features.info)
+    model.load_fusionlab_state({k[6:]: v for k, v in resume.items() if k.startswith("model.")}, strict=True)
+    optimizer = make_optimizer(training, model.parameters())
+    steps = int(meta["optimizer_steps"])
+    for key, p in model.named_parameters():
+        moments = [resume.get(f"optimizer.{key}.{i}") for i in range(2)]
+        if moments[0] is None:
+            continue
+        if isinstance(optimizer, torch.optim.SGD):
+            optimizer.state[p] = {"momentum_buffer": moments[0].clone()}
+        else:
+            optimizer.state[p] = {"step": torch.tensor(float(steps)), "exp_avg": moments[0].clone(), "exp_avg_sq": moments[1].clone()}
+    from twin_train import schedule_multiplier
+    epoch0 = int(meta["epoch"])
+    for g in optimizer.param_groups:
+        g["lr"] = float(training["lr"]) * schedule_multiplier(training, epoch0)
+    loss, _, _ = train_epoch(model, optimizer, features.splits["train"], training)
+    after = load_file(os.path.join(args.after, "checkpoints", "last.safetensors"))
+    worst_abs, worst_key, worst_rel = 0.0, "", 0.0
+    moved = 0.0
+    before_state = {k[6:]: v for k, v in resume.items() if k.startswith("model.")}
+    for key, ref in after.items():
+        mine = model.state_dict()[key]
+        d = float((mine - ref).abs().max())
+        change = float((ref - before_state[key]).abs().max())
+        moved = max(moved, change)
+        rel = d / max(change, 1e-12)
+        if d > worst_abs:
+            worst_abs, worst_key = d, key
+        worst_rel = max(worst_rel, rel if change > 0 else 0.0)
+    with open(os.path.join(args.after, "history.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    fl_loss = float(rows[epoch0]["train_loss"])
+    print(f"step-check {args.before} → {args.after}: optimizer {training.get('optimizer', 'adam')}, lr×{schedule_multiplier(training, epoch0):.4f}; "
+          f"train loss twin {loss:.6f} / FusionLab {fl_loss:.6f}; after the step max |Δweight| {worst_abs:.2e} ({worst_key}), "
+          f"largest weight change in the step {moved:.2e}, worst |Δ| relative to that tensor's change {worst_rel:.2e}")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common = argparse.ArgumentParser(add_help=False)
@@ -380,11 +484,23 @@ def main(argv=None):
     g.add_argument("--features", help="features folder to use (or to export into)")
     g.add_argument("--samples", type=int, default=4)
     g.add_argument("--no-perturb", action="store_true", help="keep constant-initialised tensors (zeros/ones) as they are")
+    g.add_argument("--vary-presence", action="store_true",
+                   help="mark one modality absent in samples 1, 2, ... (its inputs zeroed) to cover presence handling")
     g.set_defaults(func=cmd_forward_golden)
     k = sub.add_parser("check", parents=[common], help="FusionLab checkpoint in the twin vs predictions.csv")
     k.add_argument("run_dir")
     k.add_argument("--features")
     k.set_defaults(func=cmd_check)
+    v = sub.add_parser("reverse-check", parents=[common], help="twin weights evaluated by FusionLab (fusionlab evaluate)")
+    v.add_argument("run_dir")
+    v.add_argument("--features")
+    v.add_argument("--no-perturb", action="store_true")
+    v.set_defaults(func=cmd_reverse_check)
+    s = sub.add_parser("step-check", parents=[common], help="one full-batch optimizer step vs FusionLab's (k → k+1 epochs)")
+    s.add_argument("before", help="run directory after k epochs (its checkpoints/resume.safetensors)")
+    s.add_argument("after", help="the same experiment run for k+1 epochs")
+    s.add_argument("--features")
+    s.set_defaults(func=cmd_step_check)
     args = p.parse_args(argv)
     try:
         args.func(args)

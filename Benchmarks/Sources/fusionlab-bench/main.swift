@@ -8,6 +8,7 @@ let workloads: [String: (BenchOptions) -> [Measurement]] = [
     "train-reference": trainReference,
     "gemm-efficiency": gemmEfficiency,
     "fusion-cost": fusionCost,
+    "gru": recurrentBenchmark,
     "png-decode": pngDecodeBenchmark,
     "mfcc": mfccBenchmark,
     "wordpiece": wordpieceBenchmark,
