@@ -154,11 +154,10 @@ public final class Trainer {
                                      seconds: Date().timeIntervalSince(started))
             history.append(record)
             let score = val.map { metricName == "loss" ? $0.loss : ($0.metrics.value(named: metricName) ?? $0.metrics.accuracy) } ?? -record.trainLoss
-            let improved = lowerIsBetter ? score < best - t.earlyStopping.minDelta : score > best + t.earlyStopping.minDelta
-            // A tie on the selection metric goes to the lower validation loss, then to the later epoch.
             let bestLoss = bestEpoch >= 1 && bestEpoch <= history.count ? history[bestEpoch - 1].valLoss : .infinity
-            let tied = !improved && Swift.abs(score - best) <= t.earlyStopping.minDelta && (record.valLoss.isNaN || record.valLoss <= bestLoss)
-            if improved || tied || bestEpoch == 0 {
+            let (replaces, improved) = EpochSelection(lowerIsBetter: lowerIsBetter, minDelta: t.earlyStopping.minDelta)
+                .compare(score: score, valLoss: record.valLoss, best: best, bestLoss: bestLoss)
+            if replaces || bestEpoch == 0 {
                 if improved || bestEpoch == 0 { best = score }
                 bestEpoch = epoch; sinceBest = 0
                 try model.save(to: run.bestCheckpoint, metadata: ["epoch": "\(epoch)", "\(metricName)": "\(score)", "experiment": config.name])
@@ -245,4 +244,26 @@ func writePredictions(_ e: Evaluation, to path: String, classNames: [String]) th
         csv += "\(e.ids[i]),\(classNames[e.labels[i]]),\(classNames[e.predictions[i]]),\(probs)\n"
     }
     try writeTextAtomically(csv, to: path)
+}
+
+/// The rule that picks the best epoch: the better selection metric (by more than `minDelta`);
+/// a tie (within `minDelta`) goes to the lower validation loss, and an equal loss to the later
+/// epoch — never simply to the first.
+public struct EpochSelection: Sendable {
+    /// Whether lower scores are better (the metric is a loss).
+    public let lowerIsBetter: Bool
+    /// The smallest change that counts as an improvement.
+    public let minDelta: Double
+
+    /// A rule.
+    public init(lowerIsBetter: Bool, minDelta: Double) { self.lowerIsBetter = lowerIsBetter; self.minDelta = minDelta }
+
+    /// Whether an epoch (`score`, `valLoss`) replaces the best so far (`best`, `bestLoss`), and
+    /// whether its score itself improved.
+    public func compare(score: Double, valLoss: Double, best: Double, bestLoss: Double) -> (replaces: Bool, improved: Bool) {
+        guard score.isFinite else { return (false, false) }
+        let improved = lowerIsBetter ? score < best - minDelta : score > best + minDelta
+        let tied = !improved && Swift.abs(score - best) <= minDelta && (valLoss.isNaN || !(valLoss > bestLoss))
+        return (improved || tied, improved)
+    }
 }

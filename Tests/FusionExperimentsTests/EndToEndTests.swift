@@ -73,7 +73,13 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(history.count, 3, "header and two epochs")
         let metrics = try ClassificationMetrics.decode(try Data(contentsOf: URL(fileURLWithPath: "\(run)/metrics.json")))
         XCTAssertEqual(metrics.classNames, DefaultDataset.labels)
-        XCTAssertEqual(metrics.confusionMatrix.count, 4)
+        XCTAssertEqual(metrics.confusionMatrix.count, DefaultDataset.labels.count)
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(run)/metrics.json"))) as? [String: Any]
+        let selection = try XCTUnwrap(report?["selection"] as? [String: Any], "metrics.json names how the best epoch was chosen")
+        XCTAssertEqual(selection["metric"] as? String, "accuracy")
+        XCTAssertEqual(selection["split"] as? String, "val")
+        XCTAssertTrue([1, 2].contains(selection["epoch"] as? Int ?? 0))
+        XCTAssertEqual(report?["evaluated_split"] as? String, "test")
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(run)/manifest.json"))) as? [String: Any]
         XCTAssertEqual(manifest?["threads"] as? Int, 1)
         XCTAssertNotNil(manifest?["dataset_hash"])

@@ -87,3 +87,21 @@ final class LayerStackConfigTests: XCTestCase {
         XCTAssertTrue(model.namedParameters().contains { $0.key == "encoders.text.layers.0.weight" }, "the text embedding is layer 0")
     }
 }
+
+/// The best-epoch rule.
+final class EpochSelectionTests: XCTestCase {
+    func testTiesGoToTheLowerValidationLossThenTheLaterEpoch() {
+        let accuracy = EpochSelection(lowerIsBetter: false, minDelta: 0)
+        XCTAssertEqual(accuracy.compare(score: 0.9, valLoss: 0.5, best: 0.8, bestLoss: 0.1).replaces, true, "a better score wins")
+        XCTAssertEqual(accuracy.compare(score: 0.7, valLoss: 0.01, best: 0.8, bestLoss: 0.1).replaces, false, "a worse score loses")
+        XCTAssertEqual(accuracy.compare(score: 0.8, valLoss: 0.05, best: 0.8, bestLoss: 0.1).replaces, true, "a tie with lower loss wins")
+        XCTAssertEqual(accuracy.compare(score: 0.8, valLoss: 0.2, best: 0.8, bestLoss: 0.1).replaces, false, "a tie with higher loss loses")
+        let tie = accuracy.compare(score: 0.8, valLoss: 0.1, best: 0.8, bestLoss: 0.1)
+        XCTAssertEqual(tie.replaces, true, "an exact tie goes to the later epoch")
+        XCTAssertEqual(tie.improved, false, "a tie is not an improvement of the score")
+        XCTAssertEqual(accuracy.compare(score: .nan, valLoss: .nan, best: 0.8, bestLoss: 0.1).replaces, false, "a non-finite epoch is never best")
+        let loss = EpochSelection(lowerIsBetter: true, minDelta: 0.01)
+        XCTAssertEqual(loss.compare(score: 0.305, valLoss: 0.305, best: 0.31, bestLoss: 0.31).replaces, true, "within min_delta: a tie, lower loss")
+        XCTAssertEqual(loss.compare(score: 0.305, valLoss: 0.305, best: 0.31, bestLoss: 0.31).improved, false)
+    }
+}
