@@ -108,7 +108,9 @@ public final class BatchLoader: @unchecked Sendable {
                     let image = Tensor(uninitializedShape: shape)
                     image.data.update(from: cache.image(i), count: row)
                     var rng = SeededGenerator.derived(seed: seed, stream: "image-\(epoch)-\(i)")
-                    dst.update(from: aug.apply(image, using: &rng).data, count: row)
+                    // Keep the augmented tensor alive while its memory is read.
+                    let augmented = aug.apply(image, using: &rng)
+                    withExtendedLifetime(augmented) { dst.update(from: augmented.data, count: row) }
                 } else {
                     dst.update(from: cache.image(i), count: row)
                 }
@@ -132,7 +134,8 @@ public final class BatchLoader: @unchecked Sendable {
                     var rng = SeededGenerator.derived(seed: seed, stream: "audio-\(epoch)-\(i)")
                     let m = Tensor(uninitializedShape: shape)
                     m.data.update(from: cache.audio(i), count: row)
-                    (out.data + k * row).update(from: aug.apply(m, using: &rng).data, count: row)
+                    let augmented = aug.apply(m, using: &rng)
+                    withExtendedLifetime(augmented) { (out.data + k * row).update(from: augmented.data, count: row) }
                 }
             }
             batch.audio = out

@@ -259,7 +259,8 @@ public final class MFCC {
         let extractors = try (0..<chunks).map { _ in try MFCC(settings) }
         let work = { (c: Int) in
             for b in (clips.count * c / chunks)..<(clips.count * (c + 1) / chunks) {
-                (base + b * per).update(from: extractors[c](clips[b]).data, count: per)
+                let features = extractors[c](clips[b])
+                withExtendedLifetime(features) { (base + b * per).update(from: features.data, count: per) }
             }
         }
         if chunks == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: work) }

@@ -62,45 +62,48 @@ extension Tensor {
         let stateT = Tensor.zeros([b, h]), cellT = Tensor.zeros([b, h]), hpT = Tensor.zeros([b, gh])
         let state = stateT.data, cellState = cellT.data, hpBase = hpT.data
         let pxp = xp.data, pout = out.data, pwhh = weightHH.data
-        for s in 0..<t {
-            let step = reverse ? t - 1 - s : s
-            if let biasHH { for r in 0..<b { (hpBase + r * gh).update(from: biasHH.data, count: gh) } }
-            sgemm(transA: false, transB: true, m: b, n: gh, k: h, state, pwhh, beta: biasHH == nil ? 0 : 1, hpBase)
-            if keep { (hPrev.data + s * b * h).update(from: state, count: b * h) }
-            if cell == .lstm && keep { (cPrevSaved.data + s * b * h).update(from: cellState, count: b * h) }
-            for r in 0..<b where step < lens[r] {
-                let x = pxp + (r * t + step) * gh
-                let sg = gatesSaved.data + (s * b + r) * gh
-                let o = pout + (r * t + step) * h
-                do {
-                    let hr = hpBase + r * gh
-                    switch cell {
-                    case .gru:
-                        let hn = hnSaved.data + (s * b + r) * h
-                        for j in 0..<h {
-                            let rg = sigmoidScalar(x[j] + hr[j])
-                            let zg = sigmoidScalar(x[h + j] + hr[h + j])
-                            let ng = Foundation.tanh(x[2 * h + j] + rg * hr[2 * h + j])
-                            let next = (1 - zg) * ng + zg * state[r * h + j]
-                            sg[j] = rg; sg[h + j] = zg; sg[2 * h + j] = ng
-                            hn[j] = hr[2 * h + j]
-                            state[r * h + j] = next
-                            o[j] = next
-                        }
-                    case .lstm:
-                        let cs = cSaved.data + (s * b + r) * h
-                        for j in 0..<h {
-                            let ig = sigmoidScalar(x[j] + hr[j])
-                            let fg = sigmoidScalar(x[h + j] + hr[h + j])
-                            let gg = Foundation.tanh(x[2 * h + j] + hr[2 * h + j])
-                            let og = sigmoidScalar(x[3 * h + j] + hr[3 * h + j])
-                            let c = fg * cellState[r * h + j] + ig * gg
-                            let next = og * Foundation.tanh(c)
-                            sg[j] = ig; sg[h + j] = fg; sg[2 * h + j] = gg; sg[3 * h + j] = og
-                            cs[j] = c
-                            cellState[r * h + j] = c
-                            state[r * h + j] = next
-                            o[j] = next
+        // Every scratch tensor stays alive while its pointers are in use.
+        withExtendedLifetime((xp, out, stateT, cellT, hpT, hPrev, gatesSaved, hnSaved, cSaved, cPrevSaved)) {
+            for s in 0..<t {
+                let step = reverse ? t - 1 - s : s
+                if let biasHH { for r in 0..<b { (hpBase + r * gh).update(from: biasHH.data, count: gh) } }
+                sgemm(transA: false, transB: true, m: b, n: gh, k: h, state, pwhh, beta: biasHH == nil ? 0 : 1, hpBase)
+                if keep { (hPrev.data + s * b * h).update(from: state, count: b * h) }
+                if cell == .lstm && keep { (cPrevSaved.data + s * b * h).update(from: cellState, count: b * h) }
+                for r in 0..<b where step < lens[r] {
+                    let x = pxp + (r * t + step) * gh
+                    let sg = gatesSaved.data + (s * b + r) * gh
+                    let o = pout + (r * t + step) * h
+                    do {
+                        let hr = hpBase + r * gh
+                        switch cell {
+                        case .gru:
+                            let hn = hnSaved.data + (s * b + r) * h
+                            for j in 0..<h {
+                                let rg = sigmoidScalar(x[j] + hr[j])
+                                let zg = sigmoidScalar(x[h + j] + hr[h + j])
+                                let ng = Foundation.tanh(x[2 * h + j] + rg * hr[2 * h + j])
+                                let next = (1 - zg) * ng + zg * state[r * h + j]
+                                sg[j] = rg; sg[h + j] = zg; sg[2 * h + j] = ng
+                                hn[j] = hr[2 * h + j]
+                                state[r * h + j] = next
+                                o[j] = next
+                            }
+                        case .lstm:
+                            let cs = cSaved.data + (s * b + r) * h
+                            for j in 0..<h {
+                                let ig = sigmoidScalar(x[j] + hr[j])
+                                let fg = sigmoidScalar(x[h + j] + hr[h + j])
+                                let gg = Foundation.tanh(x[2 * h + j] + hr[2 * h + j])
+                                let og = sigmoidScalar(x[3 * h + j] + hr[3 * h + j])
+                                let c = fg * cellState[r * h + j] + ig * gg
+                                let next = og * Foundation.tanh(c)
+                                sg[j] = ig; sg[h + j] = fg; sg[2 * h + j] = gg; sg[3 * h + j] = og
+                                cs[j] = c
+                                cellState[r * h + j] = c
+                                state[r * h + j] = next
+                                o[j] = next
+                            }
                         }
                     }
                 }
@@ -117,54 +120,56 @@ extension Tensor {
             var dh = dhT0.data, dhPrev = dhPrevT.data
             let dc = dcT0.data
             let pg = gOut.data
-            for s in stride(from: t - 1, through: 0, by: -1) {
-                let step = reverse ? t - 1 - s : s
-                for r in 0..<b {
-                    guard step < lens[r] else {
-                        for j in 0..<h { dhPrev[r * h + j] = dh[r * h + j] }  // the state passed through unchanged
-                        continue
-                    }
-                    let sg = gatesSaved.data + (s * b + r) * gh
-                    let hprev = hPrev.data + (s * b + r) * h
-                    let go = pg + (r * t + step) * h
-                    let dx = dxp.data + (r * t + step) * gh
-                    let dhh = dhp.data + (s * b + r) * gh
-                    switch cell {
-                    case .gru:
-                        let hn = hnSaved.data + (s * b + r) * h
-                        for j in 0..<h {
-                            let dhT = dh[r * h + j] + go[j]
-                            let (rg, zg, ng) = (sg[j], sg[h + j], sg[2 * h + j])
-                            let dn = dhT * (1 - zg) * (1 - ng * ng)
-                            let dz = dhT * (hprev[j] - ng) * zg * (1 - zg)
-                            let dr = dn * hn[j] * rg * (1 - rg)
-                            dx[j] = dr; dx[h + j] = dz; dx[2 * h + j] = dn
-                            dhh[j] = dr; dhh[h + j] = dz; dhh[2 * h + j] = dn * rg
-                            dhPrev[r * h + j] = dhT * zg
+            withExtendedLifetime((dxp, dhp, dhT0, dcT0, dhPrevT, gOut, hPrev, gatesSaved, hnSaved, cSaved, cPrevSaved)) {
+                for s in stride(from: t - 1, through: 0, by: -1) {
+                    let step = reverse ? t - 1 - s : s
+                    for r in 0..<b {
+                        guard step < lens[r] else {
+                            for j in 0..<h { dhPrev[r * h + j] = dh[r * h + j] }  // the state passed through unchanged
+                            continue
                         }
-                    case .lstm:
-                        let cs = cSaved.data + (s * b + r) * h
-                        let cprev = cPrevSaved.data + (s * b + r) * h
-                        for j in 0..<h {
-                            let dhT = dh[r * h + j] + go[j]
-                            let (ig, fg, gg, og) = (sg[j], sg[h + j], sg[2 * h + j], sg[3 * h + j])
-                            let tc = Foundation.tanh(cs[j])
-                            let dcT = dc[r * h + j] + dhT * og * (1 - tc * tc)
-                            let di = dcT * gg * ig * (1 - ig)
-                            let df = dcT * cprev[j] * fg * (1 - fg)
-                            let dg = dcT * ig * (1 - gg * gg)
-                            let dO = dhT * tc * og * (1 - og)
-                            dx[j] = di; dx[h + j] = df; dx[2 * h + j] = dg; dx[3 * h + j] = dO
-                            dhh[j] = di; dhh[h + j] = df; dhh[2 * h + j] = dg; dhh[3 * h + j] = dO
-                            dc[r * h + j] = dcT * fg
-                            dhPrev[r * h + j] = 0  // h_prev reaches h' only through W_hh
+                        let sg = gatesSaved.data + (s * b + r) * gh
+                        let hprev = hPrev.data + (s * b + r) * h
+                        let go = pg + (r * t + step) * h
+                        let dx = dxp.data + (r * t + step) * gh
+                        let dhh = dhp.data + (s * b + r) * gh
+                        switch cell {
+                        case .gru:
+                            let hn = hnSaved.data + (s * b + r) * h
+                            for j in 0..<h {
+                                let dhT = dh[r * h + j] + go[j]
+                                let (rg, zg, ng) = (sg[j], sg[h + j], sg[2 * h + j])
+                                let dn = dhT * (1 - zg) * (1 - ng * ng)
+                                let dz = dhT * (hprev[j] - ng) * zg * (1 - zg)
+                                let dr = dn * hn[j] * rg * (1 - rg)
+                                dx[j] = dr; dx[h + j] = dz; dx[2 * h + j] = dn
+                                dhh[j] = dr; dhh[h + j] = dz; dhh[2 * h + j] = dn * rg
+                                dhPrev[r * h + j] = dhT * zg
+                            }
+                        case .lstm:
+                            let cs = cSaved.data + (s * b + r) * h
+                            let cprev = cPrevSaved.data + (s * b + r) * h
+                            for j in 0..<h {
+                                let dhT = dh[r * h + j] + go[j]
+                                let (ig, fg, gg, og) = (sg[j], sg[h + j], sg[2 * h + j], sg[3 * h + j])
+                                let tc = Foundation.tanh(cs[j])
+                                let dcT = dc[r * h + j] + dhT * og * (1 - tc * tc)
+                                let di = dcT * gg * ig * (1 - ig)
+                                let df = dcT * cprev[j] * fg * (1 - fg)
+                                let dg = dcT * ig * (1 - gg * gg)
+                                let dO = dhT * tc * og * (1 - og)
+                                dx[j] = di; dx[h + j] = df; dx[2 * h + j] = dg; dx[3 * h + j] = dO
+                                dhh[j] = di; dhh[h + j] = df; dhh[2 * h + j] = dg; dhh[3 * h + j] = dO
+                                dc[r * h + j] = dcT * fg
+                                dhPrev[r * h + j] = 0  // h_prev reaches h' only through W_hh
+                            }
                         }
                     }
+                    // dh_prev += dHP · W_hh for the rows that stepped; pass-through rows have zero dHP.
+                    let stepRows = dhp.data + s * b * gh
+                    sgemm(transA: false, transB: false, m: b, n: h, k: gh, stepRows, whh.data, beta: 1, dhPrev)
+                    swap(&dh, &dhPrev)
                 }
-                // dh_prev += dHP · W_hh for the rows that stepped; pass-through rows have zero dHP.
-                let stepRows = dhp.data + s * b * gh
-                sgemm(transA: false, transB: false, m: b, n: h, k: gh, stepRows, whh.data, beta: 1, dhPrev)
-                swap(&dh, &dhPrev)
             }
             var gx: Tensor? = nil, gwih: Tensor? = nil, gwhh: Tensor? = nil, gbih: Tensor? = nil, gbhh: Tensor? = nil
             if self.requiresGrad {
