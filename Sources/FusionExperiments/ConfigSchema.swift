@@ -24,6 +24,7 @@ public enum ConfigSchema {
         "preprocessing.image.color": ["grey", "rgb"],
         "training.optimizer": ["adam", "adamw", "sgd"],
         "training.schedule.kind": ["constant", "step", "cosine"],
+        "training.non_finite": ["stop", "skip"],
         "training.early_stopping.metric": ConfigValidation.metricNames,
         "sweep.method": ["grid", "random"],
         "model.image.preset": ModelConfig.presets[.image] ?? [],

@@ -95,6 +95,7 @@ public enum ConfigValidation {
         require((1...256).contains(t.threads), "training.threads", "expected 1...256, got \(t.threads)")
         require(t.labelSmoothing >= 0 && t.labelSmoothing < 1, "training.label_smoothing", "expected [0, 1), got \(t.labelSmoothing)")
         oneOf(t.schedule.kind, ["constant", "step", "cosine"], "training.schedule.kind")
+        oneOf(t.nonFinite, ["stop", "skip"], "training.non_finite")
         require(t.schedule.stepSize >= 1, "training.schedule.step_size", "expected at least 1")
         require(t.schedule.warmupEpochs >= 0, "training.schedule.warmup_epochs", "expected 0 or more")
         oneOf(t.earlyStopping.metric, metricNames, "training.early_stopping.metric")

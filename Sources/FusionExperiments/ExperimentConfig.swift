@@ -157,6 +157,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var earlyStopping = EarlyStoppingConfig()
     /// Label smoothing of the cross-entropy.
     public var labelSmoothing = 0.0
+    /// When a batch's loss or gradients are not finite: "stop" (an error naming the epoch and
+    /// step) or "skip" (drop that batch's update and count it in the log).
+    public var nonFinite = "stop"
     /// A configuration with every default.
     public init() {}
 }

@@ -130,7 +130,7 @@ public final class Trainer {
             model.reseedAll(dropoutSeeds.next())
             let scale = scheduleMultiplier(epoch - 1)
             optimizer.learningRateScale = scale
-            var lossSum = 0.0, correct = 0, seen = 0, batchIndex = 0
+            var lossSum = 0.0, correct = 0, seen = 0, batchIndex = 0, skipped = 0
             let batches = train.batchCount
             progress.startEpoch(epoch, of: t.epochs, batches: batches)
             optimizer.zeroGrad()
@@ -138,15 +138,29 @@ public final class Trainer {
                 let b = data.multimodalBatch(batch)
                 let logits = model(b)
                 let loss = crossEntropy(logits, targets: b.labels, labelSmoothing: Float(t.labelSmoothing))
-                (t.gradAccumulation > 1 ? loss / Float(t.gradAccumulation) : loss).backward()
                 batchIndex += 1
-                if batchIndex % t.gradAccumulation == 0 || batchIndex == batches { applyStep() }
+                guard loss.item.isFinite else {
+                    if t.nonFinite == "skip" { skipped += 1; optimizer.zeroGrad(); continue }
+                    throw ExperimentError("training diverged at epoch \(epoch), step \(batchIndex): the loss is \(loss.item) "
+                        + "(lower training.lr, set training.grad_clip, or training.non_finite: \"skip\" to drop such batches)")
+                }
+                (t.gradAccumulation > 1 ? loss / Float(t.gradAccumulation) : loss).backward()
+                if batchIndex % t.gradAccumulation == 0 || batchIndex == batches {
+                    guard gradientsAreFinite() else {
+                        if t.nonFinite == "skip" { skipped += 1; optimizer.zeroGrad(); continue }
+                        throw ExperimentError("training diverged at epoch \(epoch), step \(batchIndex): a gradient is not finite "
+                            + "(lower training.lr, set training.grad_clip, or training.non_finite: \"skip\" to drop such batches)")
+                    }
+                    applyStep()
+                }
                 lossSum += Double(loss.item) * Double(b.size)
                 correct += zip(logits.argmax(axis: 1), b.labels).filter { $0 == $1 }.count
                 seen += b.size
                 progress.batch(batchIndex, loss: lossSum / Double(max(seen, 1)), samples: seen, since: started)
             }
             trainSeconds += Date().timeIntervalSince(started)
+            if skipped > 0 { progress.log("epoch \(epoch): skipped \(skipped) batch update(s) with a non-finite loss or gradient") }
+            guard seen > 0 else { throw ExperimentError("training diverged at epoch \(epoch): every batch had a non-finite loss") }
             let val = hasVal ? try evaluate(.val) : nil
             let record = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(seen, 1)),
                                      valLoss: val?.loss ?? .nan, valAccuracy: val?.metrics.accuracy ?? .nan,
@@ -197,6 +211,15 @@ public final class Trainer {
         try writePredictions(test, to: run.path + "/predictions.csv", classNames: data.classNames)
         return RunResult(directory: run.path, test: test.metrics, bestValidation: best, bestEpoch: bestEpoch,
                          parameters: model.parameterCount, trainSeconds: trainSeconds, history: history)
+    }
+
+    /// Whether every collected gradient is finite.
+    func gradientsAreFinite() -> Bool {
+        for p in parameters {
+            // A NaN or an infinity anywhere makes the sum non-finite.
+            if let g = p.grad, !vectorSum(g.data, g.count).isFinite { return false }
+        }
+        return true
     }
 
     func applyStep() {

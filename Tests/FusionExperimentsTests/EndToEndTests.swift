@@ -60,6 +60,16 @@ final class EndToEndTests: XCTestCase {
         return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted().map { "\(folder)/\($0)" }
     }
 
+    func testDivergenceStopsWithTheEpochAndStepOrSkipsBatches() throws {
+        let diverging = try fusionlab(["run", tinyExperiment("diverge"), "--quiet", "--set", "training.lr=1e30"])
+        XCTAssertNotEqual(diverging.status, 0, "a diverged run exits non-zero")
+        XCTAssertTrue(diverging.err.contains("training diverged at epoch 1, step"), diverging.err)
+        XCTAssertFalse(runDirectories("diverge").contains { FileManager.default.fileExists(atPath: $0 + "/metrics.json") },
+                       "no finished result for a diverged run")
+        let skipping = try fusionlab(["run", tinyExperiment("skip"), "--set", "training.lr=1e30", "--set", "training.non_finite=skip"])
+        XCTAssertTrue((skipping.out + skipping.err).contains("with a non-finite loss or gradient"), skipping.err)
+    }
+
     func testRunWritesEveryFileOfTheRunDirectory() throws {
         let result = try fusionlab(["run", tinyExperiment("tiny"), "--quiet"])
         XCTAssertEqual(result.status, 0, result.err)
