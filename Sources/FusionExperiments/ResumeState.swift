@@ -27,6 +27,7 @@ public struct ResumeState {
             "epoch": epoch, "best_value": bestValue.isFinite ? bestValue : 0, "best_finite": bestValue.isFinite,
             "best_epoch": bestEpoch, "epochs_since_best": epochsSinceBest, "train_seconds": trainSeconds,
             "optimizer_steps": optimizer.stepCount,
+            "optimizer_parameter_steps": optimizer.parameterSteps,
             "history": history.map { $0.csvRow },
         ]
         let json = String(decoding: try JSONSerialization.data(withJSONObject: state, options: [.sortedKeys]), as: UTF8.self)
@@ -55,6 +56,8 @@ public struct ResumeState {
         try model.load(weights, strict: true, source: path)
         optimizer.state = moments.mapValues { $0.sorted { $0.0 < $1.0 }.map { $0.1 } }
         optimizer.restoreStepCount(state["optimizer_steps"] as? Int ?? 0)
+        optimizer.parameterSteps = state["optimizer_parameter_steps"] as? [String: Int]
+            ?? optimizer.state.keys.reduce(into: [:]) { $0[$1] = optimizer.stepCount }
         let finite = state["best_finite"] as? Bool ?? true
         return ResumeState(epoch: epoch, history: rows.compactMap { EpochRecord(csvRow: $0) },
                            bestValue: finite ? (state["best_value"] as? Double ?? 0) : .nan,

@@ -128,6 +128,21 @@ func codeVersion() -> String {
     return process.terminationStatus == 0 && !out.isEmpty ? out : "unknown"
 }
 
+extension RunDirectory {
+    /// Throws when the dataset at `root` is not the one the run was trained on (its hash in
+    /// manifest.json differs), so features or evaluations never silently mix datasets.
+    public func checkDatasetUnchanged(_ root: String) throws {
+        guard let data = FileManager.default.contents(atPath: path + "/manifest.json"),
+              let manifest = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let recorded = manifest["dataset_hash"] as? String else { return }
+        let now = datasetHash(root)
+        guard now == recorded else {
+            throw ExperimentError("\(root): the dataset changed since the run \(path) was trained (hash \(now), manifest.json says \(recorded)); "
+                                  + "regenerate it with the run's settings or train a new run")
+        }
+    }
+}
+
 /// A hash of dataset.json and samples.jsonl.
 func datasetHash(_ root: String) -> String {
     var h = Hash64.fnv1a(Array("dataset".utf8))

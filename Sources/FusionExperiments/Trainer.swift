@@ -64,6 +64,9 @@ public final class Trainer {
         parameters = model.namedParameters().map { $0.tensor }
         if let loader = try? data.loader(.val), let first = loader.batchIndices(epoch: 0).first {
             let sample = data.multimodalBatch(loader.makeBatch(Array(first.prefix(1)), epoch: 0))
+            // In evaluation mode: one sample must not move batch-norm statistics (or meet a batch norm over one value).
+            model.eval()
+            defer { model.train() }
             let parts = model.costReport(sample: sample).map { "\($0.part) \($0.parameters) params, \($0.macs) MACs" }
             progress.log("model (per sample): " + parts.joined(separator: "; "))
         }
@@ -107,7 +110,8 @@ public final class Trainer {
         let train = try data.loader(.train)
         let hasVal = data.caches[.val] != nil
         let metricName = t.earlyStopping.metric
-        let lowerIsBetter = metricName == "loss"
+        // Without a validation split the training loss selects (lower is better).
+        let lowerIsBetter = metricName == "loss" || !hasVal
         var history = resumed?.history ?? []
         var best = resumed?.bestValue ?? (lowerIsBetter ? Double.infinity : -Double.infinity)
         var bestEpoch = resumed?.bestEpoch ?? 0
@@ -167,7 +171,7 @@ public final class Trainer {
                                      valF1Macro: val?.metrics.f1Macro ?? .nan, lrScale: Double(scale),
                                      seconds: Date().timeIntervalSince(started))
             history.append(record)
-            let score = val.map { metricName == "loss" ? $0.loss : ($0.metrics.value(named: metricName) ?? $0.metrics.accuracy) } ?? -record.trainLoss
+            let score = val.map { metricName == "loss" ? $0.loss : ($0.metrics.value(named: metricName) ?? $0.metrics.accuracy) } ?? record.trainLoss
             let bestLoss = bestEpoch >= 1 && bestEpoch <= history.count ? history[bestEpoch - 1].valLoss : .infinity
             let (replaces, improved) = EpochSelection(lowerIsBetter: lowerIsBetter, minDelta: t.earlyStopping.minDelta)
                 .compare(score: score, valLoss: record.valLoss, best: best, bestLoss: bestLoss)
@@ -204,7 +208,7 @@ public final class Trainer {
         var report = (try JSONSerialization.jsonObject(with: try test.metrics.jsonData()) as? [String: Any]) ?? [:]
         report["evaluated_split"] = testedSplit.rawValue
         report["selection"] = ["metric": hasVal ? metricName : "train_loss", "split": hasVal ? "val" : "train", "epoch": bestEpoch,
-                               "value": hasVal ? best : -best,
+                               "value": best,
                                "rule": "best \(hasVal ? metricName : "train_loss"); ties go to the lower validation loss, then the later epoch"]
         try writeFileAtomically(try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys]),
                                 to: run.path + "/metrics.json")

@@ -71,7 +71,7 @@ public struct FusionConfig: Codable, Equatable, Sendable {
     public var rank = 4
     /// Per-modality width before tensor fusion's outer product.
     public var projection = 8
-    /// Transformer fusion layers and heads.
+    /// Transformer fusion layers; heads of attention and Transformer fusion.
     public var layers = 1, heads = 2
     /// Late fusion: learn modality weights (else a plain mean).
     public var learnedWeights = true
@@ -141,7 +141,7 @@ extension MultimodalClassifier {
         case .gated: fusion = GatedFusion(inputDims: dims, dim: f.dim, rng: &rng)
         case .tensor: fusion = TensorFusion(inputDims: dims, projection: f.projection, rng: &rng)
         case .lowRank: fusion = LowRankFusion(inputDims: dims, dim: f.dim, rank: f.rank, rng: &rng)
-        case .attention: fusion = AttentionFusion(inputDims: dims, dim: f.dim, rng: &rng)
+        case .attention: fusion = AttentionFusion(inputDims: dims, dim: f.dim, heads: f.heads, rng: &rng)
         case .transformer:
             guard f.dim % f.heads == 0 else { throw ModelBuildError(description: "fusion.dim \(f.dim) must be divisible by fusion.heads \(f.heads)") }
             fusion = TransformerFusion(inputDims: dims, dim: f.dim, layers: f.layers, heads: f.heads, seed: seed, rng: &rng)

@@ -31,6 +31,9 @@ open class Optimizer {
     public private(set) var stepCount = 0
     /// Per-parameter state buffers (moments), by the parameter's key.
     public var state: [String: [Tensor]] = [:]
+    /// Updates applied to each parameter, by key (PyTorch's per-parameter `step`): a parameter
+    /// that starts training late (unfrozen in a later epoch) starts its bias correction afresh.
+    public var parameterSteps: [String: Int] = [:]
 
     /// An optimizer over `groups`.
     public init(groups: [ParameterGroup]) {
@@ -51,6 +54,7 @@ open class Optimizer {
             let lr = group.learningRate * learningRateScale
             for (key, p) in group.parameters where p.requiresGrad {
                 guard let g = p.grad else { continue }
+                parameterSteps[key, default: 0] += 1
                 update(key: key, parameter: p, gradient: g, learningRate: lr, weightDecay: group.weightDecay)
             }
         }
@@ -126,7 +130,7 @@ public class Adam: Optimizer {
     override public func update(key: String, parameter: Tensor, gradient: Tensor, learningRate: Float, weightDecay: Float) {
         let s = buffers(key, count: 2, like: parameter)
         let m = s[0].data, v = s[1].data, p = parameter.data, g = gradient.data
-        let t = Float(stepCount)
+        let t = Float(parameterSteps[key] ?? stepCount)
         let bc1 = 1 - powf(beta1, t), bc2Sqrt = (1 - powf(beta2, t)).squareRoot()
         let stepSize = learningRate / bc1
         let (b1, b2, eps, decay) = (beta1, beta2, eps, decoupled ? 1 - learningRate * weightDecay : 1)
@@ -143,7 +147,8 @@ public class Adam: Optimizer {
     }
 }
 
-/// AdamW: Adam with decoupled weight decay (default 0.01, as `torch.optim.AdamW`).
+/// AdamW: Adam with decoupled weight decay (each group's `weightDecay`; `torch.optim.AdamW`
+/// defaults to 0.01, FusionLab's `training.weight_decay` to 0, so set it).
 public final class AdamW: Adam {
     /// An AdamW optimizer.
     public init(groups: [ParameterGroup], beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8) {

@@ -165,6 +165,7 @@ struct ExportFeatures: ParsableCommand {
                 let run = try RunDirectory.open(source)
                 let config = try run.config()
                 Threading.setThreads(config.training.threads)
+                try run.checkDatasetUnchanged(config.dataset.path)
                 let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, reuseVocabulary: true, log: progress.log)
                 return try FeatureExport.write(data, to: output ?? source + "/features")
             }

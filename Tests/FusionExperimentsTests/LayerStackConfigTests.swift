@@ -78,6 +78,16 @@ final class LayerStackConfigTests: XCTestCase {
                     ["name \"a\" is used twice"])
     }
 
+    func testBatchNormKeepsTheKindItIsGiven() throws {
+        let config = try load(#"""
+        {"audio": {"layers": [{"type": "conv1d", "channels": 4, "kernel": 3}, "batch_norm", {"type": "conv1d", "channels": 4, "kernel": 3},
+                              "flatten", {"type": "linear", "units": 6}, "batch_norm"]}}
+        """#)
+        let plan = try XCTUnwrap(try config.model.plan(for: .audio, inputs: ModelInputs(audio: [13, 32])))
+        XCTAssertEqual(plan.steps[1].output, StackShape(.channels, [4, 30]), "BatchNorm1d over the channels")
+        XCTAssertEqual(plan.steps[5].output, StackShape(.vector, [6]))
+    }
+
     func testTransferPatternsReachStackKeys() throws {
         let config = try load(#"{"image": {"preset": "lenet"}}"#)
         let model = try MultimodalClassifier.build(config.model, inputs: ModelInputs(image: [1, 28, 28]), classes: 3, seed: 0)

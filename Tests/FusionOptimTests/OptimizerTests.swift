@@ -25,6 +25,20 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    func testAdamCountsStepsPerParameter() {
+        // A parameter that first gets a gradient at step 3 (unfrozen late) takes PyTorch's first
+        // Adam step: lr · sign(g) (bias correction from its own step 1).
+        let a = Tensor([1], shape: [1], requiresGrad: true), b = Tensor([1], shape: [1], requiresGrad: true)
+        let adam = Adam(groups: [ParameterGroup(parameters: [("a", a), ("b", b)], learningRate: 0.1)])
+        for step in 1...3 {
+            a.grad = Tensor([0.5], shape: [1])
+            b.grad = step == 3 ? Tensor([2], shape: [1]) : nil
+            adam.step()
+        }
+        XCTAssertEqual(b.item, 1 - 0.1, accuracy: 1e-5)
+        XCTAssertEqual(adam.parameterSteps, ["a": 3, "b": 1])
+    }
+
     func testAdamMatchesPyTorch() throws { try replay("adam") { Adam(groups: $0) } }
     func testAdamWMatchesPyTorch() throws { try replay("adamw") { AdamW(groups: $0) } }
     func testNesterovSGDMatchesPyTorch() throws { try replay("sgd") { SGD(groups: $0, momentum: 0.9, nesterov: true) } }

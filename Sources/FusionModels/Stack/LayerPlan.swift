@@ -111,6 +111,7 @@ public struct LayerPlan: Sendable {
         -> (StackShape, StackShape, LayerPlan?) {
         func fail(_ message: String) -> LayerStackError { LayerStackError(path: path, message: "\(spec.type): \(message)") }
         func want(_ kinds: [StackShape.Kind], hint: String = "", fromImage: Bool = true) throws -> StackShape {
+            if kinds.contains(shape.kind) { return shape }
             for k in kinds where fromImage || shape.kind != .image { if let s = convert(shape, to: k) { return s } }
             let names = kinds.map { $0 == .channels ? "channels × steps" : $0.rawValue }.joined(separator: " or ")
             throw fail("expects \(names.hasPrefix("i") ? "an" : "a") \(names) input, got \(shape)\(hint)")
