@@ -85,7 +85,8 @@ let package = Package(
         ),
         .testTarget(
             name: "FusionExperimentsTests",
-            dependencies: ["FusionExperiments", "FusionModels", "FusionData", "FusionNN", "FusionTensor", "FusionTestSupport"]
+            dependencies: ["FusionExperiments", "FusionModels", "FusionData", "FusionNN", "FusionTensor", "FusionTestSupport"],
+            resources: [.copy("Golden")]
         ),
         .testTarget(name: "FusionDataTests", dependencies: ["FusionData", "FusionTensor"],
                     resources: [.copy("Golden")]),

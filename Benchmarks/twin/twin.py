@@ -35,6 +35,7 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 
 from twin_model import TwinClassifier, TwinError  # noqa: E402
 from twin_train import Features, build_model, evaluate, fit, load_features, make_optimizer, train_epoch  # noqa: E402
+from twin_transfer import resolve_init_from, set_trainable, transfer_config  # noqa: E402
 
 
 def log(msg):
@@ -72,12 +73,21 @@ def run_cwd(run_dir, option):
     return REPO
 
 
-def export_features(source, out_dir, args, cwd=None):
-    binary = fusionlab_binary(args.fusionlab)
-    cmd = [binary, "export-features", os.path.abspath(source) if os.path.exists(source) else source, "-o",
-           os.path.abspath(out_dir), "--quiet"]
-    log(f"exporting features: {' '.join(cmd)}")
-    done = subprocess.run(cmd, cwd=cwd or REPO, capture_output=True, text=True)
+def export_features(source, out_dir, args, cwd=None, attempts=10):
+    for attempt in range(attempts):
+        # The binary may be mid-rebuild (absent or not executable for a while): wait and retry.
+        try:
+            binary = fusionlab_binary(args.fusionlab)
+            cmd = [binary, "export-features", os.path.abspath(source) if os.path.exists(source) else source, "-o",
+                   os.path.abspath(out_dir), "--quiet"]
+            log(f"exporting features: {' '.join(cmd)}")
+            done = subprocess.run(cmd, cwd=cwd or REPO, capture_output=True, text=True)
+            break
+        except (TwinError, OSError) as e:
+            if attempt == attempts - 1:
+                raise TwinError(f"fusionlab export-features: {e}")
+            log(f"fusionlab binary unavailable ({e}); retrying in 60 s")
+            time.sleep(60)
     if done.returncode != 0:
         raise TwinError(f"fusionlab export-features failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
 
@@ -85,10 +95,38 @@ def export_features(source, out_dir, args, cwd=None):
 def features_for_run(run_dir, args, features_option=None) -> Features:
     directory = features_option or os.path.join(run_dir, "features")
     if not os.path.exists(os.path.join(directory, "features.json")):
+        check_dataset_unchanged(run_dir)
         export_features(run_dir, directory, args, cwd=run_cwd(run_dir, getattr(args, "cwd", None)))
     features = load_features(directory)
     check_features_match_run(run_dir, features, directory)
     return features
+
+
+def dataset_hash(root):
+    """RunDirectory.swift datasetHash: FNV-1a 64 over dataset.json then samples.jsonl."""
+    h = 0xCBF29CE484222325
+    for prefix in (b"dataset",):
+        for b in prefix:
+            h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    for name in ("dataset.json", "samples.jsonl"):
+        path = os.path.join(root, name)
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                for b in f.read():
+                    h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+def check_dataset_unchanged(run_dir):
+    """export-features re-reads the dataset folder; refuse when it is no longer the run's."""
+    path = os.path.join(run_dir, "manifest.json")
+    if not os.path.exists(path):
+        return
+    manifest = read_json(path)
+    root, expected = manifest.get("dataset"), manifest.get("dataset_hash")
+    if root and expected and os.path.isdir(root) and dataset_hash(root) != expected:
+        raise TwinError(f"{root} changed since the run {run_dir} (dataset_hash {dataset_hash(root)}, the run's {expected}); "
+                        "its features would not be the run's")
 
 
 def check_features_match_run(run_dir, features: Features, directory):
@@ -133,13 +171,146 @@ def set_threads(n, experiment):
 
 
 # ---------------------------------------------------------------------------------------------
+# Transfer: the pretrained weights of a fine-tune run
+
+
+TWIN_SOURCES = ("twin_model.py", "twin_train.py", "twin_transfer.py")
+
+
+def file_digest(paths):
+    import hashlib
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(os.path.basename(p).encode() + b"\0")
+        with open(p, "rb") as f:
+            h.update(f.read())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def twin_state_dict(state):
+    """The twin's state dict as FusionLab stores it (no num_batches_tracked, float32, contiguous)."""
+    return {k: v.detach().contiguous().float() for k, v in state.items() if not k.endswith("num_batches_tracked")}
+
+
+def pretrained_state(pretrain_run, args, seed=None, chain=()):
+    """The twin's own pretraining of `pretrain_run` (a FusionLab run folder): trained on that run's
+    features with its configuration and seed (or `seed`), best-epoch state saved under FusionLab's
+    keys as <run>/twin/best.safetensors (best-seed<N> for another seed) and reused while the run's
+    configuration, features, seed, the twin's sources and torch are the same. Returns
+    (state dict, info)."""
+    from safetensors import safe_open
+
+    pretrain_run = os.path.normpath(os.path.abspath(pretrain_run))
+    if pretrain_run in chain:
+        raise TwinError(f"transfer.init_from forms a cycle: {' → '.join(chain + (pretrain_run,))}")
+    features = features_for_run(pretrain_run, args)
+    run_seed = int(features.experiment.get("seed", 0))
+    seed = run_seed if seed is None else int(seed)
+    name = "best.safetensors" if seed == run_seed else f"best-seed{seed}.safetensors"
+    path = os.path.join(pretrain_run, "twin", name)
+    key = file_digest([os.path.join(pretrain_run, "config.resolved.json"), os.path.join(features_dir(pretrain_run), "features.json")]
+                      + [os.path.join(HERE, f) for f in TWIN_SOURCES])
+    key = f"{key}:seed={seed}:torch={torch.__version__}"
+    fl_metrics, _ = fusionlab_result(pretrain_run)
+    info = {"run_dir": pretrain_run, "checkpoint": path, "seed": seed, "fusionlab_accuracy": fl_metrics.get("accuracy"),
+            "fusionlab_best_epoch": fl_metrics.get("selection", {}).get("epoch")}
+    if os.path.exists(path) and not getattr(args, "retrain_pretrain", False):
+        with safe_open(path, "pt") as f:
+            meta = f.metadata() or {}
+        if meta.get("cache_key") == key:
+            info.update({"cached": True, "pytorch_accuracy": float(meta.get("test_accuracy", "nan")),
+                         "pytorch_best_epoch": int(meta.get("epoch", 0)), "train_seconds": float(meta.get("train_seconds", "nan"))})
+            log(f"  pretrain: twin weights of {pretrain_run} from {path} (cached; twin test accuracy "
+                f"{info['pytorch_accuracy']:.4f}, FusionLab {info['fusionlab_accuracy']:.4f})")
+            return load_file(path), info
+    log(f"  pretrain: training the twin on {pretrain_run} (seed {seed})")
+    init_state, init_origin, _ = transfer_init(pretrain_run, features, args, chain + (pretrain_run,))
+    set_threads(args.threads, features.experiment)
+    result = fit(features, seed=seed, init_state=init_state, init_origin=init_origin,
+                 transfer_log=lambda m: log("    " + m))
+    state = twin_state_dict(result.best_state)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    save_file(state, path, metadata={"epoch": str(result.best_epoch), "experiment": str(features.experiment.get("name", "")),
+                                     "generator": "Benchmarks/twin/twin.py (twin pretraining)", "cache_key": key,
+                                     "seed": str(seed), "test_accuracy": repr(float(result.test["accuracy"])),
+                                     "train_seconds": f"{result.train_seconds:.2f}", "torch": torch.__version__})
+    info.update({"cached": False, "pytorch_accuracy": float(result.test["accuracy"]), "pytorch_best_epoch": result.best_epoch,
+                 "train_seconds": result.train_seconds})
+    fl_checkpoint = os.path.join(pretrain_run, "checkpoints", "best.safetensors")
+    if os.path.exists(fl_checkpoint):
+        with safe_open(fl_checkpoint, "pt") as f:
+            fl_keys = set(f.keys())
+        if fl_keys != set(state):
+            log(f"  warning: twin keys differ from {fl_checkpoint}: only twin {sorted(set(state) - fl_keys)[:3]}, "
+                f"only FusionLab {sorted(fl_keys - set(state))[:3]}")
+    log(f"  pretrain: twin test accuracy {result.test['accuracy']:.4f} (best epoch {result.best_epoch}), FusionLab "
+        f"{info['fusionlab_accuracy']:.4f} (best epoch {info['fusionlab_best_epoch']}); saved {path}")
+    return state, info
+
+
+def features_dir(run_dir):
+    return os.path.join(run_dir, "features")
+
+
+def transfer_init(run_dir, features, args, chain=()):
+    """(state dict, origin, info) that `transfer.init_from` of the run loads, or (None, "", None)
+    without init_from. By default the twin's own pretraining of the run init_from names;
+    --init-from-fusionlab: FusionLab's checkpoint itself."""
+    init_from = transfer_config(features.experiment)["init_from"]
+    if not init_from:
+        return None, "", None
+    cwd = run_cwd(run_dir, getattr(args, "cwd", None))
+    resolved = resolve_init_from(init_from, cwd, finetune_run=run_dir)
+    if resolved.note:
+        log("  note: " + resolved.note)
+    check_checkpoint_predates(resolved.checkpoint, run_dir)
+    if getattr(args, "init_from_fusionlab", False):
+        info = {"source": "fusionlab", "checkpoint": resolved.checkpoint, "run_dir": resolved.run_dir}
+        if resolved.run_dir:
+            m, _ = fusionlab_result(resolved.run_dir)
+            info.update({"fusionlab_accuracy": m.get("accuracy"), "fusionlab_best_epoch": m.get("selection", {}).get("epoch")})
+        log(f"  init_from {init_from}: FusionLab's checkpoint {resolved.checkpoint} (--init-from-fusionlab)")
+        return load_file(resolved.checkpoint), resolved.checkpoint, info
+    if not resolved.run_dir:
+        raise TwinError(f"transfer.init_from {init_from} is a checkpoint outside a run folder ({resolved.checkpoint}); the twin "
+                        "cannot pretrain for it (pass --init-from-fusionlab to load FusionLab's weights)")
+    cache = getattr(args, "_pretrain_cache", None)
+    if cache is None:
+        cache = args._pretrain_cache = {}
+    seed = getattr(args, "pretrain_seed", None)
+    key = (resolved.run_dir, seed)
+    if key not in cache:
+        cache[key] = pretrained_state(resolved.run_dir, args, seed=seed, chain=chain)
+    state, info = cache[key]
+    info = dict(info, source="twin", init_from=init_from)
+    return state, f"{info['checkpoint']} (twin pretraining of {resolved.run_dir})", info
+
+
+def check_checkpoint_predates(checkpoint, run_dir):
+    """A FusionLab checkpoint written after the fine-tune run started is not the one it loaded."""
+    try:
+        with open(os.path.join(run_dir, "manifest.json")) as f:
+            created = json.load(f)["created"]
+        from datetime import datetime, timezone
+        started = datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+    except (OSError, KeyError, ValueError):
+        return
+    if os.path.getmtime(checkpoint) > started + 1:
+        log(f"  warning: {checkpoint} was written after {run_dir} started; FusionLab may have loaded an earlier version")
+
+
+# ---------------------------------------------------------------------------------------------
 # Commands
 
 
 def train_run(run_dir, args, features_option=None, verbose=False):
     features = features_for_run(run_dir, args, features_option)
+    init_state, init_origin, pretrain = transfer_init(run_dir, features, args)
     threads = set_threads(args.threads, features.experiment)
-    result = fit(features, log=log if verbose else None)
+    result = fit(features, log=log if verbose else None, init_state=init_state, init_origin=init_origin,
+                 transfer_log=lambda m: log("  " + m))
+    result.pretrain = pretrain
     metrics, fl_epochs = fusionlab_result(run_dir)
     return features, result, metrics, fl_epochs, threads
 
@@ -150,13 +321,25 @@ def cmd_run(args):
     print(f"run {args.run_dir}: epochs {r.epochs} (FusionLab {fl_epochs}), best epoch {r.best_epoch} "
           f"(FusionLab {sel.get('epoch')}), twin test accuracy {r.test['accuracy']:.4f}, "
           f"FusionLab test accuracy {metrics['accuracy']:.4f}")
+    if r.pretrain:
+        print(pretrain_line(r.pretrain))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"run": args.run_dir, "seed": features.experiment.get("seed"), "threads": threads,
                        "twin": {"epochs": r.epochs, "best_epoch": r.best_epoch, "test": r.test, "history": r.history,
                                 "train_seconds": r.train_seconds},
-                       "fusionlab": {"epochs": fl_epochs, "best_epoch": sel.get("epoch"), "accuracy": metrics["accuracy"]}},
+                       "fusionlab": {"epochs": fl_epochs, "best_epoch": sel.get("epoch"), "accuracy": metrics["accuracy"]},
+                       "transfer": r.transfer, "pretrain": r.pretrain},
                       f, indent=2)
+
+
+def pretrain_line(p):
+    if p.get("source") == "fusionlab":
+        return (f"init_from: FusionLab's checkpoint {p['checkpoint']} (--init-from-fusionlab; FusionLab test accuracy "
+                f"{p.get('fusionlab_accuracy', float('nan')):.4f})")
+    return (f"init_from {p['init_from']}: twin pretraining of {p['run_dir']} (seed {p['seed']}, "
+            f"{'cached' if p.get('cached') else 'trained'}: {p['checkpoint']}): test accuracy twin {p['pytorch_accuracy']:.4f} "
+            f"(best epoch {p['pytorch_best_epoch']}), FusionLab {p['fusionlab_accuracy']:.4f} (best epoch {p['fusionlab_best_epoch']})")
 
 
 def resolve_run_dir(comparison_dir, run_dir):
@@ -196,7 +379,7 @@ def cmd_compare(args):
         results.append({"variant": row["variant"], "seed": int(row["seed"]), "run_dir": run_dir,
                         "fusionlab_accuracy": float(metrics["accuracy"]), "pytorch_accuracy": float(r.test["accuracy"]),
                         "fusionlab_best_epoch": metrics.get("selection", {}).get("epoch"), "pytorch_best_epoch": r.best_epoch,
-                        "epochs": r.epochs, "twin_train_seconds": r.train_seconds})
+                        "epochs": r.epochs, "twin_train_seconds": r.train_seconds, "transfer": r.transfer, "pretrain": r.pretrain})
         log(f"  FusionLab {results[-1]['fusionlab_accuracy']:.4f}  PyTorch {results[-1]['pytorch_accuracy']:.4f}")
     lines = ["| variant | seed | FusionLab acc | PyTorch acc |", "|---|---|---|---|"]
     for r in results:
@@ -217,11 +400,17 @@ def cmd_compare(args):
         summaries.append({"variant": v, "runs": len(fl), "fusionlab_mean": fm, "fusionlab_std": fs,
                           "pytorch_mean": pm, "pytorch_std": ps, "difference_points": 100 * (pm - fm)})
         lines.append(f"| {v} | {len(fl)} | {fm:.3f} ± {fs:.3f} | {pm:.3f} ± {ps:.3f} | {100 * (pm - fm):+.1f} |")
+    pretrains = []
+    for r in results:
+        if r["pretrain"] and pretrain_line(r["pretrain"]) not in pretrains:
+            pretrains.append(pretrain_line(r["pretrain"]))
+    if pretrains:
+        lines += [""] + [f"* {p}" for p in pretrains]
     print("\n".join(lines))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"comparison": args.comparison_dir, "runs": results, "variants": summaries,
-                       "torch": torch.__version__}, f, indent=2)
+                       "torch": torch.__version__, "init_from_fusionlab": bool(args.init_from_fusionlab)}, f, indent=2)
 
 
 def cmd_throughput(args):
@@ -347,7 +536,10 @@ def cmd_check(args):
     features = features_for_run(args.run_dir, args, args.features)
     set_threads(args.threads or 1, features.experiment)
     model = TwinClassifier(features.info)
-    state = load_file(os.path.join(args.run_dir, "checkpoints", "best.safetensors"))
+    checkpoint = os.path.join(args.run_dir, "checkpoints", "best.safetensors")
+    if not os.path.exists(checkpoint):
+        raise TwinError(f"{checkpoint} does not exist (did the run finish?)")
+    state = load_file(checkpoint)
     model.load_fusionlab_state(state, strict=True)
     split = "test" if "test" in features.splits else "val"
     ev = evaluate(model, features.splits[split], int(features.experiment["training"]["batch_size"]), len(features.info["classes"]))
@@ -425,8 +617,16 @@ def cmd_step_check(args):
         meta = json.loads(f.metadata()["fusionlab_resume"])
     model = TwinClassifier(features.info)
     model.load_fusionlab_state({k[6:]: v for k, v in resume.items() if k.startswith("model.")}, strict=True)
-    optimizer = make_optimizer(training, model.parameters())
+    transfer = transfer_config(features.experiment)
+    epoch0 = int(meta["epoch"])
+    if transfer["freeze"]:
+        set_trainable(model, transfer["freeze"], False)
+    for step in transfer["unfreeze"]:
+        if int(step.get("epoch", 1)) <= epoch0 + 1:
+            set_trainable(model, step.get("patterns", []), True)
+    optimizer = make_optimizer(training, model, transfer)
     steps = int(meta["optimizer_steps"])
+    optimizer.fusionlab_step_count = steps
     for key, p in model.named_parameters():
         moments = [resume.get(f"optimizer.{key}.{i}") for i in range(2)]
         if moments[0] is None:
@@ -436,9 +636,8 @@ def cmd_step_check(args):
         else:
             optimizer.state[p] = {"step": torch.tensor(float(steps)), "exp_avg": moments[0].clone(), "exp_avg_sq": moments[1].clone()}
     from twin_train import schedule_multiplier
-    epoch0 = int(meta["epoch"])
     for g in optimizer.param_groups:
-        g["lr"] = float(training["lr"]) * schedule_multiplier(training, epoch0)
+        g["lr"] = g["lr"] * schedule_multiplier(training, epoch0)
     loss, _, _ = train_epoch(model, optimizer, features.splits["train"], training)
     after = load_file(os.path.join(args.after, "checkpoints", "last.safetensors"))
     worst_abs, worst_key, worst_rel = 0.0, "", 0.0
@@ -467,14 +666,21 @@ def main(argv=None):
     common.add_argument("--fusionlab", help="fusionlab binary (for export-features)")
     common.add_argument("--cwd", help="folder to run fusionlab in (where relative dataset paths resolve)")
     common.add_argument("--threads", type=int, help="torch threads (default: the run's training.threads)")
+    transfer = argparse.ArgumentParser(add_help=False)
+    transfer.add_argument("--init-from-fusionlab", action="store_true",
+                          help="transfer.init_from: load FusionLab's pretrain checkpoint instead of the twin's own pretraining")
+    transfer.add_argument("--retrain-pretrain", action="store_true",
+                          help="train the twin's pretraining again even when <pretrain run>/twin/best.safetensors is current")
+    transfer.add_argument("--pretrain-seed", type=int,
+                          help="seed of the twin's pretraining (default: the pretrain run's; cached as twin/best-seed<N>.safetensors)")
     sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", parents=[common], help="train the twin for one run directory")
+    r = sub.add_parser("run", parents=[common, transfer], help="train the twin for one run directory")
     r.add_argument("run_dir")
     r.add_argument("--features", help="features folder (default <run dir>/features)")
     r.add_argument("--json", help="also write the numbers to this file")
     r.add_argument("--verbose", action="store_true", help="print every epoch")
     r.set_defaults(func=cmd_run)
-    c = sub.add_parser("compare", parents=[common], help="train the twin for every run of a comparison directory")
+    c = sub.add_parser("compare", parents=[common, transfer], help="train the twin for every run of a comparison directory")
     c.add_argument("comparison_dir")
     c.add_argument("--json", help="also write the numbers to this file")
     c.set_defaults(func=cmd_compare)

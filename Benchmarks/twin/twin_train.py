@@ -11,7 +11,10 @@
 * data: the exported features, training batches reshuffled every epoch (torch's RNG; FusionLab's
   own RNG cannot be reproduced), evaluation batches of max(batch_size, 128) in order;
 * selection: the best validation `training.early_stopping.metric` (ties → lower validation
-  loss → later epoch; `min_delta`; patience), then the test split on the best epoch's weights.
+  loss → later epoch; `min_delta`; patience), then the test split on the best epoch's weights;
+* transfer: `init_state` loaded as Transfer.initialize does, `transfer.freeze`, parameter groups
+  by `transfer.lr_multipliers`, `transfer.unfreeze` per epoch (twin_transfer.py); Adam's bias
+  correction on FusionLab's global step count (`optimizer_step`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from twin_model import TwinClassifier, TwinError
+from twin_transfer import initialize, parameter_groups, set_trainable, transfer_config
 
 SPLITS = ("train", "val", "test")
 
@@ -83,10 +87,6 @@ def check_supported(exp: dict):
     for k in ("time_masks", "frequency_masks"):
         if audio.get(k, 0):
             problems.append(f"preprocessing.audio.{k} = {audio[k]} (SpecAugment)")
-    tr = exp.get("transfer", {})
-    for k in ("init_from", "freeze", "unfreeze", "lr_multipliers", "include", "remap"):
-        if tr.get(k):
-            problems.append(f"transfer.{k}")
     if "text" in model.get("modalities", []) and model.get("text", {}).get("preset") == "pretrained" \
             and not model.get("text", {}).get("layers"):
         problems.append("model.text.preset = pretrained")
@@ -182,15 +182,47 @@ def schedule_multiplier(training: dict, epoch0: int) -> float:
     return after(epoch0 - warm)
 
 
-def make_optimizer(training: dict, params):
+def make_optimizer(training: dict, params, transfer: Optional[dict] = None):
+    """`params`: a model (its parameters, in groups by `transfer.lr_multipliers` when `transfer`
+    is given, as Trainer.makeOptimizer) or an iterable of parameters."""
     lr, wd = float(training["lr"]), float(training.get("weight_decay", 0))
+    if isinstance(params, torch.nn.Module):
+        params = parameter_groups(params, transfer or {}, lr, wd)
     kind = training.get("optimizer", "adam")
     if kind == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=float(training.get("momentum", 0.9)), weight_decay=wd)
-    if kind == "adamw":
+        opt = torch.optim.SGD(params, lr=lr, momentum=float(training.get("momentum", 0.9)), weight_decay=wd)
+    elif kind == "adamw":
         # FusionLab's AdamW takes training.weight_decay (default 0), not torch's default 0.01.
-        return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=wd)
-    return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=wd)
+        opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=wd)
+    else:
+        opt = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=wd)
+    opt.fusionlab_step_count = 0
+    return opt
+
+
+def optimizer_step(optimizer):
+    """optimizer.step() with FusionLab's step counter. FusionLab's Adam/AdamW bias correction
+    uses the optimizer's global step count (Optimizer.stepCount, incremented on every step() for
+    all parameters), torch's a per-parameter count started at a parameter's first gradient. They
+    differ for a parameter without a gradient on some steps, such as one unfrozen by
+    transfer.unfreeze after k steps: FusionLab starts its moments at zero with t = k + 1, so the
+    bias correction is ~1 and its first updates are up to ~6× larger than torch's. Setting every
+    Adam state's `step` to the global count before the step reproduces FusionLab."""
+    before = optimizer.fusionlab_step_count
+    optimizer.fusionlab_step_count += 1
+    if isinstance(optimizer, (torch.optim.Adam, torch.optim.AdamW)):
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                st = optimizer.state[p]
+                if len(st) == 0:
+                    st["step"] = torch.tensor(float(before))
+                    st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                else:
+                    st["step"].fill_(float(before))
+    optimizer.step()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,6 +246,9 @@ class TwinResult:
     history: List[dict] = field(default_factory=list)
     train_seconds: float = 0.0
     train_samples: int = 0
+    best_state: Optional[Dict[str, torch.Tensor]] = None
+    transfer: Optional[dict] = None
+    pretrain: Optional[dict] = None
 
 
 def evaluate(model, tensors: Dict[str, torch.Tensor], batch_size: int, classes: int) -> Evaluation:
@@ -256,7 +291,7 @@ def train_epoch(model, optimizer, tensors, training: dict, generator=None):
         if i % accum == 0 or i == len(batches):
             if clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, clip)
-            optimizer.step()
+            optimizer_step(optimizer)
             optimizer.zero_grad(set_to_none=True)
         loss_sum += float(loss.detach()) * len(idx)
         correct += int((logits.detach().argmax(1) == labels).sum())
@@ -264,18 +299,46 @@ def train_epoch(model, optimizer, tensors, training: dict, generator=None):
     return loss_sum / max(seen, 1), correct / max(seen, 1), seen
 
 
+def epoch_selection(lower: bool, min_delta: float, score: float, val_loss: float, best: float, best_loss: float):
+    """Trainer.swift EpochSelection.compare: (replaces the best epoch, the score improved). Better by
+    more than min_delta, or a tie (within min_delta) with a validation loss not above the best's;
+    a non-finite score never replaces."""
+    if not math.isfinite(score):
+        return False, False
+    improved = score < best - min_delta if lower else score > best + min_delta
+    tied = (not improved) and abs(score - best) <= min_delta and (math.isnan(val_loss) or not (val_loss > best_loss))
+    return improved or tied, improved
+
+
 def build_model(features: Features, seed: int) -> TwinClassifier:
     torch.manual_seed(seed)
     return TwinClassifier(features.info)
 
 
-def fit(features: Features, seed: Optional[int] = None, log=None) -> TwinResult:
+def fit(features: Features, seed: Optional[int] = None, log=None, init_state: Optional[Dict[str, torch.Tensor]] = None,
+        init_origin: str = "", transfer_log=None) -> TwinResult:
+    """Trains as Trainer.fit. With `transfer.init_from`, `init_state` is the pretrained state dict
+    (FusionLab's keys) that Transfer.initialize would load (twin.py resolves it)."""
     exp = features.experiment
     check_supported(exp)
     training = exp["training"]
+    transfer = transfer_config(exp)
     seed = int(exp.get("seed", 0)) if seed is None else seed
     model = build_model(features, seed)
-    optimizer = make_optimizer(training, model.parameters())
+    transfer_info = {}
+    if transfer["init_from"]:
+        if init_state is None:
+            raise TwinError("transfer.init_from is set: the pretrained state dict is needed (twin.py resolves it)")
+        transfer_info = initialize(model, init_state, transfer, log=transfer_log, origin=init_origin)
+        transfer_info = {"origin": init_origin, "loaded": len(transfer_info["loaded"]), "skipped": transfer_info["skipped"]}
+    if transfer["freeze"]:
+        frozen = set_trainable(model, transfer["freeze"], False)
+        transfer_info["frozen"] = len(frozen)
+        if transfer_log:
+            transfer_log(f"froze {len(frozen)} parameter tensors matching {transfer['freeze']}")
+    optimizer = make_optimizer(training, model, transfer)
+    if transfer["lr_multipliers"]:
+        transfer_info["groups"] = {g["name"]: len(g["params"]) for g in optimizer.param_groups}
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     classes = len(features.info["classes"])
     es = training.get("early_stopping", {})
@@ -291,6 +354,11 @@ def fit(features: Features, seed: Optional[int] = None, log=None) -> TwinResult:
     train_seconds, train_samples = 0.0, 0
     epoch = 1
     while epoch <= int(training["epochs"]):
+        for step in transfer["unfreeze"]:
+            if int(step.get("epoch", 1)) == epoch:
+                keys = set_trainable(model, step.get("patterns", []), True)
+                if transfer_log:
+                    transfer_log(f"epoch {epoch}: unfroze {len(keys)} parameter tensors matching {step.get('patterns', [])}")
         scale = schedule_multiplier(training, epoch - 1)
         for g, lr in zip(optimizer.param_groups, base_lrs):
             g["lr"] = lr * scale
@@ -310,10 +378,9 @@ def fit(features: Features, seed: Optional[int] = None, log=None) -> TwinResult:
             # As Trainer.swift: without a validation split the score is −(train loss), even when
             # the metric is "loss" (lower is better), see the report.
             score = -train_loss
-        improved = score < best - min_delta if lower else score > best + min_delta
         best_loss = history[best_epoch - 1]["val_loss"] if 1 <= best_epoch <= len(history) else math.inf
-        tied = (not improved) and abs(score - best) <= min_delta and (math.isnan(record["val_loss"]) or record["val_loss"] <= best_loss)
-        if improved or tied or best_epoch == 0:
+        replaces, improved = epoch_selection(lower, min_delta, score, record["val_loss"], best, best_loss)
+        if replaces or best_epoch == 0:
             if improved or best_epoch == 0:
                 best = score
             best_epoch, since_best = epoch, 0
@@ -330,4 +397,5 @@ def fit(features: Features, seed: Optional[int] = None, log=None) -> TwinResult:
     split = "test" if "test" in features.splits else ("val" if has_val else "train")
     test = evaluate(model, features.splits[split], int(training["batch_size"]), classes)
     return TwinResult(epochs=len(history), best_epoch=best_epoch, best_value=best, test=test.metrics, test_split=split,
-                      history=history, train_seconds=train_seconds, train_samples=train_samples)
+                      history=history, train_seconds=train_seconds, train_samples=train_samples, best_state=best_state,
+                      transfer=transfer_info or None)
