@@ -52,3 +52,56 @@ final class RecurrentGradientTests: XCTestCase {
         gradCheck([x], "selectSteps") { $0[0].selectSteps([3, 0, 2]) * 2 }
     }
 }
+
+/// The fused recurrent op (eight-lane gate math plus a scalar tail) against the same cells
+/// composed from primitive ops, values and gradients, at a width that uses both paths.
+final class RecurrentReferenceTests: XCTestCase {
+    func reference(_ cell: RecurrentCell, _ x: Tensor, _ wih: Tensor, _ whh: Tensor, _ bih: Tensor, _ bhh: Tensor, reverse: Bool) -> Tensor {
+        let (b, t, h) = (x.shape[0], x.shape[1], whh.shape[1])
+        var state = Tensor.zeros([b, h]), c = Tensor.zeros([b, h])
+        var outputs = [Tensor?](repeating: nil, count: t)
+        for s in 0..<t {
+            let step = reverse ? t - 1 - s : s
+            let xp = x.slice(axis: 1, step..<(step + 1)).squeezed(1).linear(weight: wih, bias: bih)
+            let hp = state.linear(weight: whh, bias: bhh)
+            func gate(_ p: Tensor, _ k: Int) -> Tensor { p.slice(axis: 1, (k * h)..<((k + 1) * h)) }
+            switch cell {
+            case .gru:
+                let r = (gate(xp, 0) + gate(hp, 0)).sigmoid(), z = (gate(xp, 1) + gate(hp, 1)).sigmoid()
+                let n = (gate(xp, 2) + r * gate(hp, 2)).tanh()
+                state = (1 - z) * n + z * state
+            case .lstm:
+                let i = (gate(xp, 0) + gate(hp, 0)).sigmoid(), f = (gate(xp, 1) + gate(hp, 1)).sigmoid()
+                let g = (gate(xp, 2) + gate(hp, 2)).tanh(), o = (gate(xp, 3) + gate(hp, 3)).sigmoid()
+                c = f * c + i * g
+                state = o * c.tanh()
+            }
+            outputs[step] = state.unsqueezed(1)
+        }
+        return Tensor.concat(outputs.compactMap { $0 }, axis: 1)
+    }
+
+    func testWideCellsMatchTheComposedReference() {
+        for cell in [RecurrentCell.gru, .lstm] {
+            for reverse in [false, true] {
+                let (b, t, i, h) = (3, 4, 5, 19)  // 19 = two eight-lane blocks and a tail of 3
+                let g = cell.gates * h
+                let x = randomTensor([b, t, i], seed: 21, low: -2, high: 2)
+                let params = [randomTensor([g, i], seed: 22), randomTensor([g, h], seed: 23), randomTensor([g], seed: 24), randomTensor([g], seed: 25)]
+                let weights = randomTensor([b, t, h], seed: 26)
+                for p in params + [x] { p.requiresGrad = true }
+                let fused = x.recurrent(cell, weightIH: params[0], weightHH: params[1], biasIH: params[2], biasHH: params[3], reverse: reverse)
+                (fused * weights).sum().backward()
+                let fusedGrads = ([x] + params).map { $0.grad?.copy() }
+                for p in params + [x] { p.grad = nil }
+                let composed = reference(cell, x, params[0], params[1], params[2], params[3], reverse: reverse)
+                (composed * weights).sum().backward()
+                assertClose(fused, composed, rtol: 1e-5, atol: 2e-6, "\(cell) reverse \(reverse)")
+                for (k, t0) in ([x] + params).enumerated() {
+                    guard let a = fusedGrads[k], let e = t0.grad else { XCTFail("missing gradient \(k)"); continue }
+                    assertClose(a, e, rtol: 1e-4, atol: 1e-5, "\(cell) reverse \(reverse) gradient \(k)")
+                }
+            }
+        }
+    }
+}
