@@ -3,7 +3,7 @@
 #
 #   bash Benchmarks/run.sh [workload...] [--json]
 #
-# Workloads: train-reference gemm-efficiency fusion-cost gru mfcc png-decode wordpiece feature-cache
+# Workloads: train-reference gemm-efficiency fusion-cost gru train-avdigits mfcc png-decode wordpiece feature-cache
 # (default: the first three; the front-end four need PYTHON with librosa, Pillow, tokenizers).
 # Thread counts: 1 2 (override with THREADS="1 2 4").
 # SKIP_BUILD=1 skips `swift build`; FUSIONLAB_BENCH=/path overrides the binary.
@@ -82,6 +82,12 @@ FRONTEND=0
 for w in "${WORKLOADS[@]}"; do
     case "$w" in
         mfcc|png-decode|wordpiece|feature-cache) FRONTEND=1; continue ;;
+        train-avdigits)
+            # End to end on the real-data benchmark, against the PyTorch twin (needs Datasets/avdigits-a).
+            log "train-avdigits: fusionlab run vs the twin, threads $THREADS"
+            THREADS="$THREADS" PYTHON="$PYTHON" bash "$ROOT/Benchmarks/peers/train_throughput.sh" 2>"$ERRLOG" | grep -E '^\{' >>"$RESULTS" \
+                || { log "train-avdigits failed:"; tail -n 20 "$ERRLOG" >&2; }
+            continue ;;
     esac
     for n in $THREADS; do
         if [ $HAVE_BENCH -eq 1 ]; then
