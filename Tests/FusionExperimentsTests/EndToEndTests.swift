@@ -60,6 +60,22 @@ final class EndToEndTests: XCTestCase {
         return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted().map { "\(folder)/\($0)" }
     }
 
+    func testAugmentationWithTheSameSeedGivesTheSameLosses() throws {
+        // Augmented batches are copied out of live tensors: the same seed gives the same losses, finite.
+        var losses: [[String]] = []
+        for _ in 0..<2 {
+            let result = try fusionlab(["run", tinyExperiment("augment"), "--quiet", "--set", "preprocessing.image.augment.flip=0.5",
+                                        "--set", "preprocessing.image.augment.noise=0.1", "--set", "preprocessing.audio.time_masks=1",
+                                        "--set", "preprocessing.audio.max_time_width=2"])
+            XCTAssertEqual(result.status, 0, result.err)
+            let run = try XCTUnwrap(runDirectories("augment").last)
+            let rows = try String(contentsOfFile: "\(run)/history.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+            losses.append(rows.map { String($0.split(separator: ",")[1]) })
+        }
+        XCTAssertEqual(losses[0], losses[1])
+        XCTAssertTrue(losses[0].allSatisfy { Double($0).map { $0.isFinite && $0 < 10 } ?? false }, "\(losses[0])")
+    }
+
     func testDivergenceStopsWithTheEpochAndStepOrSkipsBatches() throws {
         let diverging = try fusionlab(["run", tinyExperiment("diverge"), "--quiet", "--set", "training.lr=1e30"])
         XCTAssertNotEqual(diverging.status, 0, "a diverged run exits non-zero")
