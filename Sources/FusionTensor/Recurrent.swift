@@ -25,8 +25,12 @@ public enum RecurrentCell: String, Sendable {
 /// e^x for eight lanes: Cephes' range reduction (x = n·ln2 + r) and degree-6 polynomial,
 /// within 2 ulp of `expf` over the clamped range.
 @inline(__always) func exp8(_ v: SIMD8<Float>) -> SIMD8<Float> {
-    let x = v.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.3))
-    let n = (x * 1.442_695_04 + 0.5).rounded(.down)
+    let low = SIMD8<Float>(repeating: -87.3), high = SIMD8<Float>(repeating: 88.3)
+    let x = v.replacing(with: low, where: v .< low).replacing(with: high, where: v .> high)
+    // n = round(x / ln 2) by the 1.5·2²³ trick: adding it leaves n in the low mantissa bits, so
+    // neither the rounding nor the integer conversion leaves the vector registers.
+    let shifted = x * 1.442_695_04 + 12_582_912
+    let n = shifted - 12_582_912
     let r = x - n * 0.693_359_375 + n * 2.121_944_4e-4
     var p = SIMD8<Float>(repeating: 1.987_569_15e-4)
     p = p * r + 1.398_199_950_7e-3
@@ -35,7 +39,8 @@ public enum RecurrentCell: String, Sendable {
     p = p * r + 1.666_666_545_9e-1
     p = p * r + 5.000_000_120_1e-1
     p = p * r * r + r + 1
-    let scale = unsafeBitCast((SIMD8<Int32>(n, rounding: .towardZero) &+ 127) &<< 23, to: SIMD8<Float>.self)
+    let exponent = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
+    let scale = unsafeBitCast((exponent &+ 127) &<< 23, to: SIMD8<Float>.self)
     return p * scale
 }
 
