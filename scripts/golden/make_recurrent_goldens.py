@@ -49,12 +49,14 @@ plus the shared notes in ``RNN_META`` (gate order, GRU formulation, ``last`` lay
 
 import json
 import os
-import struct
 import sys
 
 import torch
 from safetensors.torch import save_file
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_core_goldens import canonicalize_metadata_order  # noqa: E402  (one header canonicaliser for every golden)
 
 NN_DIR = os.path.join("Tests", "FusionNNTests", "Golden")
 OUT = os.path.join(NN_DIR, "recurrent.safetensors")
@@ -104,30 +106,6 @@ def save(path, tensors, extra_meta=None):
     size = os.path.getsize(path)
     print(f"wrote {path} ({size} bytes, {len(out)} tensors)")
     return out
-
-
-def canonicalize_metadata_order(path):
-    """Sort the ``__metadata__`` keys in the header so reruns are byte-identical.
-
-    safetensors serialises the metadata map in hash order, which changes between
-    runs; the tensor entries and data are untouched (same JSON length, same
-    offsets), so the file stays a valid safetensors file.
-    """
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    meta = header.pop("__metadata__", None)
-    new = {}
-    if meta is not None:
-        new["__metadata__"] = dict(sorted(meta.items()))
-    new.update(header)
-    text = json.dumps(new, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    if len(text) > n:
-        raise RuntimeError(f"{path}: canonical header longer than original")
-    text += b" " * (n - len(text))
-    with open(path, "wb") as f:
-        f.write(raw[:8] + text + raw[8 + n:])
 
 
 # ---------------------------------------------------------------------------
