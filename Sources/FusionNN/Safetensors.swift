@@ -113,8 +113,10 @@ public enum Safetensors {
                 guard !overflow else { throw fail("\(name).shape \(shape) overflows") }
                 elements = p
             }
-            guard elements * width == end - begin else {
-                throw fail("\(name): shape \(shape) of \(dtype) needs \(elements * width) bytes but data_offsets span \(end - begin)")
+            let (bytes, bytesOverflow) = elements.multipliedReportingOverflow(by: width)
+            guard !bytesOverflow && bytes == end - begin else {
+                throw fail("\(name): shape \(shape) of \(dtype) needs \(bytesOverflow ? "more than \(Int.max)" : "\(bytes)") bytes "
+                           + "but data_offsets span \(end - begin)")
             }
             let t = Tensor(uninitializedShape: shape)
             data.withUnsafeBytes { raw in

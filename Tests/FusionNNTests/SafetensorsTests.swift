@@ -99,6 +99,9 @@ final class SafetensorsTests: XCTestCase {
         expectError(header(#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, extra: 4), "non-negative integers")
         expectError(header(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}}"#, extra: 8), "data_offsets")
         expectError(header(#"{"__metadata__":{"k":3}}"#), "must be a string")
+        // A forged shape whose element count times the dtype width overflows (a trap before).
+        expectError(header(#"{"a":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,4]}}"#, extra: 4), "more than")
+        expectError(header(#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}"#, extra: 4), "overflows")
     }
 
     func testEveryTruncationOfAValidFileFailsCleanly() throws {
