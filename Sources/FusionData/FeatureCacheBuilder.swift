@@ -37,13 +37,19 @@ enum FeatureCacheBuilder {
                                     do {
                                         if let s = settings.image, let p = sample.imagePath, let img {
                                             let t = try s.load(path: p)
-                                            (img + i * imageRow).update(from: t.data, count: imageRow)
+                                            try withExtendedLifetime(t) {
+                                                try requireFinite(t, file: p, what: "image")
+                                                (img + i * imageRow).update(from: t.data, count: imageRow)
+                                            }
                                             pre?[3 * i + 1] = 1
                                         }
                                         if let s = settings.audio, let p = sample.audioPath, let aud {
                                             guard let extractor else { throw FusionDataError(file: p, "invalid MFCC settings") }
                                             let (t, frames) = try s.load(path: p, extractor: extractor)
-                                            (aud + i * audioRow).update(from: t.data, count: audioRow)
+                                            try withExtendedLifetime(t) {
+                                                try requireFinite(t, file: p, what: "MFCC")
+                                                (aud + i * audioRow).update(from: t.data, count: audioRow)
+                                            }
                                             valid?[i] = Int32(frames)
                                             pre?[3 * i + 2] = 1
                                         }
@@ -119,5 +125,13 @@ enum FeatureCacheBuilder {
         file.append(headerBlock)
         file.append(payload)
         try FileIO.writeAtomically(file, to: path)
+    }
+}
+
+/// A decoded feature that is not finite (a sample at 1e20 in a float WAV, say) is a bad sample:
+/// it would turn every weight it reaches into NaN.
+func requireFinite(_ t: Tensor, file: String, what: String) throws {
+    for i in 0..<t.count where !t.data[i].isFinite {
+        throw FusionDataError(file: file, "the \(what) features are not finite (value \(t.data[i]) at element \(i)); the file holds out-of-range samples")
     }
 }

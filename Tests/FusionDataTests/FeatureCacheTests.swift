@@ -85,6 +85,24 @@ final class FeatureCacheTests: XCTestCase {
         XCTAssertTrue(log.contains { $0.contains("skipped 1") })
     }
 
+    func testNonFiniteFeaturesAreBadSamplesNamingTheFile() throws {
+        let dir = try TestSupport.temporaryDirectory(self)
+        let root = try DatasetTests.makeDataset(in: dir)
+        // A float WAV with one sample at 1e20: its MFCCs are not finite.
+        var samples = [Float](repeating: 0.1, count: 2000)
+        samples[500] = 1e20
+        try AudioFile.write(interleaved: samples, channels: 1, sampleRate: 8000, format: .wavFloat, to: root + "/audio/s1.wav")
+        let ds = try Dataset.load(path: root)
+        XCTAssertThrowsError(try FeatureCache.load(dataset: ds, split: .train, settings: settings(), textEncoder: vocab(), directory: dir + "/c")) { error in
+            XCTAssertTrue("\(error)".contains("s1.wav") && "\(error)".contains("not finite"), "\(error)")
+        }
+        var log = [String]()
+        let cache = try FeatureCache.load(dataset: ds, split: .train, settings: settings(), textEncoder: vocab(), directory: dir + "/c",
+                                          policy: .skip) { log.append($0) }
+        XCTAssertFalse(cache.header.ids.contains("s1"), "the bad_samples policy applies")
+        XCTAssertTrue(log.contains { $0.contains("skipped 1") })
+    }
+
     func testBatchLoaderShuffleDropLastPresenceAndPrefetch() throws {
         let dir = try TestSupport.temporaryDirectory(self)
         let ds = try Dataset.load(path: DatasetTests.makeDataset(in: dir))
