@@ -260,11 +260,13 @@ def transfer_init(run_dir, features, args, chain=()):
     init_from = transfer_config(features.experiment)["init_from"]
     if not init_from:
         return None, "", None
-    cwd = run_cwd(run_dir, getattr(args, "cwd", None))
+    # run_dir None: an experiment file exported by `seeds` (FusionLab would resolve it now, in --cwd).
+    cwd = run_cwd(run_dir, getattr(args, "cwd", None)) if run_dir else (getattr(args, "cwd", None) or REPO)
     resolved = resolve_init_from(init_from, cwd, finetune_run=run_dir)
     if resolved.note:
         log("  note: " + resolved.note)
-    check_checkpoint_predates(resolved.checkpoint, run_dir)
+    if run_dir:
+        check_checkpoint_predates(resolved.checkpoint, run_dir)
     if getattr(args, "init_from_fusionlab", False):
         info = {"source": "fusionlab", "checkpoint": resolved.checkpoint, "run_dir": resolved.run_dir}
         if resolved.run_dir:
@@ -411,6 +413,53 @@ def cmd_compare(args):
         with open(args.json, "w") as f:
             json.dump({"comparison": args.comparison_dir, "runs": results, "variants": summaries,
                        "torch": torch.__version__, "init_from_fusionlab": bool(args.init_from_fusionlab)}, f, indent=2)
+
+
+def parse_seeds(text):
+    seeds = []
+    for part in text.split(","):
+        a, _, b = part.partition("-")
+        seeds += list(range(int(a), int(b) + 1)) if b else [int(a)]
+    return seeds
+
+
+def cmd_seeds(args):
+    """The twin alone over many seeds of an experiment file: for each seed, `fusionlab
+    export-features <experiment> --set seed=N` (FusionLab's seeded splits and train_limit subset
+    for that seed) and the twin trained with torch seed N; per-seed test accuracy and the spread."""
+    name = features_name = os.path.splitext(os.path.basename(args.experiment))[0]
+    root = args.features_root or os.path.join(REPO, "runs", "twin-seeds", features_name)
+    results = []
+    for seed in parse_seeds(args.seeds):
+        directory = os.path.join(root, f"seed-{seed}")
+        if not os.path.exists(os.path.join(directory, "features.json")):
+            binary = fusionlab_binary(args.fusionlab)
+            cmd = [binary, "export-features", os.path.abspath(args.experiment), "-o", os.path.abspath(directory), "--quiet",
+                   "--set", f"seed={seed}"] + [x for kv in (args.set or []) for x in ("--set", kv)]
+            log(f"exporting features: {' '.join(cmd)}")
+            done = subprocess.run(cmd, cwd=args.cwd or REPO, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise TwinError(f"fusionlab export-features failed: {done.stderr.strip() or done.stdout.strip()}")
+        features = load_features(directory)
+        name = features.experiment.get("name", name)
+        init_state, init_origin, pretrain = transfer_init(None, features, args)
+        set_threads(args.threads, features.experiment)
+        r = fit(features, seed=seed, init_state=init_state, init_origin=init_origin, transfer_log=lambda m: log("  " + m))
+        results.append({"seed": seed, "accuracy": float(r.test["accuracy"]), "best_epoch": r.best_epoch,
+                        "train_seconds": r.train_seconds, "pretrain": pretrain})
+        log(f"twin {name} seed {seed}: test accuracy {r.test['accuracy']:.4f} (best epoch {r.best_epoch})")
+    accs = [r["accuracy"] for r in results]
+    m, sd = mean_std(accs)
+    lines = ["| seed | PyTorch acc | best epoch |", "|---|---|---|"]
+    lines += [f"| {r['seed']} | {r['accuracy']:.4f} | {r['best_epoch']} |" for r in results]
+    lines += ["", f"{name}: {len(accs)} seeds, twin test accuracy {m:.3f} ± {sd:.3f} (min {min(accs):.3f}, max {max(accs):.3f})"]
+    if results and results[0]["pretrain"]:
+        lines.append(f"* {pretrain_line(results[0]['pretrain'])}")
+    print("\n".join(lines))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"experiment": args.experiment, "name": name, "runs": results, "mean": m, "std": sd,
+                       "torch": torch.__version__}, f, indent=2)
 
 
 def cmd_throughput(args):
@@ -634,7 +683,10 @@ def cmd_step_check(args):
         if isinstance(optimizer, torch.optim.SGD):
             optimizer.state[p] = {"momentum_buffer": moments[0].clone()}
         else:
-            optimizer.state[p] = {"step": torch.tensor(float(steps)), "exp_avg": moments[0].clone(), "exp_avg_sq": moments[1].clone()}
+            # Adam's bias correction counts each parameter's own updates (resume metadata
+            # optimizer_parameter_steps; older resume files: the global count).
+            own = int((meta.get("optimizer_parameter_steps") or {}).get(key, steps))
+            optimizer.state[p] = {"step": torch.tensor(float(own)), "exp_avg": moments[0].clone(), "exp_avg_sq": moments[1].clone()}
     from twin_train import schedule_multiplier
     for g in optimizer.param_groups:
         g["lr"] = g["lr"] * schedule_multiplier(training, epoch0)
@@ -684,6 +736,13 @@ def main(argv=None):
     c.add_argument("comparison_dir")
     c.add_argument("--json", help="also write the numbers to this file")
     c.set_defaults(func=cmd_compare)
+    e = sub.add_parser("seeds", parents=[common, transfer], help="the twin alone over many seeds of an experiment file (spread)")
+    e.add_argument("experiment", help="experiment file")
+    e.add_argument("--seeds", default="0-9", help="seeds: 0-9, 3,5,7 (default 0-9)")
+    e.add_argument("--set", action="append", help="override a key of the experiment (as fusionlab --set)")
+    e.add_argument("--features-root", help="folder for the features of each seed (default runs/twin-seeds/<file name>)")
+    e.add_argument("--json", help="also write the numbers to this file")
+    e.set_defaults(func=cmd_seeds)
     t = sub.add_parser("throughput", parents=[common], help="training samples/s of the twin's loop")
     t.add_argument("run_dir")
     t.add_argument("--features")

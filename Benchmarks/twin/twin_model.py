@@ -108,8 +108,14 @@ def resolve(spec: dict, shape: Shape, vocabulary: int):
     """LayerPlan.resolve: (input after layout change, output, inner plan)."""
     t = spec["type"]
 
-    def want(kinds):
+    def want(kinds, from_image=True):
+        # LayerPlan.resolve's want: a value already of an accepted kind stays as it is; else the
+        # first automatic layout change that applies (none from an image unless from_image).
+        if shape.kind in kinds:
+            return shape
         for k in kinds:
+            if not from_image and shape.kind == "image":
+                continue
             s = convert(shape, k)
             if s is not None:
                 return s
@@ -139,13 +145,13 @@ def resolve(spec: dict, shape: Shape, vocabulary: int):
         feats = shape.dims[1] if shape.kind == "sequence" else shape.dims[0]
         return shape, Shape("vector", (feats,)), None
     if t == "linear":
-        x = want(["vector", "sequence"])
+        x = want(["vector", "sequence"], from_image=False)
         return x, Shape(x.kind, tuple(x.dims[:-1]) + (spec["units"],)), None
     if t == "layer_norm":
-        x = want(["vector", "sequence"])
+        x = want(["vector", "sequence"], from_image=False)
         return x, x, None
     if t == "batch_norm":
-        # LayerPlan tries image first: a `channels` value becomes a one-channel image.
+        # A `channels` value stays 1-D (BatchNorm1d over its channels); a sequence becomes channels.
         x = want(["image", "channels", "vector"])
         return x, x, None
     if t in ("dropout", "relu", "gelu", "tanh", "sigmoid", "leaky_relu"):
@@ -728,7 +734,7 @@ def _tokens(proj, order, emb, presence):
 class AttentionFusion(Fusion):
     def __init__(self, dims, dim, heads=4):
         super().__init__(dims)
-        heads = heads if dim % heads == 0 else 1  # FusionLab always asks for 4 (fusion.heads is not used)
+        heads = heads if dim % heads == 0 else 1  # AttentionFusions.swift: fusion.heads, 1 when dim is not divisible
         self.proj = _projections(dims, self.order, dim)
         self.score = nn.Linear(dim, dim)
         self.scoreOut = nn.Linear(dim, heads)
@@ -776,7 +782,7 @@ def build_fusion(f: dict, dims: Dict[str, int], classes: int) -> Fusion:
     if kind == "low_rank":
         return LowRankFusion(dims, f.get("dim", 64), f.get("rank", 4))
     if kind == "attention":
-        return AttentionFusion(dims, f.get("dim", 64))
+        return AttentionFusion(dims, f.get("dim", 64), f.get("heads", 2))
     if kind == "transformer":
         return TransformerFusion(dims, f.get("dim", 64), f.get("layers", 1), f.get("heads", 2))
     if kind in ("sum", "product"):

@@ -14,7 +14,7 @@
   loss → later epoch; `min_delta`; patience), then the test split on the best epoch's weights;
 * transfer: `init_state` loaded as Transfer.initialize does, `transfer.freeze`, parameter groups
   by `transfer.lr_multipliers`, `transfer.unfreeze` per epoch (twin_transfer.py); Adam's bias
-  correction on FusionLab's global step count (`optimizer_step`).
+  correction counts each parameter's own updates, in both.
 """
 
 from __future__ import annotations
@@ -201,27 +201,10 @@ def make_optimizer(training: dict, params, transfer: Optional[dict] = None):
 
 
 def optimizer_step(optimizer):
-    """optimizer.step() with FusionLab's step counter. FusionLab's Adam/AdamW bias correction
-    uses the optimizer's global step count (Optimizer.stepCount, incremented on every step() for
-    all parameters), torch's a per-parameter count started at a parameter's first gradient. They
-    differ for a parameter without a gradient on some steps, such as one unfrozen by
-    transfer.unfreeze after k steps: FusionLab starts its moments at zero with t = k + 1, so the
-    bias correction is ~1 and its first updates are up to ~6× larger than torch's. Setting every
-    Adam state's `step` to the global count before the step reproduces FusionLab."""
-    before = optimizer.fusionlab_step_count
+    """optimizer.step(), counting FusionLab's global `Optimizer.stepCount` (step-check). Adam's
+    bias correction is per parameter in both (FusionLab's `parameterSteps`, torch's `step`
+    state): a parameter unfrozen by transfer.unfreeze after k steps starts afresh (t = 1)."""
     optimizer.fusionlab_step_count += 1
-    if isinstance(optimizer, (torch.optim.Adam, torch.optim.AdamW)):
-        for group in optimizer.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                st = optimizer.state[p]
-                if len(st) == 0:
-                    st["step"] = torch.tensor(float(before))
-                    st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                else:
-                    st["step"].fill_(float(before))
     optimizer.step()
 
 
@@ -345,8 +328,8 @@ def fit(features: Features, seed: Optional[int] = None, log=None, init_state: Op
     metric = es.get("metric", "accuracy")
     min_delta = float(es.get("min_delta", 0))
     patience = int(es.get("patience", 0))
-    lower = metric == "loss"
     has_val = "val" in features.splits
+    lower = metric == "loss" or not has_val  # Trainer.fit: without a validation split the training loss selects
     best = math.inf if lower else -math.inf
     best_epoch, since_best = 0, 0
     best_state = None
@@ -375,9 +358,8 @@ def fit(features: Features, seed: Optional[int] = None, log=None, init_state: Op
             value = val.loss if metric == "loss" else val.metrics.get(metric)
             score = val.metrics["accuracy"] if value is None else value
         else:
-            # As Trainer.swift: without a validation split the score is −(train loss), even when
-            # the metric is "loss" (lower is better), see the report.
-            score = -train_loss
+            # As Trainer.swift: without a validation split the lowest training loss is best.
+            score = train_loss
         best_loss = history[best_epoch - 1]["val_loss"] if 1 <= best_epoch <= len(history) else math.inf
         replaces, improved = epoch_selection(lower, min_delta, score, record["val_loss"], best, best_loss)
         if replaces or best_epoch == 0:
