@@ -205,7 +205,7 @@ public final class FeatureCache: @unchecked Sendable {
         encoder.outputFormatting = .sortedKeys
         var tag = Hash64.fnv1a(try encoder.encode(settings))
         if let textEncoder { tag = Hash64.fnv1a(Array("\(type(of: textEncoder)) \(textEncoder.vocabularyFingerprint)".utf8), seed: tag) }
-        let path = "\(directory)/\(dataset.info.name)-\(split.rawValue)-\(String(format: "%08llx", tag & 0xFFFF_FFFF)).flcache"
+        let path = "\(directory)/\(safeFileName(dataset.info.name))-\(split.rawValue)-\(String(format: "%08llx", tag & 0xFFFF_FFFF)).flcache"
         if FileManager.default.fileExists(atPath: path) {
             switch open(path: path, expectedKey: key) {
             case .success(let cache): return cache
@@ -228,4 +228,16 @@ extension TextEncoder {
         if let w = self as? WordVocabulary { return Hash64.fnv1a(Array(w.words.joined(separator: "\n").utf8)) }
         return UInt64(vocabularySize)
     }
+}
+
+/// `name` as one file-name component: letters, digits, `-`, `_` and `.` kept, everything else
+/// (slashes, `..` runs, control characters) replaced by `_`, so a name from a file never
+/// escapes its folder.
+public func safeFileName(_ name: String) -> String {
+    var out = String(name.unicodeScalars.map { c -> Character in
+        (c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "-" || c == "_" || c == ".") && c.isASCII ? Character(c) : "_"
+    })
+    while out.contains("..") { out = out.replacingOccurrences(of: "..", with: "_") }
+    if out.isEmpty || out.hasPrefix(".") { out = "_" + out }
+    return String(out.prefix(100))
 }

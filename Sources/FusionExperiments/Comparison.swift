@@ -78,7 +78,7 @@ public enum Comparison {
     }
 
     static func slug(_ label: String) -> String {
-        String(label.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" })
+        safeFileName(label)
     }
 
     /// Writes comparison.csv and comparison.md (after every run, so a finished result is never

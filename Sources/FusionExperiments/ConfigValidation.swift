@@ -23,7 +23,8 @@ public enum ConfigValidation {
             require(allowed.contains(value), path, "expected one of \(allowed.map { "\"\($0)\"" }.joined(separator: ", ")), got \"\(value)\""
                 + (ConfigLoader.nearest(value, among: allowed).map { "; did you mean \"\($0)\"?" } ?? ""))
         }
-        require(!c.name.isEmpty && !c.name.contains("/"), "name", "expected a non-empty name without \"/\"")
+        require(!c.name.isEmpty && safeFileName(c.name) == c.name, "name",
+                "expected a name of letters, digits, \"-\", \"_\" and \".\" that does not start with a dot (it names the runs folder), got \"\(c.name)\"")
         let d = c.dataset
         oneOf(d.badSamples, ["fail", "skip"], "dataset.bad_samples")
         require((0...0.5).contains(d.valFraction), "dataset.val_fraction", "expected a fraction in [0, 0.5], got \(d.valFraction)")

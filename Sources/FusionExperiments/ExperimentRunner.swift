@@ -12,10 +12,24 @@ public enum ExperimentRunner {
         let run = try RunDirectory.create(root: runsRoot, config: config)
         try writeTextAtomically(ConfigLoader.resolvedJSON(config), to: run.path + "/config.resolved.json")
         progress.log("run \(run.path)")
-        let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, log: progress.log)
-        try run.writeManifest(config: config, datasetRoot: data.dataset.root, extra: splitCounts(data))
-        let trainer = try Trainer(config: config, data: data, run: run, progress: progress)
-        return try trainer.fit()
+        return try recordingStatus(run) {
+            let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, log: progress.log)
+            try run.writeManifest(config: config, datasetRoot: data.dataset.root, extra: splitCounts(data).merging(["status": "running", "pid": Int(getpid())]) { $1 })
+            let trainer = try Trainer(config: config, data: data, run: run, progress: progress)
+            return try trainer.fit()
+        }
+    }
+
+    /// Runs `body` and records `finished` or `failed` (with the error) in the run's manifest.
+    static func recordingStatus(_ run: RunDirectory, _ body: () throws -> RunResult) throws -> RunResult {
+        do {
+            let result = try body()
+            try run.setStatus("finished")
+            return result
+        } catch {
+            try? run.setStatus("failed", error: "\(error)")
+            throw error
+        }
     }
 
     /// Continues the run in `directory` after its last finished epoch; the result equals an
@@ -26,13 +40,16 @@ public enum ExperimentRunner {
         Threading.setThreads(config.training.threads)
         let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, reuseVocabulary: true, log: progress.log)
         let hasState = FileManager.default.fileExists(atPath: run.resumeState)
-        let trainer = try Trainer(config: config, data: data, run: run, progress: progress, initialize: !hasState)
-        guard hasState else {
-            progress.log("no finished epoch to resume from: starting the run over")
-            return try trainer.fit()
+        return try recordingStatus(run) {
+            try run.setStatus("running")
+            let trainer = try Trainer(config: config, data: data, run: run, progress: progress, initialize: !hasState)
+            guard hasState else {
+                progress.log("no finished epoch to resume from: starting the run over")
+                return try trainer.fit()
+            }
+            let state = try ResumeState.load(from: run.resumeState, model: trainer.model, optimizer: trainer.optimizer)
+            return try trainer.fit(resumed: state)
         }
-        let state = try ResumeState.load(from: run.resumeState, model: trainer.model, optimizer: trainer.optimizer)
-        return try trainer.fit(resumed: state)
     }
 
     /// The model of a finished run with its best weights, and the data prepared as it was.

@@ -1,4 +1,5 @@
 import Foundation
+import FusionData
 
 /// Builds notebooks from run and comparison folders on disk.
 public enum NotebookExport {
@@ -17,7 +18,7 @@ public enum NotebookExport {
                                                            metricNames: metrics, runs: runs, notebookDirectory: outputFolder)
         } else if fm.fileExists(atPath: directory + "/config.resolved.json") {
             let summary = try runSummary(directory)
-            name = "\(summary.name)-\(folderName)"
+            name = safeFileName("\(summary.name)-\(folderName)")
             notebook = NotebookExporter.runNotebook(summary, notebookDirectory: outputFolder)
         } else {
             throw ExperimentError("\(directory): neither a run folder (config.resolved.json) nor a comparison folder (comparison.json)")

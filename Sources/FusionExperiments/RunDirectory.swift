@@ -62,6 +62,32 @@ public struct RunDirectory {
         try writeFileAtomically(data, to: path + "/manifest.json")
     }
 
+    /// Records the run's status in manifest.json — `running`, `finished` or `failed` (with the
+    /// error) — creating a minimal manifest when the run failed before writing one.
+    public func setStatus(_ status: String, error: String? = nil) throws {
+        var manifest = (FileManager.default.contents(atPath: path + "/manifest.json")
+            .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }) ?? [:]
+        manifest["status"] = status
+        manifest[status == "running" ? "started" : "ended"] = ISO8601DateFormatter().string(from: Date())
+        if status == "running" { manifest["pid"] = Int(getpid()) }
+        if let error { manifest["error"] = error } else { manifest.removeValue(forKey: "error") }
+        let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
+        try writeFileAtomically(data, to: path + "/manifest.json")
+    }
+
+    /// The status manifest.json records; runs from before statuses count as finished when they
+    /// wrote metrics.json, and as failed otherwise.
+    public var status: String {
+        let manifest = FileManager.default.contents(atPath: path + "/manifest.json")
+            .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        if let s = manifest?["status"] as? String {
+            // A run whose process is gone without recording an end was killed.
+            if s == "running", let pid = manifest?["pid"] as? Int, kill(pid_t(pid), 0) != 0 && errno == ESRCH { return "failed" }
+            return s
+        }
+        return FileManager.default.fileExists(atPath: path + "/metrics.json") ? "finished" : "failed"
+    }
+
     /// Writes `history.csv` (the learning curve).
     func writeHistory(_ history: [EpochRecord]) throws {
         var csv = EpochRecord.csvHeader + "\n"

@@ -55,7 +55,10 @@ public final class Trainer {
         } catch {
             throw ExperimentError("model: \(error)")
         }
-        if initialize && !config.transfer.initFrom.isEmpty { try Transfer.initialize(model, config: config, log: progress.log) }
+        if initialize && !config.transfer.initFrom.isEmpty {
+            let runsRoot = URL(fileURLWithPath: run.path).deletingLastPathComponent().deletingLastPathComponent().path
+            try Transfer.initialize(model, config: config, runsRoot: runsRoot, log: progress.log)
+        }
         if !config.transfer.freeze.isEmpty {
             let frozen = model.freeze(config.transfer.freeze)
             progress.log("froze \(frozen.count) parameter tensors matching \(config.transfer.freeze)")

@@ -19,8 +19,10 @@ public enum Transfer {
         if exists && initFrom.hasSuffix(".json") {
             let name = try ConfigLoader.load(initFrom).config.name
             let folder = "\(runsRoot)/\(name)"
+            // Only finished runs: a run killed after a few epochs has a best checkpoint too.
             let runs = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
-                .filter { FileManager.default.fileExists(atPath: "\(folder)/\($0)/checkpoints/best.safetensors") }.sorted()
+                .filter { FileManager.default.fileExists(atPath: "\(folder)/\($0)/checkpoints/best.safetensors")
+                    && RunDirectory(path: "\(folder)/\($0)").status == "finished" }.sorted()
             guard let latest = runs.last else {
                 throw ExperimentError("transfer.init_from: experiment \(initFrom) (\"\(name)\") has no finished run under \(folder); run it first")
             }
@@ -31,8 +33,13 @@ public enum Transfer {
 
     /// Loads the checkpoint into `model`: keys renamed by `transfer.remap`, restricted to
     /// `transfer.include` prefixes, and copied where the model has a tensor of the same shape.
-    static func initialize(_ model: Module, config: ExperimentConfig, log: (String) -> Void) throws {
-        let path = try resolveCheckpoint(config.transfer.initFrom)
+    /// An experiment file named by `init_from` is looked up under `runsRoot` (the fine-tune
+    /// run's own root, as `--runs` set it) and then under `runs`.
+    static func initialize(_ model: Module, config: ExperimentConfig, runsRoot: String = "runs", log: (String) -> Void) throws {
+        let path: String
+        do { path = try resolveCheckpoint(config.transfer.initFrom, runsRoot: runsRoot) } catch where runsRoot != "runs" {
+            path = try resolveCheckpoint(config.transfer.initFrom, runsRoot: "runs")
+        }
         let file = try Safetensors.read(path)
         var renamed: [String: Tensor] = [:]
         for (key, t) in file.tensors {

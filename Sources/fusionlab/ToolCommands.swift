@@ -120,13 +120,20 @@ struct EnsembleCommand: ParsableCommand {
 
 /// Writes the default dataset.
 struct GenerateDataset: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write the default tri-modal dataset (shapes × chirps, partial captions).")
+    static let configuration = CommandConfiguration(abstract: "Write the default tri-modal dataset (shape and half × beep order and timbre, partial captions).")
     @Argument(help: "Output folder.") var folder = "Datasets/default"
     @Option(help: "Number of samples.") var samples = 600
     @Option(help: "Generator seed.") var seed: UInt64 = 1
     @Option(help: "Domain shift (0: source domain).") var shift = 0.0
+    @Flag(help: "Replace a dataset already in the folder.") var force = false
 
     func run() throws {
+        guard (20...1_000_000).contains(samples) else { throw ValidationError("--samples must be in 20...1000000, got \(samples)") }
+        guard shift.isFinite && shift >= 0 else { throw ValidationError("--shift must be a non-negative number, got \(shift)") }
+        if FileManager.default.fileExists(atPath: folder + "/dataset.json") && !force {
+            FileHandle.standardError.write(Data("error: \(folder) already holds a dataset; pass --force to replace it\n".utf8))
+            throw ExitCode(1)
+        }
         var config = GeneratorConfig()
         config.samples = samples
         config.seed = seed
@@ -177,5 +184,37 @@ struct ExportFeatures: ParsableCommand {
             return try FeatureExport.write(data, to: folder)
         }
         for file in files { print(file) }
+    }
+}
+
+/// Lists run folders with their status, and removes failed ones on request.
+struct Runs: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List runs (experiment, folder, status, test accuracy); --remove-failed deletes failed runs.")
+    @Option(help: "Folder that holds run directories.") var runs = "runs"
+    @Flag(help: "List only failed (or killed) runs.") var failed = false
+    @Flag(help: "Delete the failed runs listed.") var removeFailed = false
+
+    func run() throws {
+        let fm = FileManager.default
+        var removed = 0
+        // Run folders sit at runs/<experiment>/<run>, and inside comparison and sweep folders.
+        let paths = (fm.enumerator(atPath: runs)?.compactMap { $0 as? String } ?? [])
+            .filter { $0.hasSuffix("config.resolved.json") && $0.split(separator: "/").count <= 6 }
+            .map { "\(runs)/\(($0 as NSString).deletingLastPathComponent)" }.sorted()
+        for path in paths {
+            guard let run = try? RunDirectory.open(path) else { continue }
+            let status = run.status
+            guard !failed && !removeFailed || status == "failed" else { continue }
+            let accuracy = fm.contents(atPath: path + "/metrics.json").flatMap { try? ClassificationMetrics.decode($0) }
+                .map { String(format: "test accuracy %.4f", $0.accuracy) } ?? ""
+            print("\(path)  \(status)  \(accuracy)")
+            if removeFailed && status == "failed" {
+                try reportingErrors {
+                    do { try fm.removeItem(atPath: path) } catch { throw ExperimentError("\(path): cannot remove (\(error.localizedDescription))") }
+                }
+                removed += 1
+            }
+        }
+        if removeFailed { print("removed \(removed) failed run(s)") }
     }
 }

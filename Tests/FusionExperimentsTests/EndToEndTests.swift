@@ -1,4 +1,5 @@
 import Foundation
+import FusionData
 import FusionExperiments
 import XCTest
 
@@ -74,6 +75,47 @@ final class EndToEndTests: XCTestCase {
         }
         XCTAssertEqual(losses[0], losses[1])
         XCTAssertTrue(losses[0].allSatisfy { Double($0).map { $0.isFinite && $0 < 10 } ?? false }, "\(losses[0])")
+    }
+
+    func testRunsRecordTheirStatusAndTransferTakesTheLatestFinishedRun() throws {
+        let experiment = tinyExperiment("pre")
+        XCTAssertEqual(try fusionlab(["run", experiment, "--quiet"]).status, 0)
+        let finished = try XCTUnwrap(runDirectories("pre").last)
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: finished + "/manifest.json"))) as? [String: Any]
+        XCTAssertEqual(manifest?["status"] as? String, "finished")
+        // A newer run that was killed mid-training: a best checkpoint, no metrics, a dead process.
+        let killed = (finished as NSString).deletingLastPathComponent + "/99999999-999999-killed"
+        try FileManager.default.copyItem(atPath: finished, toPath: killed)
+        try FileManager.default.removeItem(atPath: killed + "/metrics.json")
+        var stale = manifest ?? [:]
+        (stale["status"], stale["pid"]) = ("running", 999_999_999)
+        try JSONSerialization.data(withJSONObject: stale).write(to: URL(fileURLWithPath: killed + "/manifest.json"))
+        let checkpoint = try Transfer.resolveCheckpoint(Self.workspace.appendingPathComponent(experiment).path,
+                                                        runsRoot: Self.workspace.appendingPathComponent("runs").path)
+        XCTAssertEqual(checkpoint, finished + "/checkpoints/best.safetensors", "the killed run is never picked")
+        let listed = try fusionlab(["runs", "--failed"])
+        XCTAssertTrue(listed.out.contains("99999999-999999-killed  failed"), listed.out)
+        XCTAssertFalse(listed.out.contains(finished), listed.out)
+        let removed = try fusionlab(["runs", "--remove-failed"])
+        XCTAssertTrue(removed.out.contains("removed"), removed.out)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: killed))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: finished))
+    }
+
+    func testNamesNeverBecomePathsAndDatasetsAreNotOverwritten() throws {
+        let escaping = write("escape.json", #"{"name": "..", "training": {"epochs": 1}}"#)
+        let result = try fusionlab(["validate", escaping])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.err.contains("name"), result.err)
+        XCTAssertFalse(safeFileName("../../../../x/escaped").contains("/"))
+        XCTAssertFalse(safeFileName("../../../../x/escaped").contains(".."))
+        let folder = Self.workspace.appendingPathComponent("gen").path
+        XCTAssertEqual(try fusionlab(["generate-dataset", folder, "--samples", "20"]).status, 0)
+        let again = try fusionlab(["generate-dataset", folder, "--samples", "20"])
+        XCTAssertNotEqual(again.status, 0, "an existing dataset is not overwritten")
+        XCTAssertTrue(again.err.contains("--force"), again.err)
+        XCTAssertEqual(try fusionlab(["generate-dataset", folder, "--samples", "20", "--force"]).status, 0)
+        XCTAssertNotEqual(try fusionlab(["generate-dataset", folder + "2", "--samples", "99999999999999"]).status, 0)
     }
 
     func testDivergenceStopsWithTheEpochAndStepOrSkipsBatches() throws {
