@@ -70,13 +70,26 @@ public enum ConfigValidation {
                 "expected a divisor of model.text.dim (\(m.text.dim)), got \(m.text.heads)")
         // Every encoder's layer stack against the input shapes preprocessing gives, before any data is read.
         let inputs = ExperimentData.modelInputs(c)
+        var parameters = 0.0, activations = 0.0
         for modality in Set(m.modalities).sorted() {
-            do { _ = try m.plan(for: modality, inputs: inputs) } catch let error as LayerStackError {
+            do {
+                if let plan = try m.plan(for: modality, inputs: inputs) {
+                    parameters += plan.parameterEstimate
+                    activations += plan.activationEstimate
+                }
+            } catch let error as LayerStackError {
                 issues.append(Issue(path: error.path, message: error.message))
             } catch {
                 issues.append(Issue(path: "model.\(modality.rawValue)", message: "\(error)"))
             }
         }
+        // Weights, gradients and two Adam moments; activations and their gradients for one batch.
+        let gib = (parameters * 16 + activations * Double(c.training.batchSize) * 8) / 1_073_741_824
+        require(gib <= c.training.maxMemoryGb, "model",
+                String(format: "training would need about %.1f GiB (%.3g parameters, %.3g activation values per sample × batch %d), "
+                       + "over training.max_memory_gb (%.0f); shrink the model or raise the limit", gib, parameters, activations,
+                       c.training.batchSize, c.training.maxMemoryGb))
+        require(c.training.maxMemoryGb > 0, "training.max_memory_gb", "expected a positive number of GiB")
         require(m.text.preset != "pretrained" || !m.text.pretrained.isEmpty || !m.modalities.contains(.text), "model.text.pretrained",
                 "the pretrained preset needs the model folder")
         require(m.fusion.rank >= 1, "model.fusion.rank", "expected at least 1, got \(m.fusion.rank)")

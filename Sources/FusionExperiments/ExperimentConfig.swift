@@ -160,6 +160,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// When a batch's loss or gradients are not finite: "stop" (an error naming the epoch and
     /// step) or "skip" (drop that batch's update and count it in the log).
     public var nonFinite = "stop"
+    /// Refuse, at validation, a model whose estimated training memory (weights, gradients, Adam
+    /// moments, one batch's activations and their gradients) exceeds this many GiB.
+    public var maxMemoryGb = 16.0
     /// A configuration with every default.
     public init() {}
 }

@@ -209,6 +209,9 @@ extension Module {
             guard src.shape == t.shape else {
                 throw SafetensorsError(path: source, message: "tensor \"\(key)\" has shape \(src.shape) but the model expects \(t.shape)")
             }
+            for i in 0..<src.count where !src.data[i].isFinite {
+                throw SafetensorsError(path: source, message: "tensor \"\(key)\" holds a non-finite value (\(src.data[i]) at element \(i))")
+            }
             t.assign(src)
         }
         if strict && !missing.isEmpty {

@@ -17,7 +17,7 @@ final class LayerStackConfigTests: XCTestCase {
 
     func load(_ model: String) throws -> ExperimentConfig {
         let path = dir.appendingPathComponent("e.json").path
-        FileManager.default.createFile(atPath: path, contents: Data(#"{"name": "e", "model": \#(model)}"#.utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(#"{"name": "e", "model": \#(model)}"#.utf8))
         return try ConfigLoader.load(path).config
     }
 
@@ -76,6 +76,14 @@ final class LayerStackConfigTests: XCTestCase {
         expectError(#"{"image": {"preset": "lenett"}}"#, ["model.image.preset", "did you mean \"lenet\"?"])
         expectError(#"{"image": {"layers": ["flatten", {"type": "linear", "units": 3, "name": "a"}, {"type": "linear", "units": 3, "name": "a"}]}}"#,
                     ["name \"a\" is used twice"])
+    }
+
+    func testAModelTooLargeToTrainIsRefusedAtValidation() throws {
+        expectError(#"{"image": {"channels": [100000, 100000]}}"#, ["model: training would need about", "GiB", "training.max_memory_gb"])
+        let path = dir.appendingPathComponent("big.json").path
+        _ = FileManager.default.createFile(atPath: path, contents: Data(#"{"name": "big", "model": {"image": {"channels": [512, 512]}}}"#.utf8))
+        XCTAssertThrowsError(try ConfigLoader.load(path, overrides: ["training.max_memory_gb=0.01"]))
+        XCTAssertNoThrow(try ConfigLoader.load(path), "the limit is a setting")
     }
 
     func testBatchNormKeepsTheKindItIsGiven() throws {

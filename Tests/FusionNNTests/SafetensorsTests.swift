@@ -104,6 +104,16 @@ final class SafetensorsTests: XCTestCase {
         expectError(header(#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}"#, extra: 4), "overflows")
     }
 
+    func testACheckpointWithNonFiniteValuesIsRefused() throws {
+        var rng = SeededGenerator(seed: 0)
+        let layer = Linear(2, 2, rng: &rng)
+        let weight = Tensor([1, .nan, 3, 4], shape: [2, 2])
+        try Safetensors.write([("weight", weight), ("bias", Tensor([0, 0], shape: [2]))], to: path("nan.safetensors"))
+        XCTAssertThrowsError(try layer.load(from: path("nan.safetensors"))) { error in
+            XCTAssertTrue("\(error)".contains("non-finite") && "\(error)".contains("weight"), "\(error)")
+        }
+    }
+
     func testEveryTruncationOfAValidFileFailsCleanly() throws {
         try Safetensors.write(interopTensors(), metadata: ["k": "v"], to: path("whole.safetensors"))
         let whole = try Data(contentsOf: URL(fileURLWithPath: path("whole.safetensors")))

@@ -61,6 +61,8 @@ public struct LayerPlan: Sendable {
         public var input: StackShape, output: StackShape
         /// The block of a residual layer.
         public var inner: LayerPlan?
+        /// Token ids the stack reads (embedding rows).
+        public var vocabulary: Int
     }
     /// The layers in order.
     public var steps: [Step]
@@ -79,7 +81,7 @@ public struct LayerPlan: Sendable {
             guard !key.isEmpty && !key.contains(".") else { throw LayerStackError(path: here + ".name", message: "expected a name without dots") }
             guard keys.insert(key).inserted else { throw LayerStackError(path: here + ".name", message: "the name \"\(key)\" is used twice in this stack") }
             let (inShape, outShape, inner) = try LayerPlan.resolve(spec, shape, path: here, vocabulary: vocabulary)
-            steps.append(Step(spec: spec, key: key, path: here, input: inShape, output: outShape, inner: inner))
+            steps.append(Step(spec: spec, key: key, path: here, input: inShape, output: outShape, inner: inner, vocabulary: vocabulary))
             shape = outShape
         }
         if requireVector && shape.kind != .vector {
@@ -93,6 +95,45 @@ public struct LayerPlan: Sendable {
 
     /// The width of the stack's output vector.
     public var outputDim: Int { output.dims.reduce(1, *) }
+
+    /// Parameters of the stack (before building it), for memory estimates at validation; in
+    /// floating point, so absurd sizes give a huge number rather than an overflow.
+    public var parameterEstimate: Double {
+        var total = 0.0
+        for step in steps {
+            let spec = step.spec, i = step.input.dims.map(Double.init), o = step.output.dims.map(Double.init)
+            let bias = spec.bias ?? true ? 1.0 : 0.0
+            let k = Double(spec.kernel?.first ?? 1), k2 = Double(spec.kernel?.last ?? 1)
+            let hidden = Double(spec.hidden ?? 1), dirs = spec.bidirectional == true ? 2.0 : 1.0
+            switch spec.type {
+            case "conv2d": total += o[0] * i[0] * k * k2 + o[0] * bias
+            case "conv1d": total += o[0] * i[0] * k + o[0] * bias
+            case "linear": total += (i.last ?? 0) * (o.last ?? 0) + (o.last ?? 0) * bias
+            case "batch_norm": total += 2 * i[0]
+            case "layer_norm": total += 2 * (i.last ?? 0)
+            case "embedding": total += Double(step.vocabulary) * (o.last ?? 0)
+            case "gru", "lstm":
+                let g = (spec.type == "gru" ? 3 : 4) * hidden
+                for layer in 0..<(spec.numLayers ?? 1) {
+                    let inF = layer == 0 ? i[1] : hidden * dirs
+                    total += dirs * (g * (inF + hidden) + 2 * g)
+                }
+            case "transformer":
+                let d = i[1], ff = Double(spec.feedForward ?? 4 * step.input.dims[1])
+                total += Double(spec.numLayers ?? 1) * (4 * d * d + 4 * d + 2 * d * ff + ff + d + 4 * d)
+            case "positional" where spec.encoding == "learned": total += i[0] * i[1]
+            case "global_pool" where spec.op == "attention": total += o[0] + 1
+            case "residual": total += step.inner?.parameterEstimate ?? 0
+            default: break
+            }
+        }
+        return total
+    }
+
+    /// Values every layer outputs per sample (what training keeps for backward).
+    public var activationEstimate: Double {
+        steps.reduce(0.0) { $0 + $1.output.dims.reduce(1.0) { $0 * Double($1) } + ($1.inner?.activationEstimate ?? 0) }
+    }
 
     /// Kinds that layout changes can turn `shape` into for a layer wanting `wanted`.
     static func convert(_ shape: StackShape, to wanted: StackShape.Kind) -> StackShape? {
