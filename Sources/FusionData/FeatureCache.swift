@@ -205,6 +205,8 @@ public final class FeatureCache: @unchecked Sendable {
         encoder.outputFormatting = .sortedKeys
         var tag = Hash64.fnv1a(try encoder.encode(settings))
         if let textEncoder { tag = Hash64.fnv1a(Array("\(type(of: textEncoder)) \(textEncoder.vocabularyFingerprint)".utf8), seed: tag) }
+        // A cache built while skipping bad samples never serves a run that must fail on them.
+        if policy == .skip { tag = Hash64.fnv1a(Array("bad_samples=skip".utf8), seed: tag) }
         let path = "\(directory)/\(safeFileName(dataset.info.name))-\(split.rawValue)-\(String(format: "%08llx", tag & 0xFFFF_FFFF)).flcache"
         if FileManager.default.fileExists(atPath: path) {
             switch open(path: path, expectedKey: key) {

@@ -19,6 +19,10 @@ public struct DatasetConfig: Codable, Equatable, Sendable {
     public var valFraction = 0.15, testFraction = 0.15
     /// Use at most this many training samples (0: all) — the "few labels" of a transfer run.
     public var trainLimit = 0
+    /// Where preprocessed features are cached. Empty: `$FUSIONLAB_CACHE_DIR/<dataset>-<hash>` when
+    /// that variable is set, else `<dataset>/.cache`, or `~/.cache/fusionlab/<dataset>-<hash>` when
+    /// the dataset folder is not writable.
+    public var cacheDir = ""
     /// A configuration with every default.
     public init() {}
 }

@@ -57,7 +57,7 @@ public final class ExperimentData {
             }
         }
         let settings = preprocessingSettings(config)
-        let cacheDirectory = dataset.root + "/.cache"
+        let cacheDirectory = featureCacheDirectory(config, datasetRoot: dataset.root, datasetName: dataset.info.name)
         var caches: [Split: FeatureCache] = [:]
         for split in Split.allCases where wanted && !dataset.samples(in: split).isEmpty {
             caches[split] = try FeatureCache.load(dataset: dataset, split: split, settings: settings, textEncoder: textEncoder,
@@ -65,6 +65,17 @@ public final class ExperimentData {
                                                   policy: policy, threads: config.training.threads, log: log)
         }
         return ExperimentData(dataset: dataset, textEncoder: textEncoder, settings: settings, caches: caches, config: config)
+    }
+
+    /// The feature cache folder (see `DatasetConfig.cacheDir`).
+    static func featureCacheDirectory(_ config: ExperimentConfig, datasetRoot: String, datasetName: String) -> String {
+        if !config.dataset.cacheDir.isEmpty { return config.dataset.cacheDir }
+        let perDataset = safeFileName(datasetName) + String(format: "-%08llx", Hash64.fnv1a(Array(datasetRoot.utf8)) & 0xFFFF_FFFF)
+        if let shared = ProcessInfo.processInfo.environment["FUSIONLAB_CACHE_DIR"], !shared.isEmpty { return shared + "/" + perDataset }
+        if FileManager.default.isWritableFile(atPath: datasetRoot) { return datasetRoot + "/.cache" }
+        let home = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (NSHomeDirectory() + "/.cache")
+        return home + "/fusionlab/" + perDataset
     }
 
     /// Datasets whose samples are all in one split get seeded validation and test splits.

@@ -83,6 +83,8 @@ final class FeatureCacheTests: XCTestCase {
         XCTAssertEqual(cache.count, 7)
         XCTAssertFalse(cache.header.ids.contains("s0"))
         XCTAssertTrue(log.contains { $0.contains("skipped 1") })
+        // The cache the skipping run built does not let a failing run through.
+        XCTAssertThrowsError(try FeatureCache.load(dataset: ds, split: .train, settings: settings(), textEncoder: vocab(), directory: dir + "/c"))
     }
 
     func testNonFiniteFeaturesAreBadSamplesNamingTheFile() throws {

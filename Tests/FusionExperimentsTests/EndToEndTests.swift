@@ -118,6 +118,14 @@ final class EndToEndTests: XCTestCase {
         XCTAssertNotEqual(try fusionlab(["generate-dataset", folder + "2", "--samples", "99999999999999"]).status, 0)
     }
 
+    func testTheFeatureCacheGoesWhereItIsTold() throws {
+        let cache = Self.workspace.appendingPathComponent("elsewhere-cache").path
+        let result = try fusionlab(["run", tinyExperiment("cached"), "--quiet", "--set", "training.epochs=1", "--set", "dataset.cache_dir=\(cache)"])
+        XCTAssertEqual(result.status, 0, result.err)
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? []
+        XCTAssertTrue(files.contains { $0.hasSuffix(".flcache") }, "\(files)")
+    }
+
     func testDivergenceStopsWithTheEpochAndStepOrSkipsBatches() throws {
         let diverging = try fusionlab(["run", tinyExperiment("diverge"), "--quiet", "--set", "training.lr=1e30"])
         XCTAssertNotEqual(diverging.status, 0, "a diverged run exits non-zero")
