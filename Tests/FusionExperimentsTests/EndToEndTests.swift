@@ -118,6 +118,18 @@ final class EndToEndTests: XCTestCase {
         XCTAssertNotEqual(try fusionlab(["generate-dataset", folder + "2", "--samples", "99999999999999"]).status, 0)
     }
 
+    func testOneAndTwoThreadsGiveTheSamePredictions() throws {
+        var predictions: [String] = []
+        for threads in [1, 2] {
+            let result = try fusionlab(["run", tinyExperiment("threads-\(threads)"), "--quiet", "--set", "training.threads=\(threads)",
+                                        "--set", "model.image.batch_norm=true", "--set", "model.audio.preset=cnn1d_mean"])
+            XCTAssertEqual(result.status, 0, result.err)
+            let run = try XCTUnwrap(runDirectories("threads-\(threads)").last)
+            predictions.append(try String(contentsOfFile: run + "/predictions.csv", encoding: .utf8))
+        }
+        XCTAssertEqual(predictions[0], predictions[1], "probabilities to six decimals do not depend on the thread count")
+    }
+
     func testTheFeatureCacheGoesWhereItIsTold() throws {
         let cache = Self.workspace.appendingPathComponent("elsewhere-cache").path
         let result = try fusionlab(["run", tinyExperiment("cached"), "--quiet", "--set", "training.epochs=1", "--set", "dataset.cache_dir=\(cache)"])

@@ -105,3 +105,21 @@ final class RecurrentReferenceTests: XCTestCase {
         }
     }
 }
+
+/// The recurrent op gives the same bits at any thread count.
+final class RecurrentThreadTests: XCTestCase {
+    func testOneAndTwoThreadsAgreeBitForBit() {
+        var results: [[Float]] = []
+        for threads in [1, 2] {
+            Threading.setThreads(threads)
+            let x = randomTensor([16, 31, 8], seed: 31)
+            let wih = randomTensor([24, 8], seed: 32), whh = randomTensor([24, 8], seed: 33)
+            for p in [x, wih, whh] { p.requiresGrad = true }
+            let y = x.recurrent(.gru, weightIH: wih, weightHH: whh, biasIH: nil, biasHH: nil, lengths: (0..<16).map { 20 + $0 % 11 }, reverse: true)
+            (y * y).sum().backward()
+            results.append(y.scalars + (x.grad?.scalars ?? []) + (wih.grad?.scalars ?? []) + (whh.grad?.scalars ?? []))
+        }
+        Threading.setThreads(1)
+        XCTAssertEqual(results[0], results[1])
+    }
+}
