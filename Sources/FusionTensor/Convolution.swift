@@ -213,9 +213,9 @@ struct ConvPlan {
     init(batch: Int, rows: Int, positions: Int) {
         self.batch = batch
         let bySize = Swift.max(1, Swift.min(batch, 1_048_576 / Swift.max(rows * positions, 1)))
-        // With several workers, at least two chunks each, so the work balances.
-        let threads = Threading.threads
-        chunk = threads > 1 ? Swift.min(bySize, Swift.max(1, (batch + 2 * threads - 1) / (2 * threads))) : bySize
+        // At least four chunks, so one or two workers balance; the split never depends on the
+        // thread count, so neither do the results (see `run(scratch:partials:)`).
+        chunk = Swift.min(bySize, Swift.max(1, (batch + 3) / 4))
         chunks = (batch + chunk - 1) / chunk
     }
 
@@ -224,31 +224,25 @@ struct ConvPlan {
         _ = run(scratch: sizes, partials: 0) { s0, s1, scratch, _ in body(s0, s1, scratch) }
     }
 
-    /// Runs `body(s0, s1, scratch, partial)` over every chunk, each worker adding into its own
-    /// zeroed `partial` buffer of `partials` values; returns the sum of the workers' partials.
+    /// Runs `body(s0, s1, scratch, partial)` over every chunk, each chunk adding into its own
+    /// zeroed `partial` buffer of `partials` values; returns the sum of the chunks' partials,
+    /// added in chunk order — the same bits whatever the number of workers.
     func run(scratch sizes: [Int], partials: Int,
              _ body: (Int, Int, [UnsafeMutablePointer<Float>], UnsafeMutablePointer<Float>) -> Void) -> [Float] {
         let workers = Swift.min(Threading.threads, chunks)
-        var results = [[Float]](repeating: [], count: workers)
-        func work(_ worker: Int) -> [Float] {
+        let perChunk = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(partials * chunks, 1))
+        perChunk.initialize(repeating: 0, count: partials * chunks)
+        defer { perChunk.deallocate() }
+        func work(_ worker: Int) {
             let buffers = sizes.map { UnsafeMutablePointer<Float>.allocate(capacity: Swift.max($0, 1)) }
-            let partial = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(partials, 1))
-            partial.initialize(repeating: 0, count: partials)
-            defer {
-                buffers.forEach { $0.deallocate() }
-                partial.deallocate()
-            }
+            defer { buffers.forEach { $0.deallocate() } }
             for k in stride(from: worker, to: chunks, by: workers) {
-                body(k * chunk, Swift.min(batch, (k + 1) * chunk), buffers, partial)
+                body(k * chunk, Swift.min(batch, (k + 1) * chunk), buffers, perChunk + k * partials)
             }
-            return Array(UnsafeBufferPointer(start: partial, count: partials))
         }
-        results.withUnsafeMutableBufferPointer { slots in
-            let out = slots
-            Threading.asWorkers(workers) { out[$0] = work($0) }
-        }
-        var total = results[0]
-        for r in results.dropFirst() { for i in 0..<partials { total[i] += r[i] } }
+        Threading.asWorkers(workers) { work($0) }
+        var total = [Float](repeating: 0, count: partials)
+        for k in 0..<chunks { for i in 0..<partials { total[i] += perChunk[k * partials + i] } }
         return total
     }
 }

@@ -122,7 +122,7 @@ final class EndToEndTests: XCTestCase {
         var predictions: [String] = []
         for threads in [1, 2] {
             let result = try fusionlab(["run", tinyExperiment("threads-\(threads)"), "--quiet", "--set", "training.threads=\(threads)",
-                                        "--set", "model.image.batch_norm=true", "--set", "model.audio.preset=cnn1d_mean"])
+                                        "--set", "model.image.batch_norm=true", "--set", "model.audio.preset=bigru"])
             XCTAssertEqual(result.status, 0, result.err)
             let run = try XCTUnwrap(runDirectories("threads-\(threads)").last)
             predictions.append(try String(contentsOfFile: run + "/predictions.csv", encoding: .utf8))
