@@ -129,7 +129,14 @@ public enum PNGDecoder {
             let message = withUnsafeBytes(of: decoded.message) { raw in
                 String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
             }
-            throw FusionDataError(file: name, "invalid PNG: \(message)")
+            let head = [UInt8](data.prefix(12))
+            let kind: String
+            if head.starts(with: [0xFF, 0xD8, 0xFF]) { kind = " (the file is a JPEG; FusionLab reads PNG images: convert it, e.g. with `convert x.jpg x.png`)" }
+            else if head.starts(with: Array("GIF8".utf8)) { kind = " (the file is a GIF; convert it to PNG)" }
+            else if head.starts(with: Array("BM".utf8)) { kind = " (the file is a BMP; convert it to PNG)" }
+            else if head.count >= 12 && head[0..<4] == [0x52, 0x49, 0x46, 0x46] && head[8..<12] == [0x57, 0x45, 0x42, 0x50] { kind = " (the file is a WebP; convert it to PNG)" }
+            else { kind = "" }
+            throw FusionDataError(file: name, "invalid PNG: \(message)\(kind)")
         }
         defer { fl_png_free(decoded.pixels) }
         return body(decoded)

@@ -1,4 +1,7 @@
 import Foundation
+import FusionData
+import FusionModels
+import FusionNN
 
 /// Reads experiment files: `extends` chains, `--set` overrides, unknown keys with the nearest
 /// valid key suggested, type errors and out-of-range values — every error naming the file and
@@ -91,6 +94,7 @@ public enum ConfigLoader {
         }
         var own = object
         own.removeValue(forKey: "extends")
+        own.removeValue(forKey: "$schema")  // what editors use to find the format; not a setting
         recordSources(own, prefix: "", file: path, into: &sources)
         return deepMerge(base, own)
     }
@@ -268,9 +272,28 @@ public enum ConfigLoader {
         case .typeMismatch(let type, let c): return (path(c.codingPath), "expected \(typeName(type))")
         case .valueNotFound(let type, let c): return (path(c.codingPath), "expected \(typeName(type)), found null")
         case .keyNotFound(let key, let c): return (path(c.codingPath + [key]), "missing")
-        case .dataCorrupted(let c): return (path(c.codingPath), c.debugDescription)
+        case .dataCorrupted(let c): return (path(c.codingPath), enumMessage(c.debugDescription) ?? c.debugDescription)
         @unknown default: return ("", "\(error)")
         }
+    }
+
+    /// Swift's "Cannot initialize FusionKind from invalid String value attn" as the values the
+    /// key takes, with the nearest one suggested.
+    static func enumMessage(_ debug: String) -> String? {
+        guard let match = debug.range(of: #"^Cannot initialize (\w+) from invalid String value (.*)$"#, options: .regularExpression) else { return nil }
+        let text = String(debug[match])
+        let parts = text.components(separatedBy: " from invalid String value ")
+        guard parts.count == 2 else { return nil }
+        let typeName = parts[0].replacingOccurrences(of: "Cannot initialize ", with: ""), value = parts[1]
+        let allowed: [String]
+        switch typeName {
+        case "FusionKind": allowed = FusionKind.allCases.map { $0.rawValue }
+        case "Modality": allowed = Modality.allCases.map { $0.rawValue }
+        case "Kind": allowed = Activation.Kind.allCases.map { $0.rawValue }
+        default: return "\"\(value)\" is not a valid value"
+        }
+        let hint = nearest(value, among: allowed).map { "; did you mean \"\($0)\"?" } ?? ""
+        return "expected one of \(allowed.map { "\"\($0)\"" }.joined(separator: ", ")), got \"\(value)\"\(hint)"
     }
 
     static func typeName(_ type: Any.Type) -> String {

@@ -102,6 +102,15 @@ final class PNGTests: XCTestCase {
         XCTAssertThrowsError(try PNGEncoder.encode(Tensor.zeros([2, 3, 3])))
     }
 
+    func testOtherImageFormatsAreNamed() throws {
+        let dir = try TestSupport.temporaryDirectory(self)
+        let jpeg = Data([0xFF, 0xD8, 0xFF, 0xE0, 0, 16]) + Data("JFIF".utf8) + Data(repeating: 0, count: 32)
+        try jpeg.write(to: URL(fileURLWithPath: dir + "/photo.png"))
+        XCTAssertThrowsError(try PNGDecoder.decode(path: dir + "/photo.png")) { error in
+            XCTAssertTrue("\(error)".contains("photo.png") && "\(error)".contains("is a JPEG"), "\(error)")
+        }
+    }
+
     func testCorruptFilesGiveErrorsNamingTheFile() throws {
         let dir = try TestSupport.temporaryDirectory(self)
         let good = try PNGEncoder.encode(PNGWriteRequest(width: 8, height: 8, colorType: .grey, bitDepth: 8, samples: samples(64, bits: 8, seed: 1)))

@@ -37,6 +37,13 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(loaded.config.preprocessing.audio.nMfcc, 13, "defaults fill the rest")
     }
 
+    func testEnumErrorsListTheValuesAndSchemaKeysAreAccepted() throws {
+        let file = write("enum.json", #"{"$schema": "../Experiments/experiment.schema.json", "name": "e", "model": {"modalities": ["txt"]}}"#)
+        expectError(file, ["model.modalities.0", "expected one of \"text\", \"image\", \"audio\"", "did you mean \"text\"?"])
+        let fine = write("schema.json", #"{"$schema": "../Experiments/experiment.schema.json", "name": "e"}"#)
+        XCTAssertEqual(try ConfigLoader.load(fine).config.name, "e", "a \"$schema\" key is what editors use, not an error")
+    }
+
     func testUnknownKeysSuggestTheNearestValidKey() {
         let path = write("typo.json", #"{"trainng": {"epochs": 2}, "training": {"batchsize": 4, "early_stopping": {"patiense": 2}}}"#)
         expectError(path, ["typo.json: trainng: unknown key; did you mean \"training\"?",
