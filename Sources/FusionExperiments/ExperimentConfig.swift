@@ -17,6 +17,9 @@ public struct DatasetConfig: Codable, Equatable, Sendable {
     public var badSamples = "fail"
     /// Fractions split off (seeded) for validation and test when the dataset has no such split.
     public var valFraction = 0.15, testFraction = 0.15
+    /// The seed of that split — never the run seed, so every seed of a comparison is tested on
+    /// the same samples.
+    public var splitSeed: UInt64 = 0
     /// Use at most this many training samples (0: all) — the "few labels" of a transfer run.
     public var trainLimit = 0
     /// Where preprocessed features are cached. Empty: `$FUSIONLAB_CACHE_DIR/<dataset>-<hash>` when

@@ -38,7 +38,11 @@ public final class ExperimentData {
         let d = config.dataset
         if d.generate { try DefaultDataset.ensure(d.generator, at: d.path, log: log) }
         guard FileManager.default.fileExists(atPath: d.path + "/dataset.json") else {
-            throw ExperimentError("dataset.path: \(d.path)/dataset.json does not exist (set dataset.generate to true to generate the default dataset there)")
+            let resolved = URL(fileURLWithPath: d.path).standardizedFileURL.path
+            let folderExists = FileManager.default.fileExists(atPath: resolved)
+            throw ExperimentError("dataset.path: \(resolved)/dataset.json does not exist"
+                + (folderExists ? " (the folder is there but holds no dataset; see docs/dataset-format.md)"
+                                : " (no such folder; paths are relative to the folder you run fusionlab in)"))
         }
         let policy: BadSamplePolicy = d.badSamples == "skip" ? .skip : .failFast
         var dataset = try Dataset.load(path: d.path, policy: policy, log: log)
@@ -81,7 +85,7 @@ public final class ExperimentData {
     /// Datasets whose samples are all in one split get seeded validation and test splits.
     static func seededSplit(_ dataset: Dataset, config: ExperimentConfig) -> Dataset {
         guard dataset.samples(in: .val).isEmpty || dataset.samples(in: .test).isEmpty else { return dataset }
-        var rng = SeededGenerator.derived(seed: config.seed, stream: "split")
+        var rng = SeededGenerator.derived(seed: config.dataset.splitSeed, stream: "split")
         let ids = dataset.samples.map { $0.id }.shuffled(using: &rng)
         let n = ids.count
         let nVal = dataset.samples(in: .val).isEmpty ? Int(Double(n) * config.dataset.valFraction) : 0

@@ -123,3 +123,24 @@ final class EpochSelectionTests: XCTestCase {
         XCTAssertEqual(loss.compare(score: 0.305, valLoss: 0.305, best: 0.31, bestLoss: 0.31).improved, false)
     }
 }
+
+/// A dataset without a fixed split is split by `dataset.split_seed`, never by the run seed.
+final class SplitSeedTests: XCTestCase {
+    func testEverySeedOfAComparisonSeesTheSameTestSamples() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("split-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let records = (0..<40).map { DatasetWriter.Record(id: "t\($0)", split: .train, label: $0 % 2 == 0 ? "a" : "b", text: "word \($0 % 5)") }
+        try DatasetWriter.write(info: DatasetInfo(name: "flat", labels: ["a", "b"]), records: records, to: dir)
+        func testIDs(seed: UInt64, splitSeed: UInt64) throws -> [String] {
+            var config = ExperimentConfig()
+            (config.dataset.path, config.seed, config.dataset.splitSeed) = (dir, seed, splitSeed)
+            config.model.modalities = [.text]
+            let data = try ExperimentData.prepare(config, vocabularyPath: nil, caches: false) { _ in }
+            return data.dataset.samples(in: .test).map { $0.id }.sorted()
+        }
+        let first = try testIDs(seed: 0, splitSeed: 0)
+        XCTAssertEqual(first.count, 6)
+        XCTAssertEqual(try testIDs(seed: 7, splitSeed: 0), first, "the run seed does not move the split")
+        XCTAssertNotEqual(try testIDs(seed: 0, splitSeed: 3), first, "split_seed does")
+    }
+}
