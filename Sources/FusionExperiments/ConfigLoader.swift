@@ -95,6 +95,7 @@ public enum ConfigLoader {
         var own = object
         own.removeValue(forKey: "extends")
         own.removeValue(forKey: "$schema")  // what editors use to find the format; not a setting
+        own = resolvingPaths(own, relativeTo: URL(fileURLWithPath: path).deletingLastPathComponent().path)
         recordSources(own, prefix: "", file: path, into: &sources)
         return deepMerge(base, own)
     }
@@ -124,6 +125,27 @@ public enum ConfigLoader {
             }
             throw ExperimentError("\(path): not valid JSON\(location)\(debug.isEmpty ? "" : " (\(debug))")")
         }
+    }
+
+    /// The keys whose values are file or folder paths.
+    static let pathKeys: [[String]] = [["dataset", "path"], ["dataset", "cache_dir"], ["transfer", "init_from"],
+                                       ["preprocessing", "text", "vocab"], ["model", "text", "pretrained"]]
+
+    /// `tree` with every relative path under `pathKeys` made absolute against `folder` (the
+    /// folder of the file that names it, as `extends` is); absolute and empty paths stay.
+    static func resolvingPaths(_ tree: [String: Any], relativeTo folder: String) -> [String: Any] {
+        var out = tree
+        for keys in pathKeys {
+            guard let value = value(at: keys[...], in: out) as? String, !value.isEmpty, !value.hasPrefix("/") else { continue }
+            let absolute = URL(fileURLWithPath: folder).appendingPathComponent(value).standardizedFileURL.path
+            out = setting(out, keys[...], absolute)
+        }
+        return out
+    }
+
+    static func value(at keys: ArraySlice<String>, in tree: [String: Any]) -> Any? {
+        guard let first = keys.first else { return nil }
+        return keys.count == 1 ? tree[first] : (tree[first] as? [String: Any]).flatMap { value(at: keys.dropFirst(), in: $0) }
     }
 
     static func recordSources(_ tree: [String: Any], prefix: String, file: String, into sources: inout [String: String]) {

@@ -44,6 +44,20 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(try ConfigLoader.load(fine).config.name, "e", "a \"$schema\" key is what editors use, not an error")
     }
 
+    func testPathsResolveRelativeToTheFileThatNamesThem() throws {
+        try FileManager.default.createDirectory(atPath: dir.appendingPathComponent("base").path, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir.appendingPathComponent("exp").path, withIntermediateDirectories: true)
+        _ = write("base/b.json", #"{"name": "b", "dataset": {"path": "data"}, "transfer": {"init_from": "../exp/pre.json"}}"#)
+        let child = write("exp/c.json", #"{"extends": "../base/b.json", "name": "c", "model": {"text": {"pretrained": "/abs/model"}}}"#)
+        let config = try ConfigLoader.load(child).config
+        let root = dir.standardizedFileURL.path
+        XCTAssertEqual(config.dataset.path, root + "/base/data", "relative to the base file that names it")
+        XCTAssertEqual(config.transfer.initFrom, root + "/exp/pre.json")
+        XCTAssertEqual(config.model.text.pretrained, "/abs/model", "absolute paths stay")
+        let overridden = try ConfigLoader.load(child, overrides: ["dataset.path=elsewhere"]).config
+        XCTAssertEqual(overridden.dataset.path, "elsewhere", "--set paths are the command line's, relative to the working folder")
+    }
+
     func testUnknownKeysSuggestTheNearestValidKey() {
         let path = write("typo.json", #"{"trainng": {"epochs": 2}, "training": {"batchsize": 4, "early_stopping": {"patiense": 2}}}"#)
         expectError(path, ["typo.json: trainng: unknown key; did you mean \"training\"?",
