@@ -258,33 +258,8 @@ public enum ConfigLoader {
         return template.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
     }
 
-    /// The candidate closest to `key` by edit distance, if close enough to be a plausible typo.
-    public static func nearest(_ key: String, among candidates: [String]) -> String? {
-        var best: (key: String, distance: Int)?
-        for candidate in candidates.sorted() {
-            let d = editDistance(key, candidate)
-            if best == nil || d < (best?.distance ?? Int.max) { best = (candidate, d) }
-        }
-        guard let best else { return nil }
-        if best.distance <= Swift.max(2, key.count / 3) { return best.key }
-        // A key contained in a candidate (`lr` → `lr_multipliers`) is a plausible hint too.
-        return candidates.filter { $0.contains(key) || key.contains($0) }.sorted().first
-    }
-
-    static func editDistance(_ a: String, _ b: String) -> Int {
-        let x = Array(a), y = Array(b)
-        var previous = Array(0...y.count)
-        for i in 1...max(x.count, 1) where !x.isEmpty {
-            var current = [i] + [Int](repeating: 0, count: y.count)
-            for j in 1...max(y.count, 1) where !y.isEmpty {
-                let substitution: Int = previous[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1)
-                let deletion: Int = previous[j] + 1, insertion: Int = current[j - 1] + 1
-                current[j] = Swift.min(substitution, Swift.min(deletion, insertion))
-            }
-            previous = current
-        }
-        return x.isEmpty ? y.count : previous[y.count]
-    }
+    /// The candidate closest to `key`, if it is a plausible typo of it (see `nearestName`).
+    public static func nearest(_ key: String, among candidates: [String]) -> String? { nearestName(key, among: candidates) }
 
     static func describeDecoding(_ error: DecodingError) -> (String, String) {
         func path(_ keys: [CodingKey]) -> String {
@@ -327,21 +302,4 @@ public enum ConfigLoader {
         if name.hasPrefix("Array") { return "a list" }
         return "a value of type \(name)"
     }
-}
-
-/// `camelCase` → `camel_case`, as JSONEncoder's `.convertToSnakeCase`.
-public func snakeCase(_ name: String) -> String {
-    var out = ""
-    let chars = Array(name)
-    for (i, c) in chars.enumerated() {
-        if c.isUppercase {
-            let prevLower = i > 0 && !chars[i - 1].isUppercase
-            let nextLower = i + 1 < chars.count && chars[i + 1].isLowercase
-            if i > 0 && (prevLower || nextLower) { out.append("_") }
-            out.append(contentsOf: c.lowercased())
-        } else {
-            out.append(c)
-        }
-    }
-    return out
 }

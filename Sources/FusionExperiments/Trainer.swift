@@ -67,9 +67,6 @@ public final class Trainer {
         parameters = model.namedParameters().map { $0.tensor }
         if let loader = try? data.loader(.val), let first = loader.batchIndices(epoch: 0).first {
             let sample = data.multimodalBatch(loader.makeBatch(Array(first.prefix(1)), epoch: 0))
-            // In evaluation mode: one sample must not move batch-norm statistics (or meet a batch norm over one value).
-            model.eval()
-            defer { model.train() }
             let parts = model.costReport(sample: sample).map { "\($0.part) \($0.parameters) params, \($0.macs) MACs" }
             progress.log("model (per sample): " + parts.joined(separator: "; "))
         }

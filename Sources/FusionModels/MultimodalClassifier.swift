@@ -75,8 +75,12 @@ public final class MultimodalClassifier: Module {
         return presence
     }
 
-    /// Parameters and multiply-accumulates per sample of each part (encoders, fusion, head).
+    /// Parameters and multiply-accumulates per sample of each part (encoders, fusion, head),
+    /// counted in evaluation mode (so batch-norm statistics do not move), then the mode restored.
     public func costReport(sample batch: MultimodalBatch) -> [(part: String, parameters: Int, macs: Int)] {
+        let wasTraining = training
+        eval()
+        defer { train(wasTraining) }
         let b = max(batch.size, 1)
         var rows: [(String, Int, Int)] = []
         var embeddings: [Modality: Tensor] = [:]

@@ -56,7 +56,7 @@ from safetensors.torch import save_file
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_core_goldens import canonicalize_metadata_order  # noqa: E402  (one header canonicaliser for every golden)
+from make_core_goldens import canonicalize_metadata_order, leaf, rnd  # noqa: E402  (shared with the core goldens)
 
 NN_DIR = os.path.join("Tests", "FusionNNTests", "Golden")
 OUT = os.path.join(NN_DIR, "recurrent.safetensors")
@@ -80,15 +80,6 @@ RNN_META = {
     "init_state": "zeros",
     "param_init": "normal * 0.5 in named_parameters() order",
 }
-
-
-def rnd(*shape, scale=0.5):
-    """Small-magnitude float32 normal samples."""
-    return torch.randn(*shape, dtype=torch.float32) * scale
-
-
-def leaf(t):
-    return t.detach().clone().requires_grad_(True)
 
 
 def save(path, tensors, extra_meta=None):

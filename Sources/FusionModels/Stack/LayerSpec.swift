@@ -98,9 +98,9 @@ public struct LayerSpec: Codable, Equatable, Sendable {
         guard let allowed = LayerSpec.types[type] else { throw LayerSpec.unknownType(type, decoder.codingPath + [CodingKeys.type]) }
         // The decoder converts snake_case to camelCase; compare in JSON spelling.
         for key in raw.allKeys {
-            let json = LayerSpec.snake(key.stringValue)
+            let json = snakeCase(key.stringValue)
             guard json != "type" && json != "name" && !allowed.contains(json) else { continue }
-            let hint = LayerSpec.closest(json, allowed + ["name"]).map { "; did you mean \"\($0)\"?" } ?? ""
+            let hint = nearestName(json, among: allowed + ["name"]).map { "; did you mean \"\($0)\"?" } ?? ""
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
                 debugDescription: "\"\(json)\" is not a setting of \(type) (its settings: \(allowed.isEmpty ? "none" : allowed.joined(separator: ", ")))\(hint)"))
         }
@@ -167,7 +167,7 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     ]
 
     static func unknownType(_ type: String, _ path: [CodingKey]) -> DecodingError {
-        let hint = closest(type, Array(types.keys)).map { "; did you mean \"\($0)\"?" } ?? ""
+        let hint = nearestName(type, among: Array(types.keys)).map { "; did you mean \"\($0)\"?" } ?? ""
         return DecodingError.dataCorrupted(.init(codingPath: path,
             debugDescription: "unknown layer type \"\(type)\"\(hint) (layer types: \(types.keys.sorted().joined(separator: ", ")))"))
     }
@@ -181,31 +181,5 @@ public struct LayerSpec: Codable, Equatable, Sendable {
                 debugDescription: "expected an integer or a list of two integers"))
         }
         return many
-    }
-
-    static func snake(_ name: String) -> String {
-        var out = ""
-        for ch in name {
-            if ch.isUppercase { out += "_" + ch.lowercased() } else { out.append(ch) }
-        }
-        return out
-    }
-
-    /// The candidate nearest to `word` when it is a plausible typo of it.
-    static func closest(_ word: String, _ candidates: [String]) -> String? {
-        func distance(_ a: [Character], _ b: [Character]) -> Int {
-            var previous = Array(0...b.count)
-            for i in 1...Swift.max(a.count, 1) where !a.isEmpty {
-                var current = [i] + [Int](repeating: 0, count: b.count)
-                for j in 1...Swift.max(b.count, 1) where !b.isEmpty {
-                    current[j] = Swift.min(previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1), previous[j] + 1, current[j - 1] + 1)
-                }
-                previous = current
-            }
-            return a.isEmpty ? b.count : previous[b.count]
-        }
-        let w = Array(word)
-        guard let best = candidates.sorted().min(by: { distance(w, Array($0)) < distance(w, Array($1)) }) else { return nil }
-        return distance(w, Array(best)) <= Swift.max(2, word.count / 3) ? best : nil
     }
 }

@@ -44,7 +44,7 @@ extension ModelConfig {
         }
         func unknown(_ preset: String) -> LayerStackError {
             let names = ModelConfig.presets[modality] ?? []
-            let hint = LayerSpec.closest(preset, names).map { "; did you mean \"\($0)\"?" } ?? ""
+            let hint = nearestName(preset, among: names).map { "; did you mean \"\($0)\"?" } ?? ""
             return LayerStackError(path: "model.\(modality.rawValue).preset",
                                    message: "unknown preset \"\(preset)\"\(hint) (presets: \(names.joined(separator: ", ")), or write \"layers\")")
         }
