@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "FusionExperiments", targets: ["FusionExperiments"]),
         .executable(name: "fusionlab", targets: ["fusionlab"]),
         .executable(name: "fusionlab-bench", targets: ["fusionlab-bench"]),
+        .executable(name: "fusionlab-fuzz", targets: ["fusionlab-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -63,6 +64,14 @@ let package = Package(
             name: "fusionlab-bench",
             dependencies: ["FusionTensor", "FusionNN", "FusionOptim", "FusionModels", "FusionData", "CBLAS"],
             path: "Benchmarks/Sources/fusionlab-bench"
+        ),
+        // Fuzz harnesses for every reader of untrusted input (scripts/fuzz.sh builds them with
+        // libFuzzer and AddressSanitizer; an ordinary build replays inputs).
+        .systemLibrary(name: "CFuzzer", path: "Fuzz/Sources/CFuzzer"),
+        .executableTarget(
+            name: "fusionlab-fuzz",
+            dependencies: ["FusionTensor", "FusionNN", "FusionModels", "FusionData", "FusionExperiments", "CFuzzer"],
+            path: "Fuzz/Sources/fusionlab-fuzz"
         ),
 
         // MARK: - Tests

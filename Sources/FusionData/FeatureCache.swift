@@ -151,9 +151,13 @@ public final class FeatureCache: @unchecked Sendable {
         return String(format: "%016llx", h)
     }
 
-    /// Opens a cache file, checking magic, header, expected key, size and checksum. Returns the
-    /// cache, or the reason it cannot be used.
-    public static func open(path: String, expectedKey: String? = nil) -> Result<FeatureCache, FusionDataError> {
+    /// Opens a cache file, checking magic, header, expected key, size and checksum, then every
+    /// value a reader indexes with: labels in `0..<classes`, valid frames within the audio rows,
+    /// presence flags and mask values 0 or 1, token ids in `0..<vocabulary`, features finite.
+    /// (`classes` and `vocabulary` are checked when given.) Returns the cache, or the reason it
+    /// cannot be used.
+    public static func open(path: String, expectedKey: String? = nil, classes: Int? = nil,
+                            vocabulary: Int? = nil) -> Result<FeatureCache, FusionDataError> {
         func bad(_ why: String) -> Result<FeatureCache, FusionDataError> { .failure(FusionDataError(file: path, why)) }
         let fd = Foundation.open(path, O_RDONLY)
         guard fd >= 0 else { return bad("cannot open: \(String(cString: strerror(errno)))") }
@@ -187,7 +191,47 @@ public final class FeatureCache: @unchecked Sendable {
         }
         let sum = Hash64.checksum(UnsafeRawBufferPointer(rebasing: raw[payloadStart..<size]))
         guard String(format: "%016llx", sum) == header.checksum else { return fail("checksum mismatch: the payload is corrupt") }
-        return .success(FeatureCache(path: path, header: header, mapping: mapped, mappedBytes: size, payload: UnsafeRawPointer(mapped + payloadStart)))
+        let cache = FeatureCache(path: path, header: header, mapping: mapped, mappedBytes: size, payload: UnsafeRawPointer(mapped + payloadStart))
+        if let problem = cache.firstInvalidValue(classes: classes, vocabulary: vocabulary) {
+            return .failure(FusionDataError(file: path, problem))  // `cache` unmaps on release
+        }
+        return .success(cache)
+    }
+
+    /// The first stored value that would index out of range or is not finite, described; nil
+    /// when every value is in range.
+    private func firstInvalidValue(classes: Int?, vocabulary: Int?) -> String? {
+        let n = count
+        guard (header.imageShape?.count ?? 3) == 3, (header.audioShape?.count ?? 2) == 2 else {
+            return "header shapes have the wrong rank (image [C, H, W], audio [rows, frames])"
+        }
+        let frameLimit = header.audioShape?.last ?? 0
+        for i in 0..<n {
+            let id = header.ids[i]
+            let l = Int(label(i))
+            guard l >= 0, l < (classes ?? Int(Int32.max)) else { return "sample \(id): label \(l) is out of range" }
+            let frames = audioFrames(i)
+            guard frames >= 0, frames <= frameLimit else { return "sample \(id): \(frames) valid frames, rows have \(frameLimit)" }
+            for k in 0..<3 where payload.load(fromByteOffset: offsets.presence + 3 * i + k, as: UInt8.self) > 1 {
+                return "sample \(id): presence flag is not 0 or 1"
+            }
+            if textRow > 0 {
+                let row = text(i)
+                for t in 0..<textRow {
+                    let token = Int(row[t]), mask = row[textRow + t]
+                    guard token >= 0, token < (vocabulary ?? Int(Int32.max)) else { return "sample \(id): token id \(token) is out of range" }
+                    guard mask == 0 || mask == 1 else { return "sample \(id): text mask value \(mask) is not 0 or 1" }
+                }
+            }
+        }
+        for (name, start, floats) in [("image", offsets.image, n * imageRow), ("audio", offsets.audio, n * audioRow)] where floats > 0 {
+            let values = UnsafeBufferPointer(start: (payload + start).assumingMemoryBound(to: Float.self), count: floats)
+            if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                let row = bad / (name == "image" ? imageRow : audioRow)
+                return "sample \(header.ids[row]): \(name) feature is not finite"
+            }
+        }
+        return nil
     }
 
     /// Opens the cache for `split` in `directory` if it is current, otherwise (missing, stale
@@ -209,14 +253,14 @@ public final class FeatureCache: @unchecked Sendable {
         if policy == .skip { tag = Hash64.fnv1a(Array("bad_samples=skip".utf8), seed: tag) }
         let path = "\(directory)/\(safeFileName(dataset.info.name))-\(split.rawValue)-\(String(format: "%08llx", tag & 0xFFFF_FFFF)).flcache"
         if FileManager.default.fileExists(atPath: path) {
-            switch open(path: path, expectedKey: key) {
+            switch open(path: path, expectedKey: key, classes: dataset.info.labels.count, vocabulary: textEncoder?.vocabularySize) {
             case .success(let cache): return cache
             case .failure(let reason): log("feature cache: rebuilding: \(reason)")
             }
         }
         try FeatureCacheBuilder.build(dataset: dataset, split: split, settings: settings, textEncoder: textEncoder,
                                       key: key, path: path, policy: policy, threads: threads, log: log)
-        switch open(path: path, expectedKey: key) {
+        switch open(path: path, expectedKey: key, classes: dataset.info.labels.count, vocabulary: textEncoder?.vocabularySize) {
         case .success(let cache): return cache
         case .failure(let reason): throw reason
         }

@@ -52,7 +52,10 @@ public enum ConfigLoader {
     }
 
     /// The defaults as a JSON tree with snake_case keys.
-    public static func defaultTree() -> [String: Any] { jsonTree(ExperimentConfig()) }
+    public static func defaultTree() -> [String: Any] { defaults }
+
+    /// Encoded once: every load merges into it and checks keys against it.
+    nonisolated(unsafe) private static let defaults = jsonTree(ExperimentConfig())
 
     /// A configuration as a JSON tree with snake_case keys.
     public static func jsonTree(_ config: ExperimentConfig) -> [String: Any] {
@@ -102,7 +105,9 @@ public enum ConfigLoader {
 
     /// Parses a JSON object from a file; a syntax error names the line and column.
     public static func parseJSONFile(_ path: String) throws -> [String: Any] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ExperimentError("\(path): cannot read the file") }
+        // FileIO, not FileManager.contents: Foundation's reader leaks a buffer on empty files.
+        let data: Data
+        do { data = try FileIO.read(path) } catch let error as FusionDataError { throw ExperimentError(error.description) }
         do {
             guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
                 throw ExperimentError("\(path): expected a JSON object at the top level")

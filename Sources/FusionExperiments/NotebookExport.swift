@@ -32,14 +32,14 @@ public enum NotebookExport {
     public static func runSummary(_ directory: String) throws -> RunSummary {
         let run = try RunDirectory.open(directory)
         let config = try run.config()
-        guard let metricsData = FileManager.default.contents(atPath: directory + "/metrics.json") else {
+        guard let metricsData = (try? FileIO.read(directory + "/metrics.json")) else {
             throw ExperimentError("\(directory): no metrics.json (the run has not finished)")
         }
         let metrics = try ClassificationMetrics.decode(metricsData, path: directory + "/metrics.json")
         var dataset: [(String, String)] = [("dataset", config.dataset.path), ("classes", metrics.classNames.joined(separator: ", ")),
                                            ("modalities", config.model.modalities.map { $0.rawValue }.joined(separator: ", ")),
                                            ("fusion", config.model.fusion.kind.rawValue)]
-        if let data = FileManager.default.contents(atPath: directory + "/manifest.json"),
+        if let data = (try? FileIO.read(directory + "/manifest.json")),
            let manifest = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
            let samples = manifest["samples"] as? [String: Any] {
             dataset.append(("samples", ["train", "val", "test"].map { "\($0) \(samples[$0] ?? 0)" }.joined(separator: ", ")))
@@ -51,7 +51,7 @@ public enum NotebookExport {
 
     static func readComparison(_ directory: String) throws -> ([ComparisonRow], [String], [RunSummary]) {
         let path = directory + "/comparison.json"
-        guard let data = FileManager.default.contents(atPath: path),
+        guard let data = (try? FileIO.read(path)),
               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let metrics = object["metrics"] as? [String], let rawRows = object["rows"] as? [[String: Any]] else {
             throw ExperimentError("\(path): not a FusionLab comparison summary")

@@ -65,7 +65,7 @@ public struct RunDirectory {
     /// Records the run's status in manifest.json — `running`, `finished` or `failed` (with the
     /// error) — creating a minimal manifest when the run failed before writing one.
     public func setStatus(_ status: String, error: String? = nil) throws {
-        var manifest = (FileManager.default.contents(atPath: path + "/manifest.json")
+        var manifest = ((try? FileIO.read(path + "/manifest.json"))
             .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }) ?? [:]
         manifest["status"] = status
         manifest[status == "running" ? "started" : "ended"] = ISO8601DateFormatter().string(from: Date())
@@ -78,7 +78,7 @@ public struct RunDirectory {
     /// The status manifest.json records; runs from before statuses count as finished when they
     /// wrote metrics.json, and as failed otherwise.
     public var status: String {
-        let manifest = FileManager.default.contents(atPath: path + "/manifest.json")
+        let manifest = (try? FileIO.read(path + "/manifest.json"))
             .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
         if let s = manifest?["status"] as? String {
             // A run whose process is gone without recording an end was killed.
@@ -158,7 +158,7 @@ extension RunDirectory {
     /// Throws when the dataset at `root` is not the one the run was trained on (its hash in
     /// manifest.json differs), so features or evaluations never silently mix datasets.
     public func checkDatasetUnchanged(_ root: String) throws {
-        guard let data = FileManager.default.contents(atPath: path + "/manifest.json"),
+        guard let data = (try? FileIO.read(path + "/manifest.json")),
               let manifest = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let recorded = manifest["dataset_hash"] as? String else { return }
         let now = datasetHash(root)
@@ -173,7 +173,7 @@ extension RunDirectory {
 func datasetHash(_ root: String) -> String {
     var h = Hash64.fnv1a(Array("dataset".utf8))
     for name in ["dataset.json", "samples.jsonl"] {
-        if let data = FileManager.default.contents(atPath: root + "/" + name) { h = Hash64.fnv1a(data, seed: h) }
+        if let data = (try? FileIO.read(root + "/" + name)) { h = Hash64.fnv1a(data, seed: h) }
     }
     return String(format: "%016llx", h)
 }

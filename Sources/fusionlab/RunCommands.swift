@@ -7,7 +7,14 @@ struct RunOptions: ParsableArguments {
     @Option(name: .customLong("set"), help: "Override a key of the experiment: --set training.epochs=5 (repeatable).")
     var overrides: [String] = []
     @Option(help: "Folder that receives run directories.") var runs = "runs"
+    @Option(help: ArgumentHelp("Folder for the preprocessed-feature cache (same as --set dataset.cache_dir=…; "
+                               + "else $FUSIONLAB_CACHE_DIR, the dataset folder, or ~/.cache/fusionlab when that is read-only).",
+                               valueName: "folder"))
+    var cacheDir: String?
     @Flag(help: "Print only errors.") var quiet = false
+
+    /// The `--set` overrides, with `--cache-dir` as the last of them.
+    var allOverrides: [String] { overrides + (cacheDir.map { ["dataset.cache_dir=\($0)"] } ?? []) }
 }
 
 /// Turns library errors into a clean exit with the message.
@@ -33,7 +40,7 @@ struct Run: ParsableCommand {
         let progress = Progress(quiet: options.quiet)
         let result = try reportingErrors { () -> RunResult in
             if let resume { return try ExperimentRunner.resume(resume, progress: progress) }
-            let loaded = try ConfigLoader.load(experiment ?? "", overrides: options.overrides)
+            let loaded = try ConfigLoader.load(experiment ?? "", overrides: options.allOverrides)
             return try ExperimentRunner.run(loaded.config, runsRoot: options.runs, progress: progress)
         }
         let m = result.test
@@ -55,7 +62,7 @@ struct Compare: ParsableCommand {
     func run() throws {
         let progress = Progress(quiet: options.quiet || !verbose)
         let (directory, _, table) = try reportingErrors { () -> (String, [ComparisonRun], String) in
-            let loaded = try ConfigLoader.load(experiment, overrides: options.overrides)
+            let loaded = try ConfigLoader.load(experiment, overrides: options.allOverrides)
             return try Comparison.run(loaded, runsRoot: options.runs, progress: progress) { run in
                 guard !options.quiet else { return }
                 let label = run.variant.padding(toLength: max(22, run.variant.count), withPad: " ", startingAt: 0)

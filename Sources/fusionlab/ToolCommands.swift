@@ -15,7 +15,7 @@ struct SweepCommand: ParsableCommand {
     func run() throws {
         let progress = Progress(quiet: options.quiet)
         let outcome = try reportingErrors { () -> (directory: String, trials: [Sweep.Trial], best: Sweep.Trial, bestFile: String) in
-            try Sweep.run(try ConfigLoader.load(experiment, overrides: options.overrides), runsRoot: options.runs, progress: progress)
+            try Sweep.run(try ConfigLoader.load(experiment, overrides: options.allOverrides), runsRoot: options.runs, progress: progress)
         }
         for (k, t) in outcome.trials.enumerated() {
             print(String(format: "trial %d  %@  val %.4f  test accuracy %.4f", k, t.variant.label, t.score, t.result.test.accuracy)

@@ -28,6 +28,13 @@ final class AudioTests: XCTestCase {
             let mono = try AudioFile.read(path: path)
             XCTAssertEqual(mono.samples.count, 1600)
             XCTAssertEqual(mono.samples[100], (left[100] + right[100]) / 2, accuracy: tol, "mono is the channel mean")
+            // The same bytes read from memory (an upload) give the same header and samples.
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            let (memoryInfo, memorySamples) = try AudioFile.readInterleaved(data: bytes, name: "upload.\(ext)")
+            XCTAssertEqual(memoryInfo, info, "\(format)")
+            XCTAssertEqual(memorySamples, samples, "\(format)")
+            XCTAssertEqual(try AudioFile.read(data: bytes, name: "upload", sampleRate: 8000).samples,
+                           try AudioFile.read(path: path, sampleRate: 8000).samples, "\(format)")
         }
     }
 
@@ -61,6 +68,9 @@ final class AudioTests: XCTestCase {
             XCTAssertThrowsError(try AudioFile.read(path: path)) { XCTAssertTrue("\($0)".contains(path), "\($0)") }
         }
         XCTAssertThrowsError(try AudioFile.read(path: dir + "/missing.wav")) { XCTAssertTrue("\($0)".contains("missing.wav")) }
+        for (name, bytes) in cases {
+            XCTAssertThrowsError(try AudioFile.read(data: bytes, name: "upload-" + name)) { XCTAssertTrue("\($0)".contains("upload-" + name), "\($0)") }
+        }
     }
 
     func testAugmentationIsSeededAndDoesWhatItSays() throws {

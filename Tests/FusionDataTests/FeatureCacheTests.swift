@@ -69,6 +69,53 @@ final class FeatureCacheTests: XCTestCase {
         if case .success = FeatureCache.open(path: path) {} else { XCTFail("rebuilt cache should open") }
     }
 
+    /// `file` with its payload's bytes changed by `edit` and both checksums recomputed: a cache
+    /// that only its values can give away.
+    private func forged(_ file: Data, _ edit: (inout Data, Int) -> Void) throws -> Data {
+        var bytes = file
+        let headerLength = Int(bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self) })
+        let payloadStart = (24 + headerLength + 63) / 64 * 64
+        edit(&bytes, payloadStart)
+        let payloadSum = String(format: "%016llx", bytes[payloadStart...].withUnsafeBytes { Hash64.checksum($0) })
+        var header = String(decoding: bytes[24..<(24 + headerLength)], as: UTF8.self)
+        let old = try XCTUnwrap(header.range(of: #""checksum":"[0-9a-f]{16}""#, options: .regularExpression))
+        header.replaceSubrange(old, with: "\"checksum\":\"\(payloadSum)\"")
+        bytes.replaceSubrange(24..<(24 + headerLength), with: Data(header.utf8))
+        var headerSum = bytes[24..<payloadStart].withUnsafeBytes { Hash64.checksum($0) }.littleEndian
+        bytes.replaceSubrange(16..<24, with: withUnsafeBytes(of: &headerSum) { Data($0) })
+        return bytes
+    }
+
+    func testForgedValuesAreRefusedAtOpen() throws {
+        let dir = try TestSupport.temporaryDirectory(self)
+        let ds = try Dataset.load(path: DatasetTests.makeDataset(in: dir))
+        let cache = try FeatureCache.load(dataset: ds, split: .train, settings: settings(), textEncoder: vocab(), directory: dir + "/cache") { _ in }
+        let original = try Data(contentsOf: URL(fileURLWithPath: cache.path))
+        let path = dir + "/forged.flcache"
+        // Resealed without a change it opens: the forging itself is sound.
+        try forged(original) { _, _ in }.write(to: URL(fileURLWithPath: path))
+        guard case .success = FeatureCache.open(path: path, classes: 2, vocabulary: 20) else { return XCTFail("a resealed cache should open") }
+        let n = cache.count
+        let textOffset = 4 * n + 4 * n + (3 * n + 3) / 4 * 4 + 4 * n * (cache.imageRow + cache.audioRow)
+        let cases: [(String, (inout Data, Int) -> Void)] = [
+            ("label 7 is out of range", { bytes, start in bytes[start] = 7 }),
+            ("label -1 is out of range", { bytes, start in bytes.replaceSubrange(start..<(start + 4), with: [0xFF, 0xFF, 0xFF, 0xFF]) }),
+            ("valid frames", { bytes, start in bytes[start + 4 * n] = 0xFF }),
+            ("presence flag", { bytes, start in bytes[start + 8 * n] = 2 }),
+            ("image feature is not finite", { bytes, start in
+                let at = start + 4 * n + 4 * n + (3 * n + 3) / 4 * 4
+                bytes.replaceSubrange(at..<(at + 4), with: [0x00, 0x00, 0xC0, 0x7F]) }),
+            ("token id 99 is out of range", { bytes, start in bytes[start + textOffset] = 99 }),
+        ]
+        for (message, edit) in cases {
+            try forged(original, edit).write(to: URL(fileURLWithPath: path))
+            switch FeatureCache.open(path: path, classes: 2, vocabulary: 20) {
+            case .success: XCTFail("opened a cache with \(message)")
+            case .failure(let error): XCTAssertTrue("\(error)".contains(message) && "\(error)".contains(path), "\(error)")
+            }
+        }
+    }
+
     func testDecodeFailuresFollowThePolicy() throws {
         let dir = try TestSupport.temporaryDirectory(self)
         let root = try DatasetTests.makeDataset(in: dir)

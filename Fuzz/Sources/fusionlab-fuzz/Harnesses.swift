@@ -1,0 +1,170 @@
+import Foundation
+import FusionData
+import FusionExperiments
+import FusionModels
+import FusionNN
+import FusionTensor
+
+/// The readers of untrusted input, each as a fuzz harness: bytes in, and either a clear error
+/// or a result whose invariants hold. A broken invariant stops the process (`fatalError`), so
+/// libFuzzer records the input that caused it.
+enum Harness: String, CaseIterable {
+    /// PNG bytes through the decoder, as float tensors and as raw samples.
+    case png
+    /// Audio bytes through libsndfile (from memory), mono mix-down and libsoxr resampling.
+    case audio
+    /// `dataset.json` NUL `samples.jsonl`, as a dataset folder holding a PNG and a WAV.
+    case dataset
+    /// `experiment.json` NUL `base.json` NUL `--set` lines: extends, overrides, decoding,
+    /// validation and the layer-stack shape check.
+    case experiment
+    /// Safetensors bytes through the checkpoint parser.
+    case safetensors
+    /// A feature cache: raw bytes when they start with the magic, otherwise header JSON NUL
+    /// payload framed with correct checksums, so the fuzzer reaches the header's semantics.
+    case cache
+
+    /// Runs one input; true when the reader accepted it (false: it gave an error).
+    @discardableResult
+    func run(_ data: Data) -> Bool {
+        switch self {
+        case .png: return fuzzPNG(data)
+        case .audio: return fuzzAudio(data)
+        case .dataset: return fuzzDataset(data)
+        case .experiment: return fuzzExperiment(data)
+        case .safetensors: return fuzzSafetensors(data)
+        case .cache: return fuzzCache(data)
+        }
+    }
+}
+
+/// A folder of its own under /dev/shm (or the temporary directory) for harnesses that need files.
+let scratch: String = {
+    let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+    let path = "\(base)/fusionlab-fuzz-\(getpid())"
+    try? FileManager.default.createDirectory(atPath: path + "/dataset", withIntermediateDirectories: true)
+    // Media the fuzzed sample lines may name (existence and readability are what the parser checks).
+    _ = FileManager.default.createFile(atPath: path + "/dataset/a.png", contents: Data([0x89, 0x50]))
+    _ = FileManager.default.createFile(atPath: path + "/dataset/b.wav", contents: Data([0x52, 0x49]))
+    return path
+}()
+
+/// Writes `data` to `path` (plainly: the harness's own scratch files need no atomicity).
+func put(_ data: Data, _ path: String) -> Bool {
+    (try? data.write(to: URL(fileURLWithPath: path))) != nil
+}
+
+/// `data` split at NUL bytes into at most `parts` pieces (missing ones empty).
+func pieces(_ data: Data, _ parts: Int) -> [Data] {
+    var out = data.split(separator: 0, maxSplits: parts - 1, omittingEmptySubsequences: false).map { Data($0) }
+    while out.count < parts { out.append(Data()) }
+    return out
+}
+
+func check(_ condition: Bool, _ what: @autoclosure () -> String) {
+    if !condition { fatalError("invariant broken: \(what())") }
+}
+
+func fuzzPNG(_ data: Data) -> Bool {
+    for options in [ImageDecodeOptions(), ImageDecodeOptions(colorMode: .grey)] {
+        if let image = try? PNGDecoder.decode(data: data, name: "fuzz.png", options: options) {
+            check(image.shape.count == 3 && image.shape[0] == options.channelCount, "image shape \(image.shape)")
+            check(image.scalars.allSatisfy { $0.isFinite && $0 >= 0 && $0 <= 1 }, "image values outside [0, 1]")
+        }
+    }
+    guard let decoded = try? PNGDecoder.decodeSamples(data: data, name: "fuzz.png") else { return false }
+    check(decoded.width > 0 && decoded.height > 0, "empty image decoded")
+    check(decoded.rgba8().count == 4 * decoded.width * decoded.height, "rgba8 size")
+    return true
+}
+
+func fuzzAudio(_ data: Data) -> Bool {
+    guard let (info, samples) = try? AudioFile.readInterleaved(data: data, name: "fuzz.wav") else { return false }
+    check(samples.count == info.frames * info.channels, "\(samples.count) samples for \(info.frames) frames × \(info.channels)")
+    guard info.frames <= 1 << 16 else { return true }
+    if let clip = try? AudioFile.read(data: data, name: "fuzz.wav", sampleRate: 16000) {
+        check(clip.sampleRate == 16000, "resampled to \(clip.sampleRate)")
+    }
+    return true
+}
+
+func fuzzDataset(_ data: Data) -> Bool {
+    let parts = pieces(data, 2)
+    let root = scratch + "/dataset"
+    guard put(parts[0], root + "/dataset.json"), put(parts[1], root + "/samples.jsonl") else { return false }
+    // Skipping bad lines parses every line (failing fast stops at the first bad one).
+    guard let dataset = try? Dataset.load(path: root, policy: .skip, log: { _ in }) else { return false }
+    for sample in dataset.samples {
+        check(sample.label >= 0 && sample.label < dataset.info.labels.count, "label \(sample.label)")
+        for path in [sample.imagePath, sample.audioPath].compactMap({ $0 }) {
+            check(path.hasPrefix(root + "/"), "media path \(path) outside the dataset folder")
+        }
+    }
+    check(!safeFileName(dataset.info.name).contains("/"), "dataset name makes a path")
+    return dataset.warnings.isEmpty
+}
+
+func fuzzExperiment(_ data: Data) -> Bool {
+    let parts = pieces(data, 3)
+    let main = scratch + "/experiment.json"
+    guard put(parts[0], main), put(parts[1], scratch + "/base.json") else { return false }
+    let overrides = String(decoding: parts[2], as: UTF8.self).split(separator: "\n").prefix(8).map(String.init)
+    guard let loaded = try? ConfigLoader.load(main, overrides: overrides) else { return false }
+    // What `run` does next before reading data: the resolved file, then the model, when it is
+    // small enough to build thousands of times a second.
+    let config = loaded.config
+    check(!ConfigLoader.resolvedJSON(config).isEmpty, "resolved JSON")
+    let inputs = ExperimentData.modelInputs(config)
+    var parameters = 0.0
+    for modality in Set(config.model.modalities) {
+        guard let plan = try? config.model.plan(for: modality, inputs: inputs) else { return true }
+        parameters += plan.parameterEstimate + plan.activationEstimate
+    }
+    guard parameters < 5_000, config.model.text.preset != "pretrained" else { return true }
+    _ = try? MultimodalClassifier.build(config.model, inputs: inputs, classes: 3, seed: config.seed)
+    return true
+}
+
+func fuzzSafetensors(_ data: Data) -> Bool {
+    guard let (tensors, _) = try? Safetensors.parse(data, path: "fuzz.safetensors") else { return false }
+    for (name, tensor) in tensors {
+        check(tensor.count == tensor.shape.reduce(1, *), "\(name): \(tensor.count) values for shape \(tensor.shape)")
+    }
+    return true
+}
+
+func fuzzCache(_ data: Data) -> Bool {
+    var file: Data
+    if data.starts(with: Array("FLCACHE1".utf8)) {
+        file = data
+    } else {
+        let parts = pieces(data, 2)
+        var header = parts[0]
+        // A "checksum" of "auto" in the header stands for the payload's true checksum.
+        let payloadSum = String(format: "%016llx", parts[1].withUnsafeBytes { Hash64.checksum($0) })
+        if let text = String(data: header, encoding: .utf8), text.contains("\"auto\"") {
+            header = Data(text.replacingOccurrences(of: "\"auto\"", with: "\"\(payloadSum)\"").utf8)
+        }
+        var length = UInt64(header.count).littleEndian
+        let payloadStart = (24 + header.count + 63) / 64 * 64
+        header.append(Data(count: payloadStart - 24 - header.count))
+        var sum = header.withUnsafeBytes { Hash64.checksum($0) }.littleEndian
+        file = Data("FLCACHE1".utf8)
+        withUnsafeBytes(of: &length) { file.append(contentsOf: $0) }
+        withUnsafeBytes(of: &sum) { file.append(contentsOf: $0) }
+        file.append(header)
+        file.append(parts[1])
+    }
+    let path = scratch + "/fuzz.flcache"
+    guard put(file, path) else { return false }
+    let opened = FeatureCache.open(path: path, classes: 4, vocabulary: 100)
+    if ProcessInfo.processInfo.environment["FUSIONLAB_FUZZ_DEBUG"] != nil, case .failure(let why) = opened { print(why) }
+    guard case .success(let cache) = opened else { return false }
+    for i in 0..<cache.count {
+        check(cache.label(i) >= 0 && cache.label(i) < 4, "label")
+        if cache.imageRow > 0 { _ = cache.image(i)[cache.imageRow - 1] }
+        if cache.audioRow > 0 { _ = cache.audio(i)[cache.audioRow - 1] }
+        if cache.textRow > 0 { _ = cache.text(i)[2 * cache.textRow - 1] }
+    }
+    return true
+}
