@@ -27,6 +27,7 @@ let package = Package(
         ),
         .systemLibrary(name: "CSystem"),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
         .systemLibrary(name: "CAVUtil", pkgConfig: "libavutil", providers: [.apt(["libavutil-dev"])]),
@@ -37,7 +38,7 @@ let package = Package(
         .target(name: "FusionOptim", dependencies: ["FusionTensor", "FusionNN"]),
 
         // MARK: - Modality front ends
-        .target(name: "FusionData", dependencies: ["FusionTensor", "CPNG", "CSndFile", "CSoxr", "CAVUtil"]),
+        .target(name: "FusionData", dependencies: ["FusionTensor", "CPNG", "CTurboJPEG", "CSndFile", "CSoxr", "CAVUtil"]),
 
         // MARK: - Models
         .target(name: "FusionModels", dependencies: ["FusionTensor", "FusionNN", "FusionData"]),

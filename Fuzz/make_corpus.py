@@ -39,6 +39,18 @@ put("png", "grey16-2x2", png(Image.fromarray(np.array([[0, 65535], [300, 40000]]
 put("png", "bilevel-8x2", png(Image.fromarray(np.array([[0, 255] * 4] * 2, dtype=np.uint8), "L").convert("1")))
 put("png", "interlaced-5x5", png(Image.fromarray(rng.integers(0, 256, (5, 5, 3), dtype=np.uint8), "RGB"), interlace=1))
 
+def jpeg(image, **options):
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", **options)
+    return buffer.getvalue()
+
+
+smooth = Image.fromarray(rng.integers(0, 256, (6, 7, 3), dtype=np.uint8), "RGB")
+put("jpeg", "baseline-420", jpeg(smooth, quality=70, subsampling=2))
+put("jpeg", "progressive-444", jpeg(smooth, quality=90, subsampling=0, progressive=True))
+put("jpeg", "grey", jpeg(smooth.convert("L"), quality=60))
+put("jpeg", "png-too", png(smooth))
+
 tone = (0.5 * np.sin(np.arange(64) / 3)).astype(np.float32)
 for name, fmt, subtype, channels in [("pcm16.wav", "WAV", "PCM_16", 1), ("float.wav", "WAV", "FLOAT", 2),
                                      ("ulaw.wav", "WAV", "ULAW", 1), ("pcm24.aiff", "AIFF", "PCM_24", 1),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes every reader of untrusted input with libFuzzer under AddressSanitizer (LeakSanitizer
-# included): the PNG decoder, the audio reader, the dataset parser, the experiment loader,
+# included): the PNG and JPEG decoders, the audio reader, the dataset parser, the experiment loader,
 # the safetensors reader and the feature cache reader (Fuzz/Sources/fusionlab-fuzz).
 #
 #   bash scripts/fuzz.sh [--runs N] [--time SECONDS] [harness...]
@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
     *) harnesses+=("$1"); shift ;;
   esac
 done
-[ ${#harnesses[@]} -eq 0 ] && harnesses=(png audio dataset experiment safetensors cache)
+[ ${#harnesses[@]} -eq 0 ] && harnesses=(png jpeg audio dataset experiment safetensors cache)
 
 # SwiftPM's repeated --sanitize flags reach swiftc as separate -sanitize= options, of which the
 # last wins; one combined option keeps both coverage instrumentation and AddressSanitizer.

@@ -28,8 +28,9 @@ public struct FusionDataError: Error, CustomStringConvertible, Equatable, Sendab
 
 /// Helpers for reading and writing whole files with errors that name the file.
 public enum FileIO {
-    /// The bytes of `path`, or an error naming it (missing, unreadable, a directory).
-    public static func read(_ path: String) throws -> Data {
+    /// The bytes of `path`, or an error naming it (missing, unreadable, a directory, or larger
+    /// than `limit` bytes: 1 GiB by default, far past any JSON, JSONL or vocabulary file).
+    public static func read(_ path: String, limit: Int = 1 << 30) throws -> Data {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else {
             let reason = errno == ENOENT ? "no such file" : "cannot open: \(String(cString: strerror(errno)))"
@@ -39,6 +40,9 @@ public enum FileIO {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw FusionDataError(file: path, "cannot stat: \(String(cString: strerror(errno)))") }
         if (st.st_mode & S_IFMT) == S_IFDIR { throw FusionDataError(file: path, "expected a file, found a directory") }
+        guard st.st_size >= 0, st.st_size <= limit else {
+            throw FusionDataError(file: path, "file is \(st.st_size) bytes, over the \(limit)-byte limit for this kind of file")
+        }
         var data = Data(count: Int(st.st_size))
         var total = 0
         var failure: Int32 = 0

@@ -97,7 +97,8 @@ public enum PNGDecoder {
     /// Decodes PNG bytes into a `[C, H, W]` tensor with values in [0, 1]; `name` is used in errors.
     public static func decode(data: Data, name: String, options: ImageDecodeOptions = ImageDecodeOptions()) throws -> Tensor {
         try withDecoded(data: data, name: name, reduce16: false) { image in
-            toTensor(image, options: options)
+            InterleavedPixels(width: Int(image.width), height: Int(image.height), channels: Int(image.channels),
+                              sixteenBit: image.bitDepth == 16, pixels: image.pixels.map { UnsafePointer($0) }).tensor(options: options)
         }
     }
 
@@ -131,22 +132,29 @@ public enum PNGDecoder {
             }
             let head = [UInt8](data.prefix(12))
             let kind: String
-            if head.starts(with: [0xFF, 0xD8, 0xFF]) { kind = " (the file is a JPEG; FusionLab reads PNG images: convert it, e.g. with `convert x.jpg x.png`)" }
-            else if head.starts(with: Array("GIF8".utf8)) { kind = " (the file is a GIF; convert it to PNG)" }
-            else if head.starts(with: Array("BM".utf8)) { kind = " (the file is a BMP; convert it to PNG)" }
-            else if head.count >= 12 && head[0..<4] == [0x52, 0x49, 0x46, 0x46] && head[8..<12] == [0x57, 0x45, 0x42, 0x50] { kind = " (the file is a WebP; convert it to PNG)" }
-            else { kind = "" }
+            if let format = ImageDecoder.sniff(head), format != "PNG" {
+                kind = format == "JPEG" ? " (the file is a JPEG: read it with ImageDecoder, which dispatches on content)"
+                    : " (the file is a \(format); FusionLab reads PNG and JPEG images: convert it to PNG)"
+            } else { kind = "" }
             throw FusionDataError(file: name, "invalid PNG: \(message)\(kind)")
         }
         defer { fl_png_free(decoded.pixels) }
         return body(decoded)
     }
 
+}
+
+/// Decoded pixels, interleaved (1 grey, 2 grey + alpha, 3 RGB, 4 RGBA samples per pixel; 8-bit,
+/// or 16-bit big-endian): what the PNG and JPEG decoders hand to the tensor conversion.
+struct InterleavedPixels {
+    let width: Int, height: Int, channels: Int, sixteenBit: Bool
+    let pixels: UnsafePointer<UInt8>?
+
     private static let unitTable: [Float] = (0..<256).map { Float($0) / 255 }
 
-    /// Converts libpng's interleaved samples into a planar float tensor.
-    private static func toTensor(_ image: fl_png_decoded, options: ImageDecodeOptions) -> Tensor {
-        let (w, h, c) = (Int(image.width), Int(image.height), Int(image.channels))
+    /// The pixels as a planar `[C, H, W]` float tensor in [0, 1], converted to `options`' colours.
+    func tensor(options: ImageDecodeOptions) -> Tensor {
+        let (w, h, c) = (width, height, channels)
         let plane = w * h
         let outChannels = options.channelCount
         let out = Tensor(uninitializedShape: [outChannels, h, w])
@@ -160,9 +168,9 @@ public enum PNGDecoder {
             background = (bg.count > 0 ? bg[0] : 0, bg.count > 1 ? bg[1] : 0, bg.count > 2 ? bg[2] : 0)
         }
         let greyBackground = 0.299 * background.0 + 0.587 * background.1 + 0.114 * background.2
-        let sixteen = image.bitDepth == 16
+        let sixteen = sixteenBit
         let scale: Float = sixteen ? 1 / 65535 : 1 / 255
-        guard let src = image.pixels else { return out }
+        guard let src = pixels else { return out }
         // Fast paths for the common 8-bit cases without alpha work: plain loops the compiler vectorises.
         if !sixteen && !hasAlpha || (!sixteen && options.alpha == .drop && options.colorMode != .rgba) {
             if c == 1 && options.colorMode == .grey {

@@ -26,9 +26,9 @@ public struct ImagePreprocessing: Codable, Equatable, Sendable {
     /// `[C, H, W]` of the cached tensor.
     public var shape: [Int] { [ImageDecodeOptions(colorMode: colorMode).channelCount, height, width] }
 
-    /// Decodes and resizes one PNG file (values in [0, 1], not yet normalised).
+    /// Decodes (PNG or JPEG) and resizes one image file (values in [0, 1], not yet normalised).
     public func load(path: String) throws -> Tensor {
-        let decoded = try PNGDecoder.decode(path: path, options: ImageDecodeOptions(colorMode: colorMode))
+        let decoded = try ImageDecoder.decode(path: path, options: ImageDecodeOptions(colorMode: colorMode))
         return ImageTransforms.resize(decoded, height: height, width: width, method: resize)
     }
 }

@@ -22,6 +22,16 @@ final class CorruptInputTests: XCTestCase {
         }
     }
 
+    func testFilesOverTheReadLimitAreRefusedBeforeAllocating() throws {
+        let dir = try TestSupport.temporaryDirectory(self)
+        let path = dir + "/samples.jsonl"
+        try Data(count: 64).write(to: URL(fileURLWithPath: path))
+        XCTAssertEqual(try FileIO.read(path, limit: 64).count, 64)
+        XCTAssertThrowsError(try FileIO.read(path, limit: 63)) {
+            XCTAssertTrue("\($0)".contains(path) && "\($0)".contains("64 bytes, over the 63-byte limit"), "\($0)")
+        }
+    }
+
     func testMutatedPNGsNeverCrash() throws {
         let samples = (0..<(3 * 16 * 16)).map { UInt16($0 % 251) }
         var request = PNGWriteRequest(width: 16, height: 16, colorType: .rgb, bitDepth: 8, samples: samples)

@@ -11,6 +11,8 @@ import FusionTensor
 enum Harness: String, CaseIterable {
     /// PNG bytes through the decoder, as float tensors and as raw samples.
     case png
+    /// JPEG (or any image) bytes through the content-dispatching decoder and libjpeg-turbo.
+    case jpeg
     /// Audio bytes through libsndfile (from memory), mono mix-down and libsoxr resampling.
     case audio
     /// `dataset.json` NUL `samples.jsonl`, as a dataset folder holding a PNG and a WAV.
@@ -29,6 +31,7 @@ enum Harness: String, CaseIterable {
     func run(_ data: Data) -> Bool {
         switch self {
         case .png: return fuzzPNG(data)
+        case .jpeg: return fuzzImage(data)
         case .audio: return fuzzAudio(data)
         case .dataset: return fuzzDataset(data)
         case .experiment: return fuzzExperiment(data)
@@ -76,6 +79,17 @@ func fuzzPNG(_ data: Data) -> Bool {
     check(decoded.width > 0 && decoded.height > 0, "empty image decoded")
     check(decoded.rgba8().count == 4 * decoded.width * decoded.height, "rgba8 size")
     return true
+}
+
+func fuzzImage(_ data: Data) -> Bool {
+    var accepted = false
+    for options in [ImageDecodeOptions(), ImageDecodeOptions(colorMode: .grey)] {
+        guard let image = try? ImageDecoder.decode(data: data, name: "fuzz.jpg", options: options) else { continue }
+        check(image.shape.count == 3 && image.shape[0] == options.channelCount, "image shape \(image.shape)")
+        check(image.scalars.allSatisfy { $0.isFinite && $0 >= 0 && $0 <= 1 }, "image values outside [0, 1]")
+        accepted = true
+    }
+    return accepted
 }
 
 func fuzzAudio(_ data: Data) -> Bool {
