@@ -143,6 +143,64 @@ struct GenerateDataset: ParsableCommand {
     }
 }
 
+/// Builds a dataset folder from a table or a folder per class.
+struct ImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Build a dataset folder from a CSV/TSV/JSONL table or a folder per class, decoding every file as it goes.",
+        discussion: """
+        A table has a header row, a label column and text, image-path and audio-path columns (paths relative to \
+        the table); columns are found by their usual names (label/class, text/caption, image, audio, split, id) \
+        unless named. A folder holds one subfolder per class (optionally inside train/, val/, test/); files with \
+        the same name stem (cat1.png, cat1.wav, cat1.txt) are one sample. Without a split, a seeded split \
+        stratified by label is written into samples.jsonl.
+        """)
+    @Argument(help: ArgumentHelp("A .csv, .tsv or .jsonl table, or a folder of class folders.", valueName: "source"),
+              completion: .file()) var source: String
+    @Option(name: [.short, .customLong("output")], help: "The dataset folder to write.", completion: .directory) var output: String
+    @Option(help: "Dataset name (default: the output folder's name).") var name: String?
+    @Option(help: "copy (default) or link (hard links; same file system).") var media: String = "copy"
+    @Option(help: "Label column.") var labelColumn: String?
+    @Option(help: "Text column.") var textColumn: String?
+    @Option(help: "Image-path column.") var imageColumn: String?
+    @Option(help: "Audio-path column.") var audioColumn: String?
+    @Option(help: "Split column (train, val, test).") var splitColumn: String?
+    @Option(help: "Id column (default: the row's line number).") var idColumn: String?
+    @Option(help: "Validation fraction per label, when the source has no split.") var valFraction = 0.15
+    @Option(help: "Test fraction per label, when the source has no split.") var testFraction = 0.15
+    @Option(help: "Seed of that split.") var splitSeed: UInt64 = 0
+    @Option(help: "fail (default) stops at the first bad row; skip skips and counts it.") var badRows = "fail"
+    @Flag(help: "Replace an existing, non-empty output folder.") var force = false
+    @Flag(help: "Print only errors.") var quiet = false
+
+    func run() throws {
+        guard let mediaMode = DatasetImporter.Media(rawValue: media) else {
+            throw ValidationError("--media: expected copy or link, got \(media)")
+        }
+        guard badRows == "fail" || badRows == "skip" else { throw ValidationError("--bad-rows: expected fail or skip, got \(badRows)") }
+        var options = DatasetImporter.Options()
+        options.name = name
+        options.media = mediaMode
+        options.columns.label = labelColumn; options.columns.text = textColumn; options.columns.image = imageColumn
+        options.columns.audio = audioColumn; options.columns.split = splitColumn; options.columns.id = idColumn
+        (options.valFraction, options.testFraction, options.splitSeed) = (valFraction, testFraction, splitSeed)
+        options.badRows = badRows == "skip" ? .skip : .failFast
+        options.force = force
+        do {
+            let report = try DatasetImporter.run(source: source, to: output, options: options) { line in
+                if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            }
+            let labels = report.labels.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+            print("wrote \(report.folder): train \(report.splits[.train] ?? 0), val \(report.splits[.val] ?? 0), "
+                  + "test \(report.splits[.test] ?? 0); labels \(labels)"
+                  + (report.skipped.isEmpty ? "" : "; \(report.skipped.count) bad row(s) skipped"))
+        } catch let error as FusionDataError {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
 /// Exports a run or comparison as a Jupyter notebook.
 struct ExportNotebook: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write a Jupyter notebook (figures embedded as SVG) for a run or comparison folder.")

@@ -1,0 +1,453 @@
+import Foundation
+import FusionTensor
+
+/// Builds a dataset folder (dataset.json, samples.jsonl, media/) from a researcher's own data:
+/// a CSV, TSV or JSONL table with a label column and text, image-path and audio-path columns,
+/// or a folder per class (optionally inside train/val/test folders). Every media file is decoded
+/// as it is imported, so a bad one is reported with the table line that names it, never found
+/// mid-training; the folder appears only once complete.
+public enum DatasetImporter {
+    /// How media files reach the dataset folder.
+    public enum Media: String, CaseIterable, Sendable {
+        /// Copy each file (the dataset folder is self-contained).
+        case copy
+        /// Hard-link each file (no extra space; the source must be on the same file system).
+        case link
+    }
+
+    /// Column names of a table; nil picks the first header among the usual names.
+    public struct Columns: Sendable {
+        /// The class label (required): label, class, category, target or y.
+        public var label: String?
+        /// Free text: text, caption, sentence, transcript or utterance.
+        public var text: String?
+        /// An image path, relative to the table: image, image_path, img, picture or photo.
+        public var image: String?
+        /// An audio path, relative to the table: audio, audio_path, wav, sound or speech.
+        public var audio: String?
+        /// train, val (or valid, validation, dev) or test: split, fold, set or subset.
+        public var split: String?
+        /// A unique sample id: id, sample_id, uid or key (default: the row's line number).
+        public var id: String?
+        /// Every column picked automatically.
+        public init() {}
+    }
+
+    /// Import settings.
+    public struct Options: Sendable {
+        /// The dataset's name (default: the output folder's name).
+        public var name: String?
+        /// Copy or hard-link media.
+        public var media: Media = .copy
+        /// Table columns.
+        public var columns = Columns()
+        /// Fractions split off for validation and test when the source has no split, per label.
+        public var valFraction = 0.15, testFraction = 0.15
+        /// The seed of that split.
+        public var splitSeed: UInt64 = 0
+        /// What a bad row does: stop with its error, or be skipped and counted.
+        public var badRows: BadSamplePolicy = .failFast
+        /// Replace an existing output folder.
+        public var force = false
+        /// Defaults.
+        public init() {}
+    }
+
+    /// What an import wrote.
+    public struct Report: Sendable {
+        /// The dataset folder.
+        public var folder: String
+        /// Samples per split.
+        public var splits: [Split: Int]
+        /// Samples per label, in label order.
+        public var labels: [(String, Int)]
+        /// Rows skipped under `.skip`, with their errors.
+        public var skipped: [FusionDataError]
+        /// Whether the split came from the source (a column or folders) rather than being drawn.
+        public var splitFromSource: Bool
+    }
+
+    /// One sample on its way in: where it came from and its source files.
+    struct Row {
+        var id: String
+        var label: String
+        var split: Split?
+        var text: String?
+        var image: String?
+        var audio: String?
+        var line: Int?
+    }
+
+    /// Image files a folder import takes, by extension.
+    static let imageExtensions: Set<String> = ["png", "jpg", "jpeg"]
+    /// Audio files a folder import takes, by extension.
+    static let audioExtensions: Set<String> = ["wav", "flac", "ogg", "oga", "aif", "aiff", "au", "caf", "w64", "mp3"]
+
+    /// Imports `source`: a folder (folder-per-class) or a .csv, .tsv or .jsonl table.
+    public static func run(source: String, to folder: String, options: Options = Options(),
+                           log: (String) -> Void = { _ in }) throws -> Report {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) else {
+            throw FusionDataError(file: source, "no such file or folder")
+        }
+        let target = URL(fileURLWithPath: folder).standardizedFileURL.path
+        if !options.force, let contents = try? FileManager.default.contentsOfDirectory(atPath: target), !contents.isEmpty {
+            throw FusionDataError(file: target, "already exists and is not empty; pass --force to replace it")
+        }
+        let (rows, skipped) = isDirectory.boolValue
+            ? (try folderRows(source, options: options, log: log), [FusionDataError]())
+            : try tableRows(source, options: options, log: log)
+        return try write(rows, skipped: skipped, to: folder, options: options, source: source, log: log)
+    }
+
+    // MARK: - Tables
+
+    static func tableRows(_ path: String, options: Options, log: (String) -> Void) throws -> ([Row], [FusionDataError]) {
+        let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
+        guard ["csv", "tsv", "txt", "jsonl", "ndjson", "json"].contains(ext) else {
+            throw FusionDataError(file: path, "expected a .csv, .tsv or .jsonl table, or a folder with one subfolder per class")
+        }
+        let data = try FileIO.read(path)
+        guard let text = String(data: data, encoding: .utf8) else { throw FusionDataError(file: path, "not valid UTF-8") }
+        let records = ["jsonl", "ndjson", "json"].contains(ext)
+            ? try jsonLines(text, file: path) : try CSV.records(text, delimiter: ext == "tsv" ? "\t" : ",", file: path)
+        guard !records.isEmpty else { throw FusionDataError(file: path, "the table has no rows") }
+        let headers = Set(records.flatMap { $0.fields.keys })
+        func column(_ given: String?, _ usual: [String], _ role: String) throws -> String? {
+            if let given {
+                guard headers.contains(given) else {
+                    throw FusionDataError(file: path, "no \(role) column \"\(given)\" (columns: \(headers.sorted().joined(separator: ", ")))")
+                }
+                return given
+            }
+            return usual.first { headers.contains($0) } ?? usual.first { u in headers.contains { $0.lowercased() == u } }
+                .flatMap { u in headers.first { $0.lowercased() == u } }
+        }
+        let c = options.columns
+        guard let labelColumn = try column(c.label, ["label", "class", "category", "target", "y"], "label") else {
+            throw FusionDataError(file: path, "no label column: name one with --label-column (columns: \(headers.sorted().joined(separator: ", ")))")
+        }
+        let textColumn = try column(c.text, ["text", "caption", "sentence", "transcript", "utterance"], "text")
+        let imageColumn = try column(c.image, ["image", "image_path", "img", "picture", "photo"], "image")
+        let audioColumn = try column(c.audio, ["audio", "audio_path", "wav", "sound", "speech"], "audio")
+        let splitColumn = try column(c.split, ["split", "fold", "set", "subset"], "split")
+        let idColumn = try column(c.id, ["id", "sample_id", "uid", "key"], "id")
+        guard textColumn != nil || imageColumn != nil || audioColumn != nil else {
+            throw FusionDataError(file: path, "no text, image or audio column (columns: \(headers.sorted().joined(separator: ", "))); "
+                                  + "name them with --text-column, --image-column, --audio-column")
+        }
+        let used = Set([labelColumn, textColumn, imageColumn, audioColumn, splitColumn, idColumn].compactMap { $0 })
+        let ignored = headers.subtracting(used).sorted()
+        if !ignored.isEmpty { log("import: ignoring column(s) \(ignored.joined(separator: ", "))") }
+        log("import: label \"\(labelColumn)\"" + [("text", textColumn), ("image", imageColumn), ("audio", audioColumn),
+                                                   ("split", splitColumn), ("id", idColumn)]
+            .compactMap { role, name in name.map { ", \(role) \"\($0)\"" } }.joined())
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        func media(_ value: String?) -> String? {
+            guard let value, !value.isEmpty else { return nil }
+            return value.hasPrefix("/") ? value : base + "/" + value
+        }
+        var rows = [Row](), skipped = [FusionDataError]()
+        for (line, fields) in records {
+            do {
+                guard let label = fields[labelColumn], !label.isEmpty else {
+                    throw FusionDataError(file: path, line: line, "\"\(labelColumn)\": the label is empty")
+                }
+                var split: Split?
+                if let splitColumn, let value = fields[splitColumn], !value.isEmpty {
+                    guard let parsed = parseSplit(value) else {
+                        throw FusionDataError(file: path, line: line, "\"\(splitColumn)\": unknown split \"\(value)\" (expected train, val or test)")
+                    }
+                    split = parsed
+                }
+                let text = textColumn.flatMap { fields[$0] }.flatMap { $0.isEmpty ? nil : $0 }
+                var row = Row(id: idColumn.flatMap { fields[$0] } ?? "row\(line)", label: label, split: split, text: text,
+                              image: media(imageColumn.flatMap { fields[$0] }), audio: media(audioColumn.flatMap { fields[$0] }), line: line)
+                if row.id.isEmpty { row.id = "row\(line)" }
+                guard row.text != nil || row.image != nil || row.audio != nil else {
+                    throw FusionDataError(file: path, line: line, "the row has no text, image or audio")
+                }
+                try check(row, table: path)
+                rows.append(row)
+            } catch let error as FusionDataError {
+                if options.badRows == .failFast { throw error }
+                skipped.append(error)
+                log("warning: skipped row: \(error)")
+            }
+        }
+        return (rows, skipped)
+    }
+
+    static func parseSplit(_ value: String) -> Split? {
+        switch value.lowercased() {
+        case "train", "training": return .train
+        case "val", "valid", "validation", "dev": return .val
+        case "test", "testing": return .test
+        default: return nil
+        }
+    }
+
+    static func jsonLines(_ text: String, file: String) throws -> [(line: Int, fields: [String: String])] {
+        var out = [(line: Int, fields: [String: String])]()
+        for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            if raw.allSatisfy({ $0.isWhitespace }) { continue }
+            let object: Any
+            do { object = try JSONSerialization.jsonObject(with: Data(raw.utf8)) } catch {
+                throw FusionDataError(file: file, line: offset + 1, "malformed JSON: \(error.localizedDescription)")
+            }
+            guard let dict = object as? [String: Any] else { throw FusionDataError(file: file, line: offset + 1, "expected a JSON object") }
+            var fields = [String: String]()
+            for (key, value) in dict {
+                switch value {
+                case let s as String: fields[key] = s
+                case let n as NSNumber: fields[key] = n.stringValue
+                case is NSNull: continue
+                default: throw FusionDataError(file: file, line: offset + 1, "\"\(key)\": expected a string or number")
+                }
+            }
+            out.append((offset + 1, fields))
+        }
+        return out
+    }
+
+    // MARK: - Folders
+
+    static func folderRows(_ root: String, options: Options, log: (String) -> Void) throws -> [Row] {
+        let fm = FileManager.default
+        func subfolders(_ path: String) -> [String] {
+            ((try? fm.contentsOfDirectory(atPath: path)) ?? []).filter { name in
+                var isDirectory: ObjCBool = false
+                return !name.hasPrefix(".") && fm.fileExists(atPath: path + "/" + name, isDirectory: &isDirectory) && isDirectory.boolValue
+            }.sorted()
+        }
+        let top = subfolders(root)
+        guard !top.isEmpty else { throw FusionDataError(file: root, "expected one subfolder per class (or train/val/test folders of class folders)") }
+        // train/val/test at the top: each holds class folders, and the split comes from the folder.
+        let splitFolders = top.compactMap { name in parseSplit(name).map { (name, $0) } }
+        let layout: [(folder: String, split: Split?)] = splitFolders.count == top.count
+            ? splitFolders.map { (root + "/" + $0.0, $0.1) } : [(root, nil)]
+        var rows = [Row]()
+        for (folder, split) in layout {
+            for label in subfolders(folder) {
+                let classFolder = folder + "/" + label
+                guard let walker = fm.enumerator(atPath: classFolder) else { continue }
+                var groups = [String: Row]()
+                while let relative = walker.nextObject() as? String {
+                    let path = classFolder + "/" + relative
+                    var isDirectory: ObjCBool = false
+                    guard !URL(fileURLWithPath: relative).lastPathComponent.hasPrefix("."),
+                          fm.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+                    let url = URL(fileURLWithPath: relative)
+                    let ext = url.pathExtension.lowercased()
+                    let stem = url.deletingPathExtension().relativePath
+                    let id = (split.map { "\($0.rawValue)/" } ?? "") + label + "/" + stem
+                    var row = groups[stem] ?? Row(id: id, label: label, split: split)
+                    if imageExtensions.contains(ext) {
+                        if let other = row.image { throw FusionDataError(file: path, "two images for sample \(stem): \(other) and \(path)") }
+                        row.image = path
+                    } else if audioExtensions.contains(ext) {
+                        if let other = row.audio { throw FusionDataError(file: path, "two audio files for sample \(stem): \(other) and \(path)") }
+                        row.audio = path
+                    } else if ext == "txt" {
+                        let data = try FileIO.read(path, limit: 1 << 20)
+                        guard let text = String(data: data, encoding: .utf8) else { throw FusionDataError(file: path, "not valid UTF-8") }
+                        row.text = text.trimmingCharacters(in: .whitespacesAndNewlines)
+                    } else {
+                        log("import: ignoring \(path) (not an image, audio or .txt file)")
+                        continue
+                    }
+                    groups[stem] = row
+                }
+                for stem in groups.keys.sorted() {
+                    guard let row = groups[stem] else { continue }
+                    try check(row, table: nil)
+                    rows.append(row)
+                }
+            }
+        }
+        guard !rows.isEmpty else { throw FusionDataError(file: root, "no image, audio or .txt files under the class folders") }
+        return rows
+    }
+
+    // MARK: - Checking and writing
+
+    /// Decodes the row's media: a file that will not decode is an error here, naming the row.
+    static func check(_ row: Row, table: String?) throws {
+        func fail(_ message: String) -> FusionDataError {
+            table.map { FusionDataError(file: $0, line: row.line, message) } ?? FusionDataError(file: row.image ?? row.audio ?? row.id, message)
+        }
+        if let image = row.image {
+            do { _ = try ImageDecoder.decode(path: image, options: ImageDecodeOptions(colorMode: .rgb)) } catch let error as FusionDataError {
+                throw table == nil ? error : fail("image: \(error)")
+            }
+        }
+        if let audio = row.audio {
+            let clip: (info: AudioFileInfo, samples: [Float])
+            do { clip = try AudioFile.readInterleaved(path: audio) } catch let error as FusionDataError {
+                throw table == nil ? error : fail("audio: \(error)")
+            }
+            guard clip.info.frames > 0 else { throw fail("audio \(audio): the clip has no samples") }
+            guard clip.samples.allSatisfy({ $0.isFinite }) else { throw fail("audio \(audio): the clip has samples that are not finite") }
+        }
+    }
+
+    /// A seeded split of `rows` without one: per label, `test` and `val` fractions (rounded),
+    /// the rest train, so every split keeps the label proportions.
+    static func stratifiedSplit(_ rows: inout [Row], val: Double, test: Double, seed: UInt64) {
+        let byLabel = Dictionary(grouping: rows.indices.filter { rows[$0].split == nil }, by: { rows[$0].label })
+        for label in byLabel.keys.sorted() {
+            guard var members = byLabel[label] else { continue }
+            var rng = SeededGenerator.derived(seed: seed, stream: "split/" + label)
+            members.shuffle(using: &rng)
+            let n = members.count
+            let nTest = Int((Double(n) * test).rounded()), nVal = min(n - nTest, Int((Double(n) * val).rounded()))
+            for (k, index) in members.enumerated() {
+                rows[index].split = k < nTest ? .test : (k < nTest + nVal ? .val : .train)
+            }
+        }
+    }
+
+    static func write(_ input: [Row], skipped: [FusionDataError], to folder: String, options: Options, source: String,
+                      log: (String) -> Void) throws -> Report {
+        var rows = input
+        var seen = [String: Int]()
+        for (k, row) in rows.enumerated() {
+            if let first = seen[row.id] {
+                throw FusionDataError(file: source, line: row.line, "duplicate id \"\(row.id)\" (first on line \(rows[first].line ?? 0))")
+            }
+            seen[row.id] = k
+        }
+        let splitFromSource = rows.allSatisfy { $0.split != nil }
+        guard (0..<1).contains(options.valFraction), (0..<1).contains(options.testFraction),
+              options.valFraction + options.testFraction < 1 else {
+            throw FusionDataError(file: source, "val and test fractions must be in [0, 1) and sum to less than 1")
+        }
+        stratifiedSplit(&rows, val: options.valFraction, test: options.testFraction, seed: options.splitSeed)
+
+        let fm = FileManager.default
+        let target = URL(fileURLWithPath: folder).standardizedFileURL.path
+        if fm.fileExists(atPath: target) {
+            let contents = (try? fm.contentsOfDirectory(atPath: target)) ?? []
+            guard contents.isEmpty || options.force else {
+                throw FusionDataError(file: target, "already exists and is not empty; pass --force to replace it")
+            }
+        }
+        // Everything goes into a sibling folder first, renamed into place once complete.
+        let staging = target + ".importing-\(getpid())"
+        try? fm.removeItem(atPath: staging)
+        do {
+            try fm.createDirectory(atPath: staging + "/media", withIntermediateDirectories: true)
+        } catch { throw FusionDataError(file: staging, "cannot create the folder: \(error.localizedDescription)") }
+        defer { try? fm.removeItem(atPath: staging) }
+        var records = [DatasetWriter.Record]()
+        var usedNames = Set<String>()
+        for row in rows {
+            guard let split = row.split else { continue }
+            var base = safeFileName(row.id.replacingOccurrences(of: "/", with: "-"))
+            if usedNames.contains(base) { base += "-\(records.count)" }
+            usedNames.insert(base)
+            func place(_ path: String?) throws -> String? {
+                guard let path else { return nil }
+                let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
+                let name = "media/\(base)\(ext.isEmpty ? "" : "." + ext)"
+                let destination = staging + "/" + name
+                switch options.media {
+                case .copy:
+                    do { try fm.copyItem(atPath: path, toPath: destination) } catch {
+                        throw FusionDataError(file: path, "cannot copy into the dataset: \(error.localizedDescription)")
+                    }
+                case .link:
+                    guard Foundation.link(path, destination) == 0 else {
+                        let why = errno == EXDEV ? "the dataset folder is on another file system; use --media copy"
+                            : String(cString: strerror(errno))
+                        throw FusionDataError(file: path, "cannot hard-link into the dataset: \(why)")
+                    }
+                }
+                return name
+            }
+            records.append(DatasetWriter.Record(id: row.id, split: split, label: row.label, text: row.text,
+                                                image: try place(row.image), audio: try place(row.audio)))
+        }
+        let labels = Set(rows.map(\.label)).sorted { $0.compare($1, options: .numeric) == .orderedAscending }
+        let name = options.name ?? URL(fileURLWithPath: target).lastPathComponent
+        try DatasetWriter.write(info: DatasetInfo(name: name, labels: labels, source: "fusionlab import \(source)"),
+                                records: records, to: staging)
+        // The folder as written must load as a dataset before it replaces anything.
+        _ = try Dataset.load(path: staging)
+        if fm.fileExists(atPath: target) {
+            do { try fm.removeItem(atPath: target) } catch {
+                throw FusionDataError(file: target, "cannot replace: \(error.localizedDescription)")
+            }
+        }
+        guard rename(staging, target) == 0 else {
+            throw FusionDataError(file: target, "cannot move the imported dataset into place: \(String(cString: strerror(errno)))")
+        }
+        var splits = [Split: Int]()
+        for r in records { splits[r.split, default: 0] += 1 }
+        let counts = labels.map { label in (label, records.filter { $0.label == label }.count) }
+        log("import: \(records.count) samples (train \(splits[.train] ?? 0), val \(splits[.val] ?? 0), test \(splits[.test] ?? 0)), "
+            + "\(labels.count) labels, split \(splitFromSource ? "from the source" : "drawn with seed \(options.splitSeed), stratified")")
+        return Report(folder: target, splits: splits, labels: counts, skipped: skipped, splitFromSource: splitFromSource)
+    }
+}
+
+/// RFC 4180 CSV: a header row, quoted fields with doubled quotes, commas and newlines inside
+/// quotes, CRLF or LF line ends; errors name the line.
+enum CSV {
+    /// The rows after the header, each with the line it starts on and its fields by column name.
+    static func records(_ text: String, delimiter: Character, file: String) throws -> [(line: Int, fields: [String: String])] {
+        var rows = [(line: Int, values: [String])]()
+        var field = "", values = [String](), inQuotes = false, line = 1, rowStart = 1, afterQuote = false
+        var iterator = text.makeIterator()
+        var pending: Character? = nil
+        func endRow() {
+            values.append(field)
+            if !(values.count == 1 && values[0].isEmpty) { rows.append((rowStart, values)) }
+            values = []; field = ""
+        }
+        while let ch = pending ?? iterator.next() {
+            pending = nil
+            if inQuotes {
+                if ch == "\"" {
+                    if let next = iterator.next() {
+                        if next == "\"" { field.append("\"") } else { inQuotes = false; afterQuote = true; pending = next }
+                    } else { inQuotes = false }
+                } else {
+                    if ch == "\n" || ch == "\r\n" { line += 1 }
+                    field.append(ch)
+                }
+                continue
+            }
+            switch ch {
+            case "\"":
+                guard field.isEmpty && !afterQuote else {
+                    throw FusionDataError(file: file, line: line, "a quote inside an unquoted field (quote the whole field and double inner quotes)")
+                }
+                inQuotes = true
+            case delimiter:
+                values.append(field); field = ""; afterQuote = false
+            case "\n", "\r\n", "\r":
+                endRow(); afterQuote = false
+                line += 1; rowStart = line
+            default:
+                guard !afterQuote else { throw FusionDataError(file: file, line: line, "text after a closing quote") }
+                field.append(ch)
+            }
+        }
+        if inQuotes { throw FusionDataError(file: file, line: rowStart, "a quoted field is never closed") }
+        if !field.isEmpty || !values.isEmpty { endRow() }
+        guard let header = rows.first else { return [] }
+        let names = header.values.map { $0.trimmingCharacters(in: .whitespaces) }
+        if let duplicate = Dictionary(grouping: names, by: { $0 }).first(where: { $0.value.count > 1 && !$0.key.isEmpty })?.key {
+            throw FusionDataError(file: file, line: 1, "column \"\(duplicate)\" appears twice in the header")
+        }
+        return try rows.dropFirst().map { row in
+            guard row.values.count == names.count else {
+                throw FusionDataError(file: file, line: row.line, "\(row.values.count) fields, the header has \(names.count)")
+            }
+            var fields = [String: String]()
+            for (name, value) in zip(names, row.values) where !name.isEmpty { fields[name] = value }
+            return (row.line, fields)
+        }
+    }
+}
