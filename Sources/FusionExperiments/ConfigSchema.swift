@@ -35,20 +35,11 @@ public enum ConfigSchema {
         "sweep.metric": ConfigValidation.metricNames,
     ]
 
-    /// One-line descriptions of the sections.
+    /// The descriptions that belong to no option: the file itself and `extends` (every option's
+    /// own is its `@Doc` text).
     static let descriptions: [String: String] = [
         "": "A FusionLab experiment: dataset, preprocessing, model (encoders, fusion, head), training, transfer, evaluation, comparison and sweep.",
         "extends": "Base experiment file(s), relative to this one; this file's keys win.",
-        "name": "Runs are written to runs/<name>/<timestamp>-<hash>/.",
-        "seed": "The experiment seed; data order, augmentation, initialisation and dropout seeds derive from it.",
-        "dataset": "The dataset folder and, optionally, the generator of the default dataset.",
-        "preprocessing": "How text, images and audio become tensors (cached once per split).",
-        "model": "Encoders per modality, the fusion strategy and the classifier head.",
-        "training": "Optimizer, schedule, epochs, batch size, early stopping, clipping, threads.",
-        "transfer": "Initialise from a checkpoint or another experiment's run, freeze, per-group learning rates, gradual unfreezing.",
-        "evaluation": "Metrics reported in tables.",
-        "compare": "fusionlab compare: values of any key × seeds, plus unimodal baselines.",
-        "sweep": "fusionlab sweep: grid or seeded random search over key paths.",
     ]
 
     /// The schema as a JSON object.
@@ -100,8 +91,13 @@ public enum ConfigSchema {
         var properties: [String: Any] = [:]
         for child in mirror.children {
             guard let label = child.label else { continue }
-            let key = snakeCase(label)
-            properties[key] = schema(for: child.value, path: path.isEmpty ? key : path + "." + key)
+            // A `@Doc` option reflects as `_name`: its value and documentation.
+            let option = child.value as? any DocumentedOption
+            let key = snakeCase(option == nil ? label : String(label.drop(while: { $0 == "_" })))
+            let childPath = path.isEmpty ? key : path + "." + key
+            var entry = schema(for: option?.documentedValue ?? child.value, path: childPath)
+            if let text = option?.documentation, !text.isEmpty { entry["description"] = text }
+            properties[key] = entry
         }
         return ["type": "object", "properties": properties, "additionalProperties": false]
     }
@@ -147,7 +143,141 @@ public enum ConfigSchema {
             default: settings[key] = ["type": "integer", "minimum": 1]
             }
         }
+        for (key, text) in LayerSpec.settingDocumentation {
+            if var entry = settings[key] as? [String: Any] { entry["description"] = text; settings[key] = entry }
+        }
         return ["oneOf": [["enum": types], ["type": "object", "required": ["type"], "properties": settings, "additionalProperties": false]],
                 "description": "An encoder layer: a type (\"relu\") or {\"type\": ..., settings}; see docs/experiment-format.md."]
+    }
+}
+
+// MARK: - The experiment-format reference
+
+extension ConfigSchema {
+    /// One option of the reference: its dotted key, type, default, allowed values and text.
+    public struct Entry: Sendable {
+        /// Dotted JSON path (`training.batch_size`; list items as `*`).
+        public var key: String
+        /// JSON type(s).
+        public var type: String
+        /// The default as JSON text (empty for sections and list items).
+        public var defaultValue: String
+        /// Allowed values, when restricted.
+        public var allowed: [String]
+        /// What the option does.
+        public var description: String
+    }
+
+    /// Every option of the experiment format, in file order of sections, keys sorted within them.
+    public static func entries() -> [Entry] {
+        var out = [Entry]()
+        func json(_ value: Any) -> String {
+            if let s = value as? String { return "\"\(s)\"" }
+            guard JSONSerialization.isValidJSONObject([value]),
+                  let data = try? JSONSerialization.data(withJSONObject: [value], options: [.sortedKeys, .withoutEscapingSlashes]) else { return "\(value)" }
+            return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
+        }
+        func walk(_ node: [String: Any], _ path: String) {
+            guard let properties = node["properties"] as? [String: Any] else { return }
+            let order = ["name", "seed", "extends", "dataset", "preprocessing", "model", "training", "transfer", "evaluation", "compare", "sweep"]
+            let keys = properties.keys.sorted { a, b in
+                let (ia, ib) = (order.firstIndex(of: a) ?? order.count, order.firstIndex(of: b) ?? order.count)
+                return ia != ib ? ia < ib : a < b
+            }
+            for key in keys {
+                guard let child = properties[key] as? [String: Any] else { continue }
+                let full = path.isEmpty ? key : path + "." + key
+                var type = (child["type"] as? String) ?? (child["type"] as? [String])?.joined(separator: " | ") ?? ""
+                if child["enum"] != nil { type = "string" }
+                if child["oneOf"] != nil { type = "string | array" }
+                if type == "array", let items = child["items"] as? [String: Any] {
+                    type = "array of " + ((items["type"] as? String) ?? (items["$ref"] != nil || items["oneOf"] != nil ? "layers" : "values"))
+                }
+                let allowed = (child["enum"] as? [String]) ?? ((child["items"] as? [String: Any])?["enum"] as? [String]) ?? []
+                let defaultValue = child["default"].map(json) ?? ""
+                out.append(Entry(key: full, type: type, defaultValue: type == "object" ? "" : defaultValue, allowed: allowed,
+                                 description: (child["description"] as? String) ?? ""))
+                walk(child, full)
+                if let items = child["items"] as? [String: Any], items["properties"] != nil { walk(items, full + ".*") }
+            }
+        }
+        walk(jsonSchema(), "")
+        return out
+    }
+
+    /// docs/experiment-format.md: the whole reference, generated from the same declarations as
+    /// the schema (`fusionlab schema --markdown`), so it cannot drift from the code.
+    public static func markdown() -> String {
+        func cell(_ text: String) -> String { text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ") }
+        var lines = [String]()
+        lines.append("""
+        # Experiment format
+
+        <!-- Generated by `fusionlab schema --markdown > docs/experiment-format.md` from the @Doc texts of the
+             configuration types; a test fails when this file and the code disagree. Edit the code, not this file. -->
+
+        An experiment is one JSON file. Every key has a default, so a file names only what it changes:
+
+        ```json
+        {
+          "$schema": "../experiment.schema.json",
+          "name": "my-first",
+          "dataset": {"path": "../../Datasets/my-dataset"},
+          "model": {"fusion": {"kind": "gated"}, "image": {"preset": "lenet"}},
+          "training": {"epochs": 20, "lr": 0.001}
+        }
+        ```
+
+        Run it with `fusionlab run my-first.json`; check it without running with
+        `fusionlab validate my-first.json` (add `--print` to see every key after `extends`, `--set` and
+        the defaults). Any key can be overridden on the command line: `--set training.epochs=5`.
+
+        - **`extends`** names base files (relative to this one); this file's keys win, objects merge
+          key by key, lists are replaced whole.
+        - **Paths** in a file (`dataset.path`, `dataset.cache_dir`, `transfer.init_from`,
+          `preprocessing.text.vocab`, `model.text.pretrained`) are relative to the file that names them;
+          a path given with `--set` is relative to the folder fusionlab runs in.
+        - **Errors** name the file and the JSON path, list the allowed values and suggest the nearest
+          key or value: `exp.json: model.fusion.kind: expected one of "concat", "late", … got "attn"; did you mean "attention"?`
+        - **Editors:** `Experiments/experiment.schema.json` is the JSON Schema of this format
+          (`fusionlab schema` prints it). Point a file at it with a `"$schema"` key, as above (VS Code,
+          JetBrains IDEs and any editor with a JSON language server then complete keys, show these
+          descriptions and mark wrong values), or map `Experiments/**/*.json` to it in the editor's
+          settings (`json.schemas` in VS Code).
+
+        Encoder layer stacks (`model.<modality>.layers`) are described in [encoders.md](encoders.md);
+        their settings are listed at the end of this page.
+
+        """)
+        let all = entries()
+        lines.append("## Top level\n\n| key | type | default | what it does |\n|---|---|---|---|")
+        func row(_ entry: Entry) -> String {
+            let allowed = entry.allowed.isEmpty ? "" : " One of: " + entry.allowed.map { "`\($0)`" }.joined(separator: ", ") + "."
+            let value = entry.defaultValue.isEmpty ? "" : "`\(cell(entry.defaultValue))`"
+            return "| `\(entry.key)` | \(cell(entry.type)) | \(value) | \(cell(entry.description))\(allowed) |"
+        }
+        for entry in all where !entry.key.contains(".") && entry.type != "object" { lines.append(row(entry)) }
+        for section in all where !section.key.contains(".") && section.type == "object" {
+            lines.append("\n## `\(section.key)`\n\n\(section.description)\n\n| key | type | default | what it does |\n|---|---|---|---|")
+            for entry in all where entry.key.hasPrefix(section.key + ".") { lines.append(row(entry)) }
+        }
+        lines.append("""
+
+        ## Layer settings
+
+        A layer is a type name (`"relu"`) or an object with `type` and the settings its type accepts:
+
+        | type | settings |
+        |---|---|
+        """)
+        for type in LayerSpec.types.keys.sorted() {
+            let keys = LayerSpec.types[type] ?? []
+            lines.append("| `\(type)` | \(keys.isEmpty ? "—" : keys.map { "`\($0)`" }.joined(separator: ", ")) |")
+        }
+        lines.append("\n| setting | what it does |\n|---|---|")
+        for (key, text) in LayerSpec.settingDocumentation.sorted(by: { $0.key < $1.key }) {
+            lines.append("| `\(key)` | \(cell(text)) |")
+        }
+        return lines.joined(separator: "\n") + "\n"
     }
 }

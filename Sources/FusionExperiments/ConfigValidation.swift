@@ -1,3 +1,4 @@
+import Foundation
 import FusionData
 import FusionModels
 
@@ -133,6 +134,39 @@ public enum ConfigValidation {
         oneOf(c.sweep.method, ["grid", "random"], "sweep.method")
         require(c.sweep.trials >= 1, "sweep.trials", "expected at least 1")
         oneOf(c.sweep.metric, metricNames, "sweep.metric")
+        return issues
+    }
+
+    /// The files and folders a configuration names that do not exist (or are not what the key
+    /// needs): the dataset (unless it is to be generated), the checkpoint or run to start from,
+    /// the WordPiece vocabulary and the pretrained model, each only when it is used.
+    public static func checkFiles(_ c: ExperimentConfig) -> [Issue] {
+        var issues: [Issue] = []
+        let fm = FileManager.default
+        func isFolder(_ path: String) -> Bool {
+            var isDirectory: ObjCBool = false
+            return fm.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+        }
+        if !c.dataset.generate && !fm.fileExists(atPath: c.dataset.path + "/dataset.json") {
+            issues.append(Issue(path: "dataset.path", message: isFolder(c.dataset.path)
+                ? "\(c.dataset.path) has no dataset.json (see docs/dataset-format.md, or build one with fusionlab import)"
+                : "no dataset folder at \(c.dataset.path)"))
+        }
+        if !c.transfer.initFrom.isEmpty && !fm.fileExists(atPath: c.transfer.initFrom) {
+            issues.append(Issue(path: "transfer.init_from", message: "no checkpoint, run folder or experiment file at \(c.transfer.initFrom)"))
+        }
+        let readsText = c.model.modalities.contains(.text)
+        if readsText && c.preprocessing.text.tokenizer == "wordpiece" && c.model.text.preset != "pretrained" {
+            if c.preprocessing.text.vocab.isEmpty || !fm.fileExists(atPath: c.preprocessing.text.vocab) {
+                issues.append(Issue(path: "preprocessing.text.vocab", message: c.preprocessing.text.vocab.isEmpty
+                    ? "the wordpiece tokenizer needs a vocab.txt" : "no vocabulary file at \(c.preprocessing.text.vocab)"))
+            }
+        }
+        if readsText && c.model.text.preset == "pretrained" && !c.model.text.pretrained.isEmpty {
+            for file in ["config.json", "model.safetensors", "vocab.txt"] where !fm.fileExists(atPath: c.model.text.pretrained + "/" + file) {
+                issues.append(Issue(path: "model.text.pretrained", message: "\(c.model.text.pretrained) has no \(file) (expected a BERT-style model folder)"))
+            }
+        }
         return issues
     }
 

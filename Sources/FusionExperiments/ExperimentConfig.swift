@@ -3,28 +3,29 @@ import FusionModels
 import FusionNN
 
 // The typed experiment file. Every field has a default, so a file names only what it changes;
-// JSON keys are the snake_case forms of the property names (`batch_size`, `init_from`).
+// JSON keys are the snake_case forms of the property names (`batch_size`, `init_from`). Each
+// option is documented by its `@Doc` text, the one source of the JSON Schema's descriptions,
+// docs/experiment-format.md and `fusionlab schema --key`.
 
 /// Where the data comes from.
 public struct DatasetConfig: Codable, Equatable, Sendable {
-    /// Dataset folder (dataset.json + samples.jsonl), relative to the working directory.
+    @Doc("The dataset folder (dataset.json + samples.jsonl; see docs/dataset-format.md), relative to this experiment file.")
     public var path = "Datasets/default"
-    /// Generate the default dataset into `path` when it is missing (see `generator`).
+    @Doc("Generate the default dataset into `path` when it is missing (see `generator`).")
     public var generate = false
-    /// Settings of the default-dataset generator.
+    @Doc("Settings of the built-in synthetic dataset generator (used when generate is true).")
     public var generator = GeneratorConfig()
-    /// "fail" stops at the first bad sample line or file; "skip" skips it with a counted warning.
+    @Doc("What a bad sample line or media file does: fail stops with its error (file, line, key); skip leaves it out with a counted warning. Non-finite features count as bad.")
     public var badSamples = "fail"
-    /// Fractions split off (seeded) for validation and test when the dataset has no such split.
-    public var valFraction = 0.15, testFraction = 0.15
-    /// The seed of that split — never the run seed, so every seed of a comparison is tested on
-    /// the same samples.
+    @Doc("Fraction of the samples split off (seeded by split_seed) for validation when no sample of the dataset is marked val.")
+    public var valFraction = 0.15
+    @Doc("Fraction of the samples split off for testing when no sample of the dataset is marked test.")
+    public var testFraction = 0.15
+    @Doc("Seed of the val/test split drawn when the dataset has none; never the run seed, so every seed of a comparison is tested on the same samples.")
     public var splitSeed: UInt64 = 0
-    /// Use at most this many training samples (0: all) — the "few labels" of a transfer run.
+    @Doc("Use at most this many training samples (0: all) — the \"few labels\" of a transfer run.")
     public var trainLimit = 0
-    /// Where preprocessed features are cached. Empty: `$FUSIONLAB_CACHE_DIR/<dataset>-<hash>` when
-    /// that variable is set, else `<dataset>/.cache`, or `~/.cache/fusionlab/<dataset>-<hash>` when
-    /// the dataset folder is not writable.
+    @Doc("Where preprocessed features are cached. Empty: `$FUSIONLAB_CACHE_DIR/<dataset>-<hash>` when that variable is set, else `<dataset>/.cache`, or `~/.cache/fusionlab/<dataset>-<hash>` when the dataset folder is not writable.")
     public var cacheDir = ""
     /// A configuration with every default.
     public init() {}
@@ -32,15 +33,15 @@ public struct DatasetConfig: Codable, Equatable, Sendable {
 
 /// The deterministic generator of the default tri-modal dataset.
 public struct GeneratorConfig: Codable, Equatable, Sendable {
-    /// Number of samples (split 70/15/15).
+    @Doc("Samples generated (split 70/15/15 into train, val and test).")
     public var samples = 600
-    /// The generator's seed.
+    @Doc("Seed of the synthetic dataset generator.")
     public var seed: UInt64 = 1
-    /// 0 is the source domain; larger values shift colours, tone frequencies, noise and vocabulary.
+    @Doc("Domain shift of the generated data: 0 is the source domain; larger values shift colours, tone frequencies, noise and vocabulary (for transfer experiments).")
     public var domainShift = 0.0
-    /// Image side in pixels and audio length in seconds at 8 kHz.
+    @Doc("Side of each generated image in pixels.")
     public var imageSize = 32
-    /// Clip length in seconds.
+    @Doc("Length of each generated clip in seconds.")
     public var audioSeconds = 0.5
     /// A configuration with every default.
     public init() {}
@@ -48,27 +49,33 @@ public struct GeneratorConfig: Codable, Equatable, Sendable {
 
 /// Text preprocessing.
 public struct TextPreprocessingConfig: Codable, Equatable, Sendable {
-    /// "word" (a vocabulary built from the training split) or "wordpiece" (from `vocab`).
+    @Doc("word: lower-cased words with a vocabulary built from the training split; wordpiece: BERT WordPiece with the vocab file (as Hugging Face tokenizers).")
     public var tokenizer = "word"
-    /// vocab.txt for WordPiece (a pretrained model's folder holds one).
+    @Doc("vocab.txt of the wordpiece tokenizer, relative to this file (a pretrained model's folder holds one).")
     public var vocab = ""
-    /// Tokens per text, after truncation and padding.
+    @Doc("Tokens per text: longer texts are truncated, shorter ones padded (padding is masked).")
     public var maxLength = 16
-    /// Word vocabulary: minimum count and maximum size.
-    public var minFrequency = 1, maxVocabulary = 5000
+    @Doc("Word tokenizer: a word enters the vocabulary when it occurs at least this often in the training split.")
+    public var minFrequency = 1
+    @Doc("Word tokenizer: the most frequent words kept (the rest map to the unknown token).")
+    public var maxVocabulary = 5000
     /// A configuration with every default.
     public init() {}
 }
 
 /// Image preprocessing and augmentation.
 public struct ImagePreprocessingConfig: Codable, Equatable, Sendable {
-    /// Size images are resized to.
-    public var height = 32, width = 32
-    /// "grey" or "rgb".
+    @Doc("Height in pixels images are resized to (area averaging when shrinking, bilinear otherwise).")
+    public var height = 32
+    @Doc("Width in pixels images are resized to.")
+    public var width = 32
+    @Doc("Channels images are decoded to: grey (ITU-R 601 luma) or rgb; transparency is composited onto white.")
     public var color = "grey"
-    /// Per-channel normalisation (one value for grey, three for RGB; empty: none).
-    public var mean: [Float] = [0.5], std: [Float] = [0.25]
-    /// Seeded augmentation applied on the fly to training batches.
+    @Doc("Per-channel mean subtracted after augmentation (one value for grey, three for RGB; empty: no normalisation).")
+    public var mean: [Float] = [0.5]
+    @Doc("Per-channel standard deviation divided by after subtracting the mean (as many values as mean).")
+    public var std: [Float] = [0.25]
+    @Doc("Seeded image augmentation applied on the fly to training batches (validation and test images are never augmented).")
     public var augment = ImageAugmentConfig()
     /// A configuration with every default.
     public init() {}
@@ -76,15 +83,17 @@ public struct ImagePreprocessingConfig: Codable, Equatable, Sendable {
 
 /// Image augmentation (all off by default).
 public struct ImageAugmentConfig: Codable, Equatable, Sendable {
-    /// Random crop after zero padding of this many pixels.
+    @Doc("Random crop back to the image size after zero padding of this many pixels on each side (0: off).")
     public var cropPadding = 0
-    /// Probability of a horizontal flip.
+    @Doc("Probability of flipping a training image horizontally.")
     public var flip: Float = 0
-    /// Maximum rotation in degrees.
+    @Doc("Largest random rotation in degrees, either way (bilinear, zero fill).")
     public var rotation: Float = 0
-    /// Brightness and contrast jitter.
-    public var brightness: Float = 0, contrast: Float = 0
-    /// Standard deviation of added Gaussian noise.
+    @Doc("Brightness jitter: a random offset in [-b, b] added to every pixel of a training image.")
+    public var brightness: Float = 0
+    @Doc("Contrast jitter: pixels scaled about their mean by a random factor in [1 - c, 1 + c].")
+    public var contrast: Float = 0
+    @Doc("Standard deviation of Gaussian noise added to training images (pixel values are in [0, 1]).")
     public var noise: Float = 0
     /// A configuration with every default.
     public init() {}
@@ -92,39 +101,57 @@ public struct ImageAugmentConfig: Codable, Equatable, Sendable {
 
 /// Audio preprocessing (MFCC) and augmentation.
 public struct AudioPreprocessingConfig: Codable, Equatable, Sendable {
-    /// Rate audio is resampled to, and clip length after padding or trimming.
-    public var sampleRate = 8000, duration = 0.5
-    /// STFT and mel settings.
-    public var nFft = 256, hopLength = 128, nMels = 32, nMfcc = 13
-    /// Delta order (0: none) and per-coefficient standardisation.
+    @Doc("Rate in Hz every clip is resampled to (libsoxr) before its MFCCs are computed.")
+    public var sampleRate = 8000
+    @Doc("Clip length in seconds after padding with silence or trimming; padded frames are masked.")
+    public var duration = 0.5
+    @Doc("STFT window and FFT size in samples (a Hann window, centred frames with reflect padding, as librosa).")
+    public var nFft = 256
+    @Doc("Samples between the starts of successive STFT frames.")
+    public var hopLength = 128
+    @Doc("Mel filters (HTK scale, as librosa's defaults).")
+    public var nMels = 32
+    @Doc("MFCC coefficients kept (DCT-II of the log-mel spectrum, orthonormal); at most n_mels.")
+    public var nMfcc = 13
+    @Doc("Delta features appended to the MFCCs: 0 none, 1 deltas, 2 deltas and delta-deltas (librosa.feature.delta, width 9).")
     public var deltas = 0
-    /// Per-coefficient standardisation of each clip.
+    @Doc("Standardise each coefficient of each clip over its valid frames (zero mean, unit variance).")
     public var standardize = true
-    /// SpecAugment-style masking of training batches.
-    public var timeMasks = 0, maxTimeWidth = 0, frequencyMasks = 0, maxFrequencyWidth = 0
+    @Doc("SpecAugment: time masks (runs of frames set to zero) per training clip.")
+    public var timeMasks = 0
+    @Doc("SpecAugment: the longest time mask, in frames.")
+    public var maxTimeWidth = 0
+    @Doc("SpecAugment: frequency masks (runs of coefficients set to zero) per training clip.")
+    public var frequencyMasks = 0
+    @Doc("SpecAugment: the widest frequency mask, in coefficients.")
+    public var maxFrequencyWidth = 0
     /// A configuration with every default.
     public init() {}
 }
 
 /// All preprocessing.
 public struct PreprocessingConfig: Codable, Equatable, Sendable {
-    /// Per modality.
-    public var text = TextPreprocessingConfig(), image = ImagePreprocessingConfig(), audio = AudioPreprocessingConfig()
+    @Doc("How text becomes token ids.")
+    public var text = TextPreprocessingConfig()
+    @Doc("How images become [C, H, W] tensors, and their augmentation.")
+    public var image = ImagePreprocessingConfig()
+    @Doc("How audio becomes an MFCC matrix [coefficients, frames], and its augmentation.")
+    public var audio = AudioPreprocessingConfig()
     /// A configuration with every default.
     public init() {}
 }
 
 /// Learning-rate schedule.
 public struct ScheduleConfig: Codable, Equatable, Sendable {
-    /// "constant", "step", "cosine".
+    @Doc("Schedule after warm-up: constant, step (times gamma every step_size epochs) or cosine (annealing to min_factor).")
     public var kind = "constant"
-    /// Linear warm-up epochs before it.
+    @Doc("Epochs of linear warm-up from 0 to lr before the schedule starts.")
     public var warmupEpochs = 0
-    /// Step schedule: epochs between decays and the factor.
+    @Doc("step: epochs between decays.")
     public var stepSize = 10
-    /// Step schedule's decay factor.
+    @Doc("step: factor the rate is multiplied by every step_size epochs.")
     public var gamma = 0.1
-    /// Cosine: final multiplier.
+    @Doc("cosine: the multiplier of the rate at the last epoch.")
     public var minFactor = 0.0
     /// A configuration with every default.
     public init() {}
@@ -132,11 +159,11 @@ public struct ScheduleConfig: Codable, Equatable, Sendable {
 
 /// Early stopping on a validation metric.
 public struct EarlyStoppingConfig: Codable, Equatable, Sendable {
-    /// Stop after this many epochs without improvement (0: never).
+    @Doc("Stop after this many epochs without improvement (0: never).")
     public var patience = 0
-    /// Validation metric watched (and used to pick the best checkpoint): "loss", "accuracy", "f1_macro", ...
+    @Doc("Validation metric watched, and used to pick the best checkpoint (loss is minimised, the others maximised).")
     public var metric = "accuracy"
-    /// Smallest change that counts as an improvement.
+    @Doc("Smallest change of the metric that counts as an improvement.")
     public var minDelta = 0.0
     /// A configuration with every default.
     public init() {}
@@ -144,31 +171,35 @@ public struct EarlyStoppingConfig: Codable, Equatable, Sendable {
 
 /// Optimisation.
 public struct TrainingConfig: Codable, Equatable, Sendable {
-    /// "adam", "adamw" or "sgd".
+    @Doc("The optimizer (as torch.optim: Adam, AdamW, SGD).")
     public var optimizer = "adam"
-    /// Base learning rate, weight decay, and SGD momentum.
-    public var lr = 0.003, weightDecay = 0.0, momentum = 0.9
-    /// Passes over the training split, and samples per batch.
-    public var epochs = 10, batchSize = 32
-    /// Batches whose gradients add up before each optimizer step.
+    @Doc("Base learning rate (before the schedule and any transfer lr_multipliers).")
+    public var lr = 0.003
+    @Doc("Weight decay: L2 added to the gradient for adam and sgd, decoupled for adamw.")
+    public var weightDecay = 0.0
+    @Doc("Momentum of sgd.")
+    public var momentum = 0.9
+    @Doc("Passes over the training split.")
+    public var epochs = 10
+    @Doc("Samples per batch (the last, smaller batch is kept unless drop_last).")
+    public var batchSize = 32
+    @Doc("Batches whose gradients add up before each optimizer step.")
     public var gradAccumulation = 1
-    /// Clip the global gradient norm to this (0: off).
+    @Doc("Clip the global gradient norm to this (0: off).")
     public var gradClip = 0.0
-    /// Threads for kernels, OpenBLAS and preprocessing.
+    @Doc("Threads for the kernels, OpenBLAS and preprocessing (results are identical for any count).")
     public var threads = 2
-    /// Drop the last incomplete training batch.
+    @Doc("Drop the last incomplete training batch of each epoch.")
     public var dropLast = false
-    /// Learning-rate schedule.
+    @Doc("How the learning rate changes over epochs.")
     public var schedule = ScheduleConfig()
-    /// Early stopping.
+    @Doc("Stop when a validation metric stops improving; that metric also picks the best checkpoint.")
     public var earlyStopping = EarlyStoppingConfig()
-    /// Label smoothing of the cross-entropy.
+    @Doc("Label smoothing of the cross-entropy (0: none), as torch.nn.CrossEntropyLoss(label_smoothing=).")
     public var labelSmoothing = 0.0
-    /// When a batch's loss or gradients are not finite: "stop" (an error naming the epoch and
-    /// step) or "skip" (drop that batch's update and count it in the log).
+    @Doc("When a batch's loss or gradients are not finite: \"stop\" (an error naming the epoch and step) or \"skip\" (drop that batch's update and count it in the log).")
     public var nonFinite = "stop"
-    /// Refuse, at validation, a model whose estimated training memory (weights, gradients, Adam
-    /// moments, one batch's activations and their gradients) exceeds this many GiB.
+    @Doc("Refuse, at validation, a model whose estimated training memory (weights, gradients, Adam moments, one batch's activations and their gradients) exceeds this many GiB.")
     public var maxMemoryGb = 16.0
     /// A configuration with every default.
     public init() {}
@@ -176,9 +207,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
 
 /// A learning-rate multiplier for the parameters whose keys match `pattern`.
 public struct LRMultiplier: Codable, Equatable, Sendable {
-    /// Key pattern (`encoders.text.*`).
+    @Doc("Key pattern (encoders.text.*) matched against dotted parameter keys.")
     public var pattern = ""
-    /// Multiplier of the base rate.
+    @Doc("Multiplier of the base learning rate for the matching parameters.")
     public var factor = 1.0
     /// A multiplier.
     public init(pattern: String = "", factor: Double = 1) { self.pattern = pattern; self.factor = factor }
@@ -186,9 +217,9 @@ public struct LRMultiplier: Codable, Equatable, Sendable {
 
 /// Key prefixes renamed when loading a checkpoint (`from` → `to`).
 public struct KeyRemap: Codable, Equatable, Sendable {
-    /// Prefix in the checkpoint.
+    @Doc("Key prefix in the checkpoint.")
     public var from = ""
-    /// Prefix in this model.
+    @Doc("Key prefix in this model it becomes.")
     public var to = ""
     /// A remapping.
     public init(from: String = "", to: String = "") { self.from = from; self.to = to }
@@ -196,9 +227,9 @@ public struct KeyRemap: Codable, Equatable, Sendable {
 
 /// Patterns unfrozen at the start of an epoch (gradual unfreezing).
 public struct UnfreezeStep: Codable, Equatable, Sendable {
-    /// 1-based epoch.
+    @Doc("Epoch (1-based) at whose start the patterns are unfrozen.")
     public var epoch = 1
-    /// Key patterns.
+    @Doc("Key patterns unfrozen at that epoch.")
     public var patterns: [String] = []
     /// A step.
     public init(epoch: Int = 1, patterns: [String] = []) { self.epoch = epoch; self.patterns = patterns }
@@ -206,18 +237,17 @@ public struct UnfreezeStep: Codable, Equatable, Sendable {
 
 /// Transfer learning.
 public struct TransferConfig: Codable, Equatable, Sendable {
-    /// A checkpoint (.safetensors), a run directory, or an experiment file whose latest run's best
-    /// checkpoint is used. Empty: train from scratch.
+    @Doc("A checkpoint (.safetensors), a run directory, or an experiment file whose latest run's best checkpoint is used. Empty: train from scratch.")
     public var initFrom = ""
-    /// Load only keys starting with these prefixes (after remapping); empty: every key that fits.
+    @Doc("Load only keys starting with these prefixes (after remapping); empty: every key that fits.")
     public var include: [String] = []
-    /// Key prefix renames applied to the checkpoint's keys.
+    @Doc("Key prefix renames applied to the checkpoint's keys.")
     public var remap: [KeyRemap] = []
-    /// Parameters frozen at the start (key patterns).
+    @Doc("Parameters frozen from the start: key patterns (encoders.text.*), matched against dotted parameter keys.")
     public var freeze: [String] = []
-    /// Per-pattern learning-rate multipliers (discriminative fine-tuning); first match wins.
+    @Doc("Per-pattern learning-rate multipliers (discriminative fine-tuning); first match wins.")
     public var lrMultipliers: [LRMultiplier] = []
-    /// Gradual unfreezing.
+    @Doc("Gradual unfreezing: key patterns unfrozen at the start of given epochs.")
     public var unfreeze: [UnfreezeStep] = []
     /// A configuration with every default.
     public init() {}
@@ -225,7 +255,7 @@ public struct TransferConfig: Codable, Equatable, Sendable {
 
 /// Evaluation.
 public struct EvaluationConfig: Codable, Equatable, Sendable {
-    /// Metrics reported in comparison tables (first one marks the best).
+    @Doc("Metrics reported in comparison tables; the first one marks the best variant.")
     public var metrics = ["accuracy", "f1_macro"]
     /// A configuration with every default.
     public init() {}
@@ -233,9 +263,9 @@ public struct EvaluationConfig: Codable, Equatable, Sendable {
 
 /// One axis of a comparison or grid sweep: a key path and its values.
 public struct AxisConfig: Codable, Equatable, Sendable {
-    /// Key path in this file (`model.fusion.kind`).
+    @Doc("Dotted key path in this file (model.fusion.kind).")
     public var key = ""
-    /// Values (JSON: strings or numbers).
+    @Doc("Values the key takes (strings, numbers or booleans).")
     public var values: [ConfigValue] = []
     /// An axis.
     public init(key: String = "", values: [ConfigValue] = []) { self.key = key; self.values = values }
@@ -243,11 +273,11 @@ public struct AxisConfig: Codable, Equatable, Sendable {
 
 /// A comparison: variants × seeds, plus unimodal baselines.
 public struct CompareConfig: Codable, Equatable, Sendable {
-    /// What varies (default: the fusion strategy over concat and late).
+    @Doc("What varies between the compared variants: a key path and its values per axis (several axes: every combination).")
     public var axes: [AxisConfig] = [AxisConfig(key: "model.fusion.kind", values: [.string("concat"), .string("late")])]
-    /// Seeds each variant runs with.
+    @Doc("Run seeds each variant is trained with (the data split stays fixed by dataset.split_seed).")
     public var seeds: [UInt64] = [0]
-    /// Add a unimodal baseline per modality (concat fusion of one encoder).
+    @Doc("Also train a unimodal baseline per modality (its encoder and the head alone).")
     public var unimodalBaselines = true
     /// A configuration with every default.
     public init() {}
@@ -255,13 +285,13 @@ public struct CompareConfig: Codable, Equatable, Sendable {
 
 /// A hyper-parameter search.
 public struct SweepConfig: Codable, Equatable, Sendable {
-    /// "grid" (every combination) or "random" (`trials` seeded draws).
+    @Doc("grid: every combination of the axes; random: trials seeded draws.")
     public var method = "grid"
-    /// Axes searched.
+    @Doc("Key paths searched and their values.")
     public var axes: [AxisConfig] = []
-    /// Random search draws.
+    @Doc("Draws of the random search.")
     public var trials = 4
-    /// Validation metric maximised ("loss" is minimised).
+    @Doc("Validation metric the sweep optimises (loss is minimised, the others maximised).")
     public var metric = "accuracy"
     /// A configuration with every default.
     public init() {}
@@ -269,25 +299,25 @@ public struct SweepConfig: Codable, Equatable, Sendable {
 
 /// A whole experiment file.
 public struct ExperimentConfig: Codable, Equatable, Sendable {
-    /// Name (runs go to `runs/<name>/...`).
+    @Doc("The experiment's name: runs go to runs/<name>/<timestamp>-<hash>/ (letters, digits, -, _ and .).")
     public var name = "experiment"
-    /// The seed every other seed derives from.
+    @Doc("The run seed: initialisation, data order, augmentation and dropout derive from it.")
     public var seed: UInt64 = 0
-    /// Data.
+    @Doc("Where the data comes from, how it is split, and what bad samples do.")
     public var dataset = DatasetConfig()
-    /// Preprocessing per modality.
+    @Doc("How each modality becomes tensors: once per split, cached; augmentation on the fly.")
     public var preprocessing = PreprocessingConfig()
-    /// Encoders, fusion and head.
+    @Doc("Encoders per modality, the fusion strategy and the classifier head.")
     public var model = ModelConfig()
-    /// Optimisation.
+    @Doc("Optimizer, schedule, epochs, batches, early stopping, clipping, threads and memory limit.")
     public var training = TrainingConfig()
-    /// Transfer learning.
+    @Doc("Start from a trained model: which keys to load, freeze, per-group learning rates and gradual unfreezing.")
     public var transfer = TransferConfig()
-    /// Evaluation.
+    @Doc("What is reported.")
     public var evaluation = EvaluationConfig()
-    /// `fusionlab compare` settings.
+    @Doc("fusionlab compare: variants × seeds, with unimodal baselines, in one table.")
     public var compare = CompareConfig()
-    /// `fusionlab sweep` settings.
+    @Doc("fusionlab sweep: a grid or seeded random search over key paths.")
     public var sweep = SweepConfig()
     /// A configuration with every default.
     public init() {}

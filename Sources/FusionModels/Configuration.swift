@@ -4,21 +4,23 @@ import FusionTensor
 
 /// The text encoder of a model: a named preset, or layers written out (`layers`, which wins).
 public struct TextEncoderConfig: Codable, Equatable, Sendable {
-    /// `embedding_bag` (default), `bag_of_words`, `gru`, `transformer`, or `pretrained` (a BERT-style folder).
+    @Doc("`embedding_bag` (default), `bag_of_words`, `gru`, `transformer`, or `pretrained` (a BERT-style folder).")
     public var preset = "embedding_bag"
-    /// The encoder as a layer stack over token ids; when given, `preset` and its settings are not used.
+    @Doc("The encoder as a layer stack over token ids; when given, `preset` and its settings are not used.")
     public var layers: [LayerSpec] = []
-    /// Output width of the presets (ignored for `pretrained`, which keeps its hidden size).
+    @Doc("Output width of the presets (ignored for `pretrained`, which keeps its hidden size).")
     public var dim = 64
-    /// Embedding width of `embedding_bag` and `gru`.
+    @Doc("Embedding width of `embedding_bag` and `gru`.")
     public var embeddingDim = 64
-    /// `mean` or `max` pooling over tokens (`embedding_bag`, `transformer`).
+    @Doc("Pooling over the valid tokens of the embedding_bag and transformer presets.")
     public var pooling = "mean"
-    /// Transformer layers and heads.
-    public var numLayers = 2, heads = 4
-    /// Folder of a pretrained BERT-style model (config.json, model.safetensors, vocab.txt); empty: none.
+    @Doc("Encoder layers of the transformer preset.")
+    public var numLayers = 2
+    @Doc("Attention heads of the transformer preset (a divisor of dim).")
+    public var heads = 4
+    @Doc("Folder of a pretrained BERT-style model (config.json, model.safetensors, vocab.txt); empty: none.")
     public var pretrained = ""
-    /// L2-normalise pretrained sentence embeddings.
+    @Doc("pretrained: L2-normalise the mean-pooled sentence embedding (as sentence-transformers).")
     public var normalize = true
     /// A configuration with every default.
     public init() {}
@@ -26,20 +28,23 @@ public struct TextEncoderConfig: Codable, Equatable, Sendable {
 
 /// The image encoder of a model: a named preset, or layers written out (`layers`, which wins).
 public struct ImageEncoderConfig: Codable, Equatable, Sendable {
-    /// `cnn` (default: conv stages, flatten, linear), `cnn_gap` (global average pooling instead of
-    /// flatten), or `lenet` (LeNet-5: conv 6@5×5, pool, conv 16@5×5, pool, flatten, 120, `dim`).
+    @Doc("`cnn` (default: conv stages, flatten, linear), `cnn_gap` (global average pooling instead of flatten), or `lenet` (LeNet-5: conv 6@5×5, pool, conv 16@5×5, pool, flatten, 120, `dim`).")
     public var preset = "cnn"
-    /// The encoder as a layer stack over `[C, H, W]`; when given, `preset` and its settings are not used.
+    @Doc("The encoder as a layer stack over `[C, H, W]`; when given, `preset` and its settings are not used.")
     public var layers: [LayerSpec] = []
-    /// Channels of each stage (`cnn`, `cnn_gap`).
+    @Doc("Output channels of each convolution stage of the cnn and cnn_gap presets.")
     public var channels = [16, 32]
-    /// Kernel size and stride per stage (default 3 and 1).
-    public var kernels: [Int] = [], strides: [Int] = []
-    /// Pooling after each stage: `max`, `avg` or `none`.
+    @Doc("Kernel size of each stage's convolution (empty: 3 for every stage).")
+    public var kernels: [Int] = []
+    @Doc("Stride of each stage's convolution (empty: 1 for every stage).")
+    public var strides: [Int] = []
+    @Doc("Pooling (2×2) after each stage of the cnn presets.")
     public var pooling = "max"
-    /// Batch norm after each convolution, and a residual block after each stage.
-    public var batchNorm = false, residual = false
-    /// Output width.
+    @Doc("Batch normalisation after each stage's convolution.")
+    public var batchNorm = false
+    @Doc("A residual block (two 3×3 convolutions and a skip connection) after each stage.")
+    public var residual = false
+    @Doc("Width of the encoder's output vector (what fusion receives).")
     public var dim = 64
     /// A configuration with every default.
     public init() {}
@@ -47,15 +52,13 @@ public struct ImageEncoderConfig: Codable, Equatable, Sendable {
 
 /// The audio encoder of a model: a named preset, or layers written out (`layers`, which wins).
 public struct AudioEncoderConfig: Codable, Equatable, Sendable {
-    /// `cnn2d` (default: 2-D conv stages over coefficients × frames, flatten, linear), `cnn2d_mean`
-    /// (mean over the valid frames instead of flatten), `cnn1d_mean` (1-D convs over time), `bigru`
-    /// or `bilstm` (a bidirectional recurrent layer of `dim` units per direction, its last states).
+    @Doc("`cnn2d` (default: 2-D conv stages over coefficients × frames, flatten, linear), `cnn2d_mean` (mean over the valid frames instead of flatten), `cnn1d_mean` (1-D convs over time), `bigru` or `bilstm` (a bidirectional recurrent layer of `dim` units per direction, its last states).")
     public var preset = "cnn2d"
-    /// The encoder as a layer stack over `[coefficients, frames]`; when given, `preset` and its settings are not used.
+    @Doc("The encoder as a layer stack over `[coefficients, frames]`; when given, `preset` and its settings are not used.")
     public var layers: [LayerSpec] = []
-    /// Channels of each stage (convolutional presets).
+    @Doc("Output channels of each convolution stage of the convolutional presets.")
     public var channels = [16, 32]
-    /// Output width.
+    @Doc("Width of the encoder's output vector (what fusion receives).")
     public var dim = 64
     /// A configuration with every default.
     public init() {}
@@ -63,19 +66,21 @@ public struct AudioEncoderConfig: Codable, Equatable, Sendable {
 
 /// The fusion strategy of a model.
 public struct FusionConfig: Codable, Equatable, Sendable {
-    /// Strategy (default: concatenation).
+    @Doc("The fusion strategy: concat (concatenation), late (a head per modality, logits averaged), gated, tensor, low_rank, attention, transformer, sum or product.")
     public var kind: FusionKind = .concat
-    /// Common width for projecting strategies.
+    @Doc("Common width the projecting strategies (gated, attention, transformer, sum, product, low_rank) map every modality to.")
     public var dim = 64
-    /// Rank of low-rank fusion.
+    @Doc("low_rank: rank of the factorised tensor fusion.")
     public var rank = 4
-    /// Per-modality width before tensor fusion's outer product.
+    @Doc("tensor: width each modality is projected to before the outer product (the fused size grows as (projection + 1)^modalities).")
     public var projection = 8
-    /// Transformer fusion layers; heads of attention and Transformer fusion.
-    public var layers = 1, heads = 2
-    /// Late fusion: learn modality weights (else a plain mean).
+    @Doc("Layers of the transformer fusion.")
+    public var layers = 1
+    @Doc("Attention heads of the attention and transformer fusions (a divisor of dim).")
+    public var heads = 2
+    @Doc("late: learn a softmax weight per modality (else the plain mean of the per-modality logits).")
     public var learnedWeights = true
-    /// Probability of hiding each modality of a training sample.
+    @Doc("Probability of hiding each modality of a training sample (never all of them), so the model copes with missing ones.")
     public var modalityDropout: Float = 0
     /// A configuration with every default.
     public init() {}
@@ -83,11 +88,11 @@ public struct FusionConfig: Codable, Equatable, Sendable {
 
 /// The classifier head.
 public struct HeadConfig: Codable, Equatable, Sendable {
-    /// Hidden widths.
+    @Doc("Widths of the head's hidden layers (empty: a single linear layer).")
     public var hidden = [64]
-    /// Activation after each hidden layer.
+    @Doc("Activation after each hidden layer of the head.")
     public var activation: Activation.Kind = .relu
-    /// Dropout after each hidden layer.
+    @Doc("Dropout probability after each hidden layer of the head.")
     public var dropout: Float = 0
     /// A configuration with every default.
     public init() {}
@@ -97,13 +102,17 @@ extension Activation.Kind: Codable {}
 
 /// Everything needed to build a `MultimodalClassifier`.
 public struct ModelConfig: Codable, Equatable, Sendable {
-    /// The modalities the model reads.
+    @Doc("The modalities the model reads; samples lacking one are handled by the presence mask.")
     public var modalities: [Modality] = Modality.allCases
-    /// Per-modality encoders.
-    public var text = TextEncoderConfig(), image = ImageEncoderConfig(), audio = AudioEncoderConfig()
-    /// Fusion strategy.
+    @Doc("The text encoder: a preset, or layers.")
+    public var text = TextEncoderConfig()
+    @Doc("The image encoder: a preset, or layers.")
+    public var image = ImageEncoderConfig()
+    @Doc("The audio encoder: a preset, or layers.")
+    public var audio = AudioEncoderConfig()
+    @Doc("How the encoders' outputs are combined before the classifier head.")
     public var fusion = FusionConfig()
-    /// Classifier head.
+    @Doc("The classifier head shared by all fusions: hidden layers, then a linear layer to the classes.")
     public var head = HeadConfig()
     /// A configuration with every default.
     public init() {}

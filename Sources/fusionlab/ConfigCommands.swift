@@ -4,19 +4,51 @@ import FusionExperiments
 
 /// Prints the JSON Schema of experiment files.
 struct Schema: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the JSON Schema of experiment files (for editors).")
-    func run() throws { print(ConfigSchema.jsonText(), terminator: "") }
+    static let configuration = CommandConfiguration(
+        abstract: "Print the JSON Schema of experiment files (for editors), their reference page, or what keys do.")
+    @Flag(help: "Print the reference page (docs/experiment-format.md) instead.") var markdown = false
+    @Option(help: ArgumentHelp("Explain the keys starting with this dotted path (training.lr, model.fusion).", valueName: "key"))
+    var key: String?
+
+    func run() throws {
+        guard let key else {
+            print(markdown ? ConfigSchema.markdown() : ConfigSchema.jsonText(), terminator: "")
+            return
+        }
+        let matches = ConfigSchema.entries().filter { $0.key == key || $0.key.hasPrefix(key + ".") }
+        guard !matches.isEmpty else {
+            let hint = ConfigLoader.nearest(key, among: ConfigSchema.entries().map(\.key)).map { "; did you mean \($0)?" } ?? ""
+            FileHandle.standardError.write(Data("error: \(key) is not a key of the experiment format\(hint)\n".utf8))
+            throw ExitCode(1)
+        }
+        for entry in matches {
+            let value = entry.defaultValue.isEmpty ? "" : " = \(entry.defaultValue)"
+            let allowed = entry.allowed.isEmpty ? "" : "\n    one of: \(entry.allowed.joined(separator: ", "))"
+            print("\(entry.key) (\(entry.type))\(value)\n    \(entry.description)\(allowed)")
+        }
+    }
 }
 
 /// Checks an experiment file without running it.
 struct Validate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Check an experiment file (extends, --set, keys, types, ranges) without running it.")
-    @Argument(help: "Experiment file.") var experiment: String
+    static let configuration = CommandConfiguration(
+        abstract: "Check an experiment file (extends, --set, keys, types, ranges, layer shapes, memory, files named) without running it.")
+    @Argument(help: "Experiment file.", completion: .file(extensions: ["json"])) var experiment: String
     @Option(name: .customLong("set"), help: "Override a key: --set training.epochs=5 (repeatable).") var overrides: [String] = []
+    @Flag(help: "Print the resolved experiment: every key after extends, --set and the defaults.") var print = false
 
     func run() throws {
         let loaded = try reportingErrors { try ConfigLoader.load(experiment, overrides: overrides) }
-        print("\(experiment): valid (experiment \"\(loaded.config.name)\", fusion \(loaded.config.model.fusion.kind.rawValue), "
+        let missing = ConfigValidation.checkFiles(loaded.config)
+        guard missing.isEmpty else {
+            for issue in missing { FileHandle.standardError.write(Data("error: \(experiment): \(issue.path): \(issue.message)\n".utf8)) }
+            throw ExitCode(1)
+        }
+        if print {
+            Swift.print(ConfigLoader.resolvedJSON(loaded.config), terminator: "")
+            return
+        }
+        Swift.print("\(experiment): valid (experiment \"\(loaded.config.name)\", fusion \(loaded.config.model.fusion.kind.rawValue), "
               + "\(loaded.config.training.epochs) epochs)")
     }
 }

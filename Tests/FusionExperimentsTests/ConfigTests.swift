@@ -92,6 +92,33 @@ final class ConfigTests: XCTestCase {
         expectError(cycle, ["extends forms a cycle"])
     }
 
+    func testEveryOptionIsDocumentedAndTheReferenceIsUpToDate() throws {
+        let entries = ConfigSchema.entries()
+        XCTAssertGreaterThan(entries.count, 130)
+        XCTAssertEqual(entries.filter { $0.description.count < 12 }.map(\.key), [], "every option has a real description")
+        let batch = try XCTUnwrap(entries.first { $0.key == "training.batch_size" })
+        XCTAssertEqual(batch.defaultValue, "32")
+        XCTAssertEqual(entries.first { $0.key == "training.optimizer" }?.allowed, ["adam", "adamw", "sgd"])
+        XCTAssertTrue(LayerSpec.settingDocumentation.keys.contains("bidirectional"))
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let committed = try String(contentsOf: root.appendingPathComponent("docs/experiment-format.md"), encoding: .utf8)
+        XCTAssertEqual(committed, ConfigSchema.markdown(), "regenerate with: fusionlab schema --markdown > docs/experiment-format.md")
+    }
+
+    func testFilesTheExperimentNamesAreChecked() throws {
+        var config = ExperimentConfig()
+        config.dataset.path = "/nonexistent/dataset"
+        config.transfer.initFrom = "/nonexistent/best.safetensors"
+        config.preprocessing.text.tokenizer = "wordpiece"
+        let issues = ConfigValidation.checkFiles(config)
+        XCTAssertEqual(issues.map(\.path), ["dataset.path", "transfer.init_from", "preprocessing.text.vocab"])
+        XCTAssertTrue(issues[0].message.contains("/nonexistent/dataset"))
+        config.dataset.generate = true
+        config.transfer.initFrom = ""
+        config.model.modalities = [.image]
+        XCTAssertEqual(ConfigValidation.checkFiles(config).map(\.path), [], "a generated dataset and an unread tokenizer need no files")
+    }
+
     func testCommittedSchemaIsUpToDate() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let committed = try String(contentsOf: root.appendingPathComponent("Experiments/experiment.schema.json"), encoding: .utf8)

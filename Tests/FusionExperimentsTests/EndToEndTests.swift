@@ -292,6 +292,6 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(range.status, 1)
         XCTAssertTrue(range.err.contains("--set training.batch_size: training.batch_size: expected at least 1, got 0"), range.err)
         let missing = try fusionlab(["run", "nowhere.json"])
-        XCTAssertTrue(missing.err.contains("nowhere.json: cannot read the file"), missing.err)
+        XCTAssertTrue(missing.err.contains("nowhere.json: no such file"), missing.err)
     }
 }

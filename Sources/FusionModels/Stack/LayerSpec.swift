@@ -9,40 +9,62 @@ import Foundation
 /// belong to the layer's type are errors naming the JSON path. See docs/experiment-format.md
 /// for every type and key.
 public struct LayerSpec: Codable, Equatable, Sendable {
-    /// The layer type (`conv2d`, `gru`, `flatten`, …; see `LayerSpec.types`).
-    public var type: String
-    /// Key of the layer's parameters instead of its position (`encoders.image.layers.<name>.weight`).
-    public var name: String?
-    /// Output channels of a convolution.
-    public var channels: Int?
-    /// Window size, stride, zero padding and dilation: one value, or one per spatial axis (2-D).
-    public var kernel: [Int]?, stride: [Int]?, padding: [Int]?, dilation: [Int]?
-    /// Output width of `linear` and `embedding`.
-    public var units: Int?
-    /// Whether `linear` or a convolution has a bias (default true).
-    public var bias: Bool?
-    /// Drop probability of `dropout`; dropout between stacked recurrent or Transformer layers.
-    public var p: Double?
-    /// `global_pool`: `avg`, `max` or `attention`.
-    public var op: String?
-    /// Hidden width of `gru` and `lstm`.
-    public var hidden: Int?
-    /// Stacked layers of `gru`, `lstm` and `transformer`.
-    public var numLayers: Int?
-    /// Whether `gru` or `lstm` also runs backwards.
-    public var bidirectional: Bool?
-    /// `gru` / `lstm`: `last` (the final state, a vector) or `sequence` (every step).
-    public var output: String?
-    /// Negative slope of `leaky_relu` (default 0.01).
-    public var slope: Double?
-    /// Attention heads, feed-forward width, pre-norm and activation of `transformer`.
-    public var heads: Int?, feedForward: Int?, normFirst: Bool?, activation: String?
-    /// `positional`: `sinusoidal` or `learned`.
-    public var encoding: String?
-    /// `bag_of_words`: 1/0 presence instead of counts.
-    public var binary: Bool?
-    /// The block of a `residual` layer: its output is added to its input.
-    public var layers: [LayerSpec]?
+    @Doc("The layer type: conv1d, conv2d, max_pool1d/2d, avg_pool1d/2d, flatten, global_pool, linear, dropout, batch_norm, layer_norm, relu, leaky_relu, gelu, tanh, sigmoid, residual, gru, lstm, transformer, positional, embedding, bag_of_words.")
+    public var type: String = ""
+    @Doc("Key of the layer's parameters instead of its position (encoders.image.layers.<name>.weight).")
+    public var name: String? = nil
+    @Doc("conv1d / conv2d: output channels.")
+    public var channels: Int? = nil
+    @Doc("Convolutions and pooling (required): window size, one value or one per spatial axis (2-D).")
+    public var kernel: [Int]? = nil
+    @Doc("Convolutions and pooling: step between windows, one value or one per axis (default 1; pooling: the kernel).")
+    public var stride: [Int]? = nil
+    @Doc("Convolutions and pooling: zeros added on each side, one value or one per axis (default 0).")
+    public var padding: [Int]? = nil
+    @Doc("Convolutions: spacing of the kernel taps, one value or one per axis (default 1).")
+    public var dilation: [Int]? = nil
+    @Doc("linear and embedding: output width.")
+    public var units: Int? = nil
+    @Doc("linear and convolutions: whether the layer has a bias (default true).")
+    public var bias: Bool? = nil
+    @Doc("dropout: drop probability (default 0.5); gru, lstm, transformer: dropout between stacked layers (default 0).")
+    public var p: Double? = nil
+    @Doc("global_pool: avg (default), max or attention (a learned query), over the valid steps or pixels.")
+    public var op: String? = nil
+    @Doc("gru and lstm: hidden units per direction.")
+    public var hidden: Int? = nil
+    @Doc("gru, lstm and transformer: stacked layers (default 1).")
+    public var numLayers: Int? = nil
+    @Doc("gru and lstm: also run backwards and concatenate both directions (default false).")
+    public var bidirectional: Bool? = nil
+    @Doc("gru and lstm: last (the final valid state of each direction, a vector; default) or sequence (every step).")
+    public var output: String? = nil
+    @Doc("leaky_relu: negative slope (default 0.01).")
+    public var slope: Double? = nil
+    @Doc("transformer: attention heads (a divisor of the model width).")
+    public var heads: Int? = nil
+    @Doc("transformer: feed-forward width (default 4 × the model width).")
+    public var feedForward: Int? = nil
+    @Doc("transformer: layer norm before attention and feed-forward instead of after (default false).")
+    public var normFirst: Bool? = nil
+    @Doc("transformer: relu (default) or gelu in the feed-forward block.")
+    public var activation: String? = nil
+    @Doc("positional: sinusoidal (default) or learned position encodings added to the sequence.")
+    public var encoding: String? = nil
+    @Doc("bag_of_words: 1/0 presence instead of counts (default false).")
+    public var binary: Bool? = nil
+    @Doc("residual: the block of layers whose output is added to its input (same shape).")
+    public var layers: [LayerSpec]? = nil
+
+    /// What each setting does, by JSON key (from the `@Doc` texts above).
+    public static let settingDocumentation: [String: String] = {
+        var docs = [String: String]()
+        for child in Mirror(reflecting: LayerSpec("relu")).children {
+            guard let label = child.label, let option = child.value as? any DocumentedOption else { continue }
+            docs[snakeCase(String(label.drop(while: { $0 == "_" })))] = option.documentation
+        }
+        return docs
+    }()
 
     /// A layer of `type` with no settings.
     public init(_ type: String) { self.type = type }
