@@ -49,8 +49,11 @@ let package = Package(
             dependencies: [
                 "FusionTensor", "FusionNN", "FusionOptim", "FusionData", "FusionModels",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            plugins: ["BuildInfo"]
         ),
+        // The version and git commit, built into the binaries.
+        .plugin(name: "BuildInfo", capability: .buildTool(), path: "Plugins/BuildInfo"),
 
         // MARK: - Executables
         .executableTarget(

@@ -15,6 +15,10 @@ public struct ComparisonRun {
     public var variant: String, seed: UInt64
     /// The run's result.
     public var result: RunResult
+    /// Its position in the whole job (1-based) and the job's size.
+    public var index = 0, total = 0
+    /// The estimated time left for the whole job, from the mean run time so far.
+    public var remaining: TimeInterval = 0
 }
 
 /// `fusionlab compare`: every variant × seed, unimodal baselines added, summarised as
@@ -60,15 +64,18 @@ public enum Comparison {
         let directory = "\(runsRoot)/\(base.name)/compare-\(stamp)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var finished: [ComparisonRun] = []
+        let total = all.count * base.compare.seeds.count, started = Date()
         for variant in all {
             for seed in base.compare.seeds {
                 var tree = applying(variant.settings, to: loaded.tree)
                 tree["seed"] = seed
                 tree["name"] = slug(variant.label) + "-s\(seed)"
                 let config = try ConfigLoader.decode(tree, defaultSource: loaded.path)
-                progress.log("compare: \(variant.label), seed \(seed)")
+                progress.log("compare \(finished.count + 1)/\(total): \(variant.label), seed \(seed)")
                 let result = try ExperimentRunner.run(config, runsRoot: directory + "/runs", progress: progress)
-                finished.append(ComparisonRun(variant: variant.label, seed: seed, result: result))
+                let remaining = Date().timeIntervalSince(started) / Double(finished.count + 1) * Double(total - finished.count - 1)
+                finished.append(ComparisonRun(variant: variant.label, seed: seed, result: result, index: finished.count + 1,
+                                              total: total, remaining: remaining))
                 report(finished[finished.count - 1])
                 try writeFiles(finished, metrics: base.evaluation.metrics, to: directory)
             }

@@ -50,15 +50,17 @@ public struct RunDirectory {
     /// A word vocabulary built from the training split.
     public var vocabulary: String { path + "/vocab.txt" }
 
-    /// Writes `manifest.json`: seed, code version, dataset hash, threads and machine.
+    /// Writes `manifest.json`: seed, code version (FusionLab's and its git commit, built in), the
+    /// command line and its `--set` overrides, dataset hash, threads and machine.
     func writeManifest(config: ExperimentConfig, datasetRoot: String, extra: [String: Any] = [:]) throws {
         var manifest: [String: Any] = [
             "experiment": config.name, "seed": config.seed, "threads": config.training.threads,
-            "code_version": codeVersion(), "dataset": datasetRoot, "dataset_hash": datasetHash(datasetRoot),
+            "code_version": codeVersion(), "command_line": CommandLine.arguments, "overrides": commandLineOverrides(),
+            "dataset": datasetRoot, "dataset_hash": datasetHash(datasetRoot),
             "machine": machineDescription(), "created": ISO8601DateFormatter().string(from: Date()),
         ]
         for (k, v) in extra { manifest[k] = v }
-        let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
+        let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         try writeFileAtomically(data, to: path + "/manifest.json")
     }
 
@@ -71,7 +73,7 @@ public struct RunDirectory {
         manifest[status == "running" ? "started" : "ended"] = ISO8601DateFormatter().string(from: Date())
         if status == "running" { manifest["pid"] = Int(getpid()) }
         if let error { manifest["error"] = error } else { manifest.removeValue(forKey: "error") }
-        let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
+        let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         try writeFileAtomically(data, to: path + "/manifest.json")
     }
 
@@ -140,18 +142,19 @@ public struct EpochRecord: Equatable {
     }
 }
 
-/// `git describe` of the working tree when available, else "unknown".
-func codeVersion() -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["git", "describe", "--always", "--dirty"]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    do { try process.run() } catch { return "unknown" }
-    process.waitUntilExit()
-    let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    return process.terminationStatus == 0 && !out.isEmpty ? out : "unknown"
+/// The version and commit this binary was built from (not the working directory's state).
+func codeVersion() -> String { "\(BuildInfo.version) (\(BuildInfo.commit))" }
+
+/// The `--set` overrides on this process's command line, as given.
+func commandLineOverrides(_ arguments: [String] = CommandLine.arguments) -> [String] {
+    var out = [String]()
+    var k = 0
+    while k < arguments.count {
+        if arguments[k] == "--set", k + 1 < arguments.count { out.append(arguments[k + 1]); k += 2; continue }
+        if arguments[k].hasPrefix("--set=") { out.append(String(arguments[k].dropFirst(6))) }
+        k += 1
+    }
+    return out
 }
 
 extension RunDirectory {

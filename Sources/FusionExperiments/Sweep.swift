@@ -37,12 +37,14 @@ public enum Sweep {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let metric = base.sweep.metric, lowerIsBetter = metric == "loss"
         var trials: [Trial] = []
-        for (k, variant) in variants(base.sweep, seed: base.seed).enumerated() {
+        let all = variants(base.sweep, seed: base.seed), started = Date()
+        for (k, variant) in all.enumerated() {
             var tree = Comparison.applying(variant.settings, to: loaded.tree)
             tree = Comparison.applying([("training.early_stopping.metric", metric)], to: tree)
             tree["name"] = "trial\(k)"
             let config = try ConfigLoader.decode(tree, defaultSource: loaded.path)
-            progress.log("sweep trial \(k + 1): \(variant.label)")
+            let eta = k == 0 ? "" : ", ETA " + durationText(Date().timeIntervalSince(started) / Double(k) * Double(all.count - k))
+            progress.log("sweep trial \(k + 1)/\(all.count): \(variant.label)\(eta)")
             let result = try ExperimentRunner.run(config, runsRoot: directory + "/runs", progress: progress)
             trials.append(Trial(variant: variant, score: result.bestValidation, result: result))
             try writeTable(trials, metric: metric, to: directory)

@@ -9,6 +9,7 @@ struct Schema: ParsableCommand {
     @Flag(help: "Print the reference page (docs/experiment-format.md) instead.") var markdown = false
     @Option(help: ArgumentHelp("Explain the keys starting with this dotted path (training.lr, model.fusion).", valueName: "key"))
     var key: String?
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
         guard let key else {
@@ -36,6 +37,7 @@ struct Validate: ParsableCommand {
     @Argument(help: "Experiment file.", completion: .file(extensions: ["json"])) var experiment: String
     @Option(name: .customLong("set"), help: "Override a key: --set training.epochs=5 (repeatable).") var overrides: [String] = []
     @Flag(help: "Print the resolved experiment: every key after extends, --set and the defaults.") var print = false
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
         let loaded = try reportingErrors { try ConfigLoader.load(experiment, overrides: overrides) }

@@ -15,6 +15,7 @@ struct Demo: ParsableCommand {
     @Option(help: "Training samples per epoch.") var samples = 1024
     @Option(help: "Threads for the kernels and OpenBLAS.") var threads = 2
     @Option(help: "Random seed.") var seed: UInt64 = 0
+    @OptionGroup var output: OutputOptions
 
     func validate() throws {
         guard epochs > 0, samples >= 64, threads > 0 else { throw ValidationError("epochs and threads must be positive, samples at least 64") }

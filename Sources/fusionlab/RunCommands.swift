@@ -2,16 +2,32 @@ import ArgumentParser
 import Foundation
 import FusionExperiments
 
+/// How much every command says on stderr: -q errors only, -v details too. Results on stdout
+/// are printed either way.
+struct OutputOptions: ParsableArguments {
+    @Flag(name: [.short, .long], help: "Print only errors (and the result).") var quiet = false
+    @Flag(name: [.short, .long], help: "Also print details: files, caches, shapes, timings.") var verbose = false
+
+    /// The verbosity the flags ask for.
+    var verbosity: Verbosity { quiet ? .quiet : (verbose ? .verbose : .normal) }
+    /// A progress reporter at that verbosity.
+    func progress() -> FusionExperiments.Progress { FusionExperiments.Progress(verbosity: verbosity) }
+
+    func validate() throws {
+        if quiet && verbose { throw ValidationError("--quiet and --verbose exclude each other") }
+    }
+}
+
 /// Options every command that runs experiments shares.
 struct RunOptions: ParsableArguments {
     @Option(name: .customLong("set"), help: "Override a key of the experiment: --set training.epochs=5 (repeatable).")
     var overrides: [String] = []
-    @Option(help: "Folder that receives run directories.") var runs = "runs"
-    @Option(help: ArgumentHelp("Folder for the preprocessed-feature cache (same as --set dataset.cache_dir=…; "
+    @Option(help: "Folder that receives run directories.", completion: .directory) var runs = "runs"
+    @Option(completion: .directory, help: ArgumentHelp("Folder for the preprocessed-feature cache (same as --set dataset.cache_dir=…; "
                                + "else $FUSIONLAB_CACHE_DIR, the dataset folder, or ~/.cache/fusionlab when that is read-only).",
                                valueName: "folder"))
     var cacheDir: String?
-    @Flag(help: "Print only errors.") var quiet = false
+    @OptionGroup var output: OutputOptions
 
     /// The `--set` overrides, with `--cache-dir` as the last of them.
     var allOverrides: [String] { overrides + (cacheDir.map { ["dataset.cache_dir=\($0)"] } ?? []) }
@@ -28,8 +44,8 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
 /// Trains, evaluates and tests one experiment (or resumes a run).
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Train, validate and test an experiment; --resume continues a run.")
-    @Argument(help: "Experiment file.") var experiment: String?
-    @Option(help: "Continue the run in this directory after its last finished epoch.") var resume: String?
+    @Argument(help: "Experiment file.", completion: .file(extensions: ["json"])) var experiment: String?
+    @Option(help: "Continue the run in this directory after its last finished epoch.", completion: .directory) var resume: String?
     @OptionGroup var options: RunOptions
 
     func validate() throws {
@@ -37,7 +53,7 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        let progress = Progress(quiet: options.quiet)
+        let progress = options.output.progress()
         let result = try reportingErrors { () -> RunResult in
             if let resume { return try ExperimentRunner.resume(resume, progress: progress) }
             let loaded = try ConfigLoader.load(experiment ?? "", overrides: options.allOverrides)
@@ -54,20 +70,21 @@ struct Run: ParsableCommand {
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare values of any key (fusion strategies by default) over seeds, with unimodal baselines.")
-    @Argument(help: "Experiment file (its \"compare\" section lists the axes and seeds).") var experiment: String
+    @Argument(help: "Experiment file (its \"compare\" section lists the axes and seeds).", completion: .file(extensions: ["json"])) var experiment: String
     @Flag(help: "Also export the comparison as a notebook into notebooks-export/.") var notebook = false
-    @Flag(help: "Show every run's epochs, not one line per run.") var verbose = false
     @OptionGroup var options: RunOptions
 
     func run() throws {
-        let progress = Progress(quiet: options.quiet || !verbose)
+        // One line per run; every run's epochs (and details) with --verbose.
+        let progress = Progress(verbosity: options.output.verbose ? .verbose : .quiet)
         let (directory, _, table) = try reportingErrors { () -> (String, [ComparisonRun], String) in
             let loaded = try ConfigLoader.load(experiment, overrides: options.allOverrides)
             return try Comparison.run(loaded, runsRoot: options.runs, progress: progress) { run in
-                guard !options.quiet else { return }
+                guard !options.output.quiet else { return }
                 let label = run.variant.padding(toLength: max(22, run.variant.count), withPad: " ", startingAt: 0)
-                print(label + String(format: " seed %llu  test accuracy %.3f  F1 macro %.3f  best epoch %d  %.1fs", run.seed,
-                                     run.result.test.accuracy, run.result.test.f1Macro, run.result.bestEpoch, run.result.trainSeconds))
+                let eta = run.index < run.total ? "  ETA \(durationText(run.remaining))" : ""
+                print("\(run.index)/\(run.total) " + label + String(format: " seed %llu  test accuracy %.3f  F1 macro %.3f  best epoch %d  %.1fs", run.seed,
+                                     run.result.test.accuracy, run.result.test.f1Macro, run.result.bestEpoch, run.result.trainSeconds) + eta)
             }
         }
         print(table, terminator: "")

@@ -9,11 +9,11 @@ import FusionTensor
 struct SweepCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "sweep",
         abstract: "Grid or seeded random search over key paths; writes the best configuration as a runnable experiment file.")
-    @Argument(help: "Experiment file (its \"sweep\" section lists the axes).") var experiment: String
+    @Argument(help: "Experiment file (its \"sweep\" section lists the axes).", completion: .file(extensions: ["json"])) var experiment: String
     @OptionGroup var options: RunOptions
 
     func run() throws {
-        let progress = Progress(quiet: options.quiet)
+        let progress = options.output.progress()
         let outcome = try reportingErrors { () -> (directory: String, trials: [Sweep.Trial], best: Sweep.Trial, bestFile: String) in
             try Sweep.run(try ConfigLoader.load(experiment, overrides: options.allOverrides), runsRoot: options.runs, progress: progress)
         }
@@ -28,14 +28,14 @@ struct SweepCommand: ParsableCommand {
 /// Evaluates a finished run on a split of its dataset or another dataset.
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Evaluate a run's best checkpoint on a dataset split (prints metrics JSON).")
-    @Argument(help: "Run directory.") var runDirectory: String
-    @Option(help: "Another dataset folder with the same labels.") var dataset: String?
+    @Argument(help: "Run directory.", completion: .directory) var runDirectory: String
+    @Option(help: "Another dataset folder with the same labels.", completion: .directory) var dataset: String?
     @Option(help: "Split: train, val or test.") var split = "test"
-    @Flag(help: "Print only errors and the metrics.") var quiet = false
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
         guard let split = Split(rawValue: split) else { throw ValidationError("--split must be train, val or test") }
-        let progress = Progress(quiet: quiet)
+        let progress = output.progress()
         let evaluation = try reportingErrors { () -> Evaluation in
             let loaded = try ExperimentRunner.load(run: runDirectory, datasetPath: dataset, progress: progress)
             return try Trainer.evaluate(loaded.model, data: loaded.data, split: split)
@@ -47,16 +47,17 @@ struct Evaluate: ParsableCommand {
 /// Predicts single files or a dataset split with a finished run.
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Predict with a run's best checkpoint: single files, or a dataset split as CSV.")
-    @Argument(help: "Run directory.") var runDirectory: String
-    @Option(help: "A PNG image.") var image: String?
-    @Option(help: "An audio file.") var audio: String?
+    @Argument(help: "Run directory.", completion: .directory) var runDirectory: String
+    @Option(help: "A PNG or JPEG image.", completion: .file(extensions: ["png", "jpg", "jpeg"])) var image: String?
+    @Option(help: "An audio file.", completion: .file()) var audio: String?
     @Option(help: "A caption.") var text: String?
-    @Option(help: "Predict a whole dataset folder's split instead.") var dataset: String?
+    @Option(help: "Predict a whole dataset folder's split instead.", completion: .directory) var dataset: String?
     @Option(help: "Split of --dataset.") var split = "test"
-    @Flag(help: "Also print progress messages.") var verbose = false
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let progress = Progress(quiet: !verbose)
+        // Predictions are the output: progress messages only when asked for (-v).
+        let progress = Progress(verbosity: output.verbose ? .verbose : .quiet)
         if let dataset {
             guard let split = Split(rawValue: split) else { throw ValidationError("--split must be train, val or test") }
             let e = try reportingErrors { () -> Evaluation in
@@ -78,7 +79,8 @@ struct Predict: ParsableCommand {
 /// Describes a checkpoint.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Describe a checkpoint (or a run's best checkpoint): metadata, tensors, parameter count.")
-    @Argument(help: "A .safetensors file or a run directory.") var path: String
+    @Argument(help: "A .safetensors file or a run directory.", completion: .file()) var path: String
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
         var file = path
@@ -105,14 +107,14 @@ struct Inspect: ParsableCommand {
 struct EnsembleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ensemble",
         abstract: "Evaluate several runs together: mean probabilities or majority vote.")
-    @Argument(help: "Run directories.") var runs: [String]
+    @Argument(help: "Run directories.", completion: .directory) var runs: [String]
     @Option(help: "mean or vote.") var method = "mean"
-    @Option(help: "Output directory.") var output = "runs/ensembles/latest"
-    @Flag(help: "Print only errors and the result.") var quiet = false
+    @Option(help: "Output directory.", completion: .directory) var output = "runs/ensembles/latest"
+    @OptionGroup var outputOptions: OutputOptions
 
     func run() throws {
         guard let method = Ensemble.Method(rawValue: method) else { throw ValidationError("--method must be mean or vote") }
-        let e = try reportingErrors { try Ensemble.evaluate(runs: runs, method: method, output: output, progress: Progress(quiet: quiet)) }
+        let e = try reportingErrors { try Ensemble.evaluate(runs: runs, method: method, output: output, progress: outputOptions.progress()) }
         print(String(format: "ensemble of %d runs (%@): test accuracy %.4f  F1 macro %.4f  → %@", runs.count, method.rawValue,
                      e.metrics.accuracy, e.metrics.f1Macro, output))
     }
@@ -121,11 +123,12 @@ struct EnsembleCommand: ParsableCommand {
 /// Writes the default dataset.
 struct GenerateDataset: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write the default tri-modal dataset (shape and half × beep order and timbre, partial captions).")
-    @Argument(help: "Output folder.") var folder = "Datasets/default"
+    @Argument(help: "Output folder.", completion: .directory) var folder = "Datasets/default"
     @Option(help: "Number of samples.") var samples = 600
     @Option(help: "Generator seed.") var seed: UInt64 = 1
     @Option(help: "Domain shift (0: source domain).") var shift = 0.0
     @Flag(help: "Replace a dataset already in the folder.") var force = false
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
         guard (20...1_000_000).contains(samples) else { throw ValidationError("--samples must be in 20...1000000, got \(samples)") }
@@ -171,7 +174,7 @@ struct ImportCommand: ParsableCommand {
     @Option(help: "Seed of that split.") var splitSeed: UInt64 = 0
     @Option(help: "fail (default) stops at the first bad row; skip skips and counts it.") var badRows = "fail"
     @Flag(help: "Replace an existing, non-empty output folder.") var force = false
-    @Flag(help: "Print only errors.") var quiet = false
+    @OptionGroup var outputOptions: OutputOptions
 
     func run() throws {
         guard let mediaMode = DatasetImporter.Media(rawValue: media) else {
@@ -188,7 +191,7 @@ struct ImportCommand: ParsableCommand {
         options.force = force
         do {
             let report = try DatasetImporter.run(source: source, to: output, options: options) { line in
-                if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+                if !outputOptions.quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
             }
             let labels = report.labels.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
             print("wrote \(report.folder): train \(report.splits[.train] ?? 0), val \(report.splits[.val] ?? 0), "
@@ -204,8 +207,9 @@ struct ImportCommand: ParsableCommand {
 /// Exports a run or comparison as a Jupyter notebook.
 struct ExportNotebook: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write a Jupyter notebook (figures embedded as SVG) for a run or comparison folder.")
-    @Argument(help: "Run or comparison directory.") var directory: String
-    @Option(help: "Folder the notebook goes to.") var output = "notebooks-export"
+    @Argument(help: "Run or comparison directory.", completion: .directory) var directory: String
+    @Option(help: "Folder the notebook goes to.", completion: .directory) var output = "notebooks-export"
+    @OptionGroup var outputOptions: OutputOptions
 
     func run() throws {
         let path = try reportingErrors { try NotebookExport.export(directory, outputFolder: output) }
@@ -217,13 +221,13 @@ struct ExportNotebook: ParsableCommand {
 struct ExportFeatures: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "export-features",
         abstract: "Write each split's preprocessed features (safetensors) and features.json, for a PyTorch twin on the same numbers.")
-    @Argument(help: "A run directory (its vocabulary and splits) or an experiment file.") var source: String
-    @Option(name: .shortAndLong, help: "Output folder (default: <run dir>/features, or features/<experiment name>).") var output: String?
+    @Argument(help: "A run directory (its vocabulary and splits) or an experiment file.", completion: .file()) var source: String
+    @Option(name: .shortAndLong, help: "Output folder (default: <run dir>/features, or features/<experiment name>).", completion: .directory) var output: String?
     @Option(name: .customLong("set"), help: "Override a key of an experiment file (repeatable).") var overrides: [String] = []
-    @Flag(help: "Print only errors.") var quiet = false
+    @OptionGroup var outputOptions: OutputOptions
 
     func run() throws {
-        let progress = Progress(quiet: quiet)
+        let progress = outputOptions.progress()
         let files = try reportingErrors { () -> [String] in
             let isRun = FileManager.default.fileExists(atPath: source + "/config.resolved.json")
             if isRun {
@@ -248,9 +252,10 @@ struct ExportFeatures: ParsableCommand {
 /// Lists run folders with their status, and removes failed ones on request.
 struct Runs: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List runs (experiment, folder, status, test accuracy); --remove-failed deletes failed runs.")
-    @Option(help: "Folder that holds run directories.") var runs = "runs"
+    @Option(help: "Folder that holds run directories.", completion: .directory) var runs = "runs"
     @Flag(help: "List only failed (or killed) runs.") var failed = false
     @Flag(help: "Delete the failed runs listed.") var removeFailed = false
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
         let fm = FileManager.default

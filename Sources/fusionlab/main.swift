@@ -1,12 +1,16 @@
 import ArgumentParser
+import FusionExperiments
+import Logging
 
 /// The FusionLab command line: parses, then calls the library.
 struct FusionLab: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fusionlab",
         abstract: "Multimodal fusion experiments: train, evaluate, compare and export.",
+        version: "FusionLab \(BuildInfo.version) (commit \(BuildInfo.commit))",
         subcommands: [Run.self, Compare.self, SweepCommand.self, EnsembleCommand.self, Evaluate.self, Predict.self, Validate.self, Inspect.self, ExportNotebook.self, ExportFeatures.self, GenerateDataset.self, ImportCommand.self, Runs.self, Schema.self, Demo.self]
     )
 }
 
+LoggingSystem.bootstrap { ConsoleLogHandler(label: $0) }
 FusionLab.main()

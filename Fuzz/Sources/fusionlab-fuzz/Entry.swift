@@ -44,7 +44,7 @@ struct Replay {
         var count = 0, accepted = 0
         for argument in arguments.dropFirst() where argument != "--verbose" {
             var isDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: argument, isDirectory: &isDirectory)
+            _ = FileManager.default.fileExists(atPath: argument, isDirectory: &isDirectory)
             let files = isDirectory.boolValue
                 ? ((try? FileManager.default.contentsOfDirectory(atPath: argument)) ?? []).sorted().map { "\(argument)/\($0)" }
                 : [argument]
