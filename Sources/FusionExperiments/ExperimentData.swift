@@ -32,9 +32,10 @@ public final class ExperimentData {
     /// and validates the folder, splits it when it has no validation or test samples, builds or
     /// loads the tokenizer (saving a word vocabulary to `vocabularyPath`), and opens or builds the
     /// feature caches.
-    /// With `caches` false (predicting single files) no split is preprocessed.
+    /// With `caches` false (predicting single files) no split is preprocessed. `detail` receives
+    /// what a verbose run shows: the dataset's splits, the tokenizer and each cache file.
     public static func prepare(_ config: ExperimentConfig, vocabularyPath: String?, reuseVocabulary: Bool = false, caches wanted: Bool = true,
-                               log: @escaping (String) -> Void) throws -> ExperimentData {
+                               log: @escaping (String) -> Void, detail: (String) -> Void = { _ in }) throws -> ExperimentData {
         let d = config.dataset
         if d.generate { try DefaultDataset.ensure(d.generator, at: d.path, log: log) }
         guard FileManager.default.fileExists(atPath: d.path + "/dataset.json") else {
@@ -42,7 +43,7 @@ public final class ExperimentData {
             let folderExists = FileManager.default.fileExists(atPath: resolved)
             throw ExperimentError("dataset.path: \(resolved)/dataset.json does not exist"
                 + (folderExists ? " (the folder is there but holds no dataset; see docs/dataset-format.md)"
-                                : " (no such folder; paths are relative to the folder you run fusionlab in)"))
+                                : " (no such folder; dataset.path is relative to the experiment file that names it, a --set path to the current folder)"))
         }
         let policy: BadSamplePolicy = d.badSamples == "skip" ? .skip : .failFast
         var dataset = try Dataset.load(path: d.path, policy: policy, log: log)
@@ -67,6 +68,12 @@ public final class ExperimentData {
             caches[split] = try FeatureCache.load(dataset: dataset, split: split, settings: settings, textEncoder: textEncoder,
                                                   directory: cacheDirectory + (d.trainLimit > 0 ? "/limit\(d.trainLimit)-\(config.seed)" : ""),
                                                   policy: policy, threads: config.training.threads, log: log)
+        }
+        detail("dataset \(dataset.root): " + Split.allCases.map { "\($0.rawValue) \(dataset.samples(in: $0).count)" }.joined(separator: ", ")
+               + ", labels \(dataset.info.labels.count)")
+        if let textEncoder { detail("text: \(type(of: textEncoder)) with \(textEncoder.vocabularySize) tokens") }
+        for (split, cache) in caches.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            detail("feature cache \(split.rawValue): \(cache.path) (\(cache.count) samples)")
         }
         return ExperimentData(dataset: dataset, textEncoder: textEncoder, settings: settings, caches: caches, config: config)
     }

@@ -13,7 +13,7 @@ public enum ExperimentRunner {
         try writeTextAtomically(ConfigLoader.resolvedJSON(config), to: run.path + "/config.resolved.json")
         progress.log("run \(run.path)")
         return try recordingStatus(run) {
-            let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, log: progress.log)
+            let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, log: progress.log, detail: { progress.detail($0) })
             try run.writeManifest(config: config, datasetRoot: data.dataset.root, extra: splitCounts(data).merging(["status": "running", "pid": Int(getpid())]) { $1 })
             let trainer = try Trainer(config: config, data: data, run: run, progress: progress)
             return try trainer.fit()
@@ -38,7 +38,7 @@ public enum ExperimentRunner {
         let run = try RunDirectory.open(directory)
         let config = try run.config()
         Threading.setThreads(config.training.threads)
-        let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, reuseVocabulary: true, log: progress.log)
+        let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, reuseVocabulary: true, log: progress.log, detail: { progress.detail($0) })
         let hasState = FileManager.default.fileExists(atPath: run.resumeState)
         return try recordingStatus(run) {
             try run.setStatus("running")
@@ -65,7 +65,7 @@ public enum ExperimentRunner {
         Threading.setThreads(config.training.threads)
         // The run's own vocabulary, so ids mean what they meant in training.
         let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, reuseVocabulary: true, caches: caches,
-                                              log: progress.log)
+                                              log: progress.log, detail: { progress.detail($0) })
         let model = try MultimodalClassifier.build(config.model, inputs: data.modelInputs, classes: data.classNames.count, seed: config.seed)
         try model.load(from: run.bestCheckpoint)
         model.eval()

@@ -23,9 +23,9 @@ struct RunOptions: ParsableArguments {
     @Option(name: .customLong("set"), help: "Override a key of the experiment: --set training.epochs=5 (repeatable).")
     var overrides: [String] = []
     @Option(help: "Folder that receives run directories.", completion: .directory) var runs = "runs"
-    @Option(completion: .directory, help: ArgumentHelp("Folder for the preprocessed-feature cache (same as --set dataset.cache_dir=…; "
+    @Option(help: ArgumentHelp("Folder for the preprocessed-feature cache (same as --set dataset.cache_dir=…; "
                                + "else $FUSIONLAB_CACHE_DIR, the dataset folder, or ~/.cache/fusionlab when that is read-only).",
-                               valueName: "folder"))
+                               valueName: "folder"), completion: .directory)
     var cacheDir: String?
     @OptionGroup var output: OutputOptions
 

@@ -149,9 +149,10 @@ final class EndToEndTests: XCTestCase {
     }
 
     func testRunWritesEveryFileOfTheRunDirectory() throws {
-        let result = try fusionlab(["run", tinyExperiment("tiny"), "--quiet"])
+        let result = try fusionlab(["run", tinyExperiment("tiny"), "--quiet", "--set", "training.lr=0.004"])
         XCTAssertEqual(result.status, 0, result.err)
         XCTAssertTrue(result.out.contains("test accuracy"), result.out)
+        XCTAssertEqual(result.err, "", "--quiet prints only errors")
         let run = try XCTUnwrap(runDirectories("tiny").last)
         for file in ["config.resolved.json", "manifest.json", "history.csv", "metrics.json", "predictions.csv", "vocab.txt",
                      "checkpoints/best.safetensors", "checkpoints/last.safetensors", "checkpoints/resume.safetensors"] {
@@ -171,6 +172,12 @@ final class EndToEndTests: XCTestCase {
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(run)/manifest.json"))) as? [String: Any]
         XCTAssertEqual(manifest?["threads"] as? Int, 1)
         XCTAssertNotNil(manifest?["dataset_hash"])
+        // The code that ran it is the binary's own (version and commit built in), beside the command line.
+        let version = try fusionlab(["--version"]).out.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(version.hasPrefix("FusionLab \(BuildInfo.version) (commit \(BuildInfo.commit))"), version)
+        XCTAssertEqual(manifest?["code_version"] as? String, "\(BuildInfo.version) (\(BuildInfo.commit))")
+        XCTAssertEqual((manifest?["command_line"] as? [String])?.dropFirst().first, "run")
+        XCTAssertEqual(manifest?["overrides"] as? [String], ["training.lr=0.004"])
         let events = try FileManager.default.contentsOfDirectory(atPath: "\(run)/events")
         XCTAssertEqual(events.count, 1)
         let scalars = try TensorBoardWriter.readScalars(path: "\(run)/events/\(events[0])")
@@ -203,8 +210,11 @@ final class EndToEndTests: XCTestCase {
     }
 
     func testCompareRunsVariantsAndBaselinesAndExportsANotebook() throws {
-        let result = try fusionlab(["compare", tinyExperiment("cmp"), "--quiet", "--notebook"])
+        let result = try fusionlab(["compare", tinyExperiment("cmp"), "--notebook"])
         XCTAssertEqual(result.status, 0, result.err)
+        // One line per finished run: its place in the job and the time the rest should take.
+        XCTAssertTrue(result.out.contains("1/5 fusion=concat") && result.out.contains("ETA"), result.out)
+        XCTAssertTrue(result.out.contains("5/5 unimodal:audio"), result.out)
         for variant in ["fusion=concat", "fusion=late", "unimodal:text", "unimodal:image", "unimodal:audio"] {
             XCTAssertTrue(result.out.contains("| \(variant) |"), "\(variant) in: \(result.out)")
         }
