@@ -2,13 +2,55 @@ import Dispatch
 import Foundation
 import FusionTensor
 
+/// Where each part of a cache payload starts, in bytes from the payload's start: the one
+/// description of the layout, used by the writer and the reader alike. Built from a header read
+/// from disk it checks every size, so a forged header never makes an offset overflow.
+struct CacheLayout: Equatable {
+    /// Samples, and values per image, audio and text row (a text row holds ids, then the mask).
+    let count: Int, imageRow: Int, audioRow: Int, textRow: Int
+    /// Labels (Int32 × n) come first, at 0; then valid audio frames (Int32 × n, only when audio is
+    /// cached), presence flags (UInt8 × 3n, padded to 4 bytes), image rows (Float32), audio rows
+    /// (Float32) and text rows (Int32 ids, then Int32 mask).
+    let frames: Int, presence: Int, image: Int, audio: Int, text: Int
+    /// The payload's size in bytes.
+    let total: Int
+
+    /// The layout a header describes, or nil when a dimension is negative or a size overflows.
+    init?(_ h: FeatureCache.Header) {
+        func product(_ dims: [Int]?) -> Int? {
+            var p = 1
+            for d in dims ?? [] {
+                guard d >= 0 else { return nil }
+                let (r, overflow) = p.multipliedReportingOverflow(by: d)
+                if overflow { return nil }
+                p = r
+            }
+            return dims == nil ? 0 : p
+        }
+        let n = h.ids.count
+        guard let imageRow = product(h.imageShape), let audioRow = product(h.audioShape), (h.textLength ?? 0) >= 0,
+              (h.textLength ?? 0) < Int.max / 8 else { return nil }
+        let textRow = h.textLength ?? 0
+        let (row1, o1) = imageRow.addingReportingOverflow(audioRow)
+        let (row2, o2) = row1.addingReportingOverflow(2 * textRow)
+        let (rowBytes, o3) = row2.multipliedReportingOverflow(by: 4 * n)
+        guard !o1, !o2, !o3, rowBytes < Int.max / 2 else { return nil }
+        (self.count, self.imageRow, self.audioRow, self.textRow) = (n, imageRow, audioRow, textRow)
+        frames = 4 * n
+        presence = frames + (h.audioShape == nil ? 0 : 4 * n)
+        image = presence + (3 * n + 3) / 4 * 4
+        audio = image + 4 * n * imageRow
+        text = audio + 4 * n * audioRow
+        total = text + 4 * n * 2 * textRow
+    }
+}
+
 /// One split's preprocessed features in a binary file, memory-mapped for reading.
 ///
 /// File layout: the 8-byte magic `FLCACHE1`, a little-endian UInt64 header length, a UInt64
 /// checksum of the header and its padding, a JSON header (`Header`), zero padding to a
-/// multiple of 64, then the payload: labels (Int32 × n), valid
-/// audio frames (Int32 × n, when audio is cached), presence flags (UInt8 × 3n, padded to 4), image rows (Float32), audio rows (Float32), text
-/// rows (Int32 ids then Int32 mask). The header records the cache key, the payload size and a
+/// multiple of 64, then the payload laid out as `CacheLayout` says. The header records the cache
+/// key, the payload size and a
 /// checksum, so a stale cache (different key) or a corrupt one (wrong size or checksum) is
 /// detected at open and rebuilt, never used.
 public final class FeatureCache: @unchecked Sendable {
@@ -44,60 +86,27 @@ public final class FeatureCache: @unchecked Sendable {
     private let mapping: UnsafeMutableRawPointer
     private let mappedBytes: Int
     private let payload: UnsafeRawPointer
-    private let offsets: (frames: Int, presence: Int, image: Int, audio: Int, text: Int)
+    private let offsets: CacheLayout
 
     /// The number of samples.
     public var count: Int { header.ids.count }
     /// Floats per image row.
-    public var imageRow: Int { header.imageShape.map(shapeCount) ?? 0 }
+    public var imageRow: Int { offsets.imageRow }
     /// Floats per audio row.
-    public var audioRow: Int { header.audioShape.map(shapeCount) ?? 0 }
+    public var audioRow: Int { offsets.audioRow }
     /// Int32 ids per text row (the mask follows).
-    public var textRow: Int { header.textLength ?? 0 }
+    public var textRow: Int { offsets.textRow }
 
-    private init(path: String, header: Header, mapping: UnsafeMutableRawPointer, mappedBytes: Int, payload: UnsafeRawPointer) {
+    private init(path: String, header: Header, layout: CacheLayout, mapping: UnsafeMutableRawPointer, mappedBytes: Int, payload: UnsafeRawPointer) {
         self.path = path
         self.header = header
         self.mapping = mapping
         self.mappedBytes = mappedBytes
         self.payload = payload
-        let n = header.ids.count
-        let frames = 4 * n
-        let presence = frames + (header.audioShape == nil ? 0 : 4 * n)
-        let image = presence + (3 * n + 3) / 4 * 4
-        let audio = image + 4 * n * (header.imageShape.map(shapeCount) ?? 0)
-        let text = audio + 4 * n * (header.audioShape.map(shapeCount) ?? 0)
-        offsets = (frames, presence, image, audio, text)
+        offsets = layout
     }
 
     deinit { munmap(mapping, mappedBytes) }
-
-    /// The payload size a header implies.
-    static func payloadSize(_ h: Header) -> Int {
-        let n = h.ids.count
-        return 4 * n + (h.audioShape == nil ? 0 : 4 * n) + (3 * n + 3) / 4 * 4 + 4 * n * ((h.imageShape.map(shapeCount) ?? 0) + (h.audioShape.map(shapeCount) ?? 0) + 2 * (h.textLength ?? 0))
-    }
-
-    /// `payloadSize` for a header read from disk: nil when a dimension is negative or the size overflows.
-    static func checkedPayloadSize(_ h: Header) -> Int? {
-        func product(_ dims: [Int]?) -> Int? {
-            var p = 1
-            for d in dims ?? [] {
-                guard d >= 0 else { return nil }
-                let (r, overflow) = p.multipliedReportingOverflow(by: d)
-                if overflow { return nil }
-                p = r
-            }
-            return dims == nil ? 0 : p
-        }
-        guard let image = product(h.imageShape), let audio = product(h.audioShape), let length = h.textLength.map({ $0 }) ?? Optional(0),
-              length >= 0, length < Int.max / 8 else { return nil }
-        let (row, o1) = image.addingReportingOverflow(audio)
-        let (row2, o2) = row.addingReportingOverflow(2 * length)
-        let (bytes, o3) = row2.multipliedReportingOverflow(by: 4 * h.ids.count)
-        guard !o1, !o2, !o3, bytes < Int.max / 2 else { return nil }
-        return 4 * h.ids.count + (h.audioShape == nil ? 0 : 4 * h.ids.count) + (3 * h.ids.count + 3) / 4 * 4 + bytes
-    }
 
     /// Class id of sample `i`.
     public func label(_ i: Int) -> Int32 { payload.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self) }
@@ -146,7 +155,7 @@ public final class FeatureCache: @unchecked Sendable {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        h = Hash64.fnv1a(try encoder.encode(settings), seed: h)
+        h = Hash64.fnv1a(try encoder.encode(settings.cached), seed: h)
         if let textEncoder { h = Hash64.fnv1a(Array("\(type(of: textEncoder)) \(textEncoder.vocabularyFingerprint)".utf8), seed: h) }
         return String(format: "%016llx", h)
     }
@@ -186,12 +195,13 @@ public final class FeatureCache: @unchecked Sendable {
         }
         guard header.version == version else { return fail("format version \(header.version), expected \(version)") }
         if let expectedKey, header.key != expectedKey { return fail("stale: key \(header.key), expected \(expectedKey)") }
-        guard let expected = checkedPayloadSize(header), header.payloadBytes == expected, payloadStart + expected == size else {
+        guard let layout = CacheLayout(header), header.payloadBytes == layout.total, payloadStart + layout.total == size else {
             return fail("size \(size) bytes does not match the header (payload \(header.payloadBytes) from offset \(payloadStart))")
         }
         let sum = Hash64.checksum(UnsafeRawBufferPointer(rebasing: raw[payloadStart..<size]))
         guard String(format: "%016llx", sum) == header.checksum else { return fail("checksum mismatch: the payload is corrupt") }
-        let cache = FeatureCache(path: path, header: header, mapping: mapped, mappedBytes: size, payload: UnsafeRawPointer(mapped + payloadStart))
+        let cache = FeatureCache(path: path, header: header, layout: layout, mapping: mapped, mappedBytes: size,
+                                 payload: UnsafeRawPointer(mapped + payloadStart))
         if let problem = cache.firstInvalidValue(classes: classes, vocabulary: vocabulary) {
             return .failure(FusionDataError(file: path, problem))  // `cache` unmaps on release
         }
@@ -247,7 +257,7 @@ public final class FeatureCache: @unchecked Sendable {
         // own caches); a change of the dataset's files makes that file stale, and it is rebuilt.
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        var tag = Hash64.fnv1a(try encoder.encode(settings))
+        var tag = Hash64.fnv1a(try encoder.encode(settings.cached))
         if let textEncoder { tag = Hash64.fnv1a(Array("\(type(of: textEncoder)) \(textEncoder.vocabularyFingerprint)".utf8), seed: tag) }
         // A cache built while skipping bad samples never serves a run that must fail on them.
         if policy == .skip { tag = Hash64.fnv1a(Array("bad_samples=skip".utf8), seed: tag) }

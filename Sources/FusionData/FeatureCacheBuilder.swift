@@ -89,19 +89,19 @@ enum FeatureCacheBuilder {
         var header = FeatureCache.Header(version: FeatureCache.version, key: key, split: split, ids: keep.map { samples[$0].id },
                                          imageShape: settings.image?.shape, audioShape: settings.audio?.shape,
                                          textLength: settings.text?.maxLength, payloadBytes: 0, checksum: "")
-        header.payloadBytes = FeatureCache.payloadSize(header)
-        var payload = Data(count: header.payloadBytes)
+        guard let layout = CacheLayout(header) else { throw FusionDataError(file: path, "the cache of \(m) samples would be too large") }
+        header.payloadBytes = layout.total
+        var payload = Data(count: layout.total)
         payload.withUnsafeMutableBytes { raw in
             guard let base = raw.baseAddress else { return }
-            var offset = 0
-            for i in keep { base.storeBytes(of: Int32(samples[i].label), toByteOffset: offset, as: Int32.self); offset += 4 }
-            if settings.audio != nil {
-                for i in keep { base.storeBytes(of: validFrames[i], toByteOffset: offset, as: Int32.self); offset += 4 }
+            for (j, i) in keep.enumerated() {
+                base.storeBytes(of: Int32(samples[i].label), toByteOffset: 4 * j, as: Int32.self)
+                if settings.audio != nil { base.storeBytes(of: validFrames[i], toByteOffset: layout.frames + 4 * j, as: Int32.self) }
+                for k in 0..<3 { base.storeBytes(of: presence[3 * i + k], toByteOffset: layout.presence + 3 * j + k, as: UInt8.self) }
             }
-            for i in keep { for k in 0..<3 { base.storeBytes(of: presence[3 * i + k], toByteOffset: offset, as: UInt8.self); offset += 1 } }
-            offset = 4 * m + (settings.audio == nil ? 0 : 4 * m) + (3 * m + 3) / 4 * 4
-            func copyRows<T>(_ source: [T], _ row: Int) {
+            func copyRows<T>(_ source: [T], _ row: Int, at start: Int) {
                 guard row > 0 else { return }
+                var offset = start
                 source.withUnsafeBytes { src in
                     guard let from = src.baseAddress else { return }
                     for i in keep {
@@ -110,9 +110,9 @@ enum FeatureCacheBuilder {
                     }
                 }
             }
-            copyRows(images, imageRow)
-            copyRows(audio, audioRow)
-            copyRows(text, 2 * textRow)
+            copyRows(images, imageRow, at: layout.image)
+            copyRows(audio, audioRow, at: layout.audio)
+            copyRows(text, 2 * textRow, at: layout.text)
             header.checksum = String(format: "%016llx", Hash64.checksum(UnsafeRawBufferPointer(raw)))
         }
         let headerJSON = try JSONEncoder().encode(header)

@@ -82,6 +82,15 @@ public struct PreprocessingSettings: Codable, Equatable, Sendable {
     /// Text preprocessing, or nil to ignore text.
     public var text: TextPreprocessing?
 
+    /// The settings that shape cached features: everything but the image normalisation, which
+    /// is applied once when batches are made, so changing it never rebuilds a cache.
+    public var cached: PreprocessingSettings {
+        var copy = self
+        copy.image?.mean = nil
+        copy.image?.std = nil
+        return copy
+    }
+
     /// Settings for the given modalities.
     public init(image: ImagePreprocessing? = nil, audio: AudioPreprocessing? = nil, text: TextPreprocessing? = nil) {
         self.image = image

@@ -119,6 +119,9 @@ public enum ConfigValidation {
             require(!lm.pattern.isEmpty, "transfer.lr_multipliers.\(i).pattern", "expected a key pattern")
             require(lm.factor >= 0, "transfer.lr_multipliers.\(i).factor", "expected 0 or more")
         }
+        for (i, r) in c.transfer.remap.enumerated() {
+            require(!r.from.contains("*") && !r.to.contains("*"), "transfer.remap.\(i)", "expected dotted prefixes without *, got \"\(r.from)\" → \"\(r.to)\"")
+        }
         for (i, u) in c.transfer.unfreeze.enumerated() {
             require(u.epoch >= 1, "transfer.unfreeze.\(i).epoch", "expected an epoch ≥ 1")
         }

@@ -239,9 +239,9 @@ public struct UnfreezeStep: Codable, Equatable, Sendable {
 public struct TransferConfig: Codable, Equatable, Sendable {
     @Doc("A checkpoint (.safetensors), a run directory, or an experiment file whose latest run's best checkpoint is used. Empty: train from scratch.")
     public var initFrom = ""
-    @Doc("Load only keys starting with these prefixes (after remapping); empty: every key that fits.")
+    @Doc("Load only the keys matching these patterns, after remapping (every key pattern follows one rule: without * it matches the key and its dotted children, encoders.text; * matches any run of characters, encoders.*.weight); empty: every key that fits.")
     public var include: [String] = []
-    @Doc("Key prefix renames applied to the checkpoint's keys.")
+    @Doc("Renames of the checkpoint's keys before loading: a dotted prefix (no *) and what it becomes; the first that matches applies.")
     public var remap: [KeyRemap] = []
     @Doc("Parameters frozen from the start: key patterns (encoders.text.*), matched against dotted parameter keys.")
     public var freeze: [String] = []

@@ -44,7 +44,8 @@ public enum Transfer {
         var renamed: [String: Tensor] = [:]
         for (key, t) in file.tensors {
             var k = key
-            for r in config.transfer.remap where !r.from.isEmpty && k.hasPrefix(r.from) {
+            // The same rule as every other key pattern: a prefix counts at a dot boundary only.
+            for r in config.transfer.remap where !r.from.isEmpty && keyMatches(k, pattern: r.from) {
                 k = r.to + k.dropFirst(r.from.count)
                 break
             }
@@ -52,7 +53,7 @@ public enum Transfer {
         }
         var loaded = 0, skipped: [String] = []
         for (key, t) in model.stateDict() {
-            let included = config.transfer.include.isEmpty || config.transfer.include.contains { key.hasPrefix($0) }
+            let included = config.transfer.include.isEmpty || config.transfer.include.contains { keyMatches(key, pattern: $0) }
             guard included, let source = renamed[key] else { continue }
             if source.shape == t.shape { t.assign(source); loaded += 1 } else { skipped.append("\(key) \(source.shape)→\(t.shape)") }
         }

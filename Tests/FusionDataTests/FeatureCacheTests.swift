@@ -40,8 +40,12 @@ final class FeatureCacheTests: XCTestCase {
         XCTAssertEqual(padded.audioFrames(2), 0, "sample s2 has no audio")
         let direct = try settings().image?.load(path: ds.samples[0].imagePath ?? "")
         XCTAssertEqual(Array(UnsafeBufferPointer(start: first.image(0), count: first.imageRow)), direct?.scalars)
-        // Reopening with the same key does not rebuild.
+        // Reopening with the same key does not rebuild, nor does another normalisation (applied to batches).
         _ = try FeatureCache.load(dataset: ds, split: .train, settings: settings(), textEncoder: vocab(), directory: cacheDir) { log.append($0) }
+        var normalised = settings()
+        (normalised.image?.mean, normalised.image?.std) = ([0.4, 0.5, 0.6], [0.2, 0.2, 0.2])
+        let same = try FeatureCache.load(dataset: ds, split: .train, settings: normalised, textEncoder: vocab(), directory: cacheDir) { log.append($0) }
+        XCTAssertEqual(same.path, first.path)
         XCTAssertTrue(log.isEmpty, "\(log)")
         // Changed settings get their own cache file beside the first.
         var changed = settings()
