@@ -43,7 +43,8 @@ final class FeatureCacheTests: XCTestCase {
         // Reopening with the same key does not rebuild, nor does another normalisation (applied to batches).
         _ = try FeatureCache.load(dataset: ds, split: .train, settings: settings(), textEncoder: vocab(), directory: cacheDir) { log.append($0) }
         var normalised = settings()
-        (normalised.image?.mean, normalised.image?.std) = ([0.4, 0.5, 0.6], [0.2, 0.2, 0.2])
+        normalised.image?.mean = [0.4, 0.5, 0.6]
+        normalised.image?.std = [0.2, 0.2, 0.2]
         let same = try FeatureCache.load(dataset: ds, split: .train, settings: normalised, textEncoder: vocab(), directory: cacheDir) { log.append($0) }
         XCTAssertEqual(same.path, first.path)
         XCTAssertTrue(log.isEmpty, "\(log)")
