@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "FusionTensor", targets: ["FusionTensor"]),
         .library(name: "FusionNN", targets: ["FusionNN"]),
         .library(name: "FusionOptim", targets: ["FusionOptim"]),
+        .library(name: "FusionCore", targets: ["FusionCore"]),
         .library(name: "FusionData", targets: ["FusionData"]),
         .library(name: "FusionModels", targets: ["FusionModels"]),
         .library(name: "FusionExperiments", targets: ["FusionExperiments"]),
@@ -37,11 +38,14 @@ let package = Package(
         .target(name: "FusionNN", dependencies: ["FusionTensor"]),
         .target(name: "FusionOptim", dependencies: ["FusionTensor", "FusionNN"]),
 
-        // MARK: - Modality front ends
-        .target(name: "FusionData", dependencies: ["FusionTensor", "CPNG", "CTurboJPEG", "CSndFile", "CSoxr", "CAVUtil"]),
+        // MARK: - Shared vocabulary: modalities, splits, the batch type
+        .target(name: "FusionCore", dependencies: ["FusionTensor"]),
 
-        // MARK: - Models
-        .target(name: "FusionModels", dependencies: ["FusionTensor", "FusionNN", "FusionData"]),
+        // MARK: - Modality front ends
+        .target(name: "FusionData", dependencies: ["FusionCore", "FusionTensor", "CPNG", "CTurboJPEG", "CSndFile", "CSoxr", "CAVUtil"]),
+
+        // MARK: - Models (no codec libraries: inputs arrive as FusionCore batches)
+        .target(name: "FusionModels", dependencies: ["FusionCore", "FusionTensor", "FusionNN"]),
 
         // MARK: - Experiments
         .target(

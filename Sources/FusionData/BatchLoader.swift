@@ -2,32 +2,6 @@ import Dispatch
 import Foundation
 import FusionTensor
 
-/// One batch: per-modality tensors, presence masks and labels.
-public struct Batch {
-    /// Positions of the samples in the cache.
-    public var indices: [Int]
-    /// Sample ids.
-    public var ids: [String]
-    /// Class ids, `[B]`.
-    public var labels: IndexTensor
-    /// `[B, C, H, W]` images (zeros where absent), normalised if the settings say so.
-    public var image: Tensor?
-    /// `[B, rows, frames]` MFCCs (zeros where absent).
-    public var audio: Tensor?
-    /// `[B, frames]` audio frame mask: 1 for frames of real audio, 0 for padding (and for
-    /// samples without audio), so clips can keep their variable length.
-    public var audioMask: Tensor?
-    /// `[B, L]` token ids (padding where absent).
-    public var textIDs: IndexTensor?
-    /// `[B, L]` attention mask for the text.
-    public var textMask: Tensor?
-    /// `[B]` per modality: 1 where the sample has it, 0 where it is missing.
-    public var presence: [Modality: Tensor]
-
-    /// The number of samples.
-    public var count: Int { indices.count }
-}
-
 /// Augmentation applied when batches are made (never cached).
 public struct OnTheFlyAugmentation: Sendable {
     /// Image augmentation, applied before normalisation.
@@ -90,13 +64,16 @@ public final class BatchLoader: @unchecked Sendable {
     /// The number of batches per epoch.
     public var batchCount: Int { dropLast ? cache.count / batchSize : (cache.count + batchSize - 1) / batchSize }
 
-    /// Assembles one batch (also used by the prefetching iterator).
-    public func makeBatch(_ indices: [Int], epoch: Int) -> Batch {
+    /// Assembles one batch, the model's own type (also used by the prefetching iterator): images
+    /// `[B, C, H, W]` (zeros where absent, normalised if the settings say so), MFCCs
+    /// `[B, coefficients, frames]` with a frame mask (1 for frames of real audio), token ids
+    /// `[B, L]` with their mask, and each modality's presence `[B]`.
+    public func makeBatch(_ indices: [Int], epoch: Int) -> MultimodalBatch {
         let b = indices.count
         var presence = [Modality: Tensor]()
         for m in Modality.allCases { presence[m] = Tensor(indices.map { cache.has($0, m) ? 1 : 0 }, shape: [b]) }
-        var batch = Batch(indices: indices, ids: indices.map { cache.header.ids[$0] },
-                          labels: IndexTensor(indices.map { cache.label($0) }, shape: [b]), presence: presence)
+        var batch = MultimodalBatch(inputs: [:], presence: presence, labels: indices.map { Int(cache.label($0)) },
+                                    ids: indices.map { cache.header.ids[$0] }, indices: indices)
         if let shape = cache.header.imageShape {
             let row = cache.imageRow
             let out = Tensor(uninitializedShape: [b] + shape)
@@ -123,7 +100,7 @@ public final class BatchLoader: @unchecked Sendable {
                     }
                 }
             }
-            batch.image = out
+            batch.inputs[.image] = ModalityInput(features: out)
         }
         if let shape = cache.header.audioShape {
             let row = cache.audioRow
@@ -138,13 +115,12 @@ public final class BatchLoader: @unchecked Sendable {
                     withExtendedLifetime(augmented) { (out.data + k * row).update(from: augmented.data, count: row) }
                 }
             }
-            batch.audio = out
             let frames = shape[1]
             let mask = Tensor.zeros([b, frames])
             for (k, i) in indices.enumerated() {
                 for t in 0..<min(cache.audioFrames(i), frames) { mask.data[k * frames + t] = 1 }
             }
-            batch.audioMask = mask
+            batch.inputs[.audio] = ModalityInput(features: out, mask: mask)
         }
         if let length = cache.header.textLength {
             var ids = [Int32](repeating: 0, count: b * length)
@@ -156,8 +132,7 @@ public final class BatchLoader: @unchecked Sendable {
                     mask.data[k * length + t] = Float(row[length + t])
                 }
             }
-            batch.textIDs = IndexTensor(ids, shape: [b, length])
-            batch.textMask = mask
+            batch.inputs[.text] = ModalityInput(tokens: IndexTensor(ids, shape: [b, length]), mask: mask)
         }
         return batch
     }
@@ -184,7 +159,7 @@ public struct BatchSequence: Sequence {
         private let queue = DispatchQueue(label: "fusionlab.batch-prefetch")
         private var pending: (DispatchGroup, Box)?
 
-        private final class Box: @unchecked Sendable { var batch: Batch? }
+        private final class Box: @unchecked Sendable { var batch: MultimodalBatch? }
 
         init(loader: BatchLoader, epoch: Int) {
             self.loader = loader
@@ -203,7 +178,7 @@ public struct BatchSequence: Sequence {
         }
 
         /// The next batch (waiting for its preparation if needed), or nil at the end of the epoch.
-        public func next() -> Batch? {
+        public func next() -> MultimodalBatch? {
             guard let (group, box) = pending else { return nil }
             group.wait()
             schedule()

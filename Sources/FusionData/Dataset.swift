@@ -1,30 +1,5 @@
 import Foundation
 
-/// The modalities a sample can carry, in the fixed order fusion strategies iterate them.
-public enum Modality: String, CaseIterable, Codable, Comparable, Sendable {
-    /// Text (tokenised into ids).
-    case text
-    /// A PNG image.
-    case image
-    /// An audio file.
-    case audio
-
-    /// Order by declaration (text, image, audio).
-    public static func < (a: Modality, b: Modality) -> Bool {
-        allCases.firstIndex(of: a) ?? 0 < allCases.firstIndex(of: b) ?? 0
-    }
-}
-
-/// The three splits of a dataset.
-public enum Split: String, CaseIterable, Codable, Sendable {
-    /// Training samples.
-    case train
-    /// Validation samples.
-    case val
-    /// Test samples.
-    case test
-}
-
 /// `dataset.json`: `{"name", "task": "classification", "labels": [...], "samples": "samples.jsonl", "source"}`.
 public struct DatasetInfo: Codable, Equatable, Sendable {
     /// The dataset's name.

@@ -14,3 +14,5 @@
 //   FeatureCache(+Builder)  one binary file per split, memory-mapped, checked, rebuilt when stale
 //   BatchLoader             seeded shuffling, drop-last, on-the-fly augmentation, prefetch
 //   FusionDataError         errors naming file and line; FileIO (reads, atomic writes)
+
+@_exported import FusionCore

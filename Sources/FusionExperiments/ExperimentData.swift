@@ -195,16 +195,4 @@ public final class ExperimentData {
                            seed: seeds.next(),
                            augmentation: augmentation, imageMean: settings.image?.mean, imageStd: settings.image?.std)
     }
-
-    /// The classifier's view of a loader batch.
-    public func multimodalBatch(_ b: Batch) -> MultimodalBatch {
-        var inputs: [Modality: ModalityInput] = [:]
-        if let ids = b.textIDs { inputs[.text] = ModalityInput(tokens: ids, mask: b.textMask) }
-        if let image = b.image { inputs[.image] = ModalityInput(features: image) }
-        if let audio = b.audio {
-            // Cached MFCCs are [B, coefficients, frames], the audio stack's input.
-            inputs[.audio] = ModalityInput(features: audio, mask: b.audioMask)
-        }
-        return MultimodalBatch(inputs: inputs, presence: b.presence, labels: b.labels.values.map { Int($0) })
-    }
 }

@@ -23,10 +23,9 @@ public enum FeatureExport {
             var parts: [String: [Tensor]] = [:]
             var labels: [Float] = []
             var splitIDs: [String] = []
-            for batch in loader.epoch(0) {
-                let b = data.multimodalBatch(batch)
+            for b in loader.epoch(0) {
                 labels += b.labels.map(Float.init)
-                splitIDs += batch.ids
+                splitIDs += b.ids
                 for (m, input) in b.inputs {
                     if let f = input.features { parts[m.rawValue, default: []].append(f) }
                     if let t = input.tokens {

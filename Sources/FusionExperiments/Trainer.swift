@@ -66,7 +66,7 @@ public final class Trainer {
         optimizer = Trainer.makeOptimizer(config, model: model)
         parameters = model.namedParameters().map { $0.tensor }
         if let loader = try? data.loader(.val), let first = loader.batchIndices(epoch: 0).first {
-            let sample = data.multimodalBatch(loader.makeBatch(Array(first.prefix(1)), epoch: 0))
+            let sample = loader.makeBatch(Array(first.prefix(1)), epoch: 0)
             let parts = model.costReport(sample: sample).map { "\($0.part) \($0.parameters) params, \($0.macs) MACs" }
             progress.log("model (per sample): " + parts.joined(separator: "; "))
         }
@@ -138,8 +138,7 @@ public final class Trainer {
             let batches = train.batchCount
             progress.startEpoch(epoch, of: t.epochs, batches: batches)
             optimizer.zeroGrad()
-            for batch in train.epoch(epoch) {
-                let b = data.multimodalBatch(batch)
+            for b in train.epoch(epoch) {
                 let logits = model(b)
                 let loss = crossEntropy(logits, targets: b.labels, labelSmoothing: Float(t.labelSmoothing))
                 batchIndex += 1
@@ -245,8 +244,7 @@ public final class Trainer {
         model.eval()
         var ids: [String] = [], labels: [Int] = [], predictions: [Int] = [], probabilities: [[Float]] = []
         var lossSum = 0.0
-        for batch in loader.epoch(0) {
-            let b = data.multimodalBatch(batch)
+        for b in loader.epoch(0) {
             let logits = withNoGrad { model(b) }
             lossSum += Double(crossEntropy(logits, targets: b.labels).item) * Double(b.size)
             let probs = logits.softmax(axis: 1)
@@ -254,7 +252,7 @@ public final class Trainer {
             for i in 0..<b.size { probabilities.append(Array(UnsafeBufferPointer(start: probs.data + i * c, count: c))) }
             predictions += logits.argmax(axis: 1)
             labels += b.labels
-            ids += batch.ids
+            ids += b.ids
         }
         let metrics = ClassificationMetrics.compute(labels: labels, predictions: predictions, probabilities: probabilities,
                                                     classNames: data.classNames)

@@ -1,6 +1,8 @@
 // Names in error messages: JSON spelling and "did you mean" hints, shared by the experiment
 // format and the layer-stack decoder.
 
+@_exported import FusionCore
+
 /// `camelCase` → `camel_case`, as JSONEncoder's `.convertToSnakeCase`.
 public func snakeCase(_ name: String) -> String {
     var out = ""

@@ -174,21 +174,21 @@ final class FeatureCacheTests: XCTestCase {
         XCTAssertEqual(batches.count, 2)
         XCTAssertEqual(Set(batches.flatMap(\.indices)).count, 6)
         let b = batches[0]
-        XCTAssertEqual(b.image?.shape, [3, 3, 8, 8])
-        XCTAssertEqual(b.audio?.shape, [3, 8, 26])
-        XCTAssertEqual(b.textIDs?.shape, [3, 6])
-        XCTAssertEqual(b.labels.shape, [3])
-        XCTAssertEqual(b.audioMask?.shape, [3, 26])
+        XCTAssertEqual(b.inputs[.image]?.features?.shape, [3, 3, 8, 8])
+        XCTAssertEqual(b.inputs[.audio]?.features?.shape, [3, 8, 26])
+        XCTAssertEqual(b.inputs[.text]?.tokens?.shape, [3, 6])
+        XCTAssertEqual(b.labels.count, 3)
+        XCTAssertEqual(b.inputs[.audio]?.mask?.shape, [3, 26])
         for (k, i) in b.indices.enumerated() {
             for m in Modality.allCases { XCTAssertEqual(b.presence[m]?.data[k], cache.has(i, m) ? 1 : 0) }
-            XCTAssertEqual(b.labels.values[k], cache.label(i))
+            XCTAssertEqual(b.labels[k], Int(cache.label(i)))
         }
         // Same seed and epoch → same batches (order and augmentation); another epoch → another order.
         let again = Array(loader.epoch(0))
         XCTAssertEqual(again.map(\.indices), batches.map(\.indices))
-        XCTAssertEqual(again[0].image?.scalars, batches[0].image?.scalars)
+        XCTAssertEqual(again[0].inputs[.image]?.features?.scalars, batches[0].inputs[.image]?.features?.scalars)
         XCTAssertNotEqual(loader.batchIndices(epoch: 1), loader.batchIndices(epoch: 0))
         let all = BatchLoader(cache: cache, batchSize: 3, shuffle: false)
-        XCTAssertEqual(Array(all.epoch(0)).map(\.count), [3, 3, 2])
+        XCTAssertEqual(Array(all.epoch(0)).map(\.size), [3, 3, 2])
     }
 }

@@ -215,7 +215,7 @@ func featureCacheBenchmark(_ options: BenchOptions) -> [Measurement] {
             let cache = try FeatureCache.load(dataset: dataset, split: .train, settings: settings, textEncoder: vocab,
                                               directory: dir + "/cache", threads: options.threads) { _ in }
             var sum: Float = 0
-            for batch in BatchLoader(cache: cache, batchSize: 32, seed: 1).epoch(0) { sum += batch.image?.data[0] ?? 0 }
+            for batch in BatchLoader(cache: cache, batchSize: 32, seed: 1).epoch(0) { sum += batch.inputs[.image]?.features?.data[0] ?? 0 }
             if sum.isNaN { die("NaN features") }
             return now() - start
         }

@@ -1,4 +1,4 @@
-import FusionData
+import FusionCore
 import FusionNN
 import FusionTensor
 

@@ -1,4 +1,4 @@
-import FusionData
+import FusionCore
 
 /// The per-sample input shapes of a model's encoders, decided by preprocessing and data.
 public struct ModelInputs: Equatable, Sendable {
