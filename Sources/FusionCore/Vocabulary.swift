@@ -85,3 +85,17 @@ public struct MultimodalBatch {
     }
 }
 
+
+/// A string choice of the experiment format (a fusion strategy, a preset, an optimizer, a
+/// metric, …), defined once as an enum whose raw values are the JSON spellings. The decoder, the
+/// JSON Schema, the reference docs, the builders (exhaustive switches, no fallback) and the
+/// error messages ("expected one of …; did you mean …") all read that one definition.
+public protocol ConfigChoice: RawRepresentable, CaseIterable, Codable, Sendable where RawValue == String {}
+
+extension ConfigChoice {
+    /// Every value, as spelled in JSON.
+    public static var spellings: [String] { allCases.map(\.rawValue) }
+}
+
+extension Modality: ConfigChoice {}
+extension Split: ConfigChoice {}

@@ -51,9 +51,9 @@ public struct DatasetSample: Equatable, Sendable {
 }
 
 /// What to do with a bad sample line.
-public enum BadSamplePolicy: String, Codable, Sendable {
+public enum BadSamplePolicy: String, ConfigChoice {
     /// Stop at the first bad line with its error.
-    case failFast = "fail_fast"
+    case failFast = "fail"
     /// Skip it, count it and log a warning naming the file and line.
     case skip
 }

@@ -5,7 +5,7 @@ import FusionTensor
 /// How a decoded image becomes a tensor.
 public struct ImageDecodeOptions: Equatable, Sendable {
     /// The channels of the output tensor.
-    public enum ColorMode: String, Equatable, Sendable, Codable {
+    public enum ColorMode: String, Equatable, ConfigChoice {
         /// One channel: grey images as they are, colour images by ITU-R 601 luma
         /// (0.299 R + 0.587 G + 0.114 B, as Pillow's `convert("L")`).
         case grey

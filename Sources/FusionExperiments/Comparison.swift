@@ -77,10 +77,10 @@ public enum Comparison {
                 finished.append(ComparisonRun(variant: variant.label, seed: seed, result: result, index: finished.count + 1,
                                               total: total, remaining: remaining))
                 report(finished[finished.count - 1])
-                try writeFiles(finished, metrics: base.evaluation.metrics, to: directory)
+                try writeFiles(finished, metrics: base.evaluation.metrics.map(\.rawValue), to: directory)
             }
         }
-        let table = try writeFiles(finished, metrics: base.evaluation.metrics, to: directory)
+        let table = try writeFiles(finished, metrics: base.evaluation.metrics.map(\.rawValue), to: directory)
         return (directory, finished, table)
     }
 

@@ -32,6 +32,7 @@ public enum ConfigLoader {
         let defaults = defaultTree()
         var problems: [String] = []
         checkKeys(tree, against: defaults, path: "", sources: sources, defaultSource: defaultSource, problems: &problems)
+        checkChoices(tree, path: "", sources: sources, defaultSource: defaultSource, problems: &problems)
         if !problems.isEmpty { throw ExperimentError(problems.joined(separator: "\n")) }
         let merged = deepMerge(defaults, tree)
         let config: ExperimentConfig
@@ -279,6 +280,32 @@ public enum ConfigLoader {
         }
     }
 
+    /// The allowed values of every string-choice key, by dotted path (list keys apply to each item).
+    static let choicePaths: [String: [String]] = Dictionary(
+        ConfigSchema.entries().filter { !$0.allowed.isEmpty }.map { ($0.key, $0.allowed) }, uniquingKeysWith: { a, _ in a })
+
+    /// Every string-choice value of `tree` that is not one of its key's values, all at once (the
+    /// decoder would stop at the first).
+    static func checkChoices(_ tree: [String: Any], path: String, sources: [String: String], defaultSource: String,
+                             problems: inout [String]) {
+        for (key, value) in tree.sorted(by: { $0.key < $1.key }) {
+            let full = path.isEmpty ? key : path + "." + key
+            if let nested = value as? [String: Any] {
+                checkChoices(nested, path: full, sources: sources, defaultSource: defaultSource, problems: &problems)
+                continue
+            }
+            guard let allowed = choicePaths[full] else { continue }
+            let values = (value as? [Any]) ?? [value]
+            for (i, item) in values.enumerated() {
+                guard let text = item as? String, !allowed.contains(text) else { continue }
+                let at = value is [Any] ? "\(full).\(i)" : full
+                let hint = nearest(text, among: allowed).map { "; did you mean \"\($0)\"?" } ?? ""
+                problems.append("\(sourceOf(full, sources, defaultSource)): \(at): expected one of "
+                                + allowed.map { "\"\($0)\"" }.joined(separator: ", ") + ", got \"\(text)\"\(hint)")
+            }
+        }
+    }
+
     /// Swift's "Cannot initialize FusionKind from invalid String value attn" as the values the
     /// key takes, with the nearest one suggested.
     static func enumMessage(_ debug: String) -> String? {
@@ -287,13 +314,7 @@ public enum ConfigLoader {
         let parts = text.components(separatedBy: " from invalid String value ")
         guard parts.count == 2 else { return nil }
         let typeName = parts[0].replacingOccurrences(of: "Cannot initialize ", with: ""), value = parts[1]
-        let allowed: [String]
-        switch typeName {
-        case "FusionKind": allowed = FusionKind.allCases.map { $0.rawValue }
-        case "Modality": allowed = Modality.allCases.map { $0.rawValue }
-        case "Kind": allowed = Activation.Kind.allCases.map { $0.rawValue }
-        default: return "\"\(value)\" is not a valid value"
-        }
+        guard let allowed = ConfigSchema.choices[typeName] else { return "\"\(value)\" is not a valid value" }
         let hint = nearest(value, among: allowed).map { "; did you mean \"\($0)\"?" } ?? ""
         return "expected one of \(allowed.map { "\"\($0)\"" }.joined(separator: ", ")), got \"\(value)\"\(hint)"
     }

@@ -3,37 +3,21 @@ import FusionData
 import FusionModels
 import FusionNN
 
-/// An enumeration whose raw values a JSON Schema lists.
-public protocol SchemaEnumerable {
-    /// The allowed JSON strings.
-    static var schemaValues: [String] { get }
-}
-
-extension FusionKind: SchemaEnumerable { public static var schemaValues: [String] { allCases.map { $0.rawValue } } }
-extension Modality: SchemaEnumerable { public static var schemaValues: [String] { allCases.map { $0.rawValue } } }
-extension Activation.Kind: SchemaEnumerable { public static var schemaValues: [String] { allCases.map { $0.rawValue } } }
-
 /// Generates the JSON Schema of experiment files from the configuration types themselves
 /// (property names, value types, enumerations and defaults), so editors can validate and
 /// complete; `Experiments/experiment.schema.json` is its committed output.
 public enum ConfigSchema {
-    /// String fields whose values are restricted, by JSON path.
-    static let stringChoices: [String: [String]] = [
-        "dataset.bad_samples": ["fail", "skip"],
-        "preprocessing.text.tokenizer": ["word", "wordpiece"],
-        "preprocessing.image.color": ["grey", "rgb"],
-        "training.optimizer": ["adam", "adamw", "sgd"],
-        "training.schedule.kind": ["constant", "step", "cosine"],
-        "training.non_finite": ["stop", "skip"],
-        "training.early_stopping.metric": ConfigValidation.metricNames,
-        "sweep.method": ["grid", "random"],
-        "model.image.preset": ModelConfig.presets[.image] ?? [],
-        "model.audio.preset": ModelConfig.presets[.audio] ?? [],
-        "model.text.preset": ModelConfig.presets[.text] ?? [],
-        "model.image.pooling": ["max", "avg", "none"],
-        "model.text.pooling": ["mean", "max"],
-        "sweep.metric": ConfigValidation.metricNames,
-    ]
+    /// Every string choice of the experiment format: the enums the decoder, this schema, the
+    /// reference page and the error messages read (by Swift type name, as decoding errors name them).
+    public static let choices: [String: [String]] = {
+        let types: [any ConfigChoice.Type] = [
+            Modality.self, FusionKind.self, Activation.Kind.self, ImagePreset.self, AudioPreset.self, TextPreset.self,
+            ImagePooling.self, TextPooling.self, BadSamplePolicy.self, ImageDecodeOptions.ColorMode.self, TokenizerKind.self,
+            OptimizerKind.self, ScheduleKind.self, NonFinitePolicy.self, MetricName.self, SweepMethod.self,
+        ]
+        return Dictionary(types.map { ("\($0)".split(separator: ".").last.map(String.init) ?? "\($0)", $0.spellings) },
+                          uniquingKeysWith: { a, _ in a })
+    }()
 
     /// The descriptions that belong to no option: the file itself and `extends` (every option's
     /// own is its `@Doc` text).
@@ -69,8 +53,8 @@ public enum ConfigSchema {
     }
 
     static func leafSchema(for value: Any, path: String) -> [String: Any] {
-        if let e = value as? any SchemaEnumerable, let raw = value as? any RawRepresentable {
-            return ["enum": type(of: e).schemaValues, "default": "\(raw.rawValue)"]
+        if let choice = value as? any ConfigChoice {
+            return ["enum": type(of: choice).spellings, "default": choice.rawValue]
         }
         switch value {
         case let b as Bool: return ["type": "boolean", "default": b]
@@ -78,9 +62,7 @@ public enum ConfigSchema {
         case let u as UInt64: return ["type": "integer", "minimum": 0, "default": u]
         case let f as Float: return ["type": "number", "default": Double(f)]
         case let d as Double: return ["type": "number", "default": d]
-        case let s as String:
-            if let choices = stringChoices[path] { return ["enum": choices, "default": s] }
-            return ["type": "string", "default": s]
+        case let s as String: return ["type": "string", "default": s]
         case is ConfigValue: return ["type": ["string", "number", "boolean"]]
         default: break
         }
@@ -191,7 +173,7 @@ extension ConfigSchema {
                 if child["enum"] != nil { type = "string" }
                 if child["oneOf"] != nil { type = "string | array" }
                 if type == "array", let items = child["items"] as? [String: Any] {
-                    type = "array of " + ((items["type"] as? String) ?? (items["$ref"] != nil || items["oneOf"] != nil ? "layers" : "values"))
+                    type = "array of " + ((items["type"] as? String) ?? (items["enum"] != nil ? "string" : (items["$ref"] != nil || items["oneOf"] != nil ? "layers" : "values")))
                 }
                 let allowed = (child["enum"] as? [String]) ?? ((child["items"] as? [String: Any])?["enum"] as? [String]) ?? []
                 let defaultValue = child["default"].map(json) ?? ""

@@ -13,21 +13,15 @@ public enum ConfigValidation {
     }
 
     /// Validation metric names (for early stopping, sweeps and comparisons).
-    public static let metricNames = ["loss", "accuracy", "f1_macro", "f1_micro", "f1_weighted", "precision_macro",
-                                     "recall_macro", "roc_auc_macro"]
+    public static var metricNames: [String] { MetricName.spellings }
 
     /// Every problem found in `c`.
     public static func check(_ c: ExperimentConfig) -> [Issue] {
         var issues: [Issue] = []
         func require(_ ok: Bool, _ path: String, _ message: String) { if !ok { issues.append(Issue(path: path, message: message)) } }
-        func oneOf(_ value: String, _ allowed: [String], _ path: String) {
-            require(allowed.contains(value), path, "expected one of \(allowed.map { "\"\($0)\"" }.joined(separator: ", ")), got \"\(value)\""
-                + (ConfigLoader.nearest(value, among: allowed).map { "; did you mean \"\($0)\"?" } ?? ""))
-        }
         require(!c.name.isEmpty && safeFileName(c.name) == c.name, "name",
                 "expected a name of letters, digits, \"-\", \"_\" and \".\" that does not start with a dot (it names the runs folder), got \"\(c.name)\"")
         let d = c.dataset
-        oneOf(d.badSamples, ["fail", "skip"], "dataset.bad_samples")
         require((0...0.5).contains(d.valFraction), "dataset.val_fraction", "expected a fraction in [0, 0.5], got \(d.valFraction)")
         require((0...0.5).contains(d.testFraction), "dataset.test_fraction", "expected a fraction in [0, 0.5], got \(d.testFraction)")
         require(d.trainLimit >= 0, "dataset.train_limit", "expected 0 (all) or a positive count, got \(d.trainLimit)")
@@ -36,16 +30,14 @@ public enum ConfigValidation {
         require(d.generator.audioSeconds > 0 && d.generator.audioSeconds <= 10, "dataset.generator.audio_seconds",
                 "expected a length in (0, 10] seconds, got \(d.generator.audioSeconds)")
         let p = c.preprocessing
-        oneOf(p.text.tokenizer, ["word", "wordpiece"], "preprocessing.text.tokenizer")
-        require(p.text.tokenizer != "wordpiece" || !p.text.vocab.isEmpty || !c.model.text.pretrained.isEmpty, "preprocessing.text.vocab",
+        require(p.text.tokenizer != .wordpiece || !p.text.vocab.isEmpty || !c.model.text.pretrained.isEmpty, "preprocessing.text.vocab",
                 "WordPiece needs a vocab.txt (or model.text.pretrained, whose folder holds one)")
         require((2...512).contains(p.text.maxLength), "preprocessing.text.max_length", "expected 2...512 tokens, got \(p.text.maxLength)")
         require(p.text.minFrequency >= 1, "preprocessing.text.min_frequency", "expected at least 1, got \(p.text.minFrequency)")
         require(p.text.maxVocabulary >= 4, "preprocessing.text.max_vocabulary", "expected at least 4, got \(p.text.maxVocabulary)")
         require((4...1024).contains(p.image.height), "preprocessing.image.height", "expected 4...1024 pixels, got \(p.image.height)")
         require((4...1024).contains(p.image.width), "preprocessing.image.width", "expected 4...1024 pixels, got \(p.image.width)")
-        oneOf(p.image.color, ["grey", "rgb"], "preprocessing.image.color")
-        let channels = p.image.color == "rgb" ? 3 : 1
+        let channels = ImageDecodeOptions(colorMode: p.image.color).channelCount
         require(p.image.mean.isEmpty || p.image.mean.count == channels, "preprocessing.image.mean", "expected \(channels) value(s) or none")
         require(p.image.std.isEmpty || (p.image.std.count == channels && p.image.std.allSatisfy { $0 > 0 }), "preprocessing.image.std",
                 "expected \(channels) positive value(s) or none")
@@ -64,10 +56,8 @@ public enum ConfigValidation {
         require(m.text.dim >= 1 && m.image.dim >= 1 && m.audio.dim >= 1, "model", "encoder dims must be positive")
         require(!m.image.channels.isEmpty && m.image.channels.allSatisfy { $0 >= 1 }, "model.image.channels", "expected positive channel counts")
         require(!m.audio.channels.isEmpty && m.audio.channels.allSatisfy { $0 >= 1 }, "model.audio.channels", "expected positive channel counts")
-        oneOf(m.image.pooling, ["max", "avg", "none"], "model.image.pooling")
-        oneOf(m.text.pooling, ["mean", "max"], "model.text.pooling")
         require(m.text.numLayers >= 1, "model.text.num_layers", "expected at least 1, got \(m.text.numLayers)")
-        require(m.text.preset != "transformer" || (m.text.heads >= 1 && m.text.dim % m.text.heads == 0), "model.text.heads",
+        require(m.text.preset != .transformer || (m.text.heads >= 1 && m.text.dim % m.text.heads == 0), "model.text.heads",
                 "expected a divisor of model.text.dim (\(m.text.dim)), got \(m.text.heads)")
         // Every encoder's layer stack against the input shapes preprocessing gives, before any data is read.
         let inputs = ExperimentData.modelInputs(c)
@@ -91,7 +81,7 @@ public enum ConfigValidation {
                        + "over training.max_memory_gb (%.0f); shrink the model or raise the limit", gib, parameters, activations,
                        c.training.batchSize, c.training.maxMemoryGb))
         require(c.training.maxMemoryGb > 0, "training.max_memory_gb", "expected a positive number of GiB")
-        require(m.text.preset != "pretrained" || !m.text.pretrained.isEmpty || !m.modalities.contains(.text), "model.text.pretrained",
+        require(m.text.preset != .pretrained || !m.text.pretrained.isEmpty || !m.modalities.contains(.text), "model.text.pretrained",
                 "the pretrained preset needs the model folder")
         require(m.fusion.rank >= 1, "model.fusion.rank", "expected at least 1, got \(m.fusion.rank)")
         require(m.fusion.projection >= 1, "model.fusion.projection", "expected at least 1, got \(m.fusion.projection)")
@@ -100,7 +90,6 @@ public enum ConfigValidation {
         require(m.fusion.modalityDropout >= 0 && m.fusion.modalityDropout < 1, "model.fusion.modality_dropout", "expected a probability in [0, 1)")
         require(m.head.dropout >= 0 && m.head.dropout < 1, "model.head.dropout", "expected a probability in [0, 1)")
         let t = c.training
-        oneOf(t.optimizer, ["adam", "adamw", "sgd"], "training.optimizer")
         require(t.lr > 0, "training.lr", "expected a positive learning rate, got \(t.lr)")
         require(t.weightDecay >= 0, "training.weight_decay", "expected 0 or more, got \(t.weightDecay)")
         require(t.epochs >= 1, "training.epochs", "expected at least 1, got \(t.epochs)")
@@ -109,11 +98,8 @@ public enum ConfigValidation {
         require(t.gradClip >= 0, "training.grad_clip", "expected 0 (off) or a positive norm, got \(t.gradClip)")
         require((1...256).contains(t.threads), "training.threads", "expected 1...256, got \(t.threads)")
         require(t.labelSmoothing >= 0 && t.labelSmoothing < 1, "training.label_smoothing", "expected [0, 1), got \(t.labelSmoothing)")
-        oneOf(t.schedule.kind, ["constant", "step", "cosine"], "training.schedule.kind")
-        oneOf(t.nonFinite, ["stop", "skip"], "training.non_finite")
         require(t.schedule.stepSize >= 1, "training.schedule.step_size", "expected at least 1")
         require(t.schedule.warmupEpochs >= 0, "training.schedule.warmup_epochs", "expected 0 or more")
-        oneOf(t.earlyStopping.metric, metricNames, "training.early_stopping.metric")
         require(t.earlyStopping.patience >= 0, "training.early_stopping.patience", "expected 0 (off) or more")
         for (i, lm) in c.transfer.lrMultipliers.enumerated() {
             require(!lm.pattern.isEmpty, "transfer.lr_multipliers.\(i).pattern", "expected a key pattern")
@@ -125,7 +111,6 @@ public enum ConfigValidation {
         for (i, u) in c.transfer.unfreeze.enumerated() {
             require(u.epoch >= 1, "transfer.unfreeze.\(i).epoch", "expected an epoch ≥ 1")
         }
-        for (name, m) in c.evaluation.metrics.enumerated() { oneOf(m, metricNames, "evaluation.metrics.\(name)") }
         require(!c.compare.seeds.isEmpty, "compare.seeds", "expected at least one seed")
         let known = ConfigLoader.defaultTree()
         for (section, axes) in [("compare", c.compare.axes), ("sweep", c.sweep.axes)] {
@@ -134,9 +119,7 @@ public enum ConfigValidation {
                 require(!axis.values.isEmpty, "\(section).axes.\(i).values", "expected at least one value")
             }
         }
-        oneOf(c.sweep.method, ["grid", "random"], "sweep.method")
         require(c.sweep.trials >= 1, "sweep.trials", "expected at least 1")
-        oneOf(c.sweep.metric, metricNames, "sweep.metric")
         return issues
     }
 
@@ -159,13 +142,13 @@ public enum ConfigValidation {
             issues.append(Issue(path: "transfer.init_from", message: "no checkpoint, run folder or experiment file at \(c.transfer.initFrom)"))
         }
         let readsText = c.model.modalities.contains(.text)
-        if readsText && c.preprocessing.text.tokenizer == "wordpiece" && c.model.text.preset != "pretrained" {
+        if readsText && c.preprocessing.text.tokenizer == .wordpiece && c.model.text.preset != .pretrained {
             if c.preprocessing.text.vocab.isEmpty || !fm.fileExists(atPath: c.preprocessing.text.vocab) {
                 issues.append(Issue(path: "preprocessing.text.vocab", message: c.preprocessing.text.vocab.isEmpty
                     ? "the wordpiece tokenizer needs a vocab.txt" : "no vocabulary file at \(c.preprocessing.text.vocab)"))
             }
         }
-        if readsText && c.model.text.preset == "pretrained" && !c.model.text.pretrained.isEmpty {
+        if readsText && c.model.text.preset == .pretrained && !c.model.text.pretrained.isEmpty {
             for file in ["config.json", "model.safetensors", "vocab.txt"] where !fm.fileExists(atPath: c.model.text.pretrained + "/" + file) {
                 issues.append(Issue(path: "model.text.pretrained", message: "\(c.model.text.pretrained) has no \(file) (expected a BERT-style model folder)"))
             }

@@ -7,6 +7,73 @@ import FusionNN
 // option is documented by its `@Doc` text, the one source of the JSON Schema's descriptions,
 // docs/experiment-format.md and `fusionlab schema --key`.
 
+/// How text becomes token ids.
+public enum TokenizerKind: String, ConfigChoice {
+    /// Lower-cased words, vocabulary from the training split.
+    case word
+    /// BERT WordPiece with a vocab.txt.
+    case wordpiece
+}
+
+/// The optimizers.
+public enum OptimizerKind: String, ConfigChoice {
+    /// Adam (L2 weight decay).
+    case adam
+    /// AdamW (decoupled weight decay).
+    case adamw
+    /// SGD with momentum.
+    case sgd
+}
+
+/// Learning-rate schedules after warm-up.
+public enum ScheduleKind: String, ConfigChoice {
+    /// The base rate throughout.
+    case constant
+    /// Times gamma every step_size epochs.
+    case step
+    /// Cosine annealing to min_factor.
+    case cosine
+}
+
+/// What a batch with a non-finite loss or gradient does.
+public enum NonFinitePolicy: String, ConfigChoice {
+    /// Stop with an error naming the epoch and step.
+    case stop
+    /// Drop that batch's update and count it.
+    case skip
+}
+
+/// The metrics a run reports and selects on.
+public enum MetricName: String, ConfigChoice {
+    /// Cross-entropy (lower is better).
+    case loss
+    /// Accuracy.
+    case accuracy
+    /// F1, macro-averaged over classes.
+    case f1Macro = "f1_macro"
+    /// F1, micro-averaged.
+    case f1Micro = "f1_micro"
+    /// F1, weighted by support.
+    case f1Weighted = "f1_weighted"
+    /// Precision, macro-averaged.
+    case precisionMacro = "precision_macro"
+    /// Recall, macro-averaged.
+    case recallMacro = "recall_macro"
+    /// One-vs-rest ROC AUC, macro-averaged.
+    case rocAucMacro = "roc_auc_macro"
+
+    /// Whether smaller values are better.
+    public var lowerIsBetter: Bool { self == .loss }
+}
+
+/// Search strategies of a sweep.
+public enum SweepMethod: String, ConfigChoice {
+    /// Every combination of the axes.
+    case grid
+    /// Seeded random draws.
+    case random
+}
+
 /// Where the data comes from.
 public struct DatasetConfig: Codable, Equatable, Sendable {
     @Doc("The dataset folder (dataset.json + samples.jsonl; see docs/dataset-format.md), relative to this experiment file.")
@@ -16,7 +83,7 @@ public struct DatasetConfig: Codable, Equatable, Sendable {
     @Doc("Settings of the built-in synthetic dataset generator (used when generate is true).")
     public var generator = GeneratorConfig()
     @Doc("What a bad sample line or media file does: fail stops with its error (file, line, key); skip leaves it out with a counted warning. Non-finite features count as bad.")
-    public var badSamples = "fail"
+    public var badSamples: BadSamplePolicy = .failFast
     @Doc("Fraction of the samples split off (seeded by split_seed) for validation when no sample of the dataset is marked val.")
     public var valFraction = 0.15
     @Doc("Fraction of the samples split off for testing when no sample of the dataset is marked test.")
@@ -50,7 +117,7 @@ public struct GeneratorConfig: Codable, Equatable, Sendable {
 /// Text preprocessing.
 public struct TextPreprocessingConfig: Codable, Equatable, Sendable {
     @Doc("word: lower-cased words with a vocabulary built from the training split; wordpiece: BERT WordPiece with the vocab file (as Hugging Face tokenizers).")
-    public var tokenizer = "word"
+    public var tokenizer: TokenizerKind = .word
     @Doc("vocab.txt of the wordpiece tokenizer, relative to this file (a pretrained model's folder holds one).")
     public var vocab = ""
     @Doc("Tokens per text: longer texts are truncated, shorter ones padded (padding is masked).")
@@ -69,8 +136,8 @@ public struct ImagePreprocessingConfig: Codable, Equatable, Sendable {
     public var height = 32
     @Doc("Width in pixels images are resized to.")
     public var width = 32
-    @Doc("Channels images are decoded to: grey (ITU-R 601 luma) or rgb; transparency is composited onto white.")
-    public var color = "grey"
+    @Doc("Channels images are decoded to: grey (ITU-R 601 luma) or rgb, with transparency composited onto white; or rgba, alpha kept as a fourth channel.")
+    public var color: ImageDecodeOptions.ColorMode = .grey
     @Doc("Per-channel mean subtracted after augmentation (one value for grey, three for RGB; empty: no normalisation).")
     public var mean: [Float] = [0.5]
     @Doc("Per-channel standard deviation divided by after subtracting the mean (as many values as mean).")
@@ -144,7 +211,7 @@ public struct PreprocessingConfig: Codable, Equatable, Sendable {
 /// Learning-rate schedule.
 public struct ScheduleConfig: Codable, Equatable, Sendable {
     @Doc("Schedule after warm-up: constant, step (times gamma every step_size epochs) or cosine (annealing to min_factor).")
-    public var kind = "constant"
+    public var kind: ScheduleKind = .constant
     @Doc("Epochs of linear warm-up from 0 to lr before the schedule starts.")
     public var warmupEpochs = 0
     @Doc("step: epochs between decays.")
@@ -162,7 +229,7 @@ public struct EarlyStoppingConfig: Codable, Equatable, Sendable {
     @Doc("Stop after this many epochs without improvement (0: never).")
     public var patience = 0
     @Doc("Validation metric watched, and used to pick the best checkpoint (loss is minimised, the others maximised).")
-    public var metric = "accuracy"
+    public var metric: MetricName = .accuracy
     @Doc("Smallest change of the metric that counts as an improvement.")
     public var minDelta = 0.0
     /// A configuration with every default.
@@ -172,7 +239,7 @@ public struct EarlyStoppingConfig: Codable, Equatable, Sendable {
 /// Optimisation.
 public struct TrainingConfig: Codable, Equatable, Sendable {
     @Doc("The optimizer (as torch.optim: Adam, AdamW, SGD).")
-    public var optimizer = "adam"
+    public var optimizer: OptimizerKind = .adam
     @Doc("Base learning rate (before the schedule and any transfer lr_multipliers).")
     public var lr = 0.003
     @Doc("Weight decay: L2 added to the gradient for adam and sgd, decoupled for adamw.")
@@ -198,7 +265,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     @Doc("Label smoothing of the cross-entropy (0: none), as torch.nn.CrossEntropyLoss(label_smoothing=).")
     public var labelSmoothing = 0.0
     @Doc("When a batch's loss or gradients are not finite: \"stop\" (an error naming the epoch and step) or \"skip\" (drop that batch's update and count it in the log).")
-    public var nonFinite = "stop"
+    public var nonFinite: NonFinitePolicy = .stop
     @Doc("Refuse, at validation, a model whose estimated training memory (weights, gradients, Adam moments, one batch's activations and their gradients) exceeds this many GiB.")
     public var maxMemoryGb = 16.0
     /// A configuration with every default.
@@ -256,7 +323,7 @@ public struct TransferConfig: Codable, Equatable, Sendable {
 /// Evaluation.
 public struct EvaluationConfig: Codable, Equatable, Sendable {
     @Doc("Metrics reported in comparison tables; the first one marks the best variant.")
-    public var metrics = ["accuracy", "f1_macro"]
+    public var metrics: [MetricName] = [.accuracy, .f1Macro]
     /// A configuration with every default.
     public init() {}
 }
@@ -286,13 +353,13 @@ public struct CompareConfig: Codable, Equatable, Sendable {
 /// A hyper-parameter search.
 public struct SweepConfig: Codable, Equatable, Sendable {
     @Doc("grid: every combination of the axes; random: trials seeded draws.")
-    public var method = "grid"
+    public var method: SweepMethod = .grid
     @Doc("Key paths searched and their values.")
     public var axes: [AxisConfig] = []
     @Doc("Draws of the random search.")
     public var trials = 4
     @Doc("Validation metric the sweep optimises (loss is minimised, the others maximised).")
-    public var metric = "accuracy"
+    public var metric: MetricName = .accuracy
     /// A configuration with every default.
     public init() {}
 }

@@ -45,7 +45,7 @@ public final class ExperimentData {
                 + (folderExists ? " (the folder is there but holds no dataset; see docs/dataset-format.md)"
                                 : " (no such folder; dataset.path is relative to the experiment file that names it, a --set path to the current folder)"))
         }
-        let policy: BadSamplePolicy = d.badSamples == "skip" ? .skip : .failFast
+        let policy = d.badSamples
         var dataset = try Dataset.load(path: d.path, policy: policy, log: log)
         if !dataset.warnings.isEmpty { log("dataset: skipped \(dataset.warnings.count) bad sample line(s)") }
         dataset = seededSplit(dataset, config: config)
@@ -55,7 +55,7 @@ public final class ExperimentData {
         let modalities = Set(config.model.modalities)
         var textEncoder: TextEncoder?
         if modalities.contains(.text) {
-            if reuseVocabulary, config.preprocessing.text.tokenizer == "word", let vocabularyPath {
+            if reuseVocabulary, config.preprocessing.text.tokenizer == .word, let vocabularyPath {
                 textEncoder = try WordVocabulary.load(path: vocabularyPath)
             } else {
                 textEncoder = try makeTextEncoder(config, dataset: dataset, savingTo: vocabularyPath)
@@ -111,9 +111,11 @@ public final class ExperimentData {
 
     static func makeTextEncoder(_ config: ExperimentConfig, dataset: Dataset, savingTo path: String?) throws -> TextEncoder {
         let t = config.preprocessing.text
-        if t.tokenizer == "wordpiece" {
+        switch t.tokenizer {
+        case .wordpiece:
             let vocab = t.vocab.isEmpty ? config.model.text.pretrained + "/vocab.txt" : t.vocab
             return try WordPieceTokenizer(vocabPath: vocab)
+        case .word: break
         }
         let texts = dataset.samples(in: .train).compactMap { $0.text }
         let vocabulary = try WordVocabulary.build(from: texts, minFrequency: t.minFrequency, maxSize: t.maxVocabulary)
@@ -125,7 +127,7 @@ public final class ExperimentData {
         let p = config.preprocessing, modalities = Set(config.model.modalities)
         var image: ImagePreprocessing?
         if modalities.contains(.image) {
-            var settings = ImagePreprocessing(height: p.image.height, width: p.image.width, colorMode: p.image.color == "rgb" ? .rgb : .grey)
+            var settings = ImagePreprocessing(height: p.image.height, width: p.image.width, colorMode: p.image.color)
             settings.mean = p.image.mean.isEmpty ? nil : p.image.mean
             settings.std = p.image.std.isEmpty ? nil : p.image.std
             image = settings

@@ -14,7 +14,7 @@ public enum Sweep {
 
     /// The variants a sweep tries: every combination (grid) or `trials` seeded draws (random).
     public static func variants(_ sweep: SweepConfig, seed: UInt64) -> [Variant] {
-        if sweep.method == "grid" { return Comparison.variants(sweep.axes) }
+        if sweep.method == .grid { return Comparison.variants(sweep.axes) }
         var rng = SeededGenerator.derived(seed: seed, stream: "sweep")
         return (0..<sweep.trials).map { _ in
             var label: [String] = [], settings: [(key: String, value: Any)] = []
@@ -35,7 +35,7 @@ public enum Sweep {
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
         let directory = "\(runsRoot)/\(base.name)/sweep-\(stamp)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let metric = base.sweep.metric, lowerIsBetter = metric == "loss"
+        let metric = base.sweep.metric.rawValue, lowerIsBetter = base.sweep.metric.lowerIsBetter
         var trials: [Trial] = []
         let all = variants(base.sweep, seed: base.seed), started = Date()
         for (k, variant) in all.enumerated() {

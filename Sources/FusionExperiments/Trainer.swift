@@ -85,9 +85,9 @@ public final class Trainer {
             return ParameterGroup(name: "lr×\(factor)", parameters: params, learningRate: Float(t.lr * factor), weightDecay: Float(t.weightDecay))
         }
         switch t.optimizer {
-        case "sgd": return SGD(groups: groups, momentum: Float(t.momentum))
-        case "adamw": return AdamW(groups: groups)
-        default: return Adam(groups: groups)
+        case .sgd: return SGD(groups: groups, momentum: Float(t.momentum))
+        case .adamw: return AdamW(groups: groups)
+        case .adam: return Adam(groups: groups)
         }
     }
 
@@ -97,9 +97,9 @@ public final class Trainer {
         let after: LearningRateSchedule
         let remaining = max(config.training.epochs - s.warmupEpochs, 1)
         switch s.kind {
-        case "step": after = StepSchedule(stepSize: s.stepSize, gamma: Float(s.gamma))
-        case "cosine": after = CosineSchedule(totalSteps: remaining, minFactor: Float(s.minFactor))
-        default: after = ConstantSchedule()
+        case .step: after = StepSchedule(stepSize: s.stepSize, gamma: Float(s.gamma))
+        case .cosine: after = CosineSchedule(totalSteps: remaining, minFactor: Float(s.minFactor))
+        case .constant: after = ConstantSchedule()
         }
         return WarmupSchedule(warmupSteps: s.warmupEpochs, startFactor: 1 / Float(s.warmupEpochs + 1), then: after).multiplier(at: epoch)
     }
@@ -109,9 +109,9 @@ public final class Trainer {
         let t = config.training
         let train = try data.loader(.train)
         let hasVal = data.caches[.val] != nil
-        let metricName = t.earlyStopping.metric
+        let metric = t.earlyStopping.metric, metricName = metric.rawValue
         // Without a validation split the training loss selects (lower is better).
-        let lowerIsBetter = metricName == "loss" || !hasVal
+        let lowerIsBetter = metric.lowerIsBetter || !hasVal
         var history = resumed?.history ?? []
         var best = resumed?.bestValue ?? (lowerIsBetter ? Double.infinity : -Double.infinity)
         var bestEpoch = resumed?.bestEpoch ?? 0
@@ -143,14 +143,14 @@ public final class Trainer {
                 let loss = crossEntropy(logits, targets: b.labels, labelSmoothing: Float(t.labelSmoothing))
                 batchIndex += 1
                 guard loss.item.isFinite else {
-                    if t.nonFinite == "skip" { skipped += 1; optimizer.zeroGrad(); continue }
+                    if t.nonFinite == .skip { skipped += 1; optimizer.zeroGrad(); continue }
                     throw ExperimentError("training diverged at epoch \(epoch), step \(batchIndex): the loss is \(loss.item) "
                         + "(lower training.lr, set training.grad_clip, or training.non_finite: \"skip\" to drop such batches)")
                 }
                 (t.gradAccumulation > 1 ? loss / Float(t.gradAccumulation) : loss).backward()
                 if batchIndex % t.gradAccumulation == 0 || batchIndex == batches {
                     guard gradientsAreFinite() else {
-                        if t.nonFinite == "skip" { skipped += 1; optimizer.zeroGrad(); continue }
+                        if t.nonFinite == .skip { skipped += 1; optimizer.zeroGrad(); continue }
                         throw ExperimentError("training diverged at epoch \(epoch), step \(batchIndex): a gradient is not finite "
                             + "(lower training.lr, set training.grad_clip, or training.non_finite: \"skip\" to drop such batches)")
                     }
@@ -170,7 +170,7 @@ public final class Trainer {
                                      valF1Macro: val?.metrics.f1Macro ?? .nan, lrScale: Double(scale),
                                      seconds: Date().timeIntervalSince(started))
             history.append(record)
-            let score = val.map { metricName == "loss" ? $0.loss : ($0.metrics.value(named: metricName) ?? $0.metrics.accuracy) } ?? record.trainLoss
+            let score = val.map { metric == .loss ? $0.loss : ($0.metrics.value(named: metricName) ?? $0.metrics.accuracy) } ?? record.trainLoss
             let bestLoss = bestEpoch >= 1 && bestEpoch <= history.count ? history[bestEpoch - 1].valLoss : .infinity
             let (replaces, improved) = EpochSelection(lowerIsBetter: lowerIsBetter, minDelta: t.earlyStopping.minDelta)
                 .compare(score: score, valLoss: record.valLoss, best: best, bestLoss: bestLoss)

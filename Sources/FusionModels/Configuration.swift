@@ -5,7 +5,7 @@ import FusionTensor
 /// The text encoder of a model: a named preset, or layers written out (`layers`, which wins).
 public struct TextEncoderConfig: Codable, Equatable, Sendable {
     @Doc("`embedding_bag` (default), `bag_of_words`, `gru`, `transformer`, or `pretrained` (a BERT-style folder).")
-    public var preset = "embedding_bag"
+    public var preset: TextPreset = .embeddingBag
     @Doc("The encoder as a layer stack over token ids; when given, `preset` and its settings are not used.")
     public var layers: [LayerSpec] = []
     @Doc("Output width of the presets (ignored for `pretrained`, which keeps its hidden size).")
@@ -13,7 +13,7 @@ public struct TextEncoderConfig: Codable, Equatable, Sendable {
     @Doc("Embedding width of `embedding_bag` and `gru`.")
     public var embeddingDim = 64
     @Doc("Pooling over the valid tokens of the embedding_bag and transformer presets.")
-    public var pooling = "mean"
+    public var pooling: TextPooling = .mean
     @Doc("Encoder layers of the transformer preset.")
     public var numLayers = 2
     @Doc("Attention heads of the transformer preset (a divisor of dim).")
@@ -29,7 +29,7 @@ public struct TextEncoderConfig: Codable, Equatable, Sendable {
 /// The image encoder of a model: a named preset, or layers written out (`layers`, which wins).
 public struct ImageEncoderConfig: Codable, Equatable, Sendable {
     @Doc("`cnn` (default: conv stages, flatten, linear), `cnn_gap` (global average pooling instead of flatten), or `lenet` (LeNet-5: conv 6@5×5, pool, conv 16@5×5, pool, flatten, 120, `dim`).")
-    public var preset = "cnn"
+    public var preset: ImagePreset = .cnn
     @Doc("The encoder as a layer stack over `[C, H, W]`; when given, `preset` and its settings are not used.")
     public var layers: [LayerSpec] = []
     @Doc("Output channels of each convolution stage of the cnn and cnn_gap presets.")
@@ -39,7 +39,7 @@ public struct ImageEncoderConfig: Codable, Equatable, Sendable {
     @Doc("Stride of each stage's convolution (empty: 1 for every stage).")
     public var strides: [Int] = []
     @Doc("Pooling (2×2) after each stage of the cnn presets.")
-    public var pooling = "max"
+    public var pooling: ImagePooling = .max
     @Doc("Batch normalisation after each stage's convolution.")
     public var batchNorm = false
     @Doc("A residual block (two 3×3 convolutions and a skip connection) after each stage.")
@@ -53,7 +53,7 @@ public struct ImageEncoderConfig: Codable, Equatable, Sendable {
 /// The audio encoder of a model: a named preset, or layers written out (`layers`, which wins).
 public struct AudioEncoderConfig: Codable, Equatable, Sendable {
     @Doc("`cnn2d` (default: 2-D conv stages over coefficients × frames, flatten, linear), `cnn2d_mean` (mean over the valid frames instead of flatten), `cnn1d_mean` (1-D convs over time), `bigru` or `bilstm` (a bidirectional recurrent layer of `dim` units per direction, its last states).")
-    public var preset = "cnn2d"
+    public var preset: AudioPreset = .cnn2d
     @Doc("The encoder as a layer stack over `[coefficients, frames]`; when given, `preset` and its settings are not used.")
     public var layers: [LayerSpec] = []
     @Doc("Output channels of each convolution stage of the convolutional presets.")
@@ -98,7 +98,63 @@ public struct HeadConfig: Codable, Equatable, Sendable {
     public init() {}
 }
 
-extension Activation.Kind: Codable {}
+extension Activation.Kind: ConfigChoice {}
+
+/// The image encoder presets.
+public enum ImagePreset: String, ConfigChoice {
+    /// Convolution stages, flatten, linear.
+    case cnn
+    /// Convolution stages, global average pooling, linear.
+    case cnnGap = "cnn_gap"
+    /// LeNet-5.
+    case lenet
+}
+
+/// The audio encoder presets.
+public enum AudioPreset: String, ConfigChoice {
+    /// 2-D convolution stages over coefficients × frames, flatten, linear.
+    case cnn2d
+    /// The same with a mean over the valid frames instead of flatten.
+    case cnn2dMean = "cnn2d_mean"
+    /// 1-D convolutions over time, mean over the valid frames.
+    case cnn1dMean = "cnn1d_mean"
+    /// A bidirectional GRU, its last states.
+    case bigru
+    /// A bidirectional LSTM, its last states.
+    case bilstm
+}
+
+/// The text encoder presets.
+public enum TextPreset: String, ConfigChoice {
+    /// Embeddings pooled over the valid tokens.
+    case embeddingBag = "embedding_bag"
+    /// Token counts, linear.
+    case bagOfWords = "bag_of_words"
+    /// Embeddings, a GRU, its last state.
+    case gru
+    /// Embeddings, learned positions, Transformer layers, pooling.
+    case transformer
+    /// A pretrained BERT-style model folder.
+    case pretrained
+}
+
+/// Pooling after each stage of the cnn image presets.
+public enum ImagePooling: String, ConfigChoice {
+    /// 2×2 max pooling.
+    case max
+    /// 2×2 average pooling.
+    case avg
+    /// No pooling.
+    case none
+}
+
+/// Pooling over tokens of the text presets.
+public enum TextPooling: String, ConfigChoice {
+    /// The mean over the valid tokens.
+    case mean
+    /// The maximum over the valid tokens.
+    case max
+}
 
 /// Everything needed to build a `MultimodalClassifier`.
 public struct ModelConfig: Codable, Equatable, Sendable {

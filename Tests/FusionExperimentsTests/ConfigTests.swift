@@ -71,10 +71,14 @@ final class ConfigTests: XCTestCase {
         _ = write("base.json", #"{"training": {"epochs": "ten"}}"#)
         let child = write("child.json", #"{"extends": "base.json"}"#)
         expectError(child, ["base.json: training.epochs: expected an integer"])
-        let range = write("range.json", #"{"training": {"lr": -1, "optimizer": "adm"}, "model": {"fusion": {"kind": "concat", "dim": 10, "heads": 3}}}"#)
+        let range = write("range.json", #"{"training": {"lr": -1}, "model": {"fusion": {"kind": "concat", "dim": 10, "heads": 3}}}"#)
         expectError(range, ["range.json: training.lr: expected a positive learning rate",
-                            "training.optimizer: expected one of \"adam\", \"adamw\", \"sgd\", got \"adm\"; did you mean \"adam\"?",
                             "model.fusion.heads: expected a divisor of model.fusion.dim (10), got 3"])
+        // Every wrong choice at once, each with the values its key takes.
+        let choices = write("choices.json", #"{"training": {"optimizer": "adm", "schedule": {"kind": "cosin"}}, "model": {"modalities": ["text", "imag"]}}"#)
+        expectError(choices, ["choices.json: training.optimizer: expected one of \"adam\", \"adamw\", \"sgd\", got \"adm\"; did you mean \"adam\"?",
+                              "training.schedule.kind: expected one of \"constant\", \"step\", \"cosine\", got \"cosin\"; did you mean \"cosine\"?",
+                              "model.modalities.1: expected one of \"text\", \"image\", \"audio\", got \"imag\"; did you mean \"image\"?"])
         let badEnum = write("enum.json", #"{"model": {"fusion": {"kind": "cocnat"}}}"#)
         expectError(badEnum, ["enum.json: model.fusion.kind"])
     }
@@ -109,7 +113,7 @@ final class ConfigTests: XCTestCase {
         var config = ExperimentConfig()
         config.dataset.path = "/nonexistent/dataset"
         config.transfer.initFrom = "/nonexistent/best.safetensors"
-        config.preprocessing.text.tokenizer = "wordpiece"
+        config.preprocessing.text.tokenizer = .wordpiece
         let issues = ConfigValidation.checkFiles(config)
         XCTAssertEqual(issues.map(\.path), ["dataset.path", "transfer.init_from", "preprocessing.text.vocab"])
         XCTAssertTrue(issues[0].message.contains("/nonexistent/dataset"))

@@ -14,13 +14,14 @@ final class EncoderTests: XCTestCase {
         var rng = SeededGenerator(seed: 1)
         let inputs = ModelInputs(textLength: 6, vocabulary: 20)
         var encoders: [StackEncoder] = []
-        for (preset, pooling) in [("embedding_bag", "mean"), ("embedding_bag", "max"), ("transformer", "mean"), ("gru", "mean"),
-                                  ("bag_of_words", "mean")] {
+        let textCases: [(TextPreset, TextPooling)] = [(.embeddingBag, .mean), (.embeddingBag, .max), (.transformer, .mean), (.gru, .mean),
+                                                      (.bagOfWords, .mean)]
+        for (preset, pooling) in textCases {
             var c = ModelConfig()
             c.text.preset = preset
             c.text.pooling = pooling
             c.text.dim = 8
-            c.text.embeddingDim = preset == "embedding_bag" && pooling == "mean" ? 6 : 8
+            c.text.embeddingDim = preset == .embeddingBag && pooling == .mean ? 6 : 8
             c.text.heads = 2
             encoders.append(StackEncoder(try plan(c, .text, inputs), vocabulary: 20, seed: 1, rng: &rng))
         }
@@ -39,8 +40,9 @@ final class EncoderTests: XCTestCase {
         var rng = SeededGenerator(seed: 2)
         let x = Tensor.randn([2, 3, 16, 12], using: &rng)
         let inputs = ModelInputs(image: [3, 16, 12])
-        for (preset, bn, residual, pooling) in [("cnn", false, false, "max"), ("cnn_gap", true, true, "avg"), ("cnn", true, false, "none"),
-                                                ("lenet", false, false, "max")] {
+        let imageCases: [(ImagePreset, Bool, Bool, ImagePooling)] = [(.cnn, false, false, .max), (.cnnGap, true, true, .avg),
+                                                                      (.cnn, true, false, .none), (.lenet, false, false, .max)]
+        for (preset, bn, residual, pooling) in imageCases {
             var c = ModelConfig()
             (c.image.preset, c.image.batchNorm, c.image.residual, c.image.pooling) = (preset, bn, residual, pooling)
             (c.image.channels, c.image.kernels, c.image.strides, c.image.dim) = ([4, 6], [5, 3], [1, 2], 10)
@@ -57,7 +59,7 @@ final class EncoderTests: XCTestCase {
     func testAudioPresetsPoolOnlyValidFrames() throws {
         var rng = SeededGenerator(seed: 3)
         // Presets that never flatten the padding in: mean pooling over valid frames, recurrent last states.
-        for preset in ["cnn2d_mean", "cnn1d_mean", "bigru", "bilstm"] {
+        for preset in [AudioPreset.cnn2dMean, .cnn1dMean, .bigru, .bilstm] {
             var c = ModelConfig()
             (c.audio.preset, c.audio.channels, c.audio.dim) = (preset, [4], 5)
             let long = StackEncoder(try plan(c, .audio, ModelInputs(audio: [6, 16])), seed: 3, rng: &rng)
@@ -70,13 +72,13 @@ final class EncoderTests: XCTestCase {
             let mask = Tensor([Float](repeating: 1, count: 8) + [Float](repeating: 0, count: 8), shape: [1, 16])
             let masked = long.encode(ModalityInput(features: Tensor.concat([real, padA], axis: 2), mask: mask))
             let alone = short.encode(ModalityInput(features: real))
-            let outWidth = preset.hasPrefix("bi") ? 10 : 5
+            let outWidth = preset.rawValue.hasPrefix("bi") ? 10 : 5
             XCTAssertEqual(masked.shape, [1, outWidth])
             // Zero frames are what the convolutions' own zero padding supplies at the end of the
             // real frames, so with the mask the result equals encoding the real frames alone.
-            assertClose(masked, alone, rtol: 1e-5, atol: 1e-6, preset)
+            assertClose(masked, alone, rtol: 1e-5, atol: 1e-6, preset.rawValue)
             let noisy = long.encode(ModalityInput(features: Tensor.concat([real, padB], axis: 2), mask: mask))
-            if preset.hasPrefix("bi") { assertClose(noisy, alone, rtol: 1e-5, atol: 1e-6, "\(preset): padding never enters the state") }
+            if preset.rawValue.hasPrefix("bi") { assertClose(noisy, alone, rtol: 1e-5, atol: 1e-6, "\(preset): padding never enters the state") }
             let unmasked = long.encode(ModalityInput(features: Tensor.concat([real, padB], axis: 2)))
             XCTAssertNotEqual(unmasked.scalars, alone.scalars, "\(preset): without the mask the padding counts")
         }

@@ -134,7 +134,7 @@ func fuzzExperiment(_ data: Data) -> Bool {
         guard let plan = try? config.model.plan(for: modality, inputs: inputs) else { return true }
         parameters += plan.parameterEstimate + plan.activationEstimate
     }
-    guard parameters < 5_000, config.model.text.preset != "pretrained" else { return true }
+    guard parameters < 5_000, config.model.text.preset != .pretrained else { return true }
     _ = try? MultimodalClassifier.build(config.model, inputs: inputs, classes: 3, seed: config.seed)
     return true
 }

@@ -24,7 +24,7 @@ extension FusionStrategy {
 }
 
 /// The fusion strategies FusionLab implements.
-public enum FusionKind: String, Codable, CaseIterable, Sendable {
+public enum FusionKind: String, ConfigChoice {
     case concat, late, gated, tensor, lowRank = "low_rank", attention, transformer, sum, product
 }
 

@@ -29,9 +29,7 @@ public struct ModelInputs: Equatable, Sendable {
 extension ModelConfig {
     /// The preset names per modality.
     public static let presets: [Modality: [String]] = [
-        .image: ["cnn", "cnn_gap", "lenet"],
-        .audio: ["cnn2d", "cnn2d_mean", "cnn1d_mean", "bigru", "bilstm"],
-        .text: ["embedding_bag", "bag_of_words", "gru", "transformer", "pretrained"],
+        .image: ImagePreset.spellings, .audio: AudioPreset.spellings, .text: TextPreset.spellings,
     ]
 
     /// The layers of `modality`'s encoder: written out in the file, or its preset's. Nil for a
@@ -42,18 +40,12 @@ extension ModelConfig {
             set(&spec)
             return spec
         }
-        func unknown(_ preset: String) -> LayerStackError {
-            let names = ModelConfig.presets[modality] ?? []
-            let hint = nearestName(preset, among: names).map { "; did you mean \"\($0)\"?" } ?? ""
-            return LayerStackError(path: "model.\(modality.rawValue).preset",
-                                   message: "unknown preset \"\(preset)\"\(hint) (presets: \(names.joined(separator: ", ")), or write \"layers\")")
-        }
         switch modality {
         case .image:
             let c = image
             guard c.layers.isEmpty else { return c.layers }
             switch c.preset {
-            case "cnn", "cnn_gap":
+            case .cnn, .cnnGap:
                 var specs: [LayerSpec] = []
                 for (i, out) in c.channels.enumerated() {
                     let k = i < c.kernels.count ? c.kernels[i] : 3, s = i < c.strides.count ? c.strides[i] : 1
@@ -69,58 +61,59 @@ extension ModelConfig {
                         specs.append(L("residual") { $0.layers = block })
                         specs.append(L("relu"))
                     }
-                    if c.pooling != "none" { specs.append(L(c.pooling == "avg" ? "avg_pool2d" : "max_pool2d") { $0.kernel = [2] }) }
+                    switch c.pooling {
+                    case .none: break
+                    case .avg: specs.append(L("avg_pool2d") { $0.kernel = [2] })
+                    case .max: specs.append(L("max_pool2d") { $0.kernel = [2] })
+                    }
                 }
-                specs.append(c.preset == "cnn" ? L("flatten") : L("global_pool"))
+                specs.append(c.preset == .cnn ? L("flatten") : L("global_pool"))
                 specs.append(L("linear") { $0.units = c.dim })
                 specs.append(L("relu"))
                 return specs
-            case "lenet":
+            case .lenet:
                 return [L("conv2d") { $0.channels = 6; $0.kernel = [5]; $0.padding = [2] }, L("relu"), L("max_pool2d") { $0.kernel = [2] },
                         L("conv2d") { $0.channels = 16; $0.kernel = [5] }, L("relu"), L("max_pool2d") { $0.kernel = [2] },
                         L("flatten"), L("linear") { $0.units = 120 }, L("relu"), L("linear") { $0.units = c.dim }, L("relu")]
-            default: throw unknown(c.preset)
             }
         case .audio:
             let c = audio
             guard c.layers.isEmpty else { return c.layers }
             switch c.preset {
-            case "cnn2d", "cnn2d_mean":
+            case .cnn2d, .cnn2dMean:
                 var specs: [LayerSpec] = []
                 for out in c.channels {
                     specs += [L("conv2d") { $0.channels = out; $0.kernel = [3]; $0.padding = [1] }, L("relu"), L("max_pool2d") { $0.kernel = [2] }]
                 }
-                specs.append(c.preset == "cnn2d" ? L("flatten") : L("global_pool"))
+                specs.append(c.preset == .cnn2d ? L("flatten") : L("global_pool"))
                 return specs + [L("linear") { $0.units = c.dim }, L("relu")]
-            case "cnn1d_mean":
+            case .cnn1dMean:
                 var specs: [LayerSpec] = []
                 for out in c.channels {
                     specs += [L("conv1d") { $0.channels = out; $0.kernel = [5]; $0.padding = [2] }, L("relu"), L("max_pool1d") { $0.kernel = [2] }]
                 }
                 return specs + [L("global_pool"), L("linear") { $0.units = c.dim }, L("relu")]
-            case "bigru", "bilstm":
-                return [L(c.preset == "bigru" ? "gru" : "lstm") { $0.hidden = c.dim; $0.bidirectional = true }]
-            default: throw unknown(c.preset)
+            case .bigru, .bilstm:
+                return [L(c.preset == .bigru ? "gru" : "lstm") { $0.hidden = c.dim; $0.bidirectional = true }]
             }
         case .text:
             let c = text
             guard c.layers.isEmpty else { return c.layers }
-            let pool = c.pooling == "max" ? "max" : "avg"
+            let pool = switch c.pooling { case .max: "max"; case .mean: "avg" }
             switch c.preset {
-            case "embedding_bag":
+            case .embeddingBag:
                 var specs = [L("embedding") { $0.units = c.embeddingDim }, L("global_pool") { $0.op = pool }]
                 if c.embeddingDim != c.dim { specs += [L("linear") { $0.units = c.dim }, L("relu")] }
                 return specs
-            case "bag_of_words":
+            case .bagOfWords:
                 return [L("bag_of_words"), L("linear") { $0.units = c.dim }, L("relu")]
-            case "gru":
+            case .gru:
                 return [L("embedding") { $0.units = c.embeddingDim }, L("gru") { $0.hidden = c.dim }]
-            case "transformer":
+            case .transformer:
                 return [L("embedding") { $0.units = c.dim }, L("positional") { $0.encoding = "learned" },
                         L("transformer") { $0.heads = c.heads; $0.numLayers = c.numLayers; $0.normFirst = true; $0.activation = "gelu" },
                         L("layer_norm"), L("global_pool") { $0.op = pool }]
-            case "pretrained": return nil
-            default: throw unknown(c.preset)
+            case .pretrained: return nil
             }
         }
     }
@@ -135,7 +128,7 @@ extension ModelConfig {
         do {
             return try LayerPlan(specs, input: inputs.shape(of: modality), path: path, vocabulary: inputs.vocabulary)
         } catch let error as LayerStackError where !written {
-            let preset = switch modality { case .image: image.preset; case .audio: audio.preset; case .text: text.preset }
+            let preset = switch modality { case .image: image.preset.rawValue; case .audio: audio.preset.rawValue; case .text: text.preset.rawValue }
             throw LayerStackError(path: path, message: "the \"\(preset)\" preset does not fit \(inputs.shape(of: modality)): \(error.message) "
                                   + "(layer \(error.path.split(separator: ".").last ?? ""))")
         }
