@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "FusionCore", targets: ["FusionCore"]),
         .library(name: "FusionData", targets: ["FusionData"]),
         .library(name: "FusionModels", targets: ["FusionModels"]),
+        .library(name: "FusionReports", targets: ["FusionReports"]),
         .library(name: "FusionExperiments", targets: ["FusionExperiments"]),
         .executable(name: "fusionlab", targets: ["fusionlab"]),
         .executable(name: "fusionlab-bench", targets: ["fusionlab-bench"]),
@@ -47,11 +48,14 @@ let package = Package(
         // MARK: - Models (no codec libraries: inputs arrive as FusionCore batches)
         .target(name: "FusionModels", dependencies: ["FusionCore", "FusionTensor", "FusionNN"]),
 
+        // MARK: - Reports: metrics, comparison tables, notebooks, SVG, TensorBoard
+        .target(name: "FusionReports", dependencies: ["FusionTensor"]),
+
         // MARK: - Experiments
         .target(
             name: "FusionExperiments",
             dependencies: [
-                "FusionTensor", "FusionNN", "FusionOptim", "FusionData", "FusionModels",
+                "FusionTensor", "FusionNN", "FusionOptim", "FusionData", "FusionModels", "FusionReports",
                 .product(name: "Logging", package: "swift-log"),
             ],
             plugins: ["BuildInfo"]
@@ -102,7 +106,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FusionExperimentsTests",
-            dependencies: ["FusionExperiments", "FusionModels", "FusionData", "FusionNN", "FusionTensor", "FusionTestSupport"],
+            dependencies: ["FusionExperiments", "FusionReports", "FusionModels", "FusionData", "FusionNN", "FusionTensor", "FusionTestSupport"],
             resources: [.copy("Golden")]
         ),
         .testTarget(name: "FusionDataTests", dependencies: ["FusionData", "FusionTensor"],

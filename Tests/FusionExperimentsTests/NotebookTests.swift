@@ -3,6 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 @testable import FusionExperiments
+@testable import FusionReports
 import XCTest
 
 /// Notebooks are written to real files and parsed back. With FUSIONLAB_TEST_OUTPUT=<dir> they are

@@ -1,5 +1,6 @@
 import Foundation
 @testable import FusionExperiments
+@testable import FusionReports
 import XCTest
 
 final class TensorBoardTests: XCTestCase {

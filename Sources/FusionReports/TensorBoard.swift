@@ -1,5 +1,4 @@
 import Foundation
-import FusionData
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -121,7 +120,7 @@ extension TensorBoardWriter {
     /// Throws an `ExperimentError` naming the file and the record index (0-based) for a
     /// truncated record or a CRC mismatch.
     public static func readRecords(path: String) throws -> [[UInt8]] {
-        guard let data = (try? FileIO.read(path)) else {
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)) else {
             throw ExperimentError("\(path): cannot read the event file")
         }
         let bytes = [UInt8](data)

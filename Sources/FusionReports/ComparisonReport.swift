@@ -1,0 +1,92 @@
+import Foundation
+
+/// One finished run of a comparison, as its report reads it.
+public struct ComparisonEntry: Sendable {
+    /// The variant's label and the run's seed.
+    public var variant: String, seed: UInt64
+    /// Test metrics.
+    public var test: ClassificationMetrics
+    /// Parameters, training time in seconds, the selected epoch and the run's folder.
+    public var parameters: Int, trainSeconds: Double, bestEpoch: Int, directory: String
+
+    /// An entry.
+    public init(variant: String, seed: UInt64, test: ClassificationMetrics, parameters: Int, trainSeconds: Double, bestEpoch: Int,
+                directory: String) {
+        (self.variant, self.seed, self.test, self.parameters) = (variant, seed, test, parameters)
+        (self.trainSeconds, self.bestEpoch, self.directory) = (trainSeconds, bestEpoch, directory)
+    }
+}
+
+/// A comparison's files: comparison.csv (every run), comparison.md (mean ± std per variant, the
+/// best marked) and comparison.json (what the notebook exporter reads back).
+public enum ComparisonReport {
+    /// Writes comparison.csv and comparison.md (after every run, so a finished result is never
+    /// lost) and returns the Markdown table.
+    @discardableResult
+    public static func write(_ runs: [ComparisonEntry], metrics: [String], to directory: String) throws -> String {
+        var csv = "variant,seed," + metrics.joined(separator: ",") + ",parameters,train_seconds,best_epoch,run_dir\n"
+        for r in runs {
+            let values = metrics.map { String(format: "%.6f", r.test.value(named: $0) ?? .nan) }
+            csv += "\"\(r.variant)\",\(r.seed)," + values.joined(separator: ",")
+                + ",\(r.parameters),\(String(format: "%.2f", r.trainSeconds)),\(r.bestEpoch),\(r.directory)\n"
+        }
+        try writeTextAtomically(csv, to: directory + "/comparison.csv")
+        let rows = summarize(runs, metrics: metrics)
+        var md = "| variant | " + metrics.map { "test \($0)" }.joined(separator: " | ") + " | parameters | train s | runs |\n"
+        md += "|---|" + metrics.map { _ in "---|" }.joined() + "---|---|---|\n"
+        for row in rows {
+            let cells = metrics.map { m -> String in
+                guard let v = row.values[m] else { return "–" }
+                let text = String(format: "%.3f ± %.3f", v.mean, v.std)
+                return row.isBest && m == metrics.first ? "**\(text)** ★" : text
+            }
+            md += "| \(row.variant) | " + cells.joined(separator: " | ")
+                + " | \(row.parameters) | \(String(format: "%.1f", row.trainSeconds)) | \(row.runs) |\n"
+        }
+        try writeTextAtomically(md, to: directory + "/comparison.md")
+        // The summary the notebook exporter reads back.
+        var representative: [String: String] = [:]
+        for r in runs where representative[r.variant] == nil { representative[r.variant] = r.directory }
+        let summary: [String: Any] = [
+            "metrics": metrics,
+            "rows": rows.map { row -> [String: Any] in
+                ["variant": row.variant, "parameters": row.parameters, "train_seconds": row.trainSeconds, "runs": row.runs,
+                 "best": row.isBest, "run_dir": representative[row.variant] ?? "",
+                 "values": row.values.mapValues { ["mean": $0.mean, "std": $0.std] }]
+            },
+        ]
+        try writeFileAtomically(try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys]),
+                                to: directory + "/comparison.json")
+        return md
+    }
+
+    /// Mean ± std per variant, in first-appearance order, with the best (first metric) marked.
+    public static func summarize(_ runs: [ComparisonEntry], metrics: [String]) -> [ComparisonRow] {
+        var order: [String] = []
+        var groups: [String: [ComparisonEntry]] = [:]
+        for r in runs {
+            if groups[r.variant] == nil { order.append(r.variant) }
+            groups[r.variant, default: []].append(r)
+        }
+        var rows = order.map { variant -> ComparisonRow in
+            let group = groups[variant] ?? []
+            var values: [String: (mean: Double, std: Double)] = [:]
+            for m in metrics {
+                let xs = group.compactMap { $0.test.value(named: m) }
+                guard !xs.isEmpty else { continue }
+                let mean = xs.reduce(0, +) / Double(xs.count)
+                let variance = xs.count > 1 ? xs.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(xs.count - 1) : 0
+                values[m] = (mean, variance.squareRoot())
+            }
+            let seconds = group.map { $0.trainSeconds }.reduce(0, +) / Double(max(group.count, 1))
+            return ComparisonRow(variant: variant, values: values, parameters: group.first?.parameters ?? 0,
+                                 trainSeconds: seconds, runs: group.count, isBest: false)
+        }
+        if let first = metrics.first {
+            let lowerIsBetter = first == "loss" || first == "log_loss"
+            let scores = rows.map { $0.values[first]?.mean ?? (lowerIsBetter ? .infinity : -.infinity) }
+            if let best = (lowerIsBetter ? scores.min() : scores.max()), let i = scores.firstIndex(of: best) { rows[i].isBest = true }
+        }
+        return rows
+    }
+}
