@@ -202,17 +202,19 @@ extension ConfigSchema {
 
         ```json
         {
-          "$schema": "../experiment.schema.json",
+          "$schema": "experiment.schema.json",
           "name": "my-first",
-          "dataset": {"path": "../../Datasets/my-dataset"},
+          "dataset": {"path": "../Datasets/default", "generate": true},
           "model": {"fusion": {"kind": "gated"}, "image": {"preset": "lenet"}},
-          "training": {"epochs": 20, "lr": 0.001}
+          "training": {"epochs": 3, "lr": 0.001}
         }
         ```
 
-        Run it with `fusionlab run my-first.json`; check it without running with
-        `fusionlab validate my-first.json` (add `--print` to see every key after `extends`, `--set` and
-        the defaults). Any key can be overridden on the command line: `--set training.epochs=5`.
+        Saved as `Experiments/my-first.json`, it runs with `fusionlab run Experiments/my-first.json`
+        (generating the default dataset the first time); check it without running with
+        `fusionlab validate Experiments/my-first.json` (add `--print` to see every key after `extends`,
+        `--set` and the defaults). Any key can be overridden on the command line: `--set training.epochs=5`.
+        `fusionlab schema --key model.fusion` explains a key and everything under it.
 
         - **`extends`** names base files (relative to this one); this file's keys win, objects merge
           key by key, lists are replaced whole.

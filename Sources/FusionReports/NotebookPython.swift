@@ -1,7 +1,7 @@
 /// The Python code cells of exported notebooks: reload the run and comparison CSV files with
 /// pandas and redraw the embedded figures with matplotlib.
 ///
-/// Files assumed (DESIGN.md): `history.csv` with an `epoch` column and one column per logged
+/// Files assumed (the run folder of README.md): `history.csv` with an `epoch` column and one column per logged
 /// value; `predictions.csv` with `label` and `predicted` columns; `comparison.csv` with a
 /// `variant` column and either one row per run with a column per metric, or one row per
 /// variant with `<metric>_mean` / `<metric>_std` columns.
