@@ -8,7 +8,7 @@ import FusionTensor
 /// mid-training; the folder appears only once complete.
 public enum DatasetImporter {
     /// How media files reach the dataset folder.
-    public enum Media: String, CaseIterable, Sendable {
+    public enum Media: String, ConfigChoice {
         /// Copy each file (the dataset folder is self-contained).
         case copy
         /// Hard-link each file (no extra space; the source must be on the same file system).

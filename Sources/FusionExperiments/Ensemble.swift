@@ -6,7 +6,12 @@ import FusionTensor
 /// majority vote (ties broken by the mean probability).
 public enum Ensemble {
     /// How members combine.
-    public enum Method: String, CaseIterable, Sendable { case mean, vote }
+    public enum Method: String, ConfigChoice {
+        /// The mean of the runs' probabilities.
+        case mean
+        /// The majority vote of their predictions.
+        case vote
+    }
 
     /// Evaluates `runs` together on `split` and writes metrics.json and predictions.csv to `output`.
     public static func evaluate(runs: [String], method: Method, split: Split = .test, output: String, progress: Progress) throws -> Evaluation {

@@ -5,6 +5,13 @@ import FusionExperiments
 import FusionNN
 import FusionTensor
 
+// Every string choice of the command line is a FusionCore ConfigChoice: parsed, listed in
+// --help and completed by ArgumentParser from the same enum the library uses.
+extension Split: ExpressibleByArgument {}
+extension Ensemble.Method: ExpressibleByArgument {}
+extension DatasetImporter.Media: ExpressibleByArgument {}
+extension BadSamplePolicy: ExpressibleByArgument {}
+
 /// Grid or random search over key paths.
 struct SweepCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "sweep",
@@ -30,11 +37,10 @@ struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Evaluate a run's best checkpoint on a dataset split (prints metrics JSON).")
     @Argument(help: "Run directory.", completion: .directory) var runDirectory: String
     @Option(help: "Another dataset folder with the same labels.", completion: .directory) var dataset: String?
-    @Option(help: "Split: train, val or test.") var split = "test"
+    @Option(help: "The split to evaluate.") var split: Split = .test
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        guard let split = Split(rawValue: split) else { throw ValidationError("--split must be train, val or test") }
         let progress = output.progress()
         let evaluation = try reportingErrors { () -> Evaluation in
             let loaded = try ExperimentRunner.load(run: runDirectory, datasetPath: dataset, progress: progress)
@@ -52,14 +58,13 @@ struct Predict: ParsableCommand {
     @Option(help: "An audio file.", completion: .file()) var audio: String?
     @Option(help: "A caption.") var text: String?
     @Option(help: "Predict a whole dataset folder's split instead.", completion: .directory) var dataset: String?
-    @Option(help: "Split of --dataset.") var split = "test"
+    @Option(help: "Split of --dataset.") var split: Split = .test
     @OptionGroup var output: OutputOptions
 
     func run() throws {
         // Predictions are the output: progress messages only when asked for (-v).
         let progress = Progress(verbosity: output.verbose ? .verbose : .quiet)
         if let dataset {
-            guard let split = Split(rawValue: split) else { throw ValidationError("--split must be train, val or test") }
             let e = try reportingErrors { () -> Evaluation in
                 let loaded = try ExperimentRunner.load(run: runDirectory, datasetPath: dataset, progress: progress)
                 return try Trainer.evaluate(loaded.model, data: loaded.data, split: split)
@@ -108,12 +113,11 @@ struct EnsembleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ensemble",
         abstract: "Evaluate several runs together: mean probabilities or majority vote.")
     @Argument(help: "Run directories.", completion: .directory) var runs: [String]
-    @Option(help: "mean or vote.") var method = "mean"
+    @Option(help: "How the runs are combined.") var method: Ensemble.Method = .mean
     @Option(help: "Output directory.", completion: .directory) var output = "runs/ensembles/latest"
     @OptionGroup var outputOptions: OutputOptions
 
     func run() throws {
-        guard let method = Ensemble.Method(rawValue: method) else { throw ValidationError("--method must be mean or vote") }
         let e = try reportingErrors { try Ensemble.evaluate(runs: runs, method: method, output: output, progress: outputOptions.progress()) }
         print(String(format: "ensemble of %d runs (%@): test accuracy %.4f  F1 macro %.4f  → %@", runs.count, method.rawValue,
                      e.metrics.accuracy, e.metrics.f1Macro, output))
@@ -162,7 +166,7 @@ struct ImportCommand: ParsableCommand {
               completion: .file()) var source: String
     @Option(name: [.short, .customLong("output")], help: "The dataset folder to write.", completion: .directory) var output: String
     @Option(help: "Dataset name (default: the output folder's name).") var name: String?
-    @Option(help: "copy (default) or link (hard links; same file system).") var media: String = "copy"
+    @Option(help: "copy, or link (hard links; same file system).") var media: DatasetImporter.Media = .copy
     @Option(help: "Label column.") var labelColumn: String?
     @Option(help: "Text column.") var textColumn: String?
     @Option(help: "Image-path column.") var imageColumn: String?
@@ -172,22 +176,18 @@ struct ImportCommand: ParsableCommand {
     @Option(help: "Validation fraction per label, when the source has no split.") var valFraction = 0.15
     @Option(help: "Test fraction per label, when the source has no split.") var testFraction = 0.15
     @Option(help: "Seed of that split.") var splitSeed: UInt64 = 0
-    @Option(help: "fail (default) stops at the first bad row; skip skips and counts it.") var badRows = "fail"
+    @Option(help: "fail stops at the first bad row; skip skips and counts it.") var badRows: BadSamplePolicy = .failFast
     @Flag(help: "Replace an existing, non-empty output folder.") var force = false
     @OptionGroup var outputOptions: OutputOptions
 
     func run() throws {
-        guard let mediaMode = DatasetImporter.Media(rawValue: media) else {
-            throw ValidationError("--media: expected copy or link, got \(media)")
-        }
-        guard badRows == "fail" || badRows == "skip" else { throw ValidationError("--bad-rows: expected fail or skip, got \(badRows)") }
         var options = DatasetImporter.Options()
         options.name = name
-        options.media = mediaMode
+        options.media = media
         options.columns.label = labelColumn; options.columns.text = textColumn; options.columns.image = imageColumn
         options.columns.audio = audioColumn; options.columns.split = splitColumn; options.columns.id = idColumn
         (options.valFraction, options.testFraction, options.splitSeed) = (valFraction, testFraction, splitSeed)
-        options.badRows = badRows == "skip" ? .skip : .failFast
+        options.badRows = badRows
         options.force = force
         do {
             let report = try DatasetImporter.run(source: source, to: output, options: options) { line in
