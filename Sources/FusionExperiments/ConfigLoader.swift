@@ -29,6 +29,12 @@ public enum ConfigLoader {
     /// Decodes a tree (user keys only) into a configuration: unknown keys, types and ranges
     /// are checked; `sources` maps dotted paths to the file that set them.
     public static func decode(_ tree: [String: Any], sources: [String: String] = [:], defaultSource: String) throws -> ExperimentConfig {
+        var tree = tree
+        // distill.teacher: one path, or a list of them.
+        if var distill = tree["distill"] as? [String: Any], let one = distill["teacher"] as? String {
+            distill["teacher"] = one.isEmpty ? [] : [one]
+            tree["distill"] = distill
+        }
         let defaults = defaultTree()
         var problems: [String] = []
         checkKeys(tree, against: defaults, path: "", sources: sources, defaultSource: defaultSource, problems: &problems)
@@ -135,16 +141,21 @@ public enum ConfigLoader {
 
     /// The keys whose values are file or folder paths.
     static let pathKeys: [[String]] = [["dataset", "path"], ["dataset", "cache_dir"], ["transfer", "init_from"],
-                                       ["preprocessing", "text", "vocab"], ["model", "text", "pretrained"]]
+                                       ["preprocessing", "text", "vocab"], ["model", "text", "pretrained"], ["distill", "teacher"]]
 
     /// `tree` with every relative path under `pathKeys` made absolute against `folder` (the
     /// folder of the file that names it, as `extends` is); absolute and empty paths stay.
     static func resolvingPaths(_ tree: [String: Any], relativeTo folder: String) -> [String: Any] {
         var out = tree
+        func absolute(_ value: String) -> String {
+            value.isEmpty || value.hasPrefix("/") ? value : URL(fileURLWithPath: folder).appendingPathComponent(value).standardizedFileURL.path
+        }
         for keys in pathKeys {
-            guard let value = value(at: keys[...], in: out) as? String, !value.isEmpty, !value.hasPrefix("/") else { continue }
-            let absolute = URL(fileURLWithPath: folder).appendingPathComponent(value).standardizedFileURL.path
-            out = setting(out, keys[...], absolute)
+            switch value(at: keys[...], in: out) {
+            case let path as String: out = setting(out, keys[...], absolute(path))
+            case let paths as [Any]: out = setting(out, keys[...], paths.map { ($0 as? String).map(absolute) ?? $0 })
+            default: continue
+            }
         }
         return out
     }

@@ -35,6 +35,16 @@ public enum ConfigSchema {
         if var properties = root["properties"] as? [String: Any] {
             properties["extends"] = ["description": descriptions["extends"] ?? "",
                                      "oneOf": [["type": "string"], ["type": "array", "items": ["type": "string"]]]]
+            // distill.teacher: one path or a list of them.
+            if var distill = properties["distill"] as? [String: Any], var options = distill["properties"] as? [String: Any],
+               var teacher = options["teacher"] as? [String: Any] {
+                teacher.removeValue(forKey: "type")
+                teacher.removeValue(forKey: "items")
+                teacher["oneOf"] = [["type": "string"], ["type": "array", "items": ["type": "string"]]]
+                options["teacher"] = teacher
+                distill["properties"] = options
+                properties["distill"] = distill
+            }
             root["properties"] = properties
         }
         return root

@@ -105,6 +105,8 @@ public enum ConfigValidation {
             require(!lm.pattern.isEmpty, "transfer.lr_multipliers.\(i).pattern", "expected a key pattern")
             require(lm.factor >= 0, "transfer.lr_multipliers.\(i).factor", "expected 0 or more")
         }
+        require(c.distill.temperature > 0 && c.distill.temperature.isFinite, "distill.temperature", "expected a positive temperature, got \(c.distill.temperature)")
+        require((0...1).contains(c.distill.alpha), "distill.alpha", "expected a weight in [0, 1], got \(c.distill.alpha)")
         for (i, r) in c.transfer.remap.enumerated() {
             require(!r.from.contains("*") && !r.to.contains("*"), "transfer.remap.\(i)", "expected dotted prefixes without *, got \"\(r.from)\" → \"\(r.to)\"")
         }
@@ -140,6 +142,9 @@ public enum ConfigValidation {
         }
         if !c.transfer.initFrom.isEmpty && !fm.fileExists(atPath: c.transfer.initFrom) {
             issues.append(Issue(path: "transfer.init_from", message: "no checkpoint, run folder or experiment file at \(c.transfer.initFrom)"))
+        }
+        for (i, teacher) in c.distill.teacher.enumerated() where !fm.fileExists(atPath: teacher) {
+            issues.append(Issue(path: "distill.teacher" + (c.distill.teacher.count > 1 ? ".\(i)" : ""), message: "no run folder or experiment file at \(teacher)"))
         }
         let readsText = c.model.modalities.contains(.text)
         if readsText && c.preprocessing.text.tokenizer == .wordpiece && c.model.text.preset != .pretrained {

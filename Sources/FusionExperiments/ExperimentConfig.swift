@@ -320,6 +320,18 @@ public struct TransferConfig: Codable, Equatable, Sendable {
     public init() {}
 }
 
+/// Knowledge distillation from a trained teacher (or an ensemble of them).
+public struct DistillConfig: Codable, Equatable, Sendable {
+    @Doc("Teacher: a run folder, an experiment file (its latest finished run), or a list of them (an ensemble: the mean of their probabilities at the temperature); relative to this file. Empty: no distillation. The student may read fewer modalities than the teacher.")
+    public var teacher: [String] = []
+    @Doc("Temperature T of both softmaxes; the distillation term is scaled by T² so its gradients keep their size.")
+    public var temperature = 4.0
+    @Doc("Weight a of the distillation term: the loss is a·T²·KL(teacher ‖ student at T) + (1 − a)·cross-entropy with the labels.")
+    public var alpha = 0.5
+    /// A configuration with every default.
+    public init() {}
+}
+
 /// Evaluation.
 public struct EvaluationConfig: Codable, Equatable, Sendable {
     @Doc("Metrics reported in comparison tables; the first one marks the best variant.")
@@ -380,6 +392,8 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
     public var training = TrainingConfig()
     @Doc("Start from a trained model: which keys to load, freeze, per-group learning rates and gradual unfreezing.")
     public var transfer = TransferConfig()
+    @Doc("Learn from a trained teacher's softened predictions besides the labels.")
+    public var distill = DistillConfig()
     @Doc("What is reported.")
     public var evaluation = EvaluationConfig()
     @Doc("fusionlab compare: variants × seeds, with unimodal baselines, in one table.")

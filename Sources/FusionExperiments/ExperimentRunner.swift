@@ -16,6 +16,10 @@ public enum ExperimentRunner {
             let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, log: progress.log, detail: { progress.detail($0) })
             try run.writeManifest(config: config, datasetRoot: data.dataset.root, extra: splitCounts(data).merging(["status": "running", "pid": Int(getpid())]) { $1 })
             let trainer = try Trainer(config: config, data: data, run: run, progress: progress)
+            if let teacher = trainer.teacher {
+                try run.updateManifest(["distilled_from": teacher.teachers, "distill_temperature": config.distill.temperature,
+                                        "distill_alpha": config.distill.alpha])
+            }
             return try trainer.fit()
         }
     }

@@ -64,6 +64,15 @@ public struct RunDirectory {
         try writeFileAtomically(data, to: path + "/manifest.json")
     }
 
+    /// Adds `entries` to manifest.json (atomically).
+    func updateManifest(_ entries: [String: Any]) throws {
+        var manifest = ((try? FileIO.read(path + "/manifest.json"))
+            .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }) ?? [:]
+        for (k, v) in entries { manifest[k] = v }
+        let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        try writeFileAtomically(data, to: path + "/manifest.json")
+    }
+
     /// Records the run's status in manifest.json — `running`, `finished` or `failed` (with the
     /// error) — creating a minimal manifest when the run failed before writing one.
     public func setStatus(_ status: String, error: String? = nil) throws {

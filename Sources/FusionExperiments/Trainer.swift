@@ -40,6 +40,8 @@ public final class Trainer {
     let optimizer: Optimizer
     /// Every parameter, in key order (frozen ones included; clipping skips those without gradients).
     let parameters: [Tensor]
+    /// The teacher's targets when distilling.
+    let teacher: TeacherTargets?
 
     /// A trainer for `config` writing to `run`. `initialize` applies `transfer.init_from`; a
     /// resumed run skips it, since its own state replaces the weights.
@@ -55,10 +57,11 @@ public final class Trainer {
         } catch {
             throw ExperimentError("model: \(error)")
         }
+        let runsRoot = URL(fileURLWithPath: run.path).deletingLastPathComponent().deletingLastPathComponent().path
         if initialize && !config.transfer.initFrom.isEmpty {
-            let runsRoot = URL(fileURLWithPath: run.path).deletingLastPathComponent().deletingLastPathComponent().path
             try Transfer.initialize(model, config: config, runsRoot: runsRoot, log: progress.log)
         }
+        teacher = try TeacherTargets.prepare(config, classNames: data.classNames, runsRoot: runsRoot, progress: progress)
         if !config.transfer.freeze.isEmpty {
             let frozen = model.freeze(config.transfer.freeze)
             progress.log("froze \(frozen.count) parameter tensors matching \(config.transfer.freeze)")
@@ -140,7 +143,13 @@ public final class Trainer {
             optimizer.zeroGrad()
             for b in train.epoch(epoch) {
                 let logits = model(b)
-                let loss = crossEntropy(logits, targets: b.labels, labelSmoothing: Float(t.labelSmoothing))
+                var loss = crossEntropy(logits, targets: b.labels, labelSmoothing: Float(t.labelSmoothing))
+                if let teacher {
+                    // a·T²·KL(teacher ‖ student at T) + (1 − a)·cross-entropy.
+                    let alpha = Float(config.distill.alpha)
+                    let kd = klDivergence(studentLogits: logits, teacherLogits: try teacher.logits(for: b.ids), temperature: teacher.temperature)
+                    loss = kd * alpha + loss * (1 - alpha)
+                }
                 batchIndex += 1
                 guard loss.item.isFinite else {
                     if t.nonFinite == .skip { skipped += 1; optimizer.zeroGrad(); continue }

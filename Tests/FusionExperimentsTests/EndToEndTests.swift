@@ -271,6 +271,34 @@ final class EndToEndTests: XCTestCase {
                        try String(contentsOfFile: interrupted + "/metrics.json", encoding: .utf8))
     }
 
+    func testDistillationIntoAStudentWithFewerModalities() throws {
+        XCTAssertEqual(try fusionlab(["run", tinyExperiment("teacher"), "--quiet"]).status, 0)
+        let teacher = try XCTUnwrap(runDirectories("teacher").last)
+        // An image+audio student of a tri-modal teacher, and an ensemble of two teachers.
+        let student = tinyExperiment("student", extra: """
+        , "distill": {"teacher": "\(teacher)", "temperature": 3, "alpha": 0.7}
+        """)
+        let result = try fusionlab(["run", student, "--set", "model.modalities=[\"image\",\"audio\"]"])
+        XCTAssertEqual(result.status, 0, result.err)
+        XCTAssertTrue(result.err.contains("distill: teacher \(teacher) scored 80 samples at temperature 3"), result.err)
+        let run = try XCTUnwrap(runDirectories("student").last)
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/manifest.json"))) as? [String: Any]
+        XCTAssertEqual(manifest?["distilled_from"] as? [String], [teacher])
+        // The same student on labels alone trains on another loss.
+        let plain = try fusionlab(["run", student, "--set", "model.modalities=[\"image\",\"audio\"]", "--set", "distill.teacher=[]", "--quiet"])
+        XCTAssertEqual(plain.status, 0, plain.err)
+        let plainRun = try XCTUnwrap(runDirectories("student").last)
+        let lossOf = { (dir: String) in try String(contentsOfFile: dir + "/history.csv", encoding: .utf8).split(separator: "\n")[1] }
+        XCTAssertNotEqual(try lossOf(run), try lossOf(plainRun))
+        let ensemble = try fusionlab(["run", student, "--set", "distill.teacher=[\"\(teacher)\",\"\(teacher)\"]", "--quiet"])
+        XCTAssertEqual(ensemble.status, 0, ensemble.err)
+        // A checkpoint is not a teacher (its settings are in the run folder); alpha is a weight.
+        let checkpoint = try fusionlab(["run", student, "--set", "distill.teacher=\(teacher)/checkpoints/best.safetensors"])
+        XCTAssertTrue(checkpoint.err.contains("is a checkpoint; name its run folder"), checkpoint.err)
+        let alpha = try fusionlab(["validate", student, "--set", "distill.alpha=1.5"])
+        XCTAssertTrue(alpha.err.contains("distill.alpha: expected a weight in [0, 1], got 1.5"), alpha.err)
+    }
+
     func testTransferInitialisesFreezesAndUnfreezesAndEnsemblesCombineRuns() throws {
         XCTAssertEqual(try fusionlab(["run", tinyExperiment("source"), "--quiet"]).status, 0)
         let source = try XCTUnwrap(runDirectories("source").last)
