@@ -105,6 +105,10 @@ static inline int fl_png_decode(const uint8_t *data, size_t size, int strip16, f
     if (rowBytes == 0 || height == 0 || rowBytes > ((size_t)1 << 30) / height) {
         png_error(png, "image too large");
     }
+    // Pillow's decompression-bomb limit: a tiny file must not make us decode a huge image.
+    if ((size_t)out->width * height > (size_t)178956970) {
+        png_error(png, "image too large: more than 178956970 pixels (a decompression bomb?)");
+    }
     pixels = (uint8_t *)malloc(rowBytes * height);
     rows = (png_bytep *)malloc(sizeof(png_bytep) * height);
     if (!pixels || !rows) png_error(png, "out of memory");

@@ -39,8 +39,10 @@ public enum ImageDecoder {
 public enum JPEGDecoder {
     /// The largest side accepted (as for PNG): a forged header must not allocate gigabytes.
     public static let maxSide = 1 << 16
-    /// The largest decoded size in bytes.
-    public static let maxBytes = 1 << 30
+    /// The largest image in pixels: Pillow's decompression-bomb limit (2 × 89,478,485), far
+    /// past any image a model reads, and what keeps a few hundred bytes from claiming a
+    /// half-gigapixel image.
+    public static let maxPixels = 178_956_970
 
     /// Decodes JPEG bytes into a `[C, H, W]` tensor with values in [0, 1].
     public static func decode(data: Data, name: String, options: ImageDecodeOptions = ImageDecodeOptions()) throws -> Tensor {
@@ -60,16 +62,18 @@ public enum JPEGDecoder {
         }
         let channels = colorspace == Int32(TJCS_GRAY.rawValue) ? 1 : 3
         let (w, h) = (Int(width), Int(height))
-        guard w * h * channels <= maxBytes else {
-            throw FusionDataError(file: name, "invalid JPEG: \(w) × \(h) pixels would decode to more than \(maxBytes) bytes")
+        guard w * h <= maxPixels else {
+            throw FusionDataError(file: name, "invalid JPEG: \(w) × \(h) pixels is more than \(maxPixels) (a decompression bomb?)")
         }
         var pixels = [UInt8](repeating: 0, count: w * h * channels)
         let format = channels == 1 ? TJPF_GRAY : TJPF_RGB
+        // Stop at the first warning: a truncated or corrupt file is an error (a half-grey image
+        // would be a silently wrong sample), found before a tiny file claiming a huge image has
+        // been decoded in full; and at most 500 progressive scans (a known slow-decoding attack).
+        let flags = Int32(TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS)
         let status = pixels.withUnsafeMutableBufferPointer { out in
-            tjDecompress2(handle, bytes, UInt(bytes.count), out.baseAddress, width, 0, height, format.rawValue, 0)
+            tjDecompress2(handle, bytes, UInt(bytes.count), out.baseAddress, width, 0, height, format.rawValue, flags)
         }
-        // A warning (a truncated or slightly corrupt file that still decoded) is an error too:
-        // a half-grey image is a silently wrong sample.
         guard status == 0 else { throw failure("cannot decode the image data") }
         return pixels.withUnsafeBufferPointer { buffer in
             InterleavedPixels(width: w, height: h, channels: channels, sixteenBit: false, pixels: buffer.baseAddress)
