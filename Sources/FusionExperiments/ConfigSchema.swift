@@ -14,6 +14,7 @@ public enum ConfigSchema {
             Modality.self, FusionKind.self, Activation.Kind.self, ImagePreset.self, AudioPreset.self, TextPreset.self,
             ImagePooling.self, TextPooling.self, BadSamplePolicy.self, ImageDecodeOptions.ColorMode.self, TokenizerKind.self,
             OptimizerKind.self, ScheduleKind.self, NonFinitePolicy.self, MetricName.self, SweepMethod.self,
+            PoolOp.self, RecurrentOutput.self, FeedForwardActivation.self, PositionEncoding.self,
         ]
         return Dictionary(types.map { ("\($0)".split(separator: ".").last.map(String.init) ?? "\($0)", $0.spellings) },
                           uniquingKeysWith: { a, _ in a })
@@ -127,10 +128,10 @@ public enum ConfigSchema {
                 settings[key] = ["oneOf": [["type": "integer"], ["type": "array", "items": ["type": "integer"], "minItems": 1, "maxItems": 2]]]
             case "bias", "bidirectional", "norm_first", "binary": settings[key] = ["type": "boolean"]
             case "p", "slope": settings[key] = ["type": "number"]
-            case "op": settings[key] = ["enum": ["avg", "max", "attention"]]
-            case "output": settings[key] = ["enum": ["last", "sequence"]]
-            case "activation": settings[key] = ["enum": ["relu", "gelu"]]
-            case "encoding": settings[key] = ["enum": ["sinusoidal", "learned"]]
+            case "op": settings[key] = ["enum": PoolOp.spellings]
+            case "output": settings[key] = ["enum": RecurrentOutput.spellings]
+            case "activation": settings[key] = ["enum": FeedForwardActivation.spellings]
+            case "encoding": settings[key] = ["enum": PositionEncoding.spellings]
             case "layers": settings[key] = ["type": "array", "items": ["$ref": "#/$defs/layer"]]
             default: settings[key] = ["type": "integer", "minimum": 1]
             }

@@ -72,7 +72,7 @@ final class LayerStackConfigTests: XCTestCase {
         expectError(#"{"image": {"layers": ["conv2d"]}}"#, ["model.image.layers.0", "needs settings"])
         expectError(#"{"image": {"layers": [{"channels": 4}]}}"#, ["model.image.layers.0", "needs a \"type\""])
         expectError(#"{"image": {"layers": [{"type": "conv2d", "channels": 4, "kernel": [3, 3, 3]}]}}"#, ["model.image.layers.0.kernel"])
-        expectError(#"{"audio": {"layers": [{"type": "gru", "hidden": 4, "output": "all"}]}}"#, ["model.audio.layers.0", "\"last\" or \"sequence\""])
+        expectError(#"{"audio": {"layers": [{"type": "gru", "hidden": 4, "output": "all"}]}}"#, ["model.audio.layers.0.output", "expected one of \"last\", \"sequence\", got \"all\""])
         expectError(#"{"image": {"preset": "lenett"}}"#, ["model.image.preset", "did you mean \"lenet\"?"])
         expectError(#"{"image": {"layers": ["flatten", {"type": "linear", "units": 3, "name": "a"}, {"type": "linear", "units": 3, "name": "a"}]}}"#,
                     ["name \"a\" is used twice"])

@@ -121,8 +121,8 @@ public struct LayerPlan: Sendable {
             case "transformer":
                 let d = i[1], ff = Double(spec.feedForward ?? 4 * step.input.dims[1])
                 total += Double(spec.numLayers ?? 1) * (4 * d * d + 4 * d + 2 * d * ff + ff + d + 4 * d)
-            case "positional" where spec.encoding == "learned": total += i[0] * i[1]
-            case "global_pool" where spec.op == "attention": total += o[0] + 1
+            case "positional" where spec.encoding == .learned: total += i[0] * i[1]
+            case "global_pool" where spec.op == .attention: total += o[0] + 1
             case "residual": total += step.inner?.parameterEstimate ?? 0
             default: break
             }
@@ -209,8 +209,6 @@ public struct LayerPlan: Sendable {
             guard shape.kind != .tokens else { throw fail("cannot flatten token ids; start a text stack with embedding or bag_of_words") }
             return (shape, StackShape(.vector, [shape.dims.reduce(1, *)]), nil)
         case "global_pool":
-            let op = spec.op ?? "avg"
-            guard ["avg", "max", "attention"].contains(op) else { throw fail("\"op\" must be \"avg\", \"max\" or \"attention\", got \"\(op)\"") }
             guard shape.kind != .tokens && shape.kind != .vector else { throw fail("expects a value with positions to pool over, got \(shape)") }
             let features = shape.kind == .sequence ? shape.dims[1] : shape.dims[0]
             return (shape, StackShape(.vector, [features]), nil)
@@ -246,10 +244,11 @@ public struct LayerPlan: Sendable {
             let hidden = try positive(spec.hidden, "hidden")
             _ = try positive(spec.numLayers, "num_layers", default: 1)
             if let p = spec.p, !(p >= 0 && p < 1) { throw fail("\"p\" must be in [0, 1), got \(p)") }
-            let output = spec.output ?? "last"
-            guard ["last", "sequence"].contains(output) else { throw fail("\"output\" must be \"last\" or \"sequence\", got \"\(output)\"") }
             let width = hidden * (spec.bidirectional == true ? 2 : 1)
-            return (x, output == "last" ? StackShape(.vector, [width]) : StackShape(.sequence, [x.dims[0], width]), nil)
+            switch spec.output ?? .last {
+            case .last: return (x, StackShape(.vector, [width]), nil)
+            case .sequence: return (x, StackShape(.sequence, [x.dims[0], width]), nil)
+            }
         case "transformer":
             let x = try want([.sequence])
             let heads = try positive(spec.heads, "heads")
@@ -257,13 +256,9 @@ public struct LayerPlan: Sendable {
             _ = try positive(spec.feedForward, "feed_forward", default: 4 * x.dims[1])
             _ = try positive(spec.numLayers, "num_layers", default: 1)
             if let p = spec.p, !(p >= 0 && p < 1) { throw fail("\"p\" must be in [0, 1), got \(p)") }
-            let activation = spec.activation ?? "relu"
-            guard ["relu", "gelu"].contains(activation) else { throw fail("\"activation\" must be \"relu\" or \"gelu\", got \"\(activation)\"") }
             return (x, x, nil)
         case "positional":
             let x = try want([.sequence])
-            let encoding = spec.encoding ?? "sinusoidal"
-            guard ["sinusoidal", "learned"].contains(encoding) else { throw fail("\"encoding\" must be \"sinusoidal\" or \"learned\", got \"\(encoding)\"") }
             return (x, x, nil)
         case "embedding":
             guard shape.kind == .tokens else { throw fail("expects token ids (the first layer of a text stack), got \(shape)") }

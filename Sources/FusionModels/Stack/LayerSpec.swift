@@ -1,5 +1,39 @@
 import Foundation
 
+/// How `global_pool` pools over the valid steps or pixels.
+public enum PoolOp: String, ConfigChoice {
+    /// The mean.
+    case avg
+    /// The maximum.
+    case max
+    /// A learned query's attention weights.
+    case attention
+}
+
+/// What a recurrent layer hands on.
+public enum RecurrentOutput: String, ConfigChoice {
+    /// The final valid state of each direction (a vector).
+    case last
+    /// Every step (a sequence).
+    case sequence
+}
+
+/// The activation of a Transformer layer's feed-forward block.
+public enum FeedForwardActivation: String, ConfigChoice {
+    /// ReLU.
+    case relu
+    /// GELU.
+    case gelu
+}
+
+/// Position encodings added by `positional`.
+public enum PositionEncoding: String, ConfigChoice {
+    /// Fixed sines and cosines.
+    case sinusoidal
+    /// A learned table.
+    case learned
+}
+
 /// One layer of an encoder written in an experiment file, as JSON:
 /// `{"type": "conv2d", "channels": 16, "kernel": 5, "padding": 2}`, or just `"relu"` for a
 /// layer without settings.
@@ -27,10 +61,10 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     public var units: Int? = nil
     @Doc("linear and convolutions: whether the layer has a bias (default true).")
     public var bias: Bool? = nil
-    @Doc("dropout: drop probability (default 0.5); gru, lstm, transformer: dropout between stacked layers (default 0).")
+    @Doc("dropout: drop probability (default 0.5); gru and lstm: dropout between stacked layers (default 0); transformer: dropout inside each layer (default 0.1, as PyTorch).")
     public var p: Double? = nil
     @Doc("global_pool: avg (default), max or attention (a learned query), over the valid steps or pixels.")
-    public var op: String? = nil
+    public var op: PoolOp? = nil
     @Doc("gru and lstm: hidden units per direction.")
     public var hidden: Int? = nil
     @Doc("gru, lstm and transformer: stacked layers (default 1).")
@@ -38,7 +72,7 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     @Doc("gru and lstm: also run backwards and concatenate both directions (default false).")
     public var bidirectional: Bool? = nil
     @Doc("gru and lstm: last (the final valid state of each direction, a vector; default) or sequence (every step).")
-    public var output: String? = nil
+    public var output: RecurrentOutput? = nil
     @Doc("leaky_relu: negative slope (default 0.01).")
     public var slope: Double? = nil
     @Doc("transformer: attention heads (a divisor of the model width).")
@@ -48,9 +82,9 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     @Doc("transformer: layer norm before attention and feed-forward instead of after (default false).")
     public var normFirst: Bool? = nil
     @Doc("transformer: relu (default) or gelu in the feed-forward block.")
-    public var activation: String? = nil
+    public var activation: FeedForwardActivation? = nil
     @Doc("positional: sinusoidal (default) or learned position encodings added to the sequence.")
-    public var encoding: String? = nil
+    public var encoding: PositionEncoding? = nil
     @Doc("bag_of_words: 1/0 presence instead of counts (default false).")
     public var binary: Bool? = nil
     @Doc("residual: the block of layers whose output is added to its input (same shape).")
@@ -135,17 +169,17 @@ public struct LayerSpec: Codable, Equatable, Sendable {
         units = try c.decodeIfPresent(Int.self, forKey: .units)
         bias = try c.decodeIfPresent(Bool.self, forKey: .bias)
         p = try c.decodeIfPresent(Double.self, forKey: .p)
-        op = try c.decodeIfPresent(String.self, forKey: .op)
+        op = try c.decodeIfPresent(PoolOp.self, forKey: .op)
         hidden = try c.decodeIfPresent(Int.self, forKey: .hidden)
         numLayers = try c.decodeIfPresent(Int.self, forKey: .numLayers)
         bidirectional = try c.decodeIfPresent(Bool.self, forKey: .bidirectional)
-        output = try c.decodeIfPresent(String.self, forKey: .output)
+        output = try c.decodeIfPresent(RecurrentOutput.self, forKey: .output)
         slope = try c.decodeIfPresent(Double.self, forKey: .slope)
         heads = try c.decodeIfPresent(Int.self, forKey: .heads)
         feedForward = try c.decodeIfPresent(Int.self, forKey: .feedForward)
         normFirst = try c.decodeIfPresent(Bool.self, forKey: .normFirst)
-        activation = try c.decodeIfPresent(String.self, forKey: .activation)
-        encoding = try c.decodeIfPresent(String.self, forKey: .encoding)
+        activation = try c.decodeIfPresent(FeedForwardActivation.self, forKey: .activation)
+        encoding = try c.decodeIfPresent(PositionEncoding.self, forKey: .encoding)
         binary = try c.decodeIfPresent(Bool.self, forKey: .binary)
         layers = try c.decodeIfPresent([LayerSpec].self, forKey: .layers)
     }

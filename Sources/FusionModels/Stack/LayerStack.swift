@@ -132,14 +132,14 @@ public final class LayerStack: Module {
         case "flatten":
             return (nil, { v in withShape(v, v.x.reshaped([v.x.shape[0], -1]), lengths: .some(nil)) })
         case "global_pool":
-            let op = spec.op ?? "avg"
-            let attention = op == "attention" ? AttentionPool(features: output.dims[0], rng: &rng) : nil
+            let op = spec.op ?? .avg
+            let attention = op == .attention ? AttentionPool(features: output.dims[0], rng: &rng) : nil
             return (attention, { v in
                 let mask = positionMask(v)
                 let y: Tensor
                 if let attention {
                     y = attention(positions(v), mask: mask)
-                } else if op == "avg" {
+                } else if op == .avg {
                     y = mask == nil && v.shape.kind == .image ? v.x.globalAvgPool() : maskedMean(positions(v), mask: mask)
                 } else {
                     y = maskedMax(positions(v), mask: mask)
@@ -176,7 +176,7 @@ public final class LayerStack: Module {
             let rnn = RecurrentLayer(spec.type == "gru" ? .gru : .lstm, inputSize: input.dims[1], hiddenSize: spec.hidden ?? 1,
                                      numLayers: spec.numLayers ?? 1, bidirectional: spec.bidirectional ?? false,
                                      dropout: Float(spec.p ?? 0), seed: seed, rng: &rng)
-            let last = (spec.output ?? "last") == "last"
+            let last = (spec.output ?? .last) == .last
             return (rnn, { v in
                 let (sequence, final) = rnn(v.x, lengths: v.lengths)
                 return last ? withShape(v, final, lengths: .some(nil)) : withShape(v, sequence)
@@ -185,7 +185,7 @@ public final class LayerStack: Module {
             let width = input.dims[1]
             let block = TransformerStack(dim: width, heads: spec.heads ?? 1, feedForward: spec.feedForward ?? 4 * width,
                                          layers: spec.numLayers ?? 1, dropout: Float(spec.p ?? 0.1),
-                                         activation: spec.activation == "gelu" ? .gelu : .relu, normFirst: spec.normFirst ?? false,
+                                         activation: (spec.activation ?? .relu) == .gelu ? .gelu : .relu, normFirst: spec.normFirst ?? false,
                                          seed: seed, rng: &rng)
             return (block, { v in
                 let padding = v.lengths.map { lengths in lengths.map { n in (0..<input.dims[0]).map { $0 >= n } } }
@@ -193,7 +193,7 @@ public final class LayerStack: Module {
             })
         case "positional":
             let (steps, width) = (input.dims[0], input.dims[1])
-            if spec.encoding == "learned" {
+            if spec.encoding == .learned {
                 let table = LearnedPositions(steps: steps, width: width, rng: &rng)
                 return (table, { v in withShape(v, v.x + table.weight) })
             }

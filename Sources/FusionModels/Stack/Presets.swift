@@ -99,7 +99,7 @@ extension ModelConfig {
         case .text:
             let c = text
             guard c.layers.isEmpty else { return c.layers }
-            let pool = switch c.pooling { case .max: "max"; case .mean: "avg" }
+            let pool: PoolOp = switch c.pooling { case .max: .max; case .mean: .avg }
             switch c.preset {
             case .embeddingBag:
                 var specs = [L("embedding") { $0.units = c.embeddingDim }, L("global_pool") { $0.op = pool }]
@@ -110,8 +110,8 @@ extension ModelConfig {
             case .gru:
                 return [L("embedding") { $0.units = c.embeddingDim }, L("gru") { $0.hidden = c.dim }]
             case .transformer:
-                return [L("embedding") { $0.units = c.dim }, L("positional") { $0.encoding = "learned" },
-                        L("transformer") { $0.heads = c.heads; $0.numLayers = c.numLayers; $0.normFirst = true; $0.activation = "gelu" },
+                return [L("embedding") { $0.units = c.dim }, L("positional") { $0.encoding = .learned },
+                        L("transformer") { $0.heads = c.heads; $0.numLayers = c.numLayers; $0.normFirst = true; $0.activation = .gelu },
                         L("layer_norm"), L("global_pool") { $0.op = pool }]
             case .pretrained: return nil
             }
