@@ -268,7 +268,7 @@ struct Runs: ParsableCommand {
             guard let run = try? RunDirectory.open(path) else { continue }
             let status = run.status
             guard !failed && !removeFailed || status == "failed" else { continue }
-            let accuracy = fm.contents(atPath: path + "/metrics.json").flatMap { try? ClassificationMetrics.decode($0) }
+            let accuracy = (try? FileIO.read(path + "/metrics.json")).flatMap { try? ClassificationMetrics.decode($0) }
                 .map { String(format: "test accuracy %.4f", $0.accuracy) } ?? ""
             print("\(path)  \(status)  \(accuracy)")
             if removeFailed && status == "failed" {
