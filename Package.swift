@@ -5,6 +5,7 @@ let package = Package(
     name: "FusionLab",
     products: [
         .library(name: "FusionTensor", targets: ["FusionTensor"]),
+        .library(name: "FusionInt8", targets: ["FusionInt8"]),
         .library(name: "FusionNN", targets: ["FusionNN"]),
         .library(name: "FusionOptim", targets: ["FusionOptim"]),
         .library(name: "FusionCore", targets: ["FusionCore"]),
@@ -33,10 +34,13 @@ let package = Package(
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
         .systemLibrary(name: "CAVUtil", pkgConfig: "libavutil", providers: [.apt(["libavutil-dev"])]),
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
         // MARK: - Numeric core
         .target(name: "FusionTensor", dependencies: ["CBLAS", "CSystem"]),
-        .target(name: "FusionNN", dependencies: ["FusionTensor"]),
+        // int8 inference kernels on oneDNN (the library PyTorch's x86 quantized backend uses)
+        .target(name: "FusionInt8", dependencies: ["FusionTensor", "CDNNL"]),
+        .target(name: "FusionNN", dependencies: ["FusionTensor", "FusionInt8"]),
         .target(name: "FusionOptim", dependencies: ["FusionTensor", "FusionNN"]),
 
         // MARK: - Shared vocabulary: modalities, splits, the batch type

@@ -1,3 +1,4 @@
+import FusionInt8
 import FusionTensor
 
 /// `y = x · Wᵀ + b` over the last axis.
@@ -17,8 +18,31 @@ public final class Linear: Module, UnaryLayer {
         self.bias = bias ? Tensor.uniform([outFeatures], low: -bound, high: bound, using: &rng, requiresGrad: true) : nil
     }
 
+    /// The int8 kernel that computes the layer instead of the float weights once the model is
+    /// quantized (inference only: it records nothing for differentiation).
+    public private(set) var int8: Int8Linear?
+    /// When set, every input widens this range (calibration before quantization).
+    public var calibration: ActivationRange?
+
+    /// Computes the layer in int8 from now on: `weights` and the input's quantization (nil: back to float).
+    public func setInt8(_ weights: Int8Weights?, input: ActivationQuantization?) throws {
+        guard let weights, let input else { int8 = nil; return }
+        int8 = try Int8Linear(weights: weights, bias: bias?.scalars, input: input)
+    }
+
     /// Applies the map.
-    public func callAsFunction(_ x: Tensor) -> Tensor { x.linear(weight: weight, bias: bias) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        calibration?.observe(x)
+        if let int8 { return runInt8 { try int8(x) } }
+        return x.linear(weight: weight, bias: bias)
+    }
+}
+
+/// The result of an int8 kernel. Kernels are checked when they are made; oneDNN failing on a
+/// later call is a broken invariant, reported with its message.
+@inline(__always)
+func runInt8(_ body: () throws -> Tensor) -> Tensor {
+    do { return try body() } catch { fatalError("int8 kernel: \(error)") }
 }
 
 /// 2-D convolution over `[B, C, H, W]` (see `Tensor.conv2d`).
@@ -46,14 +70,33 @@ public final class Conv2d: Module, UnaryLayer {
         self.stride = stride; self.padding = padding; self.dilation = dilation; self.groups = groups
     }
 
+    /// The int8 kernels (without and with a fused ReLU) that compute the layer once the model is
+    /// quantized (inference only).
+    public private(set) var int8: (plain: Int8Conv2d, relu: Int8Conv2d)?
+    /// When set, every input widens this range (calibration before quantization).
+    public var calibration: ActivationRange?
+
+    /// Computes the layer in int8 from now on: `weights` and the input's quantization (nil: back to float).
+    public func setInt8(_ weights: Int8Weights?, input: ActivationQuantization?) throws {
+        guard let weights, let input else { int8 = nil; return }
+        guard groups == 1 else { throw Int8Error("int8 conv2d: grouped convolutions are not quantized") }
+        let b = bias?.scalars
+        int8 = (try Int8Conv2d(weights: weights, bias: b, input: input, stride: stride, padding: padding, dilation: dilation, relu: false),
+                try Int8Conv2d(weights: weights, bias: b, input: input, stride: stride, padding: padding, dilation: dilation, relu: true))
+    }
+
     /// Applies the convolution.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        calibration?.observe(x)
+        if let int8 { return runInt8 { try int8.plain(x) } }
+        return x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
 
     /// Applies the convolution followed by ReLU, fused into one op.
     public func withReLU(_ x: Tensor) -> Tensor {
-        x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups, fusedReLU: true)
+        calibration?.observe(x)
+        if let int8 { return runInt8 { try int8.relu(x) } }
+        return x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups, fusedReLU: true)
     }
 }
 

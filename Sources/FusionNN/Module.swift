@@ -52,6 +52,22 @@ open class Module {
         return result
     }
 
+    /// Every descendant module under its dotted key (the prefix of its parameters' keys),
+    /// depth-first in declaration order; a module reachable twice is listed once.
+    public final func namedModules() -> [(key: String, module: Module)] {
+        var out: [(key: String, module: Module)] = []
+        var seen = Set<ObjectIdentifier>()
+        func walk(_ m: Module, _ prefix: String) {
+            for (k, child) in m.namedChildren() where seen.insert(ObjectIdentifier(child)).inserted {
+                let key = k.isEmpty ? prefix : (prefix.isEmpty ? k : prefix + "." + k)
+                out.append((key, child))
+                walk(child, key)
+            }
+        }
+        walk(self, "")
+        return out
+    }
+
     /// Every trainable tensor under this module, keyed by dotted path, in a stable order.
     public final func namedParameters() -> [(key: String, tensor: Tensor)] {
         collectTensors(prefix: "", buffers: false)

@@ -21,22 +21,31 @@ public struct SafetensorsError: Error, CustomStringConvertible {
 /// a JSON header mapping each name to `{dtype, shape, data_offsets}` (plus an optional
 /// `__metadata__` map of strings), then the raw little-endian tensor bytes.
 ///
-/// F32 tensors are written; F32, F16, BF16, F64 and the integer types are read and converted to Float32.
+/// F32 tensors are written, or I8 and I32 for tensors named in `dtypes` (their values must be
+/// integers in range); F32, F16, BF16, F64 and the integer types are read and converted to Float32.
 public enum Safetensors {
     /// The header may not exceed this many bytes (as the reference implementation's limit).
     public static let maxHeaderBytes = 100_000_000
 
     /// Writes `tensors` (in the given order, names unique) with `metadata` to `path`, atomically:
     /// a temporary file in the same folder, then a rename.
-    public static func write(_ tensors: [(String, Tensor)], metadata: [String: String] = [:], to path: String) throws {
+    public static func write(_ tensors: [(String, Tensor)], metadata: [String: String] = [:], dtypes: [String: String] = [:],
+                             to path: String) throws {
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0
         var seen = Set<String>()
+        let ranges: [String: (width: Int, range: ClosedRange<Float>)] = ["F32": (4, -Float.infinity...Float.infinity),
+                                                                          "I8": (1, -128...127), "I32": (4, -2_147_483_648...2_147_483_520)]
         for (name, t) in tensors {
             guard seen.insert(name).inserted else { throw SafetensorsError(path: path, message: "duplicate tensor name \"\(name)\"") }
-            header[name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + 4 * t.count]] as [String: Any]
-            offset += 4 * t.count
+            let dtype = dtypes[name] ?? "F32"
+            guard let (width, range) = ranges[dtype] else { throw SafetensorsError(path: path, message: "\(name): cannot write dtype \(dtype)") }
+            if dtype != "F32", let bad = t.scalars.first(where: { !range.contains($0) || $0 != $0.rounded() }) {
+                throw SafetensorsError(path: path, message: "\(name): \(bad) is not an \(dtype) value")
+            }
+            header[name] = ["dtype": dtype, "shape": t.shape, "data_offsets": [offset, offset + width * t.count]] as [String: Any]
+            offset += width * t.count
         }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         while json.count % 8 != 0 { json.append(0x20) }  // pad with spaces to 8-byte alignment
@@ -44,9 +53,13 @@ public enum Safetensors {
         var n = UInt64(json.count).littleEndian
         withUnsafeBytes(of: &n) { file.append(contentsOf: $0) }
         file.append(json)
-        for (_, t) in tensors {
-            // Float32 on every platform Swift runs on Linux is little-endian already.
-            file.append(UnsafeBufferPointer(start: t.data, count: t.count))
+        for (name, t) in tensors {
+            // Every platform Swift runs on Linux is little-endian already.
+            switch dtypes[name] ?? "F32" {
+            case "I8": file.append(contentsOf: t.scalars.map { UInt8(bitPattern: Int8($0)) })
+            case "I32": t.scalars.map { Int32($0) }.withUnsafeBufferPointer { file.append($0) }
+            default: file.append(UnsafeBufferPointer(start: t.data, count: t.count))
+            }
         }
         do { try AtomicFile.write(file, to: path) } catch let error as AtomicFile.WriteError {
             throw SafetensorsError(path: path, message: error.reason)
