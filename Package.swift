@@ -78,7 +78,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "fusionlab-bench",
-            dependencies: ["FusionTensor", "FusionNN", "FusionOptim", "FusionModels", "FusionData", "CBLAS"],
+            dependencies: ["FusionTensor", "FusionInt8", "FusionNN", "FusionOptim", "FusionModels", "FusionData", "CBLAS"],
             path: "Benchmarks/Sources/fusionlab-bench"
         ),
         // Fuzz harnesses for every reader of untrusted input (scripts/fuzz.sh builds them with

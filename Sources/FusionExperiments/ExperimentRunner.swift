@@ -6,16 +6,21 @@ import FusionTensor
 
 /// Runs experiments: one run, a resumed run, and the data a run needs.
 public enum ExperimentRunner {
-    /// Trains, validates and tests `config` in a new run folder under `runsRoot`.
-    public static func run(_ config: ExperimentConfig, runsRoot: String = "runs", progress: Progress) throws -> RunResult {
+    /// Trains, validates and tests `config` in a new run folder under `runsRoot`. `manifest`
+    /// adds entries to manifest.json; `prepare` sees the trainer before training (compression
+    /// loads its starting weights and pruner there).
+    public static func run(_ config: ExperimentConfig, runsRoot: String = "runs", progress: Progress,
+                           manifest: [String: Any] = [:], prepare: ((Trainer) throws -> Void)? = nil) throws -> RunResult {
         Threading.setThreads(config.training.threads)
         let run = try RunDirectory.create(root: runsRoot, config: config)
         try writeTextAtomically(ConfigLoader.resolvedJSON(config), to: run.path + "/config.resolved.json")
         progress.log("run \(run.path)")
         return try recordingStatus(run) {
             let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, log: progress.log, detail: { progress.detail($0) })
-            try run.writeManifest(config: config, datasetRoot: data.dataset.root, extra: splitCounts(data).merging(["status": "running", "pid": Int(getpid())]) { $1 })
+            try run.writeManifest(config: config, datasetRoot: data.dataset.root,
+                                  extra: splitCounts(data).merging(["status": "running", "pid": Int(getpid())]) { $1 }.merging(manifest) { $1 })
             let trainer = try Trainer(config: config, data: data, run: run, progress: progress)
+            try prepare?(trainer)
             if let teacher = trainer.teacher {
                 try run.updateManifest(["distilled_from": teacher.teachers, "distill_temperature": config.distill.temperature,
                                         "distill_alpha": config.distill.alpha])
@@ -71,7 +76,7 @@ public enum ExperimentRunner {
         let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, reuseVocabulary: true, caches: caches,
                                               log: progress.log, detail: { progress.detail($0) })
         let model = try MultimodalClassifier.build(config.model, inputs: data.modelInputs, classes: data.classNames.count, seed: config.seed)
-        try model.load(from: run.bestCheckpoint)
+        try Int8Quantization.loadAny(model, from: run.bestCheckpoint)
         model.eval()
         return (model, data, config)
     }

@@ -42,6 +42,9 @@ public final class Trainer {
     let parameters: [Tensor]
     /// The teacher's targets when distilling.
     let teacher: TeacherTargets?
+    /// Gradual magnitude pruning during training (`fusionlab compress --prune`): masks reapplied
+    /// after every optimizer step, and only epochs at the final sparsity may become the best.
+    public var pruner: MagnitudePruner?
 
     /// A trainer for `config` writing to `run`. `initialize` applies `transfer.init_from`; a
     /// resumed run skips it, since its own state replaces the weights.
@@ -126,6 +129,7 @@ public final class Trainer {
         // Patterns unfrozen in earlier epochs stay unfrozen after a resume.
         for step in config.transfer.unfreeze where step.epoch < startEpoch { model.unfreeze(step.patterns) }
         var epoch = startEpoch
+        pruner?.start()
         while epoch <= t.epochs {
             for step in config.transfer.unfreeze where step.epoch == epoch {
                 let keys = model.unfreeze(step.patterns)
@@ -164,6 +168,7 @@ public final class Trainer {
                             + "(lower training.lr, set training.grad_clip, or training.non_finite: \"skip\" to drop such batches)")
                     }
                     applyStep()
+                    pruner?.advance()
                 }
                 lossSum += Double(loss.item) * Double(b.size)
                 correct += zip(logits.argmax(axis: 1), b.labels).filter { $0 == $1 }.count
@@ -183,7 +188,7 @@ public final class Trainer {
             let bestLoss = bestEpoch >= 1 && bestEpoch <= history.count ? history[bestEpoch - 1].valLoss : .infinity
             let (replaces, improved) = EpochSelection(lowerIsBetter: lowerIsBetter, minDelta: t.earlyStopping.minDelta)
                 .compare(score: score, valLoss: record.valLoss, best: best, bestLoss: bestLoss)
-            if replaces || bestEpoch == 0 {
+            if pruner?.reachedFinal ?? true, replaces || bestEpoch == 0 {
                 if improved || bestEpoch == 0 { best = score }
                 bestEpoch = epoch; sinceBest = 0
                 try model.save(to: run.bestCheckpoint, metadata: ["epoch": "\(epoch)", "\(metricName)": "\(score)", "experiment": config.name])

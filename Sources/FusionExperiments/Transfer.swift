@@ -41,6 +41,9 @@ public enum Transfer {
             path = try resolveCheckpoint(config.transfer.initFrom, runsRoot: "runs")
         }
         let file = try Safetensors.read(path)
+        if file.metadata[Int8Quantization.metadataKey] != nil {
+            throw ExperimentError("transfer.init_from: \(path) is an int8-quantized checkpoint; initialise from its float source run instead")
+        }
         var renamed: [String: Tensor] = [:]
         for (key, t) in file.tensors {
             var k = key

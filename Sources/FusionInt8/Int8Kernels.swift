@@ -116,14 +116,28 @@ public class Int8Kernel: @unchecked Sendable {
         return attr
     }
 
+    /// Seconds each stage of one call took (quantize, clamp, compute, output reorder), for benchmarks.
+    public private(set) var stageSeconds: [Double] = [0, 0, 0, 0]
+    /// Whether `run` records `stageSeconds`.
+    public var profiling = false
+
     /// Runs the plan for `shape` on `x`, writing `out`.
     func run(_ x: Tensor, shape: [Int], into out: Tensor) throws {
         lock.lock(); defer { lock.unlock() }
         runtime.matchThreads()
         let p = try plan(shape: shape)
+        var clock = profiling ? Date() : Date.distantPast
+        func lap(_ i: Int) {
+            guard profiling else { return }
+            let t = Date()
+            stageSeconds[i] += t.timeIntervalSince(clock)
+            clock = t
+        }
         try p.quantize.execute([(Argument.source, p.floatInput, UnsafeMutableRawPointer(x.data)),
                                 (Argument.destination, p.quantizedInput, p.staging.pointer)], runtime: runtime)
+        lap(0)
         clampTo127(p.staging.pointer.assumingMemoryBound(to: UInt8.self), count: p.staging.bytes)
+        lap(1)
         var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
             (Argument.source, p.quantizedInput, p.staging.pointer),
             (Argument.weights, p.weightsDescriptor, p.weights.pointer),
@@ -132,26 +146,20 @@ public class Int8Kernel: @unchecked Sendable {
         let target = p.outputStaging?.pointer ?? UnsafeMutableRawPointer(out.data)
         args.append((Argument.destination, p.output, target))
         try p.compute.execute(args, runtime: runtime)
+        lap(2)
         if let (reorder, plain) = p.unreorder, let staged = p.outputStaging {
             try reorder.execute([(Argument.source, p.output, staged.pointer), (Argument.destination, plain, UnsafeMutableRawPointer(out.data))],
                                 runtime: runtime)
         }
+        lap(3)
     }
 }
 
 /// Caps quantized inputs at 127 (values past the calibrated maximum would otherwise reach 255,
 /// where AVX2's pair sums can saturate).
-@inline(__always)
 func clampTo127(_ p: UnsafeMutablePointer<UInt8>, count: Int) {
-    var i = 0
-    let cap = SIMD32<UInt8>(repeating: 127)
-    while i + 32 <= count {
-        let raw = UnsafeMutableRawPointer(p + i)
-        let v = raw.loadUnaligned(as: SIMD32<UInt8>.self)
-        raw.storeBytes(of: v.replacing(with: cap, where: v .> cap), as: SIMD32<UInt8>.self)
-        i += 32
-    }
-    while i < count { if p[i] > 127 { p[i] = 127 }; i += 1 }
+    // A plain loop: LLVM turns it into vpminub over 32 bytes at a time.
+    for i in 0..<count { p[i] = Swift.min(p[i], 127) }
 }
 
 /// `y = x · Wᵀ + b` in int8: `x [..., in] → y [..., out]` (oneDNN matmul).

@@ -89,6 +89,17 @@ public enum Int8Quantization {
         (layer as? Linear)?.calibration ?? (layer as? Conv2d)?.calibration
     }
 
+    /// Loads any checkpoint into `model`: int8 ones through `load(_:tensors:metadata:source:)`,
+    /// float ones as usual.
+    public static func loadAny(_ model: Module, from path: String) throws {
+        let (tensors, metadata) = try Safetensors.read(path)
+        if metadata[metadataKey] != nil {
+            try load(model, tensors: tensors, metadata: metadata, source: path)
+        } else {
+            try model.load(tensors, source: path)
+        }
+    }
+
     /// Saves `model` with its int8 layers as described above (atomically).
     public static func save(_ model: Module, to path: String, metadata: [String: String] = [:]) throws {
         var tensors: [(String, Tensor)] = []
@@ -119,6 +130,12 @@ public enum Int8Quantization {
     @discardableResult
     public static func load(_ model: Module, from path: String) throws -> [String] {
         let (tensors, metadata) = try Safetensors.read(path)
+        return try load(model, tensors: tensors, metadata: metadata, source: path)
+    }
+
+    /// `load(_:from:)` for a checkpoint already read; `path` names it in errors.
+    @discardableResult
+    public static func load(_ model: Module, tensors: [String: Tensor], metadata: [String: String], source path: String) throws -> [String] {
         guard metadata[metadataKey] == "int8" else {
             throw SafetensorsError(path: path, message: "not an int8 checkpoint (no \(metadataKey) entry in its metadata)")
         }

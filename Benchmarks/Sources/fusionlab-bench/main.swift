@@ -13,6 +13,7 @@ let workloads: [String: (BenchOptions) -> [Measurement]] = [
     "mfcc": mfccBenchmark,
     "wordpiece": wordpieceBenchmark,
     "feature-cache": featureCacheBenchmark,
+    "int8-layers": int8Layers,
 ]
 
 func usage() -> String {

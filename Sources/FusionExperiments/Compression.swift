@@ -1,0 +1,131 @@
+import Foundation
+import FusionData
+import FusionModels
+import FusionNN
+import FusionTensor
+
+/// `fusionlab compress`: new runs made from a finished run — int8 quantization and pruning —
+/// each with its test metrics, checkpoint size and inference speed beside the source's.
+/// A compressed run is a run folder like any other (evaluate, predict and compare read it);
+/// the source is never written to.
+public enum Compression {
+    /// What one compressed run measured.
+    public struct Outcome {
+        /// The new run folder.
+        public var run: String
+        /// What was done (`int8`, `magnitude 0.5`, `channels 0.5`).
+        public var label: String
+        /// Test metrics of the compressed and of the source model.
+        public var metrics: ClassificationMetrics, sourceMetrics: ClassificationMetrics
+        /// Checkpoint bytes, compressed and source.
+        public var fileBytes: Int, sourceFileBytes: Int
+        /// Parameters, and those that are not zero.
+        public var parameters: Int, nonzeroParameters: Int
+        /// Forward passes per second over batches of `throughputBatch` test samples, compressed and source.
+        public var samplesPerSecond: Double, sourceSamplesPerSecond: Double
+    }
+
+    /// Batch size of the inference-speed measurement.
+    public static let throughputBatch = 256
+
+    /// The run at `path`, checked to be a finished run that is not quantized already.
+    static func source(_ path: String) throws -> (RunDirectory, [String: Any]) {
+        let run = try RunDirectory.open(path)
+        let status = run.status
+        guard status == "finished" else { throw ExperimentError("\(path): the run is \(status); only a finished run can be compressed") }
+        let manifest = (try? FileIO.read(path + "/manifest.json")).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
+        if let c = manifest["compression"] as? [String: Any], (c["kind"] as? String) == "int8" {
+            throw ExperimentError("\(path): the run is int8-quantized already; compress its source run instead")
+        }
+        return (run, manifest)
+    }
+
+    /// Quantizes the finished run at `path` to int8 (calibrating on `calibrationBatches` training
+    /// batches), into a new run folder beside it.
+    public static func quantize(run path: String, calibrationBatches: Int, progress: Progress) throws -> Outcome {
+        guard calibrationBatches >= 1 else { throw ExperimentError("--calibration-batches: expected at least 1, got \(calibrationBatches)") }
+        let (sourceRun, _) = try source(path)
+        let (model, data, config) = try ExperimentRunner.load(run: path, progress: progress)
+        let reference = try measure(model, data: data, checkpoint: sourceRun.bestCheckpoint)
+        progress.log(String(format: "float: test accuracy %.4f, %.0f samples/s at batch %d", reference.metrics.accuracy,
+                            reference.samplesPerSecond, throughputBatch))
+        let calibration = try data.loader(.train, training: false)
+        let batches = calibration.batchIndices(epoch: 0).prefix(calibrationBatches)
+        let report = try Int8Quantization.quantize(model) {
+            withNoGrad { for indices in batches { _ = model(calibration.makeBatch(indices, epoch: 0)) } }
+        }
+        guard !report.quantized.isEmpty else { throw ExperimentError("\(path): the model has no linear or convolution layer to quantize") }
+        progress.log("int8: \(report.quantized.count) layers quantized" + (report.float.isEmpty ? "" : "; kept in float32: "
+            + report.float.map { "\($0.key) (\($0.reason))" }.joined(separator: ", ")))
+
+        var newConfig = config
+        newConfig.name = config.name + "-int8"
+        let root = URL(fileURLWithPath: path).deletingLastPathComponent().deletingLastPathComponent().path
+        let details: [String: Any] = ["kind": "int8", "source": path, "calibration_batches": batches.count,
+                                      "quantized_layers": report.quantized,
+                                      "float_layers": Dictionary(report.float.map { ($0.key, $0.reason) }) { a, _ in a }]
+        return try directRun(model, config: newConfig, data: data, label: "int8", details: details, source: sourceRun,
+                             reference: reference, root: root, progress: progress) {
+            try Int8Quantization.save(model, to: $0, metadata: ["experiment": newConfig.name, "source": path])
+        }
+    }
+
+    /// A model's test evaluation, its checkpoint's size and its inference speed.
+    static func measure(_ model: MultimodalClassifier, data: ExperimentData, checkpoint: String) throws
+        -> (evaluation: Evaluation, metrics: ClassificationMetrics, fileBytes: Int, samplesPerSecond: Double) {
+        let split: Split = data.caches[.test] != nil ? .test : .val
+        let evaluation = try Trainer.evaluate(model, data: data, split: split)
+        let bytes = ((try? FileManager.default.attributesOfItem(atPath: checkpoint))?[.size] as? NSNumber)?.intValue ?? 0
+        return (evaluation, evaluation.metrics, bytes, try throughput(model, data: data, split: split))
+    }
+
+    /// Samples per second of forward passes over batches of `throughputBatch` samples of `split`
+    /// (samples repeat when the split is smaller), built before the clock starts, repeated for
+    /// at least a second after one warm-up pass.
+    public static func throughput(_ model: MultimodalClassifier, data: ExperimentData, split: Split) throws -> Double {
+        guard let cache = data.caches[split], cache.count > 0 else { throw ExperimentError("no \(split.rawValue) samples to time inference on") }
+        let loader = BatchLoader(cache: cache, batchSize: throughputBatch, shuffle: false, imageMean: data.settings.image?.mean,
+                                 imageStd: data.settings.image?.std)
+        let indices = (0..<throughputBatch).map { $0 % cache.count }
+        let batch = loader.makeBatch(indices, epoch: 0)
+        model.eval()
+        _ = withNoGrad { model(batch) }
+        var passes = 0
+        let start = Date()
+        repeat {
+            _ = withNoGrad { model(batch) }
+            passes += 1
+        } while Date().timeIntervalSince(start) < 1 || passes < 5
+        return Double(passes * throughputBatch) / Date().timeIntervalSince(start)
+    }
+
+    /// Parameter values that are not zero.
+    static func nonzero(_ model: Module) -> Int {
+        model.namedParameters().reduce(0) { sum, p in sum + (0..<p.tensor.count).reduce(0) { $0 + (p.tensor.data[$1] != 0 ? 1 : 0) } }
+    }
+
+    /// metrics.json (the test metrics with a `compression` entry), predictions.csv and
+    /// compression.json.
+    static func write(_ o: Outcome, evaluation: Evaluation, details: [String: Any], run: RunDirectory, classNames: [String]) throws {
+        var summary = details
+        summary["test_accuracy"] = o.metrics.accuracy
+        summary["source_test_accuracy"] = o.sourceMetrics.accuracy
+        summary["file_bytes"] = o.fileBytes
+        summary["source_file_bytes"] = o.sourceFileBytes
+        summary["file_ratio"] = Double(o.fileBytes) / Double(max(o.sourceFileBytes, 1))
+        summary["parameters"] = o.parameters
+        summary["nonzero_parameters"] = o.nonzeroParameters
+        summary["samples_per_second"] = o.samplesPerSecond
+        summary["source_samples_per_second"] = o.sourceSamplesPerSecond
+        summary["speedup"] = o.samplesPerSecond / max(o.sourceSamplesPerSecond, 1e-9)
+        summary["throughput_batch"] = throughputBatch
+        summary["threads"] = Threading.threads
+        let options: JSONSerialization.WritingOptions = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try writeFileAtomically(try JSONSerialization.data(withJSONObject: summary, options: options), to: run.path + "/compression.json")
+        var report = (try JSONSerialization.jsonObject(with: try o.metrics.jsonData()) as? [String: Any]) ?? [:]
+        report["evaluated_split"] = "test"
+        report["compression"] = summary
+        try writeFileAtomically(try JSONSerialization.data(withJSONObject: report, options: options), to: run.path + "/metrics.json")
+        try writePredictions(evaluation, to: run.path + "/predictions.csv", classNames: classNames)
+    }
+}
