@@ -55,7 +55,8 @@ public enum Compression {
             withNoGrad { for indices in batches { _ = model(calibration.makeBatch(indices, epoch: 0)) } }
         }
         guard !report.quantized.isEmpty else { throw ExperimentError("\(path): the model has no linear or convolution layer to quantize") }
-        progress.log("int8: \(report.quantized.count) layers quantized" + (report.float.isEmpty ? "" : "; kept in float32: "
+        let runs = try compileInt8Stacks(model)
+        progress.log("int8: \(report.quantized.count) layers quantized, \(runs) layer runs on int8 codes end to end" + (report.float.isEmpty ? "" : "; kept in float32: "
             + report.float.map { "\($0.key) (\($0.reason))" }.joined(separator: ", ")))
 
         var newConfig = config

@@ -76,7 +76,9 @@ public enum ExperimentRunner {
         let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, reuseVocabulary: true, caches: caches,
                                               log: progress.log, detail: { progress.detail($0) })
         let model = try MultimodalClassifier.build(config.model, inputs: data.modelInputs, classes: data.classNames.count, seed: config.seed)
-        try Int8Quantization.loadAny(model, from: run.bestCheckpoint)
+        if try Int8Quantization.loadAny(model, from: run.bestCheckpoint) {
+            do { try compileInt8Stacks(model) } catch { throw ExperimentError("\(run.bestCheckpoint): \(error)") }
+        }
         model.eval()
         return (model, data, config)
     }

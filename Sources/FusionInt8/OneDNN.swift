@@ -83,11 +83,10 @@ final class Primitive {
         self.primitive = primitive
     }
 
-    /// A reorder (layout change and/or type conversion) from `source` to `target`, scaling by
-    /// `scale` and adding `zeroPoint` on the way when given (f32 → u8 quantization rounds to
-    /// nearest and saturates).
+    /// A reorder (layout change and/or type conversion) from `source` to `target`:
+    /// `target = scale · (source − sourceZeroPoint) + zeroPoint` (f32 → u8 rounds to nearest and saturates).
     convenience init(reorder source: dnnl_memory_desc_t, to target: dnnl_memory_desc_t, scale: Float? = nil, zeroPoint: Int32 = 0,
-                     runtime: OneDNNRuntime) throws {
+                     sourceZeroPoint: Int32 = 0, runtime: OneDNNRuntime) throws {
         var attr: dnnl_primitive_attr_t?
         try check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
         defer { dnnl_primitive_attr_destroy(attr) }
@@ -98,6 +97,10 @@ final class Primitive {
         if zeroPoint != 0 {
             var zp = zeroPoint
             try check(dnnl_primitive_attr_set_zero_points(attr, Argument.destination, 1, 0, &zp), "attr_set_zero_points")
+        }
+        if sourceZeroPoint != 0 {
+            var zp = sourceZeroPoint
+            try check(dnnl_primitive_attr_set_zero_points(attr, Argument.source, 1, 0, &zp), "attr_set_zero_points")
         }
         var pd: dnnl_primitive_desc_t?
         var src = source, dst = target

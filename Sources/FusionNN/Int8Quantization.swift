@@ -90,14 +90,16 @@ public enum Int8Quantization {
     }
 
     /// Loads any checkpoint into `model`: int8 ones through `load(_:tensors:metadata:source:)`,
-    /// float ones as usual.
-    public static func loadAny(_ model: Module, from path: String) throws {
+    /// float ones as usual. Returns whether it was int8.
+    @discardableResult
+    public static func loadAny(_ model: Module, from path: String) throws -> Bool {
         let (tensors, metadata) = try Safetensors.read(path)
         if metadata[metadataKey] != nil {
             try load(model, tensors: tensors, metadata: metadata, source: path)
-        } else {
-            try model.load(tensors, source: path)
+            return true
         }
+        try model.load(tensors, source: path)
+        return false
     }
 
     /// Saves `model` with its int8 layers as described above (atomically).

@@ -36,7 +36,6 @@ func int8Layers(_ options: BenchOptions) -> [Measurement] {
         }
         let int8 = time { _ = withNoGrad { conv.withReLU(x) } }
         let impl = (try? conv.int8?.relu.implementation(shape: x.shape)) ?? "?"
-        if let k = conv.int8?.relu { k.profiling = true; for _ in 0..<10 { _ = conv.withReLU(x) }; print("  stages ms", k.stageSeconds.map { String(format: "%.3f", $0 * 100) }) }
         print("\(name) [\(batch), \(c), \(h), \(w)] → \(o): float \(String(format: "%.3f", float)) ms, int8 \(String(format: "%.3f", int8)) ms (\(impl)), ×\(String(format: "%.2f", float / int8))")
         out.append(Measurement(workload: "int8-layers:\(name)", threads: options.threads, metric: "float_over_int8", value: float / int8))
     }
@@ -49,7 +48,6 @@ func int8Layers(_ options: BenchOptions) -> [Measurement] {
         do { try linear.setInt8(Int8Weights(quantizing: linear.weight), input: ActivationQuantization(observed: range)) } catch { continue }
         let int8 = time { _ = withNoGrad { linear(x) } }
         let impl = (try? linear.int8?.implementation(shape: [batch])) ?? "?"
-        if let k = linear.int8 { k.profiling = true; for _ in 0..<10 { _ = linear(x) }; print("  stages ms", k.stageSeconds.map { String(format: "%.3f", $0 * 100) }) }
         print("\(name) [\(batch), \(i)] → \(o): float \(String(format: "%.3f", float)) ms, int8 \(String(format: "%.3f", int8)) ms (\(impl)), ×\(String(format: "%.2f", float / int8))")
         out.append(Measurement(workload: "int8-layers:\(name)", threads: options.threads, metric: "float_over_int8", value: float / int8))
     }

@@ -20,7 +20,8 @@ public final class LayerStack: Module {
     public let layers: [String: Module]
     /// The resolved plan.
     public let plan: LayerPlan
-    private let run: [(StackValue) -> StackValue]
+    /// One closure per step; `compileInt8` replaces runs of int8 layers with one closure each.
+    var run: [(StackValue) -> StackValue]
 
     /// Builds the modules of `plan` (vocabulary: token ids of a text stack), initialised from `rng`.
     public init<G: RandomNumberGenerator>(_ plan: LayerPlan, vocabulary: Int, seed: UInt64, rng: inout G) {
