@@ -1,0 +1,117 @@
+import Foundation
+import FusionNN
+import XCTest
+
+/// `fusionlab compress` end to end on a generated dataset: int8 and pruned runs are new run
+/// folders that evaluate reads, the source is never touched, and bad requests are clear errors.
+extension EndToEndTests {
+    func layeredExperiment(_ name: String) -> String {
+        tinyExperiment(name, epochs: 3, extra: """
+        , "model": {"text": {"embedding_dim": 8, "dim": 8},
+                    "image": {"layers": [{"type": "conv2d", "channels": 4, "kernel": 3, "padding": 1}, "relu", {"type": "max_pool2d", "kernel": 2},
+                                         {"type": "conv2d", "channels": 6, "kernel": 3, "padding": 1}, "relu", {"type": "max_pool2d", "kernel": 2},
+                                         "flatten", {"type": "linear", "units": 12}, "relu"]},
+                    "audio": {"layers": [{"type": "conv2d", "channels": 4, "kernel": 3, "padding": 1}, "relu", {"type": "max_pool2d", "kernel": 2},
+                                         "flatten", {"type": "linear", "units": 8}, "relu"]},
+                    "fusion": {"dim": 8}, "head": {"hidden": [8]}}
+        """)
+    }
+
+    func json(_ path: String) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+    }
+
+    func predictions(_ run: String) throws -> [String] {
+        try String(contentsOfFile: run + "/predictions.csv", encoding: .utf8).split(separator: "\n").dropFirst().map { String($0.split(separator: ",")[2]) }
+    }
+
+    func testCompressQuantizesToInt8WithoutTouchingTheSource() throws {
+        XCTAssertEqual(try fusionlab(["run", layeredExperiment("squeeze"), "--quiet"]).status, 0)
+        let source = try XCTUnwrap(runDirectories("squeeze").last)
+        let before = try Data(contentsOf: URL(fileURLWithPath: source + "/checkpoints/best.safetensors"))
+        let result = try fusionlab(["compress", source, "--quantize", "int8", "--calibration-batches", "2"])
+        XCTAssertEqual(result.status, 0, result.err)
+        XCTAssertTrue(result.err.contains("layers quantized, 2 layer runs on int8 codes end to end"), result.err)
+        let run = try XCTUnwrap(runDirectories("squeeze-int8").last)
+        XCTAssertTrue(result.out.contains(run), result.out)
+        let summary = try json(run + "/compression.json")
+        XCTAssertEqual(summary["kind"] as? String, "int8")
+        // Biases and the text embedding stay float32: on this tiny model that is half the file.
+        XCTAssertLessThan(try XCTUnwrap(summary["file_ratio"] as? Double), 0.6)
+        XCTAssertGreaterThan(try XCTUnwrap(summary["samples_per_second"] as? Double), 0)
+        let metrics = try json(run + "/metrics.json")
+        let sourceMetrics = try json(source + "/metrics.json")
+        let accuracy = try XCTUnwrap(metrics["accuracy"] as? Double), sourceAccuracy = try XCTUnwrap(sourceMetrics["accuracy"] as? Double)
+        XCTAssertEqual(accuracy, sourceAccuracy, accuracy: 0.13)
+        let agree = zip(try predictions(run), try predictions(source)).filter { $0 == $1 }.count
+        XCTAssertGreaterThanOrEqual(Double(agree), 0.8 * Double(try predictions(source).count))
+        XCTAssertEqual(try json(run + "/manifest.json")["status"] as? String, "finished")
+        // The checkpoint holds I8 weights with their scales; evaluate loads it like any run.
+        let (tensors, metadata) = try Safetensors.read(run + "/checkpoints/best.safetensors")
+        XCTAssertEqual(metadata[Int8Quantization.metadataKey], "int8")
+        XCTAssertNotNil(tensors["encoders.image.layers.0.weight_scale"])
+        let header = try String(decoding: Data(contentsOf: URL(fileURLWithPath: run + "/checkpoints/best.safetensors")).prefix(4096), as: UTF8.self)
+        XCTAssertTrue(header.contains("\"encoders.image.layers.0.weight\":{\"data_offsets\"") && header.contains("\"dtype\":\"I8\""), header)
+        let evaluated = try fusionlab(["evaluate", run, "--quiet"])
+        XCTAssertEqual(evaluated.status, 0, evaluated.err)
+        XCTAssertEqual(try XCTUnwrap(JSONSerialization.jsonObject(with: Data(evaluated.out.utf8)) as? [String: Any])["accuracy"] as? Double, accuracy)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: source + "/checkpoints/best.safetensors")), before)
+
+        // Bad requests.
+        let again = try fusionlab(["compress", run, "--quantize", "int8"])
+        XCTAssertTrue(again.status != 0 && again.err.contains("int8-quantized already"), again.err)
+        let both = try fusionlab(["compress", source, "--quantize", "int8", "--prune", "0.5"])
+        XCTAssertTrue(both.status != 0 && both.err.contains("exactly one of --quantize int8 and --prune"), both.err)
+        let sparsity = try fusionlab(["compress", source, "--prune", "0.5,1"])
+        XCTAssertTrue(sparsity.status != 0 && sparsity.err.contains("--prune: sparsity 1 is outside [0, 1)"), sparsity.err)
+        let kind = try fusionlab(["compress", source, "--quantize", "int4"])
+        XCTAssertTrue(kind.status != 0 && kind.err.contains("--quantize: expected int8"), kind.err)
+        let unfinished = (source as NSString).deletingLastPathComponent + "/99999999-999999-killed"
+        try FileManager.default.createDirectory(atPath: unfinished + "/checkpoints", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: source + "/config.resolved.json", toPath: unfinished + "/config.resolved.json")
+        try Data("{\"status\": \"running\", \"pid\": 999999}".utf8).write(to: URL(fileURLWithPath: unfinished + "/manifest.json"))
+        let killed = try fusionlab(["compress", unfinished, "--quantize", "int8"])
+        XCTAssertTrue(killed.status != 0 && killed.err.contains("the run is failed; only a finished run can be compressed"), killed.err)
+        try FileManager.default.removeItem(atPath: unfinished)
+        // A fine-tune may not start from an int8 checkpoint.
+        let transfer = try fusionlab(["run", layeredExperiment("from-int8"), "--set", "transfer.init_from=\(run)"])
+        XCTAssertTrue(transfer.status != 0 && transfer.err.contains("is an int8-quantized checkpoint"), transfer.err)
+    }
+
+    func testCompressPrunesByMagnitudeAndByChannels() throws {
+        XCTAssertEqual(try fusionlab(["run", layeredExperiment("trim"), "--quiet"]).status, 0)
+        let source = try XCTUnwrap(runDirectories("trim").last)
+        // Gradual magnitude pruning over two fine-tuning epochs, two sparsities in one command.
+        let magnitude = try fusionlab(["compress", source, "--prune", "0.5,0.8", "--finetune-epochs", "2"])
+        XCTAssertEqual(magnitude.status, 0, magnitude.err)
+        for (sparsity, folder) in [(0.5, "trim-prune-magnitude-0.5"), (0.8, "trim-prune-magnitude-0.8")] {
+            let run = try XCTUnwrap(runDirectories(folder).last)
+            let tensors = try Safetensors.read(run + "/checkpoints/best.safetensors").tensors
+            // Linear and convolution weights: every 2-D+ weight but the text embedding table.
+            let weights = tensors.filter { $0.key.hasSuffix(".weight") && $0.value.shape.count >= 2 && $0.key != "encoders.text.layers.0.weight" }
+            let total = weights.values.reduce(0) { $0 + $1.count }
+            let zeros = weights.values.reduce(0) { sum, t in sum + t.scalars.filter { $0 == 0 }.count }
+            XCTAssertEqual(Double(zeros) / Double(total), sparsity, accuracy: 0.02, folder)
+            XCTAssertEqual(try json(run + "/compression.json")["method"] as? String, "magnitude")
+            XCTAssertEqual(try json(run + "/manifest.json")["status"] as? String, "finished")
+            XCTAssertTrue(magnitude.out.contains(run), magnitude.out)
+        }
+        // Channel pruning shrinks the layers; sparsity 0 in one shot changes nothing.
+        let none = try fusionlab(["compress", source, "--prune", "0", "--method", "channels", "--finetune-epochs", "0", "--quiet"])
+        XCTAssertEqual(none.status, 0, none.err)
+        let same = try XCTUnwrap(runDirectories("trim-prune-channels-0.0").last)
+        XCTAssertEqual(try predictions(same), try predictions(source))
+        let channels = try fusionlab(["compress", source, "--prune", "0.5", "--method", "channels", "--finetune-epochs", "1"])
+        XCTAssertEqual(channels.status, 0, channels.err)
+        XCTAssertTrue(channels.err.contains("encoders.image.layers.0 4 → 2"), channels.err)
+        let shrunk = try XCTUnwrap(runDirectories("trim-prune-channels-0.5").last)
+        let config = try json(shrunk + "/config.resolved.json")
+        let image = try XCTUnwrap(((config["model"] as? [String: Any])?["image"] as? [String: Any])?["layers"] as? [[String: Any]])
+        XCTAssertEqual(image[0]["channels"] as? Int, 2)
+        XCTAssertEqual(image[3]["channels"] as? Int, 3)
+        let summary = try json(shrunk + "/compression.json")
+        XCTAssertLessThan(try XCTUnwrap(summary["parameters"] as? Int), try XCTUnwrap(try json(same + "/compression.json")["parameters"] as? Int))
+        let evaluated = try fusionlab(["evaluate", shrunk, "--quiet"])
+        XCTAssertEqual(evaluated.status, 0, evaluated.err)
+    }
+}
