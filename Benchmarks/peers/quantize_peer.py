@@ -122,7 +122,7 @@ def main(argv=None):
                            "-q"], capture_output=True, text=True, cwd=REPO)
     if done.returncode != 0:
         sys.exit(f"fusionlab compress failed: {done.stderr.strip()}")
-    int8_run = done.stdout.strip().splitlines()[-1].split(": ", 1)[1]
+    int8_run = next(line.split(": ", 1)[1] for line in done.stdout.splitlines() if line.startswith("  int8: "))
     with open(os.path.join(int8_run, "compression.json")) as f:
         ours = json.load(f)
 

@@ -19,6 +19,8 @@ public struct ComparisonRun {
     public var index = 0, total = 0
     /// The estimated time left for the whole job, from the mean run time so far.
     public var remaining: TimeInterval = 0
+    /// What deploying the model costs, measured when the comparison compresses its runs.
+    public var deployment: DeploymentCost?
 }
 
 /// `fusionlab compare`: every variant × seed, unimodal baselines added, summarised as
@@ -71,17 +73,37 @@ public enum Comparison {
                 tree["seed"] = seed
                 tree["name"] = slug(variant.label) + "-s\(seed)"
                 let config = try ConfigLoader.decode(tree, defaultSource: loaded.path)
-                progress.log("compare \(finished.count + 1)/\(total): \(variant.label), seed \(seed)")
+                progress.log("compare \(finished.filter { $0.index > 0 }.count + 1)/\(total): \(variant.label), seed \(seed)")
                 let result = try ExperimentRunner.run(config, runsRoot: directory + "/runs", progress: progress)
-                let remaining = Date().timeIntervalSince(started) / Double(finished.count + 1) * Double(total - finished.count - 1)
-                finished.append(ComparisonRun(variant: variant.label, seed: seed, result: result, index: finished.count + 1,
-                                              total: total, remaining: remaining))
+                let compressed = try compress(result, variant: variant.label, seed: seed, specs: base.compare.compress, progress: progress)
+                let done = finished.filter { $0.index > 0 }.count + 1
+                let remaining = Date().timeIntervalSince(started) / Double(done) * Double(total - done)
+                finished.append(ComparisonRun(variant: variant.label, seed: seed, result: result, index: done,
+                                              total: total, remaining: remaining, deployment: compressed.source))
                 report(finished[finished.count - 1])
+                finished += compressed.runs
                 try writeFiles(finished, metrics: base.evaluation.metrics.map(\.rawValue), to: directory)
             }
         }
         let table = try writeFiles(finished, metrics: base.evaluation.metrics.map(\.rawValue), to: directory)
         return (directory, finished, table)
+    }
+
+    /// The compressed versions of a finished run (`compare.compress`), as rows labelled
+    /// `<variant> · <compression>`, and the source's own deployment cost.
+    static func compress(_ result: RunResult, variant: String, seed: UInt64, specs: [CompressionSpec], progress: Progress) throws
+        -> (source: DeploymentCost?, runs: [ComparisonRun]) {
+        var source: DeploymentCost?
+        var runs: [ComparisonRun] = []
+        for spec in specs {
+            let o = try Compression.apply(spec, run: result.directory, progress: progress)
+            source = source ?? o.sourceDeployment
+            if o.sparsity != nil { source?.sparsity = 0 }
+            let test = RunResult(directory: o.run, test: o.metrics, bestValidation: .nan, bestEpoch: 0, parameters: o.parameters,
+                                 trainSeconds: 0, history: [])
+            runs.append(ComparisonRun(variant: "\(variant) · \(o.label)", seed: seed, result: test, deployment: o.deployment))
+        }
+        return (source, runs)
     }
 
     static func slug(_ label: String) -> String {
@@ -91,7 +113,8 @@ public enum Comparison {
     /// The report rows of finished runs.
     static func entries(_ runs: [ComparisonRun]) -> [ComparisonEntry] {
         runs.map { ComparisonEntry(variant: $0.variant, seed: $0.seed, test: $0.result.test, parameters: $0.result.parameters,
-                                   trainSeconds: $0.result.trainSeconds, bestEpoch: $0.result.bestEpoch, directory: $0.result.directory) }
+                                   trainSeconds: $0.result.trainSeconds, bestEpoch: $0.result.bestEpoch, directory: $0.result.directory,
+                                   deployment: $0.deployment) }
     }
 
     /// Writes comparison.csv, comparison.md and comparison.json (after every run, so a finished

@@ -23,6 +23,52 @@ public enum Compression {
         public var parameters: Int, nonzeroParameters: Int
         /// Forward passes per second over batches of `throughputBatch` test samples, compressed and source.
         public var samplesPerSecond: Double, sourceSamplesPerSecond: Double
+        /// The source's parameters and non-zero parameters, and the pruning sparsity (nil for int8).
+        public var sourceParameters = 0, sourceNonzeroParameters = 0, sparsity: Double?
+
+        /// The compressed model's deployment cost.
+        public var deployment: DeploymentCost {
+            DeploymentCost(nonzeroParameters: nonzeroParameters, fileBytes: fileBytes, samplesPerSecond: samplesPerSecond, sparsity: sparsity)
+        }
+
+        /// The source model's deployment cost.
+        public var sourceDeployment: DeploymentCost {
+            DeploymentCost(nonzeroParameters: sourceNonzeroParameters, fileBytes: sourceFileBytes, samplesPerSecond: sourceSamplesPerSecond,
+                           sparsity: sparsity == nil ? nil : 0)
+        }
+    }
+
+    /// Applies one `compare.compress` entry to the finished run at `run`.
+    public static func apply(_ spec: CompressionSpec, run: String, progress: Progress) throws -> Outcome {
+        switch spec.kind {
+        case .int8: return try quantize(run: run, calibrationBatches: spec.calibrationBatches, progress: progress)
+        case .magnitude, .channels:
+            let outcomes = try prune(run: run, sparsities: [spec.sparsity], method: spec.kind == .magnitude ? .magnitude : .channels,
+                                     finetuneEpochs: spec.finetuneEpochs, progress: progress)
+            guard let first = outcomes.first else { throw ExperimentError("\(run): pruning produced no run") }
+            return first
+        }
+    }
+
+    /// Writes a comparison folder `<runs>/<experiment>/compress-<stamp>/` (comparison.csv, .md,
+    /// .json: the source and each compressed run with their deployment costs) that
+    /// `export-notebook` turns into tables and charts, accuracy against sparsity included.
+    public static func writeSummary(_ outcomes: [Outcome], source: String) throws -> String? {
+        guard let first = outcomes.first else { return nil }
+        let experiment = URL(fileURLWithPath: source).deletingLastPathComponent()
+        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+        var directory = experiment.appendingPathComponent("compress-\(stamp)").path
+        var n = 2
+        while FileManager.default.fileExists(atPath: directory) { directory = experiment.appendingPathComponent("compress-\(stamp)-\(n)").path; n += 1 }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var entries = [ComparisonEntry(variant: "float32 (source)", seed: 0, test: first.sourceMetrics, parameters: first.sourceParameters, trainSeconds: 0,
+                                       bestEpoch: 0, directory: source, deployment: first.sourceDeployment)]
+        for o in outcomes {
+            entries.append(ComparisonEntry(variant: o.label, seed: 0, test: o.metrics, parameters: o.parameters, trainSeconds: 0, bestEpoch: 0,
+                                           directory: o.run, deployment: o.deployment))
+        }
+        try ComparisonReport.write(entries, metrics: ["accuracy", "f1_macro"], to: directory)
+        return directory
     }
 
     /// Batch size of the inference-speed measurement.
@@ -47,6 +93,7 @@ public enum Compression {
         let (sourceRun, _) = try source(path)
         let (model, data, config) = try ExperimentRunner.load(run: path, progress: progress)
         let reference = try measure(model, data: data, checkpoint: sourceRun.bestCheckpoint)
+        let counts = (parameters: model.parameterCount, nonzero: nonzero(model))
         progress.log(String(format: "float: test accuracy %.4f, %.0f samples/s at batch %d", reference.metrics.accuracy,
                             reference.samplesPerSecond, throughputBatch))
         let calibration = try data.loader(.train, training: false)
@@ -66,7 +113,7 @@ public enum Compression {
                                       "quantized_layers": report.quantized,
                                       "float_layers": Dictionary(report.float.map { ($0.key, $0.reason) }) { a, _ in a }]
         return try directRun(model, config: newConfig, data: data, label: "int8", details: details, source: sourceRun,
-                             reference: reference, root: root, progress: progress) {
+                             reference: reference, sourceCounts: counts, sparsity: nil, root: root, progress: progress) {
             try Int8Quantization.save(model, to: $0, metadata: ["experiment": newConfig.name, "source": path])
         }
     }

@@ -34,6 +34,7 @@ extension Compression {
         let (sourceRun, _) = try source(path)
         let (model, data, config) = try ExperimentRunner.load(run: path, progress: progress)
         let reference = try measure(model, data: data, checkpoint: sourceRun.bestCheckpoint)
+        let counts = (parameters: model.parameterCount, nonzero: nonzero(model))
         progress.log(String(format: "source: test accuracy %.4f, %d parameters, %.0f samples/s at batch %d", reference.metrics.accuracy,
                             model.parameterCount, reference.samplesPerSecond, throughputBatch))
         let sourceWeights = try Safetensors.read(sourceRun.bestCheckpoint).tensors
@@ -61,7 +62,7 @@ extension Compression {
                 try pruned.load(start, source: sourceRun.bestCheckpoint)
                 if method == .magnitude { MagnitudePruner(model: pruned, finalSparsity: sparsity, rampSteps: 1).prune(to: sparsity) }
                 outcome = try directRun(pruned, config: newConfig, data: data, label: label, details: details, source: sourceRun,
-                                        reference: reference, root: root, progress: progress) { try pruned.save(to: $0, metadata: ["experiment": newConfig.name]) }
+                                        reference: reference, sourceCounts: counts, sparsity: sparsity, root: root, progress: progress) { try pruned.save(to: $0, metadata: ["experiment": newConfig.name]) }
             } else {
                 newConfig.training.epochs = finetuneEpochs
                 newConfig.training.earlyStopping.patience = 0
@@ -80,7 +81,8 @@ extension Compression {
                 outcome = Outcome(run: run.path, label: label, metrics: measured.metrics, sourceMetrics: reference.metrics,
                                   fileBytes: measured.fileBytes, sourceFileBytes: reference.fileBytes,
                                   parameters: loaded.model.parameterCount, nonzeroParameters: nonzero(loaded.model),
-                                  samplesPerSecond: measured.samplesPerSecond, sourceSamplesPerSecond: reference.samplesPerSecond)
+                                  samplesPerSecond: measured.samplesPerSecond, sourceSamplesPerSecond: reference.samplesPerSecond,
+                                  sourceParameters: counts.parameters, sourceNonzeroParameters: counts.nonzero, sparsity: sparsity)
                 try write(outcome, evaluation: measured.evaluation, details: details, run: run, classNames: data.classNames)
             }
             progress.log(String(format: "%@: test accuracy %.4f (source %.4f), %d of %d parameters non-zero", label, outcome.metrics.accuracy,
@@ -93,6 +95,7 @@ extension Compression {
     /// A compressed run made without training: `model` as it is, saved by `save`, measured.
     static func directRun(_ model: MultimodalClassifier, config: ExperimentConfig, data: ExperimentData, label: String, details: [String: Any],
                           source: RunDirectory, reference: (evaluation: Evaluation, metrics: ClassificationMetrics, fileBytes: Int, samplesPerSecond: Double),
+                          sourceCounts: (parameters: Int, nonzero: Int), sparsity: Double?,
                           root: String, progress: Progress, save: (String) throws -> Void) throws -> Outcome {
         let run = try RunDirectory.create(root: root, config: config)
         try writeTextAtomically(ConfigLoader.resolvedJSON(config), to: run.path + "/config.resolved.json")
@@ -109,7 +112,8 @@ extension Compression {
             let o = Outcome(run: run.path, label: label, metrics: measured.metrics, sourceMetrics: reference.metrics,
                             fileBytes: measured.fileBytes, sourceFileBytes: reference.fileBytes,
                             parameters: model.parameterCount, nonzeroParameters: nonzero(model),
-                            samplesPerSecond: measured.samplesPerSecond, sourceSamplesPerSecond: reference.samplesPerSecond)
+                            samplesPerSecond: measured.samplesPerSecond, sourceSamplesPerSecond: reference.samplesPerSecond,
+                            sourceParameters: sourceCounts.parameters, sourceNonzeroParameters: sourceCounts.nonzero, sparsity: sparsity)
             try write(o, evaluation: measured.evaluation, details: details, run: run, classNames: data.classNames)
             outcome = o
             return RunResult(directory: run.path, test: measured.metrics, bestValidation: .nan, bestEpoch: 0,

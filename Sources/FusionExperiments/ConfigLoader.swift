@@ -270,6 +270,7 @@ public enum ConfigLoader {
         case "remap": template = try? encoder.encode(KeyRemap())
         case "unfreeze": template = try? encoder.encode(UnfreezeStep())
         case "axes": template = try? encoder.encode(AxisConfig())
+        case "compress": template = try? encoder.encode(CompressionSpec())
         default: template = nil
         }
         return template.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }

@@ -14,7 +14,7 @@ public enum ConfigSchema {
             Modality.self, FusionKind.self, Activation.Kind.self, ImagePreset.self, AudioPreset.self, TextPreset.self,
             ImagePooling.self, TextPooling.self, BadSamplePolicy.self, ImageDecodeOptions.ColorMode.self, TokenizerKind.self,
             OptimizerKind.self, ScheduleKind.self, NonFinitePolicy.self, MetricName.self, SweepMethod.self,
-            PoolOp.self, RecurrentOutput.self, FeedForwardActivation.self, PositionEncoding.self,
+            PoolOp.self, RecurrentOutput.self, FeedForwardActivation.self, PositionEncoding.self, CompressionKind.self,
         ]
         return Dictionary(types.map { ("\($0)".split(separator: ".").last.map(String.init) ?? "\($0)", $0.spellings) },
                           uniquingKeysWith: { a, _ in a })
@@ -110,6 +110,7 @@ public enum ConfigSchema {
         case _ where name.contains("KeyRemap"): template = KeyRemap()
         case _ where name.contains("UnfreezeStep"): template = UnfreezeStep()
         case _ where name.contains("AxisConfig"): template = AxisConfig()
+        case _ where name.contains("CompressionSpec"): template = CompressionSpec()
         default: template = nil
         }
         guard let template else { return [:] }

@@ -121,6 +121,11 @@ public enum ConfigValidation {
                 require(!axis.values.isEmpty, "\(section).axes.\(i).values", "expected at least one value")
             }
         }
+        for (i, spec) in c.compare.compress.enumerated() {
+            require(spec.sparsity >= 0 && spec.sparsity < 1, "compare.compress.\(i).sparsity", "expected a sparsity in [0, 1), got \(spec.sparsity)")
+            require(spec.finetuneEpochs >= 0, "compare.compress.\(i).finetune_epochs", "expected 0 or more, got \(spec.finetuneEpochs)")
+            require(spec.calibrationBatches >= 1, "compare.compress.\(i).calibration_batches", "expected at least 1, got \(spec.calibrationBatches)")
+        }
         require(c.sweep.trials >= 1, "sweep.trials", "expected at least 1")
         return issues
     }

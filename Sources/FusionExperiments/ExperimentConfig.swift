@@ -358,8 +358,47 @@ public struct CompareConfig: Codable, Equatable, Sendable {
     public var seeds: [UInt64] = [0]
     @Doc("Also train a unimodal baseline per modality (its encoder and the head alone).")
     public var unimodalBaselines = true
+    @Doc("Compressed versions of every compared run (int8, magnitude or channel pruning), each a row beside its source with parameters, file size and inference speed.")
+    public var compress: [CompressionSpec] = []
     /// A configuration with every default.
     public init() {}
+}
+
+/// How a run is compressed (`fusionlab compress`, `compare.compress`).
+public enum CompressionKind: String, ConfigChoice {
+    /// Post-training int8 quantization.
+    case int8
+    /// Global unstructured magnitude pruning on the Zhu–Gupta schedule.
+    case magnitude
+    /// Structured pruning of channels and units by L1 norm; the layers shrink.
+    case channels
+}
+
+/// One compression of a comparison's runs.
+public struct CompressionSpec: Codable, Equatable, Sendable {
+    @Doc("int8 (post-training quantization), magnitude (unstructured pruning, masks) or channels (structured pruning, smaller layers).")
+    public var kind: CompressionKind = .int8
+    @Doc("Pruning: the share of weights (magnitude) or of each layer's channels (channels) removed, in [0, 1).")
+    public var sparsity = 0.5
+    @Doc("Pruning: fine-tuning epochs after pruning; the magnitude schedule ramps over all but the last (0: prune in one shot).")
+    public var finetuneEpochs = 2
+    @Doc("int8: training batches (in order, unaugmented) that calibrate the input ranges.")
+    public var calibrationBatches = 16
+
+    /// A compression with every default.
+    public init() {}
+
+    /// Decodes the keys given; the others keep their defaults.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = CompressionSpec()
+        kind = try c.decodeIfPresent(CompressionKind.self, forKey: .kind) ?? d.kind
+        sparsity = try c.decodeIfPresent(Double.self, forKey: .sparsity) ?? d.sparsity
+        finetuneEpochs = try c.decodeIfPresent(Int.self, forKey: .finetuneEpochs) ?? d.finetuneEpochs
+        calibrationBatches = try c.decodeIfPresent(Int.self, forKey: .calibrationBatches) ?? d.calibrationBatches
+    }
+
+    private enum CodingKeys: String, CodingKey { case kind, sparsity, finetuneEpochs, calibrationBatches }
 }
 
 /// A hyper-parameter search.

@@ -62,7 +62,7 @@ public enum NotebookExport {
             for (k, v) in r["values"] as? [String: [String: Double]] ?? [:] { values[k] = (v["mean"] ?? .nan, v["std"] ?? 0) }
             rows.append(ComparisonRow(variant: r["variant"] as? String ?? "?", values: values, parameters: r["parameters"] as? Int ?? 0,
                                       trainSeconds: r["train_seconds"] as? Double ?? 0, runs: r["runs"] as? Int ?? 0,
-                                      isBest: r["best"] as? Bool ?? false))
+                                      isBest: r["best"] as? Bool ?? false, deployment: DeploymentCost(json: r["deployment"] as? [String: Any])))
             if let dir = r["run_dir"] as? String, !dir.isEmpty, var summary = try? runSummary(dir) {
                 summary.name = r["variant"] as? String ?? summary.name
                 runs.append(summary)

@@ -8,12 +8,14 @@ public struct ComparisonEntry: Sendable {
     public var test: ClassificationMetrics
     /// Parameters, training time in seconds, the selected epoch and the run's folder.
     public var parameters: Int, trainSeconds: Double, bestEpoch: Int, directory: String
+    /// What deploying the model costs, when it was measured (comparisons with compression).
+    public var deployment: DeploymentCost?
 
     /// An entry.
     public init(variant: String, seed: UInt64, test: ClassificationMetrics, parameters: Int, trainSeconds: Double, bestEpoch: Int,
-                directory: String) {
+                directory: String, deployment: DeploymentCost? = nil) {
         (self.variant, self.seed, self.test, self.parameters) = (variant, seed, test, parameters)
-        (self.trainSeconds, self.bestEpoch, self.directory) = (trainSeconds, bestEpoch, directory)
+        (self.trainSeconds, self.bestEpoch, self.directory, self.deployment) = (trainSeconds, bestEpoch, directory, deployment)
     }
 }
 
@@ -24,16 +26,25 @@ public enum ComparisonReport {
     /// lost) and returns the Markdown table.
     @discardableResult
     public static func write(_ runs: [ComparisonEntry], metrics: [String], to directory: String) throws -> String {
-        var csv = "variant,seed," + metrics.joined(separator: ",") + ",parameters,train_seconds,best_epoch,run_dir\n"
+        let costs = runs.contains { $0.deployment != nil }
+        var csv = "variant,seed," + metrics.joined(separator: ",") + ",parameters,train_seconds,best_epoch,run_dir"
+            + (costs ? ",nonzero_parameters,file_bytes,samples_per_second,sparsity" : "") + "\n"
         for r in runs {
             let values = metrics.map { String(format: "%.6f", r.test.value(named: $0) ?? .nan) }
             csv += "\"\(r.variant)\",\(r.seed)," + values.joined(separator: ",")
-                + ",\(r.parameters),\(String(format: "%.2f", r.trainSeconds)),\(r.bestEpoch),\(r.directory)\n"
+                + ",\(r.parameters),\(String(format: "%.2f", r.trainSeconds)),\(r.bestEpoch),\(r.directory)"
+            if costs {
+                let d = r.deployment
+                csv += "," + [d.map { "\($0.nonzeroParameters)" }, d.map { "\($0.fileBytes)" }, d.map { String(format: "%.1f", $0.samplesPerSecond) },
+                              d?.sparsity.map { "\($0)" }].map { $0 ?? "" }.joined(separator: ",")
+            }
+            csv += "\n"
         }
         try writeTextAtomically(csv, to: directory + "/comparison.csv")
         let rows = summarize(runs, metrics: metrics)
-        var md = "| variant | " + metrics.map { "test \($0)" }.joined(separator: " | ") + " | parameters | train s | runs |\n"
-        md += "|---|" + metrics.map { _ in "---|" }.joined() + "---|---|---|\n"
+        var md = "| variant | " + metrics.map { "test \($0)" }.joined(separator: " | ") + " | parameters | train s | runs |"
+            + (costs ? " non-zero parameters | file KiB | samples/s |" : "") + "\n"
+        md += "|---|" + metrics.map { _ in "---|" }.joined() + "---|---|---|" + (costs ? "---|---|---|" : "") + "\n"
         for row in rows {
             let cells = metrics.map { m -> String in
                 guard let v = row.values[m] else { return "–" }
@@ -41,7 +52,12 @@ public enum ComparisonReport {
                 return row.isBest && m == metrics.first ? "**\(text)** ★" : text
             }
             md += "| \(row.variant) | " + cells.joined(separator: " | ")
-                + " | \(row.parameters) | \(String(format: "%.1f", row.trainSeconds)) | \(row.runs) |\n"
+                + " | \(row.parameters) | \(String(format: "%.1f", row.trainSeconds)) | \(row.runs) |"
+            if costs {
+                md += row.deployment.map { " \($0.nonzeroParameters) | \(String(format: "%.1f", Double($0.fileBytes) / 1024)) | \(String(format: "%.0f", $0.samplesPerSecond)) |" }
+                    ?? " – | – | – |"
+            }
+            md += "\n"
         }
         try writeTextAtomically(md, to: directory + "/comparison.md")
         // The summary the notebook exporter reads back.
@@ -50,9 +66,11 @@ public enum ComparisonReport {
         let summary: [String: Any] = [
             "metrics": metrics,
             "rows": rows.map { row -> [String: Any] in
-                ["variant": row.variant, "parameters": row.parameters, "train_seconds": row.trainSeconds, "runs": row.runs,
-                 "best": row.isBest, "run_dir": representative[row.variant] ?? "",
-                 "values": row.values.mapValues { ["mean": $0.mean, "std": $0.std] }]
+                var out: [String: Any] = ["variant": row.variant, "parameters": row.parameters, "train_seconds": row.trainSeconds, "runs": row.runs,
+                                          "best": row.isBest, "run_dir": representative[row.variant] ?? "",
+                                          "values": row.values.mapValues { ["mean": $0.mean, "std": $0.std] }]
+                if let d = row.deployment { out["deployment"] = d.json }
+                return out
             },
         ]
         try writeFileAtomically(try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys]),
@@ -80,7 +98,8 @@ public enum ComparisonReport {
             }
             let seconds = group.map { $0.trainSeconds }.reduce(0, +) / Double(max(group.count, 1))
             return ComparisonRow(variant: variant, values: values, parameters: group.first?.parameters ?? 0,
-                                 trainSeconds: seconds, runs: group.count, isBest: false)
+                                 trainSeconds: seconds, runs: group.count, isBest: false,
+                                 deployment: DeploymentCost.mean(group.compactMap(\.deployment)))
         }
         if let first = metrics.first {
             let lowerIsBetter = first == "loss" || first == "log_loss"

@@ -41,16 +41,64 @@ public struct ComparisonRow {
     public var runs: Int
     /// Whether this variant is the best on the comparison's primary metric.
     public var isBest: Bool
+    /// What deploying it costs (mean over its runs), when the comparison measured it.
+    public var deployment: DeploymentCost?
 
     /// A comparison row.
     public init(variant: String, values: [String: (mean: Double, std: Double)], parameters: Int, trainSeconds: Double,
-                runs: Int, isBest: Bool) {
+                runs: Int, isBest: Bool, deployment: DeploymentCost? = nil) {
         self.variant = variant
         self.values = values
         self.parameters = parameters
         self.trainSeconds = trainSeconds
         self.runs = runs
         self.isBest = isBest
+        self.deployment = deployment
+    }
+}
+
+/// What deploying a model costs: the parameters that are not zero, its checkpoint's bytes and
+/// its inference speed (forward passes over batches of 256 test samples), with the sparsity it
+/// was pruned to, if any.
+public struct DeploymentCost: Sendable, Equatable {
+    /// Parameter values that are not zero.
+    public var nonzeroParameters: Int
+    /// Checkpoint size in bytes.
+    public var fileBytes: Int
+    /// Inference samples per second.
+    public var samplesPerSecond: Double
+    /// The pruning sparsity, for pruned models.
+    public var sparsity: Double?
+
+    /// A cost.
+    public init(nonzeroParameters: Int, fileBytes: Int, samplesPerSecond: Double, sparsity: Double? = nil) {
+        self.nonzeroParameters = nonzeroParameters
+        self.fileBytes = fileBytes
+        self.samplesPerSecond = samplesPerSecond
+        self.sparsity = sparsity
+    }
+
+    /// The mean of several runs' costs (nil when there are none).
+    public static func mean(_ costs: [DeploymentCost]) -> DeploymentCost? {
+        guard let first = costs.first else { return nil }
+        let n = Double(costs.count)
+        return DeploymentCost(nonzeroParameters: Int((Double(costs.map(\.nonzeroParameters).reduce(0, +)) / n).rounded()),
+                              fileBytes: Int((Double(costs.map(\.fileBytes).reduce(0, +)) / n).rounded()),
+                              samplesPerSecond: costs.map(\.samplesPerSecond).reduce(0, +) / n, sparsity: first.sparsity)
+    }
+
+    /// The JSON form (comparison.json).
+    public var json: [String: Any] {
+        var out: [String: Any] = ["nonzero_parameters": nonzeroParameters, "file_bytes": fileBytes, "samples_per_second": samplesPerSecond]
+        if let sparsity { out["sparsity"] = sparsity }
+        return out
+    }
+
+    /// Reads the JSON form back.
+    public init?(json: [String: Any]?) {
+        guard let json, let n = json["nonzero_parameters"] as? Int, let b = json["file_bytes"] as? Int,
+              let s = json["samples_per_second"] as? Double else { return nil }
+        self.init(nonzeroParameters: n, fileBytes: b, samplesPerSecond: s, sparsity: json["sparsity"] as? Double)
     }
 }
 
@@ -102,8 +150,38 @@ public enum NotebookExporter {
                                          highlighted: row.isBest)
                 }))
         }
-        if !charts.isEmpty {
-            cells.figures(comment: "# figure: comparison bar charts (embedded; re-run the cells below to recompute)", charts)
+        var deploymentCharts: [(title: String, svg: String)] = []
+        let costed = rows.filter { $0.deployment != nil }
+        if !costed.isEmpty {
+            deploymentCharts.append((title: "inference speed per variant", svg: SVGCharts.barChart(
+                title: "inference samples/s (batch 256)", yLabel: "samples/s",
+                bars: costed.map { SVGCharts.Bar(label: $0.variant, value: $0.deployment?.samplesPerSecond ?? .nan, error: 0, highlighted: $0.isBest) })))
+            deploymentCharts.append((title: "checkpoint size per variant", svg: SVGCharts.barChart(
+                title: "checkpoint size (KiB)", yLabel: "KiB",
+                bars: costed.map { SVGCharts.Bar(label: $0.variant, value: Double($0.deployment?.fileBytes ?? 0) / 1024, error: 0, highlighted: $0.isBest) })))
+        }
+        // Pruned rows: the accuracy-vs-sparsity curve of each pruning method.
+        if let primary = metricNames.first {
+            var curves: [String: [(Double, Double)]] = [:]
+            var unpruned: [(Double, Double)] = []
+            for row in rows {
+                guard let sparsity = row.deployment?.sparsity, let value = row.values[primary] else { continue }
+                if sparsity == 0 && !row.variant.contains("magnitude") && !row.variant.contains("channels") { unpruned.append((0, value.mean)); continue }
+                let method = row.variant.contains("channels") ? "channels" : "magnitude"
+                curves[method, default: []].append((sparsity, value.mean))
+            }
+            for key in curves.keys { curves[key]?.append(contentsOf: unpruned) }
+            if curves.values.contains(where: { $0.count >= 2 }) {
+                let series = curves.keys.sorted().compactMap { key -> SVGCharts.Series? in
+                    guard let points = curves[key]?.sorted(by: { $0.0 < $1.0 }) else { return nil }
+                    return SVGCharts.Series(name: key, points: points.map { (x: $0.0, y: $0.1) })
+                }
+                deploymentCharts.append((title: "\(primary) vs sparsity", svg: SVGCharts.lineChart(
+                    title: "test \(primary) vs sparsity", xLabel: "sparsity", yLabel: primary, series: series)))
+            }
+        }
+        if !charts.isEmpty || !deploymentCharts.isEmpty {
+            cells.figures(comment: "# figure: comparison bar charts (embedded; re-run the cells below to recompute)", charts + deploymentCharts)
         }
         for run in runs {
             cells.markdown("## Run: \(markdownEscape(run.name))\n\nRun directory: `\(run.runDirectory)`\n\n" + headline(run.metrics))
@@ -206,8 +284,10 @@ public enum NotebookExporter {
     }
 
     static func comparisonTable(_ rows: [ComparisonRow], metricNames: [String]) -> String {
-        markdownTable(
-            header: ["variant"] + metricNames.map(markdownEscape) + ["parameters", "train time (s)", "runs"],
+        let costs = rows.contains { $0.deployment != nil }
+        return markdownTable(
+            header: ["variant"] + metricNames.map(markdownEscape) + ["parameters", "train time (s)", "runs"]
+                + (costs ? ["non-zero parameters", "file (KiB)", "samples/s"] : []),
             rows: rows.map { row in
                 let name = markdownEscape(row.variant)
                 return [row.isBest ? "**\(name)** ★" : name]
@@ -217,6 +297,8 @@ public enum NotebookExporter {
                         return row.isBest ? "**\(text)**" : text
                     }
                     + [groupedThousands(row.parameters), String(format: "%.1f", row.trainSeconds), "\(row.runs)"]
+                    + (costs ? row.deployment.map { [groupedThousands($0.nonzeroParameters), String(format: "%.1f", Double($0.fileBytes) / 1024),
+                                                     String(format: "%.0f", $0.samplesPerSecond)] } ?? ["–", "–", "–"] : [])
             })
     }
 

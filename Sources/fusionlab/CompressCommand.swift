@@ -38,6 +38,8 @@ struct Compress: ParsableCommand {
             return try Compression.prune(run: runDirectory, sparsities: sparsities, method: method, finetuneEpochs: finetuneEpochs,
                                          progress: progress)
         }
+        let summary = try reportingErrors { try Compression.writeSummary(outcomes, source: runDirectory) }
+        if let summary { print("summary: \(summary) (fusionlab export-notebook \(summary))") }
         print(Compression.table(outcomes))
     }
 }

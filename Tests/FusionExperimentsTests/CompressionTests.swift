@@ -114,4 +114,43 @@ extension EndToEndTests {
         let evaluated = try fusionlab(["evaluate", shrunk, "--quiet"])
         XCTAssertEqual(evaluated.status, 0, evaluated.err)
     }
+
+    func testCompareShowsCompressedVariantsAndTheSparsityCurve() throws {
+        let experiment = layeredExperiment("tradeoff")
+        let file = Self.workspace.appendingPathComponent(experiment).path
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        try text.replacingOccurrences(of: "\"training\":", with: """
+        "compare": {"axes": [{"key": "model.fusion.kind", "values": ["concat"]}], "seeds": [0], "unimodal_baselines": false,
+                    "compress": [{"kind": "int8", "calibration_batches": 2}, {"kind": "channels", "sparsity": 0.5, "finetune_epochs": 0}]},
+        "training":
+        """).write(toFile: file, atomically: true, encoding: .utf8)
+        let compare = try fusionlab(["compare", experiment, "--quiet"])
+        XCTAssertEqual(compare.status, 0, compare.err)
+        let folder = try XCTUnwrap(runDirectories("tradeoff").last { $0.contains("compare-") })
+        let md = try String(contentsOfFile: folder + "/comparison.md", encoding: .utf8)
+        XCTAssertTrue(md.contains("| fusion=concat · int8 |") && md.contains("| fusion=concat · channels 0.5 |") && md.contains("samples/s"), md)
+        let rows = try XCTUnwrap(try json(folder + "/comparison.json")["rows"] as? [[String: Any]])
+        XCTAssertEqual(rows.count, 3)
+        XCTAssertTrue(rows.allSatisfy { ($0["deployment"] as? [String: Any])?["samples_per_second"] is Double }, "\(rows)")
+        let notebook = try fusionlab(["export-notebook", folder, "--output", "notebooks"])
+        XCTAssertEqual(notebook.status, 0, notebook.err)
+        // An invalid entry is caught before anything trains.
+        let bad = try fusionlab(["validate", experiment, "--set", "compare.compress=[{\"kind\": \"channels\", \"sparsity\": 1.5}]"])
+        XCTAssertTrue(bad.status != 0 && bad.err.contains("compare.compress.0.sparsity: expected a sparsity in [0, 1), got 1.5"), bad.err)
+        let kind = try fusionlab(["validate", experiment, "--set", "compare.compress=[{\"kind\": \"int4\"}]"])
+        XCTAssertTrue(kind.status != 0 && kind.err.contains("\"int8\", \"magnitude\", \"channels\""), kind.err)
+
+        // compress with several sparsities writes a summary folder whose notebook plots accuracy against sparsity.
+        let runs = try XCTUnwrap(FileManager.default.enumerator(atPath: folder + "/runs")?.compactMap { $0 as? String }
+            .filter { $0.hasSuffix("config.resolved.json") && !$0.contains("int8") && !$0.contains("prune") }.first)
+        let trained = folder + "/runs/" + (runs as NSString).deletingLastPathComponent
+        let sweep = try fusionlab(["compress", trained, "--prune", "0.3,0.6", "--method", "channels", "--finetune-epochs", "0"])
+        XCTAssertEqual(sweep.status, 0, sweep.err)
+        let summary = try XCTUnwrap(sweep.out.split(separator: "\n").first { $0.hasPrefix("summary: ") }.map { String($0.dropFirst(9).split(separator: " ")[0]) })
+        let exported = try fusionlab(["export-notebook", summary, "--output", "notebooks"])
+        XCTAssertEqual(exported.status, 0, exported.err)
+        let path = exported.out.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").last.map(String.init) ?? ""
+        let ipynb = try String(contentsOfFile: path.hasPrefix("/") ? path : Self.workspace.appendingPathComponent(path).path, encoding: .utf8)
+        XCTAssertTrue(ipynb.contains("accuracy vs sparsity"), String(ipynb.prefix(400)))
+    }
 }
