@@ -3,7 +3,7 @@
 #
 #   bash Benchmarks/run.sh [workload...] [--json]
 #
-# Workloads: train-reference gemm-efficiency fusion-cost gru train-avdigits mfcc png-decode wordpiece feature-cache
+# Workloads: train-reference gemm-efficiency fusion-cost gru train-avdigits int8-avdigits int8-layers mfcc png-decode wordpiece feature-cache
 # (default: the first three; the front-end four need PYTHON with librosa, Pillow, tokenizers).
 # Thread counts: 1 2 (override with THREADS="1 2 4").
 # SKIP_BUILD=1 skips `swift build`; FUSIONLAB_BENCH=/path overrides the binary.
@@ -82,6 +82,12 @@ FRONTEND=0
 for w in "${WORKLOADS[@]}"; do
     case "$w" in
         mfcc|png-decode|wordpiece|feature-cache) FRONTEND=1; continue ;;
+        int8-avdigits)
+            # int8 inference on the real-data benchmark against PyTorch's quantized model (needs Datasets/avdigits-a).
+            log "int8-avdigits: fusionlab compress --quantize int8 vs torch.ao.quantization, threads $THREADS"
+            THREADS="$THREADS" PYTHON="$PYTHON" bash "$ROOT/Benchmarks/peers/int8_avdigits.sh" 2>"$ERRLOG" >>"$RESULTS" \
+                || { log "int8-avdigits failed:"; tail -n 20 "$ERRLOG" >&2; }
+            continue ;;
         train-avdigits)
             # End to end on the real-data benchmark, against the PyTorch twin (needs Datasets/avdigits-a).
             log "train-avdigits: fusionlab run vs the twin, threads $THREADS"

@@ -114,12 +114,15 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--fusionlab", default=None)
-    parser.add_argument("--json", default=None)
+    parser.add_argument("--json", default=None, help="write the table and ratios to this file")
+    parser.add_argument("--json-lines", action="store_true", help="print Benchmarks/run.sh's JSON lines instead of the table")
     args = parser.parse_args(argv)
 
     binary = twin.fusionlab_binary(args.fusionlab)
-    done = subprocess.run([binary, "compress", args.run_dir, "--quantize", "int8", "--calibration-batches", str(args.calibration_batches),
-                           "-q"], capture_output=True, text=True, cwd=REPO)
+    command = [binary, "compress", args.run_dir, "--quantize", "int8", "--calibration-batches", str(args.calibration_batches), "-q"]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     if done.returncode != 0:
         sys.exit(f"fusionlab compress failed: {done.stderr.strip()}")
     int8_run = next(line.split(": ", 1)[1] for line in done.stdout.splitlines() if line.startswith("  int8: "))
@@ -157,6 +160,13 @@ def main(argv=None):
         ("PyTorch float32", float_acc, None, float_speed),
         (f"PyTorch int8 ({torch.backends.quantized.engine})", q_acc, None, q_speed),
     ]
+    if args.json_lines:
+        for system, metric, value in [("fusionlab", "float_samples_per_sec", ours["source_samples_per_second"]),
+                                      ("fusionlab", "int8_samples_per_sec", ours["samples_per_second"]),
+                                      ("pytorch", "float_samples_per_sec", float_speed), ("pytorch", "int8_samples_per_sec", q_speed),
+                                      ("fusionlab", "int8_accuracy", ours["test_accuracy"]), ("pytorch", "int8_accuracy", q_acc)]:
+            print(json.dumps({"workload": "int8-avdigits", "system": system, "threads": threads, "metric": metric, "value": round(value, 4)}))
+        return
     print(f"| model | test accuracy | checkpoint | samples/s (batch {BATCH}, {threads} thread{'s' if threads > 1 else ''}) |")
     print("|---|---|---|---|")
     for name, acc, size, speed in rows:

@@ -88,10 +88,12 @@ public enum Compression {
 
     /// Quantizes the finished run at `path` to int8 (calibrating on `calibrationBatches` training
     /// batches), into a new run folder beside it.
-    public static func quantize(run path: String, calibrationBatches: Int, progress: Progress) throws -> Outcome {
+    /// `threads` overrides the run's `training.threads` for the measurements.
+    public static func quantize(run path: String, calibrationBatches: Int, threads: Int? = nil, progress: Progress) throws -> Outcome {
         guard calibrationBatches >= 1 else { throw ExperimentError("--calibration-batches: expected at least 1, got \(calibrationBatches)") }
         let (sourceRun, _) = try source(path)
         let (model, data, config) = try ExperimentRunner.load(run: path, progress: progress)
+        if let threads { Threading.setThreads(threads) }
         let reference = try measure(model, data: data, checkpoint: sourceRun.bestCheckpoint)
         let counts = (parameters: model.parameterCount, nonzero: nonzero(model))
         progress.log(String(format: "float: test accuracy %.4f, %.0f samples/s at batch %d", reference.metrics.accuracy,

@@ -29,10 +29,13 @@ extension Compression {
 
     /// Prunes the finished run at `path` to each sparsity, fine-tuning `finetuneEpochs` epochs
     /// (the magnitude schedule ramps over all but the last; 0 prunes in one shot), one new run each.
-    public static func prune(run path: String, sparsities: [Double], method: PruneMethod, finetuneEpochs: Int, progress: Progress) throws -> [Outcome] {
+    /// `threads` overrides the run's `training.threads` for the measurements (fine-tuning keeps the run's).
+    public static func prune(run path: String, sparsities: [Double], method: PruneMethod, finetuneEpochs: Int, threads: Int? = nil,
+                             progress: Progress) throws -> [Outcome] {
         guard finetuneEpochs >= 0 else { throw ExperimentError("--finetune-epochs: expected 0 or more, got \(finetuneEpochs)") }
         let (sourceRun, _) = try source(path)
         let (model, data, config) = try ExperimentRunner.load(run: path, progress: progress)
+        if let threads { Threading.setThreads(threads) }
         let reference = try measure(model, data: data, checkpoint: sourceRun.bestCheckpoint)
         let counts = (parameters: model.parameterCount, nonzero: nonzero(model))
         progress.log(String(format: "source: test accuracy %.4f, %d parameters, %.0f samples/s at batch %d", reference.metrics.accuracy,
@@ -76,6 +79,7 @@ extension Compression {
                     }
                 }
                 let loaded = try ExperimentRunner.load(run: result.directory, progress: Progress(quiet: true))
+                if let threads { Threading.setThreads(threads) }
                 let run = RunDirectory(path: result.directory)
                 let measured = try measure(loaded.model, data: loaded.data, checkpoint: run.bestCheckpoint)
                 outcome = Outcome(run: run.path, label: label, metrics: measured.metrics, sourceMetrics: reference.metrics,

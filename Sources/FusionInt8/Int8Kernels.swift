@@ -74,6 +74,7 @@ public final class Int8Quantizer: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         runtime.matchThreads()
         let out = try QuantizedTensor(shape: x.shape, quantization: quantization)
+        guard x.count > 0 else { return out }
         let source = try memoryDescriptor(x.shape, dnnl_f32, x.shape.count == 4 ? dnnl_abcd : dnnl_ab)
         let reorder = try cache.get(x.shape) {
             try Primitive(reorder: source, to: out.descriptor, scale: 1 / quantization.scale, zeroPoint: quantization.zeroPoint, runtime: runtime)
@@ -100,11 +101,12 @@ public final class Int8Dequantizer: @unchecked Sendable {
         runtime.matchThreads()
         let q = x.quantization
         let target = try memoryDescriptor(x.shape, dnnl_f32, x.shape.count == 4 ? dnnl_abcd : dnnl_ab)
-        // (code − zero point) · scale, as one reorder.
-        let reorder = try cache.get(x.shape) {
+        // (code − zero point) · scale, as one reorder (one per shape and quantization).
+        let reorder = try cache.get(x.shape + [Int(q.scale.bitPattern), Int(q.zeroPoint)]) {
             try Primitive(reorder: x.descriptor, to: target, scale: q.scale, sourceZeroPoint: q.zeroPoint, runtime: runtime)
         }
         let out = Tensor(shape: x.shape, storage: TensorStorage(uninitializedCount: shapeCount(x.shape)))
+        guard out.count > 0 else { return out }
         try reorder.execute([(Argument.source, x.descriptor, x.buffer.pointer), (Argument.destination, target, UnsafeMutableRawPointer(out.data))],
                             runtime: runtime)
         return out
@@ -135,6 +137,7 @@ public final class Int8Pool: @unchecked Sendable {
         let oh = (h + 2 * padding.0 - kernel.0) / stride.0 + 1, ow = (w + 2 * padding.1 - kernel.1) / stride.1 + 1
         guard oh > 0 && ow > 0 else { throw Int8Error("int8 pooling: a \(kernel) window does not fit \(x.shape)") }
         let out = try QuantizedTensor(shape: [b, c, oh, ow], quantization: x.quantization)
+        guard b > 0 else { return out }
         let primitive = try cache.get(x.shape) {
             var src = x.descriptor, dst = out.descriptor
             let strides: [Int64] = [Int64(stride.0), Int64(stride.1)], k: [Int64] = [Int64(kernel.0), Int64(kernel.1)]
@@ -214,6 +217,9 @@ public class Int8Kernel: @unchecked Sendable {
 
     /// oneDNN's implementation name for float inputs of `shape` (for reports and tests).
     public func implementation(shape: [Int]) throws -> String {
+        guard shapeCount(shape) > 0, outputShape(for: shape) != nil else {
+            throw Int8Error("int8 layer: input \(shape) does not fit weights \(weights.shape)")
+        }
         lock.lock(); defer { lock.unlock() }
         return try compute(shape: shape, destination: .float(relu: false)).primitive.implementation
     }
@@ -279,6 +285,12 @@ public class Int8Kernel: @unchecked Sendable {
     public func callAsFunction(_ x: QuantizedTensor, to destination: Int8Destination) throws -> Int8Value {
         guard x.quantization == input else { throw Int8Error("int8 layer: the input codes have another quantization than the layer's") }
         guard let outShape = outputShape(for: x.shape) else { throw Int8Error("int8 layer: input \(x.shape) does not fit weights \(weights.shape)") }
+        if shapeCount(x.shape) == 0 {  // an empty batch: nothing for oneDNN to do
+            switch destination {
+            case .codes(let scale): return .codes(try QuantizedTensor(shape: outShape, quantization: ActivationQuantization(scale: scale, zeroPoint: 0)))
+            case .float: return .float(Tensor(shape: outShape, storage: TensorStorage(uninitializedCount: 0)))
+            }
+        }
         lock.lock(); defer { lock.unlock() }
         runtime.matchThreads()
         let c = try compute(shape: x.shape, destination: destination)

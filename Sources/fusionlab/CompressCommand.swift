@@ -21,6 +21,7 @@ struct Compress: ParsableCommand {
     var method: Compression.PruneMethod = .magnitude
     @Option(help: "Fine-tuning epochs after pruning (the magnitude schedule ramps over them); 0 prunes in one shot.")
     var finetuneEpochs = 3
+    @Option(help: "Threads for the accuracy and speed measurements (default: the run's training.threads).") var threads: Int?
     @OptionGroup var output: OutputOptions
 
     func run() throws {
@@ -30,13 +31,14 @@ struct Compress: ParsableCommand {
             throw ExitCode(2)
         }
         let outcomes = try reportingErrors { () -> [Compression.Outcome] in
+            if let threads, threads < 1 { throw ExperimentError("--threads: expected at least 1, got \(threads)") }
             if let quantize {
                 guard quantize == "int8" else { throw ExperimentError("--quantize: expected int8, got \"\(quantize)\"") }
-                return [try Compression.quantize(run: runDirectory, calibrationBatches: calibrationBatches, progress: progress)]
+                return [try Compression.quantize(run: runDirectory, calibrationBatches: calibrationBatches, threads: threads, progress: progress)]
             }
             let sparsities = try Compression.parseSparsities(prune ?? "")
             return try Compression.prune(run: runDirectory, sparsities: sparsities, method: method, finetuneEpochs: finetuneEpochs,
-                                         progress: progress)
+                                         threads: threads, progress: progress)
         }
         let summary = try reportingErrors { try Compression.writeSummary(outcomes, source: runDirectory) }
         if let summary { print("summary: \(summary) (fusionlab export-notebook \(summary))") }

@@ -47,7 +47,7 @@ func int8Layers(_ options: BenchOptions) -> [Measurement] {
         range.observe(x)
         do { try linear.setInt8(Int8Weights(quantizing: linear.weight), input: ActivationQuantization(observed: range)) } catch { continue }
         let int8 = time { _ = withNoGrad { linear(x) } }
-        let impl = (try? linear.int8?.implementation(shape: [batch])) ?? "?"
+        let impl = (try? linear.int8?.implementation(shape: [batch, i])) ?? "?"
         print("\(name) [\(batch), \(i)] → \(o): float \(String(format: "%.3f", float)) ms, int8 \(String(format: "%.3f", int8)) ms (\(impl)), ×\(String(format: "%.2f", float / int8))")
         out.append(Measurement(workload: "int8-layers:\(name)", threads: options.threads, metric: "float_over_int8", value: float / int8))
     }
