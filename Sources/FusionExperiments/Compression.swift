@@ -86,18 +86,38 @@ public enum Compression {
         return (run, manifest)
     }
 
+    /// A model's test evaluation, its checkpoint's size and its inference speed.
+    typealias Measured = (evaluation: Evaluation, metrics: ClassificationMetrics, fileBytes: Int, samplesPerSecond: Double)
+
+    /// A finished source run loaded for compression, with its own measurements.
+    struct Source {
+        let path: String, run: RunDirectory
+        let model: MultimodalClassifier, data: ExperimentData, config: ExperimentConfig
+        let reference: Measured
+        let parameters: Int, nonzero: Int
+        /// Where the compressed runs go: the source's runs root.
+        var root: String { URL(fileURLWithPath: path).deletingLastPathComponent().deletingLastPathComponent().path }
+    }
+
+    /// Checks and loads the source run and measures it (at `threads`, when given, instead of the run's).
+    static func load(_ path: String, threads: Int?, progress: Progress) throws -> Source {
+        let (run, _) = try source(path)
+        let (model, data, config) = try ExperimentRunner.load(run: path, progress: progress)
+        if let threads { Threading.setThreads(threads) }
+        let reference = try measure(model, data: data, checkpoint: run.bestCheckpoint)
+        progress.log(String(format: "source: test accuracy %.4f, %d parameters, %.0f samples/s at batch %d", reference.metrics.accuracy,
+                            model.parameterCount, reference.samplesPerSecond, throughputBatch))
+        return Source(path: path, run: run, model: model, data: data, config: config, reference: reference,
+                      parameters: model.parameterCount, nonzero: nonzero(model))
+    }
+
     /// Quantizes the finished run at `path` to int8 (calibrating on `calibrationBatches` training
     /// batches), into a new run folder beside it.
     /// `threads` overrides the run's `training.threads` for the measurements.
     public static func quantize(run path: String, calibrationBatches: Int, threads: Int? = nil, progress: Progress) throws -> Outcome {
         guard calibrationBatches >= 1 else { throw ExperimentError("--calibration-batches: expected at least 1, got \(calibrationBatches)") }
-        let (sourceRun, _) = try source(path)
-        let (model, data, config) = try ExperimentRunner.load(run: path, progress: progress)
-        if let threads { Threading.setThreads(threads) }
-        let reference = try measure(model, data: data, checkpoint: sourceRun.bestCheckpoint)
-        let counts = (parameters: model.parameterCount, nonzero: nonzero(model))
-        progress.log(String(format: "float: test accuracy %.4f, %.0f samples/s at batch %d", reference.metrics.accuracy,
-                            reference.samplesPerSecond, throughputBatch))
+        let source = try load(path, threads: threads, progress: progress)
+        let (model, data, config) = (source.model, source.data, source.config)
         let calibration = try data.loader(.train, training: false)
         let batches = calibration.batchIndices(epoch: 0).prefix(calibrationBatches)
         let report = try Int8Quantization.quantize(model) {
@@ -110,19 +130,16 @@ public enum Compression {
 
         var newConfig = config
         newConfig.name = config.name + "-int8"
-        let root = URL(fileURLWithPath: path).deletingLastPathComponent().deletingLastPathComponent().path
         let details: [String: Any] = ["kind": "int8", "source": path, "calibration_batches": batches.count,
                                       "quantized_layers": report.quantized,
                                       "float_layers": Dictionary(report.float.map { ($0.key, $0.reason) }) { a, _ in a }]
-        return try directRun(model, config: newConfig, data: data, label: "int8", details: details, source: sourceRun,
-                             reference: reference, sourceCounts: counts, sparsity: nil, root: root, progress: progress) {
+        return try directRun(model, config: newConfig, label: "int8", details: details, source: source, sparsity: nil, progress: progress) {
             try Int8Quantization.save(model, to: $0, metadata: ["experiment": newConfig.name, "source": path])
         }
     }
 
-    /// A model's test evaluation, its checkpoint's size and its inference speed.
-    static func measure(_ model: MultimodalClassifier, data: ExperimentData, checkpoint: String) throws
-        -> (evaluation: Evaluation, metrics: ClassificationMetrics, fileBytes: Int, samplesPerSecond: Double) {
+    /// Measures a model: test evaluation, checkpoint size, inference speed.
+    static func measure(_ model: MultimodalClassifier, data: ExperimentData, checkpoint: String) throws -> Measured {
         let split: Split = data.caches[.test] != nil ? .test : .val
         let evaluation = try Trainer.evaluate(model, data: data, split: split)
         let bytes = ((try? FileManager.default.attributesOfItem(atPath: checkpoint))?[.size] as? NSNumber)?.intValue ?? 0

@@ -33,15 +33,9 @@ extension Compression {
     public static func prune(run path: String, sparsities: [Double], method: PruneMethod, finetuneEpochs: Int, threads: Int? = nil,
                              progress: Progress) throws -> [Outcome] {
         guard finetuneEpochs >= 0 else { throw ExperimentError("--finetune-epochs: expected 0 or more, got \(finetuneEpochs)") }
-        let (sourceRun, _) = try source(path)
-        let (model, data, config) = try ExperimentRunner.load(run: path, progress: progress)
-        if let threads { Threading.setThreads(threads) }
-        let reference = try measure(model, data: data, checkpoint: sourceRun.bestCheckpoint)
-        let counts = (parameters: model.parameterCount, nonzero: nonzero(model))
-        progress.log(String(format: "source: test accuracy %.4f, %d parameters, %.0f samples/s at batch %d", reference.metrics.accuracy,
-                            model.parameterCount, reference.samplesPerSecond, throughputBatch))
+        let source = try load(path, threads: threads, progress: progress)
+        let (data, config, reference, sourceRun, root) = (source.data, source.config, source.reference, source.run, source.root)
         let sourceWeights = try Safetensors.read(sourceRun.bestCheckpoint).tensors
-        let root = URL(fileURLWithPath: path).deletingLastPathComponent().deletingLastPathComponent().path
         var outcomes: [Outcome] = []
         for sparsity in sparsities {
             let label = "\(method.rawValue) \(sparsity)"
@@ -64,8 +58,7 @@ extension Compression {
                 let pruned = try MultimodalClassifier.build(newConfig.model, inputs: data.modelInputs, classes: data.classNames.count, seed: config.seed)
                 try pruned.load(start, source: sourceRun.bestCheckpoint)
                 if method == .magnitude { MagnitudePruner(model: pruned, finalSparsity: sparsity, rampSteps: 1).prune(to: sparsity) }
-                outcome = try directRun(pruned, config: newConfig, data: data, label: label, details: details, source: sourceRun,
-                                        reference: reference, sourceCounts: counts, sparsity: sparsity, root: root, progress: progress) { try pruned.save(to: $0, metadata: ["experiment": newConfig.name]) }
+                outcome = try directRun(pruned, config: newConfig, label: label, details: details, source: source, sparsity: sparsity, progress: progress) { try pruned.save(to: $0, metadata: ["experiment": newConfig.name]) }
             } else {
                 newConfig.training.epochs = finetuneEpochs
                 newConfig.training.earlyStopping.patience = 0
@@ -86,7 +79,7 @@ extension Compression {
                                   fileBytes: measured.fileBytes, sourceFileBytes: reference.fileBytes,
                                   parameters: loaded.model.parameterCount, nonzeroParameters: nonzero(loaded.model),
                                   samplesPerSecond: measured.samplesPerSecond, sourceSamplesPerSecond: reference.samplesPerSecond,
-                                  sourceParameters: counts.parameters, sourceNonzeroParameters: counts.nonzero, sparsity: sparsity)
+                                  sourceParameters: source.parameters, sourceNonzeroParameters: source.nonzero, sparsity: sparsity)
                 try write(outcome, evaluation: measured.evaluation, details: details, run: run, classNames: data.classNames)
             }
             progress.log(String(format: "%@: test accuracy %.4f (source %.4f), %d of %d parameters non-zero", label, outcome.metrics.accuracy,
@@ -97,14 +90,13 @@ extension Compression {
     }
 
     /// A compressed run made without training: `model` as it is, saved by `save`, measured.
-    static func directRun(_ model: MultimodalClassifier, config: ExperimentConfig, data: ExperimentData, label: String, details: [String: Any],
-                          source: RunDirectory, reference: (evaluation: Evaluation, metrics: ClassificationMetrics, fileBytes: Int, samplesPerSecond: Double),
-                          sourceCounts: (parameters: Int, nonzero: Int), sparsity: Double?,
-                          root: String, progress: Progress, save: (String) throws -> Void) throws -> Outcome {
-        let run = try RunDirectory.create(root: root, config: config)
+    static func directRun(_ model: MultimodalClassifier, config: ExperimentConfig, label: String, details: [String: Any],
+                          source: Source, sparsity: Double?, progress: Progress, save: (String) throws -> Void) throws -> Outcome {
+        let (data, reference) = (source.data, source.reference)
+        let run = try RunDirectory.create(root: source.root, config: config)
         try writeTextAtomically(ConfigLoader.resolvedJSON(config), to: run.path + "/config.resolved.json")
-        if FileManager.default.fileExists(atPath: source.vocabulary) {
-            try writeFileAtomically(try FileIO.read(source.vocabulary), to: run.vocabulary)
+        if FileManager.default.fileExists(atPath: source.run.vocabulary) {
+            try writeFileAtomically(try FileIO.read(source.run.vocabulary), to: run.vocabulary)
         }
         progress.log("run \(run.path)")
         try run.writeManifest(config: config, datasetRoot: data.dataset.root,
@@ -117,7 +109,7 @@ extension Compression {
                             fileBytes: measured.fileBytes, sourceFileBytes: reference.fileBytes,
                             parameters: model.parameterCount, nonzeroParameters: nonzero(model),
                             samplesPerSecond: measured.samplesPerSecond, sourceSamplesPerSecond: reference.samplesPerSecond,
-                            sourceParameters: sourceCounts.parameters, sourceNonzeroParameters: sourceCounts.nonzero, sparsity: sparsity)
+                            sourceParameters: source.parameters, sourceNonzeroParameters: source.nonzero, sparsity: sparsity)
             try write(o, evaluation: measured.evaluation, details: details, run: run, classNames: data.classNames)
             outcome = o
             return RunResult(directory: run.path, test: measured.metrics, bestValidation: .nan, bestEpoch: 0,
