@@ -100,7 +100,7 @@ public enum Comparison {
             source = source ?? o.sourceDeployment
             if o.sparsity != nil { source?.sparsity = 0 }
             let test = RunResult(directory: o.run, test: o.metrics, bestValidation: .nan, bestEpoch: 0, parameters: o.parameters,
-                                 trainSeconds: 0, history: [])
+                                 trainSeconds: o.trainSeconds, history: [])
             runs.append(ComparisonRun(variant: "\(variant) · \(o.label)", seed: seed, result: test, deployment: o.deployment))
         }
         return (source, runs)

@@ -25,6 +25,8 @@ public enum Compression {
         public var samplesPerSecond: Double, sourceSamplesPerSecond: Double
         /// The source's parameters and non-zero parameters, and the pruning sparsity (nil for int8).
         public var sourceParameters = 0, sourceNonzeroParameters = 0, sparsity: Double?
+        /// Seconds of fine-tuning (0 without).
+        public var trainSeconds = 0.0
 
         /// The compressed model's deployment cost.
         public var deployment: DeploymentCost {

@@ -79,7 +79,8 @@ extension Compression {
                                   fileBytes: measured.fileBytes, sourceFileBytes: reference.fileBytes,
                                   parameters: loaded.model.parameterCount, nonzeroParameters: nonzero(loaded.model),
                                   samplesPerSecond: measured.samplesPerSecond, sourceSamplesPerSecond: reference.samplesPerSecond,
-                                  sourceParameters: source.parameters, sourceNonzeroParameters: source.nonzero, sparsity: sparsity)
+                                  sourceParameters: source.parameters, sourceNonzeroParameters: source.nonzero, sparsity: sparsity,
+                                  trainSeconds: result.trainSeconds)
                 try write(outcome, evaluation: measured.evaluation, details: details, run: run, classNames: data.classNames)
             }
             progress.log(String(format: "%@: test accuracy %.4f (source %.4f), %d of %d parameters non-zero", label, outcome.metrics.accuracy,
