@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "FusionTensor", targets: ["FusionTensor"]),
         .library(name: "FusionInt8", targets: ["FusionInt8"]),
         .library(name: "FusionNN", targets: ["FusionNN"]),
+        .library(name: "FusionMPI", targets: ["FusionMPI"]),
         .library(name: "FusionOptim", targets: ["FusionOptim"]),
         .library(name: "FusionCore", targets: ["FusionCore"]),
         .library(name: "FusionData", targets: ["FusionData"]),
@@ -35,6 +36,7 @@ let package = Package(
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
         .systemLibrary(name: "CAVUtil", pkgConfig: "libavutil", providers: [.apt(["libavutil-dev"])]),
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
 
         // MARK: - Numeric core
         .target(name: "FusionTensor", dependencies: ["CBLAS", "CSystem"]),
@@ -42,6 +44,9 @@ let package = Package(
         .target(name: "FusionInt8", dependencies: ["FusionTensor", "CDNNL"]),
         .target(name: "FusionNN", dependencies: ["FusionTensor", "FusionInt8"]),
         .target(name: "FusionOptim", dependencies: ["FusionTensor", "FusionNN"]),
+
+        // Open MPI: who this process is in an mpirun job, and the collectives
+        .target(name: "FusionMPI", dependencies: ["CMPI"]),
 
         // MARK: - Shared vocabulary: modalities, splits, the batch type
         .target(name: "FusionCore", dependencies: ["FusionTensor"]),
@@ -59,7 +64,7 @@ let package = Package(
         .target(
             name: "FusionExperiments",
             dependencies: [
-                "FusionTensor", "FusionNN", "FusionOptim", "FusionData", "FusionModels", "FusionReports",
+                "FusionTensor", "FusionNN", "FusionOptim", "FusionData", "FusionModels", "FusionReports", "FusionMPI",
                 .product(name: "Logging", package: "swift-log"),
             ],
             plugins: ["BuildInfo"]
@@ -71,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "fusionlab",
             dependencies: [
-                "FusionTensor", "FusionNN", "FusionOptim", "FusionModels", "FusionData", "FusionExperiments",
+                "FusionTensor", "FusionNN", "FusionOptim", "FusionModels", "FusionData", "FusionExperiments", "FusionMPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -61,6 +61,16 @@ public final class BatchLoader: @unchecked Sendable {
         return batches
     }
 
+    /// This process's part of every batch in data-parallel training: rank `rank` of `count`
+    /// takes the `rank`-th of `count` contiguous, near-equal slices of each batch (nil: whole batches).
+    public var shard: (rank: Int, count: Int)?
+
+    /// The slice of `batch` that `shard` gives this process (the whole batch without a shard).
+    public func localPart(_ batch: [Int]) -> [Int] {
+        guard let (r, n) = shard, n > 1 else { return batch }
+        return Array(batch[(r * batch.count / n)..<((r + 1) * batch.count / n)])
+    }
+
     /// The number of batches per epoch.
     public var batchCount: Int { dropLast ? cache.count / batchSize : (cache.count + batchSize - 1) / batchSize }
 
@@ -164,7 +174,7 @@ public struct BatchSequence: Sequence {
         init(loader: BatchLoader, epoch: Int) {
             self.loader = loader
             self.epoch = epoch
-            plan = loader.batchIndices(epoch: epoch)
+            plan = loader.batchIndices(epoch: epoch).map(loader.localPart)
             schedule()
         }
 

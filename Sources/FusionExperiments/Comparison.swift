@@ -1,5 +1,6 @@
 import Foundation
 import FusionData
+import FusionMPI
 
 /// One configuration of a comparison or sweep: a label and the key paths it sets.
 public struct Variant {
@@ -62,31 +63,73 @@ public enum Comparison {
             }
         }
         if all.isEmpty { all = [Variant(label: "base", settings: [])] }
+        let jobs = all.flatMap { variant in base.compare.seeds.map { (variant, $0) } }
+        let total = jobs.count, started = Date()
+        let metrics = base.evaluation.metrics.map(\.rawValue)
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
-        let directory = "\(runsRoot)/\(base.name)/compare-\(stamp)"
+        // mpirun: whole runs go to the ranks through a queue in a folder rank 0 makes.
+        let directory = Distributed.isActive
+            ? try JobQueue.sharedFolder {
+                let path = "\(runsRoot)/\(base.name)/compare-\(stamp)"
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                return path
+            }
+            : "\(runsRoot)/\(base.name)/compare-\(stamp)"
+        // One job: a variant at a seed, trained, then compressed as compare.compress asks.
+        func runJob(_ i: Int, done: Int) throws -> [ComparisonRun] {
+            let (variant, seed) = jobs[i]
+            var tree = applying(variant.settings, to: loaded.tree)
+            tree["seed"] = seed
+            tree["name"] = slug(variant.label) + "-s\(seed)"
+            let config = try ConfigLoader.decode(tree, defaultSource: loaded.path)
+            progress.log("compare \(done + 1)/\(total): \(variant.label), seed \(seed)")
+            let result = try ExperimentRunner.run(config, runsRoot: directory + "/runs", progress: progress)
+            let compressed = try compress(result, variant: variant.label, seed: seed, specs: base.compare.compress, progress: progress)
+            let remaining = Date().timeIntervalSince(started) / Double(done + 1) * Double(total - done - 1)
+            return [ComparisonRun(variant: variant.label, seed: seed, result: result, index: done + 1, total: total,
+                                  remaining: remaining, deployment: compressed.source)] + compressed.runs
+        }
+        if Distributed.isActive {
+            // Rank 0 writes the comparison.
+            var done = 0
+            let results = try JobQueue.run(count: total, folder: directory, log: progress.log) { i in
+                defer { done += 1 }
+                return ["runs": try runJob(i, done: done).map { try encode($0) }]
+            }
+            var finished: [ComparisonRun] = []
+            for (i, object) in results.enumerated() {
+                for run in object["runs"] as? [[String: Any]] ?? [] { finished.append(try decode(run, index: i + 1, total: total)) }
+            }
+            let table = Distributed.rank == 0 ? try writeFiles(finished, metrics: metrics, to: directory) : ""
+            return (directory, finished, table)
+        }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var finished: [ComparisonRun] = []
-        let total = all.count * base.compare.seeds.count, started = Date()
-        for variant in all {
-            for seed in base.compare.seeds {
-                var tree = applying(variant.settings, to: loaded.tree)
-                tree["seed"] = seed
-                tree["name"] = slug(variant.label) + "-s\(seed)"
-                let config = try ConfigLoader.decode(tree, defaultSource: loaded.path)
-                progress.log("compare \(finished.filter { $0.index > 0 }.count + 1)/\(total): \(variant.label), seed \(seed)")
-                let result = try ExperimentRunner.run(config, runsRoot: directory + "/runs", progress: progress)
-                let compressed = try compress(result, variant: variant.label, seed: seed, specs: base.compare.compress, progress: progress)
-                let done = finished.filter { $0.index > 0 }.count + 1
-                let remaining = Date().timeIntervalSince(started) / Double(done) * Double(total - done)
-                finished.append(ComparisonRun(variant: variant.label, seed: seed, result: result, index: done,
-                                              total: total, remaining: remaining, deployment: compressed.source))
-                report(finished[finished.count - 1])
-                finished += compressed.runs
-                try writeFiles(finished, metrics: base.evaluation.metrics.map(\.rawValue), to: directory)
-            }
+        for i in jobs.indices {
+            let runs = try runJob(i, done: i)
+            if let first = runs.first { report(first) }
+            finished += runs
+            try writeFiles(finished, metrics: metrics, to: directory)
         }
-        let table = try writeFiles(finished, metrics: base.evaluation.metrics.map(\.rawValue), to: directory)
+        let table = try writeFiles(finished, metrics: metrics, to: directory)
         return (directory, finished, table)
+    }
+
+    /// A finished run of a comparison as JSON, for the job queue.
+    static func encode(_ run: ComparisonRun) throws -> [String: Any] {
+        var out: [String: Any] = ["variant": run.variant, "seed": run.seed, "result": try JobQueue.json(run.result)]
+        if let d = run.deployment { out["deployment"] = d.json }
+        return out
+    }
+
+    /// `encode` read back.
+    static func decode(_ object: [String: Any], index: Int, total: Int) throws -> ComparisonRun {
+        guard let variant = object["variant"] as? String, let result = object["result"] as? [String: Any] else {
+            throw ExperimentError("a comparison job result without its variant or run")
+        }
+        let seed = (object["seed"] as? NSNumber)?.uint64Value ?? 0
+        return ComparisonRun(variant: variant, seed: seed, result: try JobQueue.result(result), index: index, total: total,
+                             deployment: DeploymentCost(json: object["deployment"] as? [String: Any]))
     }
 
     /// The compressed versions of a finished run (`compare.compress`), as rows labelled

@@ -1,6 +1,7 @@
 import Foundation
 import FusionData
 import FusionModels
+import FusionMPI
 import FusionNN
 import FusionTensor
 
@@ -12,16 +13,29 @@ public enum ExperimentRunner {
     public static func run(_ config: ExperimentConfig, runsRoot: String = "runs", progress: Progress,
                            manifest: [String: Any] = [:], prepare: ((Trainer) throws -> Void)? = nil) throws -> RunResult {
         Threading.setThreads(config.training.threads)
-        let run = try RunDirectory.create(root: runsRoot, config: config)
-        try writeTextAtomically(ConfigLoader.resolvedJSON(config), to: run.path + "/config.resolved.json")
+        // Data parallel: rank 0 makes the folder and tells the others where it is.
+        let run: RunDirectory
+        if Distributed.splitsBatches {
+            let path = Distributed.rank == 0 ? try RunDirectory.create(root: runsRoot, config: config).path : ""
+            run = RunDirectory(path: Distributed.broadcast(path))
+        } else {
+            run = try RunDirectory.create(root: runsRoot, config: config)
+        }
+        if Distributed.isWriter { try writeTextAtomically(ConfigLoader.resolvedJSON(config), to: run.path + "/config.resolved.json") }
         progress.log("run \(run.path)")
         return try recordingStatus(run) {
-            let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, log: progress.log, detail: { progress.detail($0) })
-            try run.writeManifest(config: config, datasetRoot: data.dataset.root,
-                                  extra: splitCounts(data).merging(["status": "running", "pid": Int(getpid())]) { $1 }.merging(manifest) { $1 })
+            let data = try preparedOnRankZeroFirst {
+                try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, log: progress.log, detail: { progress.detail($0) })
+            }
+            if Distributed.isWriter {
+                try run.writeManifest(config: config, datasetRoot: data.dataset.root,
+                                      extra: splitCounts(data).merging(["status": "running", "pid": Int(getpid()),
+                                                                        "world_size": Distributed.splitsBatches ? Distributed.size : 1]) { $1 }
+                                          .merging(manifest) { $1 })
+            }
             let trainer = try Trainer(config: config, data: data, run: run, progress: progress)
             try prepare?(trainer)
-            if let teacher = trainer.teacher {
+            if let teacher = trainer.teacher, Distributed.isWriter {
                 try run.updateManifest(["distilled_from": teacher.teachers, "distill_temperature": config.distill.temperature,
                                         "distill_alpha": config.distill.alpha])
             }
@@ -29,16 +43,27 @@ public enum ExperimentRunner {
         }
     }
 
-    /// Runs `body` and records `finished` or `failed` (with the error) in the run's manifest.
+    /// Runs `body` and records `finished` or `failed` (with the error) in the run's manifest
+    /// (on the writing rank).
     static func recordingStatus(_ run: RunDirectory, _ body: () throws -> RunResult) throws -> RunResult {
         do {
             let result = try body()
-            try run.setStatus("finished")
+            if Distributed.isWriter { try run.setStatus("finished") }
             return result
         } catch {
-            try? run.setStatus("failed", error: "\(error)")
+            if Distributed.isWriter { try? run.setStatus("failed", error: "\(error)") }
             throw error
         }
+    }
+
+    /// `prepare` on rank 0 first (it builds the feature caches and the vocabulary), then on the
+    /// other ranks, which find them built; in one process, simply `prepare`.
+    static func preparedOnRankZeroFirst<T>(_ prepare: () throws -> T) throws -> T {
+        guard Distributed.splitsBatches else { return try prepare() }
+        if Distributed.rank != 0 { Distributed.barrier() }
+        let value = try prepare()
+        if Distributed.rank == 0 { Distributed.barrier() }
+        return value
     }
 
     /// Continues the run in `directory` after its last finished epoch; the result equals an
@@ -47,10 +72,12 @@ public enum ExperimentRunner {
         let run = try RunDirectory.open(directory)
         let config = try run.config()
         Threading.setThreads(config.training.threads)
-        let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, reuseVocabulary: true, log: progress.log, detail: { progress.detail($0) })
+        let data = try preparedOnRankZeroFirst {
+            try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, reuseVocabulary: true, log: progress.log, detail: { progress.detail($0) })
+        }
         let hasState = FileManager.default.fileExists(atPath: run.resumeState)
         return try recordingStatus(run) {
-            try run.setStatus("running")
+            if Distributed.isWriter { try run.setStatus("running") }
             let trainer = try Trainer(config: config, data: data, run: run, progress: progress, initialize: !hasState)
             guard hasState else {
                 progress.log("no finished epoch to resume from: starting the run over")

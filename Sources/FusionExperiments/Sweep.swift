@@ -1,4 +1,5 @@
 import Foundation
+import FusionMPI
 import FusionTensor
 
 /// `fusionlab sweep`: grid or seeded random search over key paths, scored on the validation
@@ -33,21 +34,44 @@ public enum Sweep {
         let base = loaded.config
         guard !base.sweep.axes.isEmpty else { throw ExperimentError("\(loaded.path): sweep.axes is empty: name the keys to search") }
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
-        let directory = "\(runsRoot)/\(base.name)/sweep-\(stamp)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let make = { () throws -> String in
+            let path = "\(runsRoot)/\(base.name)/sweep-\(stamp)"
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            return path
+        }
+        // mpirun: whole trials go to the ranks through a queue in a folder rank 0 makes.
+        let directory = Distributed.isActive ? try JobQueue.sharedFolder(make) : try make()
         let metric = base.sweep.metric.rawValue, lowerIsBetter = base.sweep.metric.lowerIsBetter
         var trials: [Trial] = []
         let all = variants(base.sweep, seed: base.seed), started = Date()
-        for (k, variant) in all.enumerated() {
+        func runTrial(_ k: Int, done: Int) throws -> Trial {
+            let variant = all[k]
             var tree = Comparison.applying(variant.settings, to: loaded.tree)
             tree = Comparison.applying([("training.early_stopping.metric", metric)], to: tree)
             tree["name"] = "trial\(k)"
             let config = try ConfigLoader.decode(tree, defaultSource: loaded.path)
-            let eta = k == 0 ? "" : ", ETA " + durationText(Date().timeIntervalSince(started) / Double(k) * Double(all.count - k))
+            let eta = done == 0 ? "" : ", ETA " + durationText(Date().timeIntervalSince(started) / Double(done) * Double(all.count - done))
             progress.log("sweep trial \(k + 1)/\(all.count): \(variant.label)\(eta)")
             let result = try ExperimentRunner.run(config, runsRoot: directory + "/runs", progress: progress)
-            trials.append(Trial(variant: variant, score: result.bestValidation, result: result))
-            try writeTable(trials, metric: metric, to: directory)
+            return Trial(variant: variant, score: result.bestValidation, result: result)
+        }
+        if Distributed.isActive {
+            var done = 0
+            let results = try JobQueue.run(count: all.count, folder: directory, log: progress.log) { k in
+                defer { done += 1 }
+                let trial = try runTrial(k, done: done)
+                return ["score": trial.score.isFinite ? trial.score : NSNull(), "result": try JobQueue.json(trial.result)]
+            }
+            for (k, object) in results.enumerated() {
+                guard let result = object["result"] as? [String: Any] else { throw ExperimentError("sweep trial \(k): no result") }
+                trials.append(Trial(variant: all[k], score: object["score"] as? Double ?? .nan, result: try JobQueue.result(result)))
+            }
+            if Distributed.rank == 0 { try writeTable(trials, metric: metric, to: directory) }
+        } else {
+            for k in all.indices {
+                trials.append(try runTrial(k, done: k))
+                try writeTable(trials, metric: metric, to: directory)
+            }
         }
         guard let best = (lowerIsBetter ? trials.min { $0.score < $1.score } : trials.max { $0.score < $1.score }) else {
             throw ExperimentError("\(loaded.path): the sweep ran no trial")
@@ -57,7 +81,7 @@ public enum Sweep {
         bestTree.removeValue(forKey: "sweep")
         let data = try JSONSerialization.data(withJSONObject: bestTree, options: [.prettyPrinted, .sortedKeys])
         let bestFile = directory + "/best.json"
-        try writeFileAtomically(data, to: bestFile)
+        if Distributed.rank == 0 { try writeFileAtomically(data, to: bestFile) }
         return (directory, trials, best, bestFile)
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import FusionData
 import FusionModels
+import FusionMPI
 import FusionNN
 import FusionOptim
 import FusionTensor
@@ -123,7 +124,20 @@ public final class Trainer {
         var bestEpoch = resumed?.bestEpoch ?? 0
         var sinceBest = resumed?.epochsSinceBest ?? 0
         var trainSeconds = resumed?.trainSeconds ?? 0
-        let events = try TensorBoardWriter(directory: run.path + "/events")
+        // Data parallel under mpirun: every rank computes its slice of each global batch, the
+        // gradients are summed across ranks, and every rank takes the same step. Only rank 0
+        // writes files; the others keep the best weights in memory for the test.
+        let parallel = Distributed.splitsBatches
+        let writes = Distributed.isWriter
+        if parallel {
+            guard t.batchSize >= Distributed.size else {
+                throw ExperimentError("training.batch_size \(t.batchSize) is smaller than the \(Distributed.size) ranks; each rank needs samples of every batch")
+            }
+            train.shard = (Distributed.rank, Distributed.size)
+            for (_, tensor) in model.stateDict() { Distributed.broadcast(tensor.data, count: tensor.count) }
+        }
+        var bestState: [String: Tensor] = [:]
+        let events = writes ? try TensorBoardWriter(directory: run.path + "/events") : nil
         let startEpoch = (resumed?.epoch ?? 0) + 1
         if startEpoch > 1 { progress.log("resuming after epoch \(startEpoch - 1)") }
         // Patterns unfrozen in earlier epochs stay unfrozen after a resume.
@@ -138,13 +152,16 @@ public final class Trainer {
             let started = Date()
             model.train()
             var dropoutSeeds = SeededGenerator.derived(seed: config.seed, stream: "dropout-\(epoch)")
-            model.reseedAll(dropoutSeeds.next())
+            // Each rank draws its own dropout masks (rank 0 those of a single process).
+            model.reseedAll(dropoutSeeds.next() &+ UInt64(Distributed.rank) &* 0x9E37_79B9_7F4A_7C15)
             let scale = scheduleMultiplier(epoch - 1)
             optimizer.learningRateScale = scale
             var lossSum = 0.0, correct = 0, seen = 0, batchIndex = 0, skipped = 0
             let batches = train.batchCount
             progress.startEpoch(epoch, of: t.epochs, batches: batches)
             optimizer.zeroGrad()
+            let globalSizes = parallel ? train.batchIndices(epoch: epoch).map(\.count) : []
+            var pending = StepStatistics()
             for b in train.epoch(epoch) {
                 let logits = model(b)
                 var loss = crossEntropy(logits, targets: b.labels, labelSmoothing: Float(t.labelSmoothing))
@@ -155,6 +172,30 @@ public final class Trainer {
                     loss = kd * alpha + loss * (1 - alpha)
                 }
                 batchIndex += 1
+                if parallel {
+                    // This rank's share of the global batch's mean loss; the sum over ranks is that mean.
+                    let finite = loss.item.isFinite
+                    let share = Float(b.size) / Float(max(globalSizes[batchIndex - 1], 1)) / Float(t.gradAccumulation)
+                    if finite { (loss * share).backward() }
+                    pending.add(loss: finite ? Double(loss.item) * Double(b.size) : 0,
+                                correct: zip(logits.argmax(axis: 1), b.labels).filter { $0 == $1 }.count, seen: b.size, finite: finite)
+                    guard batchIndex % t.gradAccumulation == 0 || batchIndex == batches else { continue }
+                    let step = allReduceStep(pending)
+                    pending = StepStatistics()
+                    if step.nonFinite > 0 || !gradientsAreFinite() {
+                        if t.nonFinite == .skip { skipped += 1; optimizer.zeroGrad(); continue }
+                        throw ExperimentError("training diverged at epoch \(epoch), step \(batchIndex): the loss or a gradient is not finite on "
+                            + "\(step.nonFinite > 0 ? "\(Int(step.nonFinite)) rank(s)" : "the summed gradients") "
+                            + "(lower training.lr, set training.grad_clip, or training.non_finite: \"skip\" to drop such batches)")
+                    }
+                    applyStep()
+                    pruner?.advance()
+                    lossSum += step.loss
+                    correct += Int(step.correct)
+                    seen += Int(step.seen)
+                    progress.batch(batchIndex, loss: lossSum / Double(max(seen, 1)), samples: seen, since: started)
+                    continue
+                }
                 guard loss.item.isFinite else {
                     if t.nonFinite == .skip { skipped += 1; optimizer.zeroGrad(); continue }
                     throw ExperimentError("training diverged at epoch \(epoch), step \(batchIndex): the loss is \(loss.item) "
@@ -191,20 +232,26 @@ public final class Trainer {
             if pruner?.reachedFinal ?? true, replaces || bestEpoch == 0 {
                 if improved || bestEpoch == 0 { best = score }
                 bestEpoch = epoch; sinceBest = 0
-                try model.save(to: run.bestCheckpoint, metadata: ["epoch": "\(epoch)", "\(metricName)": "\(score)", "experiment": config.name])
+                if writes {
+                    try model.save(to: run.bestCheckpoint, metadata: ["epoch": "\(epoch)", "\(metricName)": "\(score)", "experiment": config.name])
+                } else {
+                    bestState = Dictionary(uniqueKeysWithValues: model.stateDict().map { ($0.key, Tensor($0.tensor.scalars, shape: $0.tensor.shape)) })
+                }
             } else {
                 sinceBest += 1
             }
             for (tag, value) in [("train/loss", record.trainLoss), ("train/accuracy", record.trainAccuracy), ("val/loss", record.valLoss),
                                  ("val/accuracy", record.valAccuracy), ("val/f1_macro", record.valF1Macro), ("lr_scale", record.lrScale)]
                 where !value.isNaN {
-                try events.scalar(tag, Float(value), step: epoch)
+                try events?.scalar(tag, Float(value), step: epoch)
             }
-            try events.flush()
-            try run.writeHistory(history)
-            try model.save(to: run.lastCheckpoint, metadata: ["epoch": "\(epoch)", "experiment": config.name])
-            try ResumeState(epoch: epoch, history: history, bestValue: best, bestEpoch: bestEpoch, epochsSinceBest: sinceBest,
-                            trainSeconds: trainSeconds).save(model: model, optimizer: optimizer, to: run.resumeState)
+            if writes {
+                try events?.flush()
+                try run.writeHistory(history)
+                try model.save(to: run.lastCheckpoint, metadata: ["epoch": "\(epoch)", "experiment": config.name])
+                try ResumeState(epoch: epoch, history: history, bestValue: best, bestEpoch: bestEpoch, epochsSinceBest: sinceBest,
+                                trainSeconds: trainSeconds).save(model: model, optimizer: optimizer, to: run.resumeState)
+            }
             progress.endEpoch(record, metricName: metricName, best: bestEpoch == epoch)
             if t.earlyStopping.patience > 0 && sinceBest >= t.earlyStopping.patience {
                 progress.log("early stopping: no \(metricName) improvement for \(sinceBest) epochs (best epoch \(bestEpoch))")
@@ -212,10 +259,14 @@ public final class Trainer {
             }
             epoch += 1
         }
-        try events.close()
+        try events?.close()
         // Test the best weights.
-        try model.load(from: run.bestCheckpoint)
+        if writes { try model.load(from: run.bestCheckpoint) } else if !bestState.isEmpty { try model.load(bestState, source: "best epoch") }
         let test = try evaluate(data.caches[.test] != nil ? .test : (hasVal ? .val : .train))
+        guard writes else {
+            return RunResult(directory: run.path, test: test.metrics, bestValidation: best, bestEpoch: bestEpoch,
+                             parameters: model.parameterCount, trainSeconds: trainSeconds, history: history)
+        }
 
         let testedSplit: Split = data.caches[.test] != nil ? .test : (hasVal ? .val : .train)
         var report = (try JSONSerialization.jsonObject(with: try test.metrics.jsonData()) as? [String: Any]) ?? [:]
@@ -228,6 +279,39 @@ public final class Trainer {
         try writePredictions(test, to: run.path + "/predictions.csv", classNames: data.classNames)
         return RunResult(directory: run.path, test: test.metrics, bestValidation: best, bestEpoch: bestEpoch,
                          parameters: model.parameterCount, trainSeconds: trainSeconds, history: history)
+    }
+
+    /// One optimizer step's local statistics in data-parallel training.
+    struct StepStatistics {
+        var loss = 0.0, correct = 0, seen = 0, nonFinite = 0
+        mutating func add(loss l: Double, correct c: Int, seen n: Int, finite: Bool) {
+            loss += l; correct += c; seen += n; nonFinite += finite ? 0 : 1
+        }
+    }
+
+    /// Sums every gradient and the step's statistics across ranks in one all-reduce of a flat
+    /// buffer (last layers first, the order backward finishes them), then writes the sums back.
+    /// A parameter without a gradient on this rank contributes zeros, so every rank sends the same layout.
+    func allReduceStep(_ local: StepStatistics) -> (loss: Double, correct: Double, seen: Double, nonFinite: Double) {
+        let trainable = parameters.filter(\.requiresGrad).reversed()
+        let total = trainable.reduce(0) { $0 + $1.count } + 4
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: total)
+        defer { buffer.deallocate() }
+        var offset = 0
+        for p in trainable {
+            if let g = p.grad { (buffer + offset).update(from: g.data, count: p.count) } else { (buffer + offset).update(repeating: 0, count: p.count) }
+            offset += p.count
+        }
+        buffer[offset] = Float(local.loss); buffer[offset + 1] = Float(local.correct)
+        buffer[offset + 2] = Float(local.seen); buffer[offset + 3] = Float(local.nonFinite)
+        Distributed.sum(buffer, count: total)
+        offset = 0
+        for p in trainable {
+            if p.grad == nil { p.grad = Tensor.zeros(p.shape) }
+            if let g = p.grad { g.data.update(from: buffer + offset, count: p.count) }
+            offset += p.count
+        }
+        return (Double(buffer[offset]), Double(buffer[offset + 1]), Double(buffer[offset + 2]), Double(buffer[offset + 3]))
     }
 
     /// Whether every collected gradient is finite.

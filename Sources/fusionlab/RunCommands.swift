@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import FusionExperiments
+import FusionMPI
 
 /// How much every command says on stderr: -q errors only, -v details too. Results on stdout
 /// are printed either way.
@@ -10,8 +11,8 @@ struct OutputOptions: ParsableArguments {
 
     /// The verbosity the flags ask for.
     var verbosity: Verbosity { quiet ? .quiet : (verbose ? .verbose : .normal) }
-    /// A progress reporter at that verbosity.
-    func progress() -> FusionExperiments.Progress { FusionExperiments.Progress(verbosity: verbosity) }
+    /// A progress reporter at that verbosity (quiet on every rank but 0 of an mpirun job).
+    func progress() -> FusionExperiments.Progress { FusionExperiments.Progress(verbosity: Distributed.rank == 0 ? verbosity : .quiet) }
 
     func validate() throws {
         if quiet && verbose { throw ValidationError("--quiet and --verbose exclude each other") }
@@ -60,6 +61,7 @@ struct Run: ParsableCommand {
             return try ExperimentRunner.run(loaded.config, runsRoot: options.runs, progress: progress)
         }
         let m = result.test
+        guard Distributed.rank == 0 else { return }  // one report per mpirun job
         print(String(format: "test accuracy %.4f  F1 macro %.4f  (best epoch %d, %d parameters, %.1fs training)",
                      m.accuracy, m.f1Macro, result.bestEpoch, result.parameters, result.trainSeconds))
         print("run directory: \(result.directory)")
@@ -87,6 +89,7 @@ struct Compare: ParsableCommand {
                                      run.result.test.accuracy, run.result.test.f1Macro, run.result.bestEpoch, run.result.trainSeconds) + eta)
             }
         }
+        guard Distributed.rank == 0 else { return }  // rank 0 reports for the whole mpirun job
         print(table, terminator: "")
         print("comparison directory: \(directory)")
         if notebook {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import FusionData
 import FusionExperiments
+import FusionMPI
 import FusionNN
 import FusionTensor
 
@@ -24,6 +25,7 @@ struct SweepCommand: ParsableCommand {
         let outcome = try reportingErrors { () -> (directory: String, trials: [Sweep.Trial], best: Sweep.Trial, bestFile: String) in
             try Sweep.run(try ConfigLoader.load(experiment, overrides: options.allOverrides), runsRoot: options.runs, progress: progress)
         }
+        guard Distributed.rank == 0 else { return }  // rank 0 reports for the whole mpirun job
         for (k, t) in outcome.trials.enumerated() {
             print(String(format: "trial %d  %@  val %.4f  test accuracy %.4f", k, t.variant.label, t.score, t.result.test.accuracy)
                   + (t.variant.label == outcome.best.variant.label ? "  ★" : ""))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FusionExperiments
+import FusionMPI
 import Logging
 
 /// The FusionLab command line: parses, then calls the library.
@@ -13,4 +14,8 @@ struct FusionLab: ParsableCommand {
 }
 
 LoggingSystem.bootstrap { ConsoleLogHandler(label: $0) }
+// Under mpirun, MPI starts here and is finalised after a command that succeeded. A command that
+// fails exits without finalising, which makes mpirun end the other ranks at once.
+Distributed.start()
 FusionLab.main()
+Distributed.finish()
