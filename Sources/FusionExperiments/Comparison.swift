@@ -68,13 +68,8 @@ public enum Comparison {
         let metrics = base.evaluation.metrics.map(\.rawValue)
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
         // mpirun: whole runs go to the ranks through a queue in a folder rank 0 makes.
-        let directory = Distributed.isActive
-            ? try JobQueue.sharedFolder {
-                let path = "\(runsRoot)/\(base.name)/compare-\(stamp)"
-                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-                return path
-            }
-            : "\(runsRoot)/\(base.name)/compare-\(stamp)"
+        let make = { try JobQueue.newFolder("\(runsRoot)/\(base.name)/compare-\(stamp)") }
+        let directory = Distributed.isActive ? try JobQueue.sharedFolder(make) : try make()
         // One job: a variant at a seed, trained, then compressed as compare.compress asks.
         func runJob(_ i: Int, done: Int) throws -> [ComparisonRun] {
             let (variant, seed) = jobs[i]
@@ -103,7 +98,6 @@ public enum Comparison {
             let table = Distributed.rank == 0 ? try writeFiles(finished, metrics: metrics, to: directory) : ""
             return (directory, finished, table)
         }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var finished: [ComparisonRun] = []
         for i in jobs.indices {
             let runs = try runJob(i, done: i)

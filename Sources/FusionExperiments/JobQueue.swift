@@ -14,6 +14,17 @@ enum JobQueue {
         return Distributed.broadcast(path)
     }
 
+    /// Creates `base`, or `base-2`, `base-3`… when a job started in the same second has it.
+    static func newFolder(_ base: String) throws -> String {
+        try FileManager.default.createDirectory(atPath: (base as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        var path = base, n = 2
+        while mkdir(path, 0o755) != 0 {
+            guard errno == EEXIST else { throw ExperimentError("\(path): cannot create the folder (\(String(cString: strerror(errno))))") }
+            path = "\(base)-\(n)"; n += 1
+        }
+        return path
+    }
+
     /// Runs jobs `0..<count` across the ranks; `job(i)` returns job i's result. Returns every
     /// job's result, in job order, on every rank.
     static func run(count: Int, folder: String, log: (String) -> Void, job: (Int) throws -> [String: Any]) throws -> [[String: Any]] {

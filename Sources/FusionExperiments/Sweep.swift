@@ -34,11 +34,7 @@ public enum Sweep {
         let base = loaded.config
         guard !base.sweep.axes.isEmpty else { throw ExperimentError("\(loaded.path): sweep.axes is empty: name the keys to search") }
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
-        let make = { () throws -> String in
-            let path = "\(runsRoot)/\(base.name)/sweep-\(stamp)"
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-            return path
-        }
+        let make = { try JobQueue.newFolder("\(runsRoot)/\(base.name)/sweep-\(stamp)") }
         // mpirun: whole trials go to the ranks through a queue in a folder rank 0 makes.
         let directory = Distributed.isActive ? try JobQueue.sharedFolder(make) : try make()
         let metric = base.sweep.metric.rawValue, lowerIsBetter = base.sweep.metric.lowerIsBetter
