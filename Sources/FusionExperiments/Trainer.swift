@@ -135,8 +135,10 @@ public final class Trainer {
             }
             train.shard = (Distributed.rank, Distributed.size)
             for (_, tensor) in model.stateDict() { Distributed.broadcast(tensor.data, count: tensor.count) }
+            Distributed.resetCollectiveClock()
         }
         var bestState: [String: Tensor] = [:]
+        var optimizerSteps = 0
         let events = writes ? try TensorBoardWriter(directory: run.path + "/events") : nil
         let startEpoch = (resumed?.epoch ?? 0) + 1
         if startEpoch > 1 { progress.log("resuming after epoch \(startEpoch - 1)") }
@@ -189,6 +191,7 @@ public final class Trainer {
                             + "(lower training.lr, set training.grad_clip, or training.non_finite: \"skip\" to drop such batches)")
                     }
                     applyStep()
+                    optimizerSteps += 1
                     pruner?.advance()
                     lossSum += step.loss
                     correct += Int(step.correct)
@@ -263,6 +266,17 @@ public final class Trainer {
         // Test the best weights.
         if writes { try model.load(from: run.bestCheckpoint) } else if !bestState.isEmpty { try model.load(bestState, source: "best epoch") }
         let test = try evaluate(data.caches[.test] != nil ? .test : (hasVal ? .val : .train))
+        if parallel {
+            // What the all-reduce cost: the cost model's inputs (Benchmarks/README.md).
+            let bytes = 4 * (parameters.filter(\.requiresGrad).reduce(0) { $0 + $1.count } + 4)
+            let steps = max(optimizerSteps, 1)
+            progress.log(String(format: "all-reduce: %.3f s in %d steps (%.2f ms a step) of %d bytes each, %d ranks",
+                                Distributed.collectiveSeconds, steps, 1000 * Distributed.collectiveSeconds / Double(steps), bytes, Distributed.size))
+            if writes {
+                try run.updateManifest(["allreduce": ["seconds": Distributed.collectiveSeconds, "steps": steps, "bytes_per_step": bytes,
+                                                      "world_size": Distributed.size]])
+            }
+        }
         guard writes else {
             return RunResult(directory: run.path, test: test.metrics, bestValidation: best, bestEpoch: bestEpoch,
                              parameters: model.parameterCount, trainSeconds: trainSeconds, history: history)

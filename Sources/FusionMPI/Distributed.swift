@@ -19,6 +19,9 @@ public enum Distributed {
     /// Seconds spent inside collectives since start (all-reduce, broadcast, barrier).
     public private(set) static var collectiveSeconds = 0.0
 
+    /// Restarts the `collectiveSeconds` clock.
+    public static func resetCollectiveClock() { collectiveSeconds = 0 }
+
     /// Whether Open MPI started this process (mpirun sets the world size in its environment).
     public static var launchedByMPI: Bool {
         let env = ProcessInfo.processInfo.environment

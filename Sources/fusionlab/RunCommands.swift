@@ -62,7 +62,7 @@ struct Run: ParsableCommand {
         }
         let m = result.test
         guard Distributed.rank == 0 else { return }  // one report per mpirun job
-        print(String(format: "test accuracy %.4f  F1 macro %.4f  (best epoch %d, %d parameters, %.1fs training)",
+        print(String(format: "test accuracy %.4f  F1 macro %.4f  (best epoch %d, %d parameters, %.2fs training)",
                      m.accuracy, m.f1Macro, result.bestEpoch, result.parameters, result.trainSeconds))
         print("run directory: \(result.directory)")
     }
