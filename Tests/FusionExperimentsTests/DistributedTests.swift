@@ -122,9 +122,11 @@ extension EndToEndTests {
         try assertSameHistory(folder, uninterrupted)
     }
 
-    func testCompareAcrossTwoRanksReportsWhatOneProcessDoes() throws {
+    func testCompareAndSweepAcrossTwoRanksReportWhatOneProcessDoes() throws {
         _ = try mpirunPath()
-        let experiment = tinyExperiment("spread", epochs: 2)
+        let experiment = tinyExperiment("spread", epochs: 2, extra: """
+        , "sweep": {"axes": [{"key": "training.lr", "values": [0.01, 0.003, 0.001]}]}
+        """)
         XCTAssertEqual(try fusionlab(["compare", experiment, "--quiet"]).status, 0)
         let result = try mpirun(2, ["compare", experiment, "--quiet"])
         XCTAssertEqual(result.status, 0, result.err)
@@ -136,5 +138,18 @@ extension EndToEndTests {
         }
         XCTAssertEqual(tables[0], tables[1])
         XCTAssertEqual(tables[0].count, 6, "\(tables[0])")  // header, concat, late, three unimodal baselines
+
+        XCTAssertEqual(try fusionlab(["sweep", experiment, "--quiet"]).status, 0)
+        let sweep = try mpirun(2, ["sweep", experiment])
+        XCTAssertEqual(sweep.status, 0, sweep.err)
+        XCTAssertEqual(sweep.out.components(separatedBy: "best: ").count, 2, "one report: \(sweep.out)")
+        let sweeps = runDirectories("spread").filter { $0.contains("sweep-") }
+        XCTAssertEqual(sweeps.count, 2)
+        let rows = try sweeps.map { folder in
+            try String(contentsOfFile: folder + "/sweep.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",").prefix(5).joined(separator: ",") }
+        }
+        XCTAssertEqual(rows[0], rows[1])
+        XCTAssertEqual(rows[0].count, 4)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: sweeps[1] + "/best.json"))
     }
 }
