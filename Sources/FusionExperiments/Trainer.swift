@@ -295,6 +295,10 @@ public final class Trainer {
                          parameters: model.parameterCount, trainSeconds: trainSeconds, history: history)
     }
 
+    /// Floats per all-reduce bucket (4 MiB): small models go in one, large ones in several, so no
+    /// single message holds the whole gradient.
+    static let allReduceBucket = 1 << 20
+
     /// One optimizer step's local statistics in data-parallel training.
     struct StepStatistics {
         var loss = 0.0, correct = 0, seen = 0, nonFinite = 0
@@ -303,9 +307,10 @@ public final class Trainer {
         }
     }
 
-    /// Sums every gradient and the step's statistics across ranks in one all-reduce of a flat
-    /// buffer (last layers first, the order backward finishes them), then writes the sums back.
-    /// A parameter without a gradient on this rank contributes zeros, so every rank sends the same layout.
+    /// Sums every gradient and the step's statistics across ranks in all-reduces of buckets of
+    /// at most `allReduceBucket` floats over one flat buffer (last layers first, the order backward
+    /// finishes them), then writes the sums back. A parameter without a gradient on this rank
+    /// contributes zeros, so every rank sends the same layout.
     func allReduceStep(_ local: StepStatistics) -> (loss: Double, correct: Double, seen: Double, nonFinite: Double) {
         let trainable = parameters.filter(\.requiresGrad).reversed()
         let total = trainable.reduce(0) { $0 + $1.count } + 4
@@ -318,7 +323,12 @@ public final class Trainer {
         }
         buffer[offset] = Float(local.loss); buffer[offset + 1] = Float(local.correct)
         buffer[offset + 2] = Float(local.seen); buffer[offset + 3] = Float(local.nonFinite)
-        Distributed.sum(buffer, count: total)
+        var start = 0
+        while start < total {
+            let n = min(Trainer.allReduceBucket, total - start)
+            Distributed.sum(buffer + start, count: n)
+            start += n
+        }
         offset = 0
         for p in trainable {
             if p.grad == nil { p.grad = Tensor.zeros(p.shape) }
