@@ -3,7 +3,7 @@
     python scripts/check_notebook.py <notebook.ipynb> [...]
 
 Exits 1 if any notebook is invalid. Also checks that every code cell compiles as Python and
-every embedded SVG figure parses as XML, and reports whether the file is byte-identical to what Jupyter itself would save
+every embedded SVG figure (attached to a Markdown cell, or an output) parses as XML, and reports whether the file is byte-identical to what Jupyter itself would save
 (nbformat.writes). Needs the `nbformat` package. Notebooks to check come from
 `fusionlab export-notebook`, or from the Swift tests with
 FUSIONLAB_TEST_OUTPUT=<dir> swift test --filter NotebookTests.
@@ -47,8 +47,9 @@ def check(path):
             except SyntaxError as error:
                 print(f"{path}: cell {cell.id}: Python syntax error: {error}")
                 return False
-        for output in cell.get("outputs", []):
-            svg = output.get("data", {}).get("image/svg+xml")
+        bundles = [output.get("data", {}) for output in cell.get("outputs", [])] + list(cell.get("attachments", {}).values())
+        for bundle in bundles:
+            svg = bundle.get("image/svg+xml")
             if svg is not None:
                 try:
                     root = ET.fromstring("".join(svg) if isinstance(svg, list) else svg)

@@ -5,20 +5,33 @@ import FusionData
 public enum NotebookExport {
     /// Writes the notebook of a run folder (with config.resolved.json) or a comparison folder
     /// (with comparison.json) into `outputFolder`, returning its path.
-    public static func export(_ directory: String, outputFolder: String = "notebooks-export") throws -> String {
+    /// `name` replaces the file's default name (`<experiment>-<folder>`); the files its code
+    /// cells read go to `<outputFolder>/<name>-data/`.
+    public static func export(_ directory: String, outputFolder: String = "notebooks-export", name chosen: String? = nil) throws -> String {
         let fm = FileManager.default
         let folderName = URL(fileURLWithPath: directory).lastPathComponent
         let notebook: [String: Any]
         let name: String
         if fm.fileExists(atPath: directory + "/comparison.json") {
-            let (rows, metrics, runs) = try readComparison(directory)
+            var (rows, metrics, runs) = try readComparison(directory)
             let experiment = URL(fileURLWithPath: directory).deletingLastPathComponent().lastPathComponent
-            name = "\(experiment)-\(folderName)"
-            notebook = NotebookExporter.comparisonNotebook(title: "Comparison: \(experiment)", directory: directory, rows: rows,
-                                                           metricNames: metrics, runs: runs, notebookDirectory: outputFolder)
+            name = safeFileName(chosen ?? "\(experiment)-\(folderName)")
+            // The files the code cells read, copied beside the notebook so that it runs anywhere.
+            let files = "\(outputFolder)/\(name)-data"
+            try copyFiles(["comparison.csv", "comparison.md", "comparison.json"], from: directory, to: files)
+            for i in runs.indices {
+                let copy = "\(files)/runs/\(i + 1)-\(safeFileName(runs[i].name))"
+                try copyFiles(["history.csv", "predictions.csv", "metrics.json"], from: runs[i].runDirectory, to: copy)
+                runs[i].filesDirectory = copy
+            }
+            notebook = NotebookExporter.comparisonNotebook(title: experiment, directory: directory, rows: rows,
+                                                           metricNames: metrics, runs: runs, notebookDirectory: outputFolder, filesDirectory: files)
         } else if fm.fileExists(atPath: directory + "/config.resolved.json") {
-            let summary = try runSummary(directory)
-            name = safeFileName("\(summary.name)-\(folderName)")
+            var summary = try runSummary(directory)
+            name = safeFileName(chosen ?? "\(summary.name)-\(folderName)")
+            let files = "\(outputFolder)/\(name)-data"
+            try copyFiles(["history.csv", "predictions.csv", "metrics.json", "config.resolved.json"], from: directory, to: files)
+            summary.filesDirectory = files
             notebook = NotebookExporter.runNotebook(summary, notebookDirectory: outputFolder)
         } else {
             throw ExperimentError("\(directory): neither a run folder (config.resolved.json) nor a comparison folder (comparison.json)")
@@ -26,6 +39,14 @@ public enum NotebookExport {
         let path = "\(outputFolder)/\(name).ipynb"
         try NotebookExporter.write(notebook, to: path)
         return path
+    }
+
+    /// Copies the named files that exist in `source` into `target` (created), atomically each.
+    static func copyFiles(_ names: [String], from source: String, to target: String) throws {
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        for name in names where FileManager.default.fileExists(atPath: source + "/" + name) {
+            try writeFileAtomically(try FileIO.read(source + "/" + name), to: target + "/" + name)
+        }
     }
 
     /// The summary of one finished run.

@@ -14,6 +14,9 @@ public struct RunSummary {
     public var history: [[String: Double]]
     /// Final test metrics.
     public var metrics: ClassificationMetrics
+    /// Where the notebook's code cells read the run's files (copies beside the notebook when
+    /// exported, so it runs anywhere); the run directory itself by default.
+    public var filesDirectory: String?
 
     /// A run summary.
     public init(name: String, runDirectory: String, configJSON: String, datasetSummary: [(String, String)],
@@ -113,12 +116,13 @@ public enum NotebookExporter {
     public static func runNotebook(_ run: RunSummary, notebookDirectory: String? = nil) -> [String: Any] {
         var cells = NotebookBuilder()
         cells.markdown("# Run: \(markdownEscape(run.name))\n\nRun directory: `\(run.runDirectory)`\n\n"
-            + headline(run.metrics) + "\n\n## Dataset\n\n" + datasetList(run.datasetSummary))
+            + headline(run.metrics) + "\n\n" + requirements(run.filesDirectory, notebookDirectory)
+            + "\n\n## Dataset\n\n" + datasetList(run.datasetSummary))
         cells.markdown(configSection(run.configJSON))
         addRunBody(run, to: &cells, headingLevel: "##")
         cells.markdown("## Further analysis\n\nThe cells below reload this run's files with pandas; "
             + "run them in this notebook's folder.")
-        cells.code(NotebookPython.runSetup(runDirectory: relativePath(to: run.runDirectory, from: notebookDirectory)))
+        cells.code(NotebookPython.runSetup(runDirectory: relativePath(to: run.filesDirectory ?? run.runDirectory, from: notebookDirectory)))
         cells.code(NotebookPython.loadHistory)
         cells.code(NotebookPython.plotHistory)
         cells.code(NotebookPython.loadPredictions)
@@ -129,9 +133,10 @@ public enum NotebookExporter {
     /// charts of each metric in `metricNames` (the first is the primary one), then a section
     /// per run in `runs` (typically one representative run per variant).
     public static func comparisonNotebook(title: String, directory: String, rows: [ComparisonRow], metricNames: [String],
-                                          runs: [RunSummary], notebookDirectory: String? = nil) -> [String: Any] {
+                                          runs: [RunSummary], notebookDirectory: String? = nil, filesDirectory: String? = nil) -> [String: Any] {
         var cells = NotebookBuilder()
         var intro = "# Comparison: \(markdownEscape(title))\n\nComparison directory: `\(directory)`\n\n"
+            + requirements(filesDirectory, notebookDirectory) + "\n\n"
         intro += "\(rows.count) variants, \(rows.map(\.runs).reduce(0, +)) runs."
         if let best = rows.first(where: \.isBest), let primary = metricNames.first {
             intro += " Best on \(markdownEscape(primary)): **\(markdownEscape(best.variant))**"
@@ -181,7 +186,7 @@ public enum NotebookExporter {
             }
         }
         if !charts.isEmpty || !deploymentCharts.isEmpty {
-            cells.figures(comment: "# figure: comparison bar charts (embedded; re-run the cells below to recompute)", charts + deploymentCharts)
+            cells.figures(note: "embedded; the code cells at the end redraw it from comparison.csv", charts + deploymentCharts)
         }
         for run in runs {
             cells.markdown("## Run: \(markdownEscape(run.name))\n\nRun directory: `\(run.runDirectory)`\n\n" + headline(run.metrics))
@@ -190,8 +195,8 @@ public enum NotebookExporter {
         cells.markdown("## Further analysis\n\nThe cells below reload the comparison with pandas; "
             + "run them in this notebook's folder.")
         cells.code(NotebookPython.comparisonSetup(
-            directory: relativePath(to: directory, from: notebookDirectory),
-            runDirectories: runs.map { ($0.name, relativePath(to: $0.runDirectory, from: notebookDirectory)) },
+            directory: relativePath(to: filesDirectory ?? directory, from: notebookDirectory),
+            runDirectories: runs.map { ($0.name, relativePath(to: $0.filesDirectory ?? $0.runDirectory, from: notebookDirectory)) },
             metric: metricNames.first ?? "accuracy"))
         cells.code(NotebookPython.plotComparison)
         if !runs.isEmpty { cells.code(NotebookPython.plotRunHistories) }
@@ -229,8 +234,15 @@ public enum NotebookExporter {
                 title: "Metrics per epoch", xLabel: "epoch", yLabel: "value", series: series(metricColumns))))
         }
         figures.append(("confusion matrix", SVGCharts.confusionMatrix(m.confusionMatrix, classNames: m.classNames)))
-        cells.figures(comment: "# figure: learning curves and confusion matrix (embedded; re-run the cells below to recompute)",
-                      figures)
+        cells.figures(note: "embedded; the code cells at the end redraw it from history.csv and predictions.csv", figures)
+    }
+
+    /// What re-running the code cells needs, named in the first cell.
+    static func requirements(_ files: String?, _ notebookDirectory: String?) -> String {
+        let data = files.map { "`\(relativePath(to: $0, from: notebookDirectory))`" } ?? "the run folders"
+        return "**To re-run the code cells** (Run All keeps every figure: they are attached to Markdown cells): "
+            + "Python 3 with `pandas` and `matplotlib` (`scikit-learn` for the classification report, optional), "
+            + "started in this notebook's folder; they read the CSV files in \(data)."
     }
 
     /// Loss columns first (train before val), then the rest alphabetically.

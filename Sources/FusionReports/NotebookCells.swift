@@ -17,21 +17,16 @@ struct NotebookBuilder {
                       "execution_count": NSNull(), "outputs": [Any]()])
     }
 
-    /// A code cell whose only content is a comment and whose outputs are embedded SVG figures
-    /// (`display_data` with "image/svg+xml" and a "text/plain" fallback).
-    mutating func figures(comment: String, _ figures: [(title: String, svg: String)]) {
-        let outputs: [Any] = figures.map { figure in
-            [
-                "output_type": "display_data",
-                "metadata": [String: Any](),
-                "data": [
-                    "image/svg+xml": sourceLines(figure.svg),
-                    "text/plain": ["<Figure: \(figure.title)>"],
-                ] as [String: Any],
-            ] as [String: Any]
+    /// Figures as Markdown cells with the SVG attached (`![title](attachment:figure-N.svg)`): they
+    /// show without a kernel and survive "Run All", which clears code-cell outputs; `note` says
+    /// which code cells redraw them from the CSV files.
+    mutating func figures(note: String, _ figures: [(title: String, svg: String)]) {
+        for figure in figures {
+            let name = "figure-\(cells.count + 1).svg"
+            cells.append(["cell_type": "markdown", "id": nextID, "metadata": ["tags": ["figure"]],
+                          "source": sourceLines("**\(markdownEscape(figure.title))** (\(note))\n\n![\(markdownEscape(figure.title))](attachment:\(name))"),
+                          "attachments": [name: ["image/svg+xml": sourceLines(figure.svg)]]])
         }
-        cells.append(["cell_type": "code", "id": nextID, "metadata": ["tags": ["figure"]], "source": sourceLines(comment),
-                      "execution_count": NSNull(), "outputs": outputs])
     }
 
     /// The notebook: cells plus Python 3 kernel metadata and FusionLab provenance.

@@ -211,10 +211,12 @@ struct ExportNotebook: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write a Jupyter notebook (figures embedded as SVG) for a run or comparison folder.")
     @Argument(help: "Run or comparison directory.", completion: .directory) var directory: String
     @Option(help: "Folder the notebook goes to.", completion: .directory) var output = "notebooks-export"
+    @Option(help: "The notebook's file name without .ipynb (default: <experiment>-<folder>); its data goes to <name>-data/ beside it.")
+    var name: String?
     @OptionGroup var outputOptions: OutputOptions
 
     func run() throws {
-        let path = try reportingErrors { try NotebookExport.export(directory, outputFolder: output) }
+        let path = try reportingErrors { try NotebookExport.export(directory, outputFolder: output, name: name) }
         print("notebook: \(path)")
     }
 }

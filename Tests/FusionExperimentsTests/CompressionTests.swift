@@ -154,3 +154,46 @@ extension EndToEndTests {
         XCTAssertTrue(ipynb.contains("accuracy vs sparsity"), String(ipynb.prefix(400)))
     }
 }
+
+/// An exported notebook executed by Jupyter keeps its figures and runs without errors.
+extension EndToEndTests {
+    func testAnExportedNotebookSurvivesRunAll() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let tools = ProcessInfo.processInfo.environment["FUSIONLAB_NOTEBOOK_PYTHONPATH"]
+            ?? root.appendingPathComponent(".build/notebook-python").path
+        guard FileManager.default.fileExists(atPath: tools + "/nbconvert") else {
+            throw XCTSkip("nbconvert not found in \(tools): run scripts/fetch-notebook-tools.sh (needs PyPI)")
+        }
+        XCTAssertEqual(try fusionlab(["compare", tinyExperiment("runall"), "--quiet"]).status, 0)
+        let folder = try XCTUnwrap(runDirectories("runall").last { $0.contains("compare-") })
+        let exported = try fusionlab(["export-notebook", folder, "--output", "nb", "--name", "runall"])
+        XCTAssertEqual(exported.status, 0, exported.err)
+        let notebook = Self.workspace.appendingPathComponent("nb/runall.ipynb").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-m", "nbconvert", "--to", "notebook", "--execute", notebook, "--output", "executed.ipynb"]
+        var env = ProcessInfo.processInfo.environment
+        env["PYTHONPATH"] = tools
+        env["MPLBACKEND"] = "Agg"
+        process.environment = env
+        process.currentDirectoryURL = Self.workspace.appendingPathComponent("nb")
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = Pipe()
+        try process.run()
+        let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, errText)
+        func figures(_ path: String) throws -> (attachments: Int, errors: Int) {
+            let nb = try json(path)
+            let cells = try XCTUnwrap(nb["cells"] as? [[String: Any]])
+            let attachments = cells.reduce(0) { $0 + (($1["attachments"] as? [String: Any])?.count ?? 0) }
+            let errors = cells.flatMap { ($0["outputs"] as? [[String: Any]]) ?? [] }.filter { $0["output_type"] as? String == "error" }.count
+            return (attachments, errors)
+        }
+        let before = try figures(notebook), after = try figures(Self.workspace.appendingPathComponent("nb/executed.ipynb").path)
+        XCTAssertGreaterThan(before.attachments, 0)
+        XCTAssertEqual(after.attachments, before.attachments, "Run All kept every figure")
+        XCTAssertEqual(after.errors, 0)
+    }
+}

@@ -204,8 +204,10 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(nb["nbformat"] as? Int, 4)
         let cells = try XCTUnwrap(nb["cells"] as? [[String: Any]])
         XCTAssertTrue(cells.contains { $0["cell_type"] as? String == "markdown" })
-        let outputs = cells.compactMap { $0["outputs"] as? [[String: Any]] }.flatMap { $0 }
-        XCTAssertTrue(outputs.contains { (($0["data"] as? [String: Any])?["image/svg+xml"]) != nil }, "figures embedded as SVG")
+        let attachments = cells.compactMap { $0["attachments"] as? [String: [String: Any]] }.flatMap { $0.values }
+        XCTAssertTrue(attachments.contains { $0["image/svg+xml"] != nil }, "figures attached as SVG")
+        let title = cells.first.map { ($0["source"] as? [String])?.joined() ?? "" } ?? ""
+        XCTAssertFalse(title.contains("Comparison: Comparison:"), title)
         XCTAssertEqual(Set(cells.compactMap { $0["id"] as? String }).count, cells.count, "unique cell ids")
     }
 

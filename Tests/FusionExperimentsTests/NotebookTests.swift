@@ -96,23 +96,26 @@ final class NotebookTests: XCTestCase {
 
     // MARK: - Figures
 
-    func testFiguresAreEmbeddedSVGThatParsesAsXML() throws {
+    func testFiguresAreSVGAttachedToMarkdownCellsSoRunAllKeepsThem() throws {
         for (name, nb) in [("run", NotebookExporter.runNotebook(Self.run("r"))), ("comparison", comparisonNotebook())] {
-            let figureCells = cells(nb, type: "code").filter { joined($0["source"]).hasPrefix("# figure:") }
+            let figureCells = cells(nb, type: "markdown").filter { ($0["attachments"] as? [String: Any]) != nil }
             XCTAssertFalse(figureCells.isEmpty, name)
             var count = 0
             for cell in figureCells {
-                XCTAssertTrue(cell["execution_count"] is NSNull)
-                for output in try XCTUnwrap(cell["outputs"] as? [[String: Any]]) {
-                    XCTAssertEqual(output["output_type"] as? String, "display_data")
-                    let data = try XCTUnwrap(output["data"] as? [String: Any])
-                    let svg = joined(data["image/svg+xml"])
+                let attachments = try XCTUnwrap(cell["attachments"] as? [String: [String: Any]])
+                for (file, bundle) in attachments {
+                    XCTAssertTrue(joined(cell["source"]).contains("](attachment:\(file))"), "\(name): the cell shows its attachment")
+                    let svg = joined(bundle["image/svg+xml"])
                     XCTAssertTrue(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
                     try assertWellFormedXML(svg, "\(name) figure \(count)")
                     count += 1
                 }
             }
             XCTAssertEqual(count, name == "run" ? 3 : 2 + 3 * 2, "\(name): loss, metrics, confusion matrix (+ one bar chart per metric)")
+            // No code cell carries an output that "Run All" would erase.
+            XCTAssertTrue(cells(nb, type: "code").allSatisfy { ($0["outputs"] as? [Any])?.isEmpty ?? true }, name)
+            let first = joined(cells(nb, type: "markdown").first?["source"])
+            XCTAssertTrue(first.contains("`pandas` and `matplotlib`"), "requirements in the first cell: \(first)")
         }
     }
 
