@@ -123,10 +123,17 @@ public struct EpochRecord: Equatable {
     public var valLoss: Double, valAccuracy: Double, valF1Macro: Double
     /// Learning-rate multiplier of the epoch and its wall time.
     public var lrScale: Double, seconds: Double
+    /// The machine during training: training samples per second, the process's CPU use over the
+    /// epoch (100 = one core busy), its peak resident memory so far (MiB), and the epoch's
+    /// training time split into waiting for batches and computing (validation excluded).
+    public var samplesPerSecond = Double.nan, cpuPercent = Double.nan, peakRSSMiB = Double.nan
+    public var dataSeconds = Double.nan, computeSeconds = Double.nan
 
-    static let csvHeader = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,val_f1_macro,lr_scale,seconds"
+    static let csvHeader = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,val_f1_macro,lr_scale,seconds,"
+        + "samples_per_second,cpu_percent,peak_rss_mib,data_seconds,compute_seconds"
     var csvRow: String {
-        ([String(epoch)] + [trainLoss, trainAccuracy, valLoss, valAccuracy, valF1Macro, lrScale, seconds].map { String(format: "%.6f", $0) })
+        ([String(epoch)] + [trainLoss, trainAccuracy, valLoss, valAccuracy, valF1Macro, lrScale, seconds,
+                            samplesPerSecond, cpuPercent, peakRSSMiB, dataSeconds, computeSeconds].map { String(format: "%.6f", $0) })
             .joined(separator: ",")
     }
 
@@ -136,18 +143,22 @@ public struct EpochRecord: Equatable {
         (self.valF1Macro, self.lrScale, self.seconds) = (valF1Macro, lrScale, seconds)
     }
 
+    /// A row of history.csv (8 columns from before the machine columns, or 13).
     init?(csvRow: String) {
         let f = csvRow.split(separator: ",").map(String.init)
-        guard f.count == 8, let e = Int(f[0]) else { return nil }
+        guard f.count == 8 || f.count == 13, let e = Int(f[0]) else { return nil }
         let v = f.dropFirst().compactMap(Double.init)
-        guard v.count == 7 else { return nil }
+        guard v.count == f.count - 1 else { return nil }
         self.init(epoch: e, trainLoss: v[0], trainAccuracy: v[1], valLoss: v[2], valAccuracy: v[3], valF1Macro: v[4], lrScale: v[5], seconds: v[6])
+        if v.count == 12 { (samplesPerSecond, cpuPercent, peakRSSMiB, dataSeconds, computeSeconds) = (v[7], v[8], v[9], v[10], v[11]) }
     }
 
     /// As a dictionary for notebooks.
     public var dictionary: [String: Double] {
         ["epoch": Double(epoch), "train_loss": trainLoss, "train_accuracy": trainAccuracy, "val_loss": valLoss,
          "val_accuracy": valAccuracy, "val_f1_macro": valF1Macro, "lr_scale": lrScale, "seconds": seconds]
+            .merging(["samples_per_second": samplesPerSecond, "cpu_percent": cpuPercent, "peak_rss_mib": peakRSSMiB,
+                      "data_seconds": dataSeconds, "compute_seconds": computeSeconds].filter { !$0.value.isNaN }) { a, _ in a }
     }
 }
 

@@ -164,7 +164,13 @@ public final class Trainer {
             optimizer.zeroGrad()
             let globalSizes = parallel ? train.batchIndices(epoch: epoch).map(\.count) : []
             var pending = StepStatistics()
-            for b in train.epoch(epoch) {
+            let cpuAtStart = processCPUSeconds()
+            var dataSeconds = 0.0
+            let batchesOfEpoch = train.epoch(epoch).makeIterator()
+            while true {
+                let waited = Date()
+                guard let b = batchesOfEpoch.next() else { break }
+                dataSeconds += Date().timeIntervalSince(waited)
                 let logits = model(b)
                 var loss = crossEntropy(logits, targets: b.labels, labelSmoothing: Float(t.labelSmoothing))
                 if let teacher {
@@ -196,6 +202,7 @@ public final class Trainer {
                     lossSum += step.loss
                     correct += Int(step.correct)
                     seen += Int(step.seen)
+                    try events?.scalar("train/step_loss", Float(step.loss / max(step.seen, 1)), step: (epoch - 1) * batches + batchIndex)
                     progress.batch(batchIndex, loss: lossSum / Double(max(seen, 1)), samples: seen, since: started)
                     continue
                 }
@@ -217,16 +224,24 @@ public final class Trainer {
                 lossSum += Double(loss.item) * Double(b.size)
                 correct += zip(logits.argmax(axis: 1), b.labels).filter { $0 == $1 }.count
                 seen += b.size
+                try events?.scalar("train/step_loss", loss.item, step: (epoch - 1) * batches + batchIndex)
                 progress.batch(batchIndex, loss: lossSum / Double(max(seen, 1)), samples: seen, since: started)
             }
-            trainSeconds += Date().timeIntervalSince(started)
+            let epochTrainSeconds = Date().timeIntervalSince(started)
+            let cpuPercent = 100 * (processCPUSeconds() - cpuAtStart) / max(epochTrainSeconds, 1e-9)
+            trainSeconds += epochTrainSeconds
             if skipped > 0 { progress.log("epoch \(epoch): skipped \(skipped) batch update(s) with a non-finite loss or gradient") }
             guard seen > 0 else { throw ExperimentError("training diverged at epoch \(epoch): every batch had a non-finite loss") }
             let val = hasVal ? try evaluate(.val) : nil
-            let record = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(seen, 1)),
+            var record = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(seen, 1)),
                                      valLoss: val?.loss ?? .nan, valAccuracy: val?.metrics.accuracy ?? .nan,
                                      valF1Macro: val?.metrics.f1Macro ?? .nan, lrScale: Double(scale),
                                      seconds: Date().timeIntervalSince(started))
+            record.samplesPerSecond = Double(seen) / max(epochTrainSeconds, 1e-9)
+            record.cpuPercent = cpuPercent
+            record.peakRSSMiB = peakResidentMiB()
+            record.dataSeconds = dataSeconds
+            record.computeSeconds = epochTrainSeconds - dataSeconds
             history.append(record)
             let score = val.map { metric == .loss ? $0.loss : ($0.metrics.value(named: metricName) ?? $0.metrics.accuracy) } ?? record.trainLoss
             let bestLoss = bestEpoch >= 1 && bestEpoch <= history.count ? history[bestEpoch - 1].valLoss : .infinity
@@ -243,9 +258,14 @@ public final class Trainer {
             } else {
                 sinceBest += 1
             }
-            for (tag, value) in [("train/loss", record.trainLoss), ("train/accuracy", record.trainAccuracy), ("val/loss", record.valLoss),
-                                 ("val/accuracy", record.valAccuracy), ("val/f1_macro", record.valF1Macro), ("lr_scale", record.lrScale)]
-                where !value.isNaN {
+            var scalars = [("train/loss", record.trainLoss), ("train/accuracy", record.trainAccuracy), ("val/loss", record.valLoss),
+                           ("val/accuracy", record.valAccuracy), ("val/f1_macro", record.valF1Macro), ("lr_scale", record.lrScale),
+                           ("machine/samples_per_second", record.samplesPerSecond), ("machine/cpu_percent", record.cpuPercent),
+                           ("machine/peak_rss_mib", record.peakRSSMiB), ("machine/data_seconds", record.dataSeconds),
+                           ("machine/compute_seconds", record.computeSeconds)]
+            // The learning rate each parameter group actually used.
+            for group in optimizer.groups { scalars.append(("lr/\(group.name)", Double(group.learningRate * scale))) }
+            for (tag, value) in scalars where !value.isNaN {
                 try events?.scalar(tag, Float(value), step: epoch)
             }
             if writes {
@@ -262,10 +282,13 @@ public final class Trainer {
             }
             epoch += 1
         }
-        try events?.close()
         // Test the best weights.
         if writes { try model.load(from: run.bestCheckpoint) } else if !bestState.isEmpty { try model.load(bestState, source: "best epoch") }
         let test = try evaluate(data.caches[.test] != nil ? .test : (hasVal ? .val : .train))
+        for (tag, value) in [("test/accuracy", test.metrics.accuracy), ("test/f1_macro", test.metrics.f1Macro), ("test/loss", test.loss)] where value.isFinite {
+            try events?.scalar(tag, Float(value), step: bestEpoch)
+        }
+        try events?.close()
         if parallel {
             // What the all-reduce cost: the cost model's inputs (Benchmarks/README.md).
             let bytes = 4 * (parameters.filter(\.requiresGrad).reduce(0) { $0 + $1.count } + 4)
@@ -293,6 +316,20 @@ public final class Trainer {
         try writePredictions(test, to: run.path + "/predictions.csv", classNames: data.classNames)
         return RunResult(directory: run.path, test: test.metrics, bestValidation: best, bestEpoch: bestEpoch,
                          parameters: model.parameterCount, trainSeconds: trainSeconds, history: history)
+    }
+
+    /// CPU seconds (user and system) this process has used.
+    func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+
+    /// The process's peak resident memory, in MiB.
+    func peakResidentMiB() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024
     }
 
     /// Floats per all-reduce bucket (4 MiB): small models go in one, large ones in several, so no

@@ -160,6 +160,15 @@ final class EndToEndTests: XCTestCase {
         }
         let history = try String(contentsOfFile: "\(run)/history.csv", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(history.count, 3, "header and two epochs")
+        // The machine columns: samples/s, CPU use, peak memory, data loading against compute.
+        let header = history[0].split(separator: ",").map(String.init)
+        for column in ["samples_per_second", "cpu_percent", "peak_rss_mib", "data_seconds", "compute_seconds"] {
+            let i = try XCTUnwrap(header.firstIndex(of: column), column)
+            let values = history.dropFirst().compactMap { Double($0.split(separator: ",")[i]) }
+            XCTAssertEqual(values.count, 2, column)
+            XCTAssertTrue(values.allSatisfy { $0.isFinite && $0 >= 0 }, "\(column): \(values)")
+        }
+
         let metrics = try ClassificationMetrics.decode(try Data(contentsOf: URL(fileURLWithPath: "\(run)/metrics.json")))
         XCTAssertEqual(metrics.classNames, DefaultDataset.labels)
         XCTAssertEqual(metrics.confusionMatrix.count, DefaultDataset.labels.count)
@@ -182,6 +191,13 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(events.count, 1)
         let scalars = try TensorBoardWriter.readScalars(path: "\(run)/events/\(events[0])")
         XCTAssertEqual(scalars.filter { $0.tag == "val/accuracy" }.map { $0.step }, [1, 2], "one validation accuracy per epoch, CRCs checked")
+        // Also the per-step loss, each group's actual learning rate, the machine and the test metrics.
+        let steps = scalars.filter { $0.tag == "train/step_loss" }.map(\.step)
+        XCTAssertEqual(steps, Array(1...max(steps.count, 1)), "one training loss per step, numbered across epochs")
+        XCTAssertEqual(steps.count % 2, 0, "the same number of steps in both epochs")
+        for tag in ["lr/lr×1.0", "machine/cpu_percent", "machine/samples_per_second", "test/accuracy", "test/f1_macro"] {
+            XCTAssertTrue(scalars.contains { $0.tag == tag }, "TensorBoard tag \(tag): \(Set(scalars.map(\.tag)).sorted())")
+        }
         let inspect = try fusionlab(["inspect", run])
         XCTAssertTrue(inspect.out.contains("head.0.weight  [8, 24]"), inspect.out)
         let evaluate = try fusionlab(["evaluate", run, "--quiet"])
