@@ -14,7 +14,7 @@ public enum ConfigSchema {
             Modality.self, FusionKind.self, Activation.Kind.self, ImagePreset.self, AudioPreset.self, TextPreset.self,
             ImagePooling.self, TextPooling.self, BadSamplePolicy.self, ImageDecodeOptions.ColorMode.self, TokenizerKind.self,
             OptimizerKind.self, ScheduleKind.self, NonFinitePolicy.self, MetricName.self, SweepMethod.self,
-            PoolOp.self, RecurrentOutput.self, FeedForwardActivation.self, PositionEncoding.self, CompressionKind.self,
+            PoolOp.self, RecurrentOutput.self, FeedForwardActivation.self, PositionEncoding.self, CompressionKind.self, CheckpointRetention.self,
         ]
         return Dictionary(types.map { ("\($0)".split(separator: ".").last.map(String.init) ?? "\($0)", $0.spellings) },
                           uniquingKeysWith: { a, _ in a })

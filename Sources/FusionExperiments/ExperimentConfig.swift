@@ -43,6 +43,16 @@ public enum NonFinitePolicy: String, ConfigChoice {
     case skip
 }
 
+/// Which checkpoints a run keeps (`training.save`).
+public enum CheckpointRetention: String, ConfigChoice {
+    /// The best epoch's weights only.
+    case best
+    /// The best and the last epoch's weights, and the state to resume from.
+    case last
+    /// Those, and every epoch's weights.
+    case all
+}
+
 /// The metrics a run reports and selects on.
 public enum MetricName: String, ConfigChoice {
     /// Cross-entropy (lower is better).
@@ -268,6 +278,10 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var nonFinite: NonFinitePolicy = .stop
     @Doc("Refuse, at validation, a model whose estimated training memory (weights, gradients, Adam moments, one batch's activations and their gradients) exceeds this many GiB.")
     public var maxMemoryGb = 16.0
+    @Doc("Checkpoints a run keeps: \"best\" (best.safetensors only; the resume state is removed when the run finishes), \"last\" (best, last and the resume state) or \"all\" (those and epoch-<n>.safetensors for every epoch).")
+    public var save: CheckpointRetention = .last
+    @Doc("Whether checkpoints hold frozen parameters (transfer.freeze, pretrained encoders); false leaves them out and loading takes them from where training did (the pretrained model, transfer.init_from).")
+    public var saveFrozen = true
     /// A configuration with every default.
     public init() {}
 }

@@ -103,7 +103,12 @@ public enum ExperimentRunner {
         let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, reuseVocabulary: true, caches: caches,
                                               log: progress.log, detail: { progress.detail($0) })
         let model = try MultimodalClassifier.build(config.model, inputs: data.modelInputs, classes: data.classNames.count, seed: config.seed)
-        if try Int8Quantization.loadAny(model, from: run.bestCheckpoint) {
+        // Frozen weights left out of the checkpoint come from where training took them.
+        if !config.transfer.initFrom.isEmpty, !RunWeights.leftOut(try Safetensors.read(run.bestCheckpoint).metadata).isEmpty {
+            let runsRoot = URL(fileURLWithPath: directory).deletingLastPathComponent().deletingLastPathComponent().path
+            try Transfer.initialize(model, config: config, runsRoot: runsRoot, log: { _ in })
+        }
+        if try RunWeights.load(model, from: run.bestCheckpoint) {
             do { try compileInt8Stacks(model) } catch { throw ExperimentError("\(run.bestCheckpoint): \(error)") }
         }
         model.eval()

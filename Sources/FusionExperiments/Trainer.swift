@@ -251,7 +251,8 @@ public final class Trainer {
                 if improved || bestEpoch == 0 { best = score }
                 bestEpoch = epoch; sinceBest = 0
                 if writes {
-                    try model.save(to: run.bestCheckpoint, metadata: ["epoch": "\(epoch)", "\(metricName)": "\(score)", "experiment": config.name])
+                    try RunWeights.save(model, to: run.bestCheckpoint, metadata: ["epoch": "\(epoch)", "\(metricName)": "\(score)", "experiment": config.name],
+                                        saveFrozen: t.saveFrozen)
                 } else {
                     bestState = Dictionary(uniqueKeysWithValues: model.stateDict().map { ($0.key, Tensor($0.tensor.scalars, shape: $0.tensor.shape)) })
                 }
@@ -271,7 +272,13 @@ public final class Trainer {
             if writes {
                 try events?.flush()
                 try run.writeHistory(history)
-                try model.save(to: run.lastCheckpoint, metadata: ["epoch": "\(epoch)", "experiment": config.name])
+                if t.save != .best {
+                    try RunWeights.save(model, to: run.lastCheckpoint, metadata: ["epoch": "\(epoch)", "experiment": config.name], saveFrozen: t.saveFrozen)
+                }
+                if t.save == .all {
+                    try RunWeights.save(model, to: run.checkpoints + "/epoch-\(epoch).safetensors", metadata: ["epoch": "\(epoch)", "experiment": config.name],
+                                        saveFrozen: t.saveFrozen)
+                }
                 try ResumeState(epoch: epoch, history: history, bestValue: best, bestEpoch: bestEpoch, epochsSinceBest: sinceBest,
                                 trainSeconds: trainSeconds).save(model: model, optimizer: optimizer, to: run.resumeState)
             }
@@ -283,7 +290,7 @@ public final class Trainer {
             epoch += 1
         }
         // Test the best weights.
-        if writes { try model.load(from: run.bestCheckpoint) } else if !bestState.isEmpty { try model.load(bestState, source: "best epoch") }
+        if writes { try RunWeights.load(model, from: run.bestCheckpoint) } else if !bestState.isEmpty { try model.load(bestState, source: "best epoch") }
         let test = try evaluate(data.caches[.test] != nil ? .test : (hasVal ? .val : .train))
         for (tag, value) in [("test/accuracy", test.metrics.accuracy), ("test/f1_macro", test.metrics.f1Macro), ("test/loss", test.loss)] where value.isFinite {
             try events?.scalar(tag, Float(value), step: bestEpoch)
@@ -314,6 +321,8 @@ public final class Trainer {
         try writeFileAtomically(try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys]),
                                 to: run.path + "/metrics.json")
         try writePredictions(test, to: run.path + "/predictions.csv", classNames: data.classNames)
+        // training.save "best": the finished run keeps its best weights only.
+        if t.save == .best { try? FileManager.default.removeItem(atPath: run.resumeState) }
         return RunResult(directory: run.path, test: test.metrics, bestValidation: best, bestEpoch: bestEpoch,
                          parameters: model.parameterCount, trainSeconds: trainSeconds, history: history)
     }

@@ -197,3 +197,34 @@ extension EndToEndTests {
         XCTAssertEqual(after.errors, 0)
     }
 }
+
+/// training.save and training.save_frozen: which checkpoints a run keeps, and frozen weights left out.
+extension EndToEndTests {
+    func testCheckpointRetentionAndFrozenWeightsLeftOut() throws {
+        XCTAssertEqual(try fusionlab(["run", tinyExperiment("keep-source"), "--quiet"]).status, 0)
+        let source = try XCTUnwrap(runDirectories("keep-source").last)
+        let experiment = tinyExperiment("keep", extra: """
+        , "transfer": {"init_from": "\(source)", "freeze": ["encoders.image"]}
+        """)
+        let lean = try fusionlab(["run", experiment, "--quiet", "--set", "training.save=best", "--set", "training.save_frozen=false"])
+        XCTAssertEqual(lean.status, 0, lean.err)
+        let run = try XCTUnwrap(runDirectories("keep").last)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: run + "/checkpoints"), ["best.safetensors"])
+        let (tensors, metadata) = try Safetensors.read(run + "/checkpoints/best.safetensors")
+        XCTAssertFalse(tensors.keys.contains { $0.hasPrefix("encoders.image.") }, "frozen weights left out")
+        XCTAssertTrue(tensors.keys.contains { $0.hasPrefix("encoders.audio.") })
+        XCTAssertTrue(metadata["fusionlab.frozen_left_out"]?.contains("encoders.image.") ?? false)
+        // Loading takes the frozen weights from init_from again: evaluate reproduces the test metrics.
+        let evaluated = try fusionlab(["evaluate", run, "--quiet"])
+        XCTAssertEqual(evaluated.status, 0, evaluated.err)
+        XCTAssertEqual(try XCTUnwrap(JSONSerialization.jsonObject(with: Data(evaluated.out.utf8)) as? [String: Any])["accuracy"] as? Double,
+                       try json(run + "/metrics.json")["accuracy"] as? Double)
+        let all = try fusionlab(["run", experiment, "--quiet", "--set", "training.save=all"])
+        XCTAssertEqual(all.status, 0, all.err)
+        let every = try XCTUnwrap(runDirectories("keep").last)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: every + "/checkpoints").sorted(),
+                       ["best.safetensors", "epoch-1.safetensors", "epoch-2.safetensors", "last.safetensors", "resume.safetensors"])
+        let bad = try fusionlab(["validate", experiment, "--set", "training.save=some"])
+        XCTAssertTrue(bad.status != 0 && bad.err.contains("\"best\", \"last\", \"all\""), bad.err)
+    }
+}
