@@ -96,6 +96,7 @@ public enum Comparison {
                 for run in object["runs"] as? [[String: Any]] ?? [] { finished.append(try decode(run, index: i + 1, total: total)) }
             }
             let table = Distributed.rank == 0 ? try writeFiles(finished, metrics: metrics, to: directory) : ""
+            if Distributed.rank == 0 { try writeHParams(hparamRuns(finished, all), metrics: tensorBoardMetrics, to: directory) }
             return (directory, finished, table)
         }
         var finished: [ComparisonRun] = []
@@ -106,7 +107,51 @@ public enum Comparison {
             try writeFiles(finished, metrics: metrics, to: directory)
         }
         let table = try writeFiles(finished, metrics: metrics, to: directory)
+        try writeHParams(hparamRuns(finished, all), metrics: tensorBoardMetrics, to: directory)
         return (directory, finished, table)
+    }
+
+    /// The metrics the HParams dashboard shows beside the settings.
+    static let tensorBoardMetrics = ["test/accuracy", "test/f1_macro", "val/accuracy", "val/loss"]
+
+    /// Each finished run with the settings of its variant (compressed runs: their variant's, and
+    /// the compression).
+    static func hparamRuns(_ finished: [ComparisonRun], _ variants: [Variant])
+        -> [(settings: [(key: String, value: Any)], seed: UInt64, group: String, directory: String)] {
+        finished.map { run in
+            let base = run.variant.components(separatedBy: " · ")
+            let settings = variants.first { $0.label == base[0] }?.settings ?? []
+            let compression: [(key: String, value: Any)] = base.count > 1 ? [("compression", base[1])] : []
+            return (settings + compression, run.seed, run.variant, run.result.directory)
+        }
+    }
+
+    /// TensorBoard's HParams dashboard for a comparison or sweep: the experiment (every key the
+    /// variants set, the seed, and the metrics) in `directory/events`, and each run's values as a
+    /// session in its own events folder, so `tensorboard --logdir <directory>` tabulates them.
+    static func writeHParams(_ runs: [(settings: [(key: String, value: Any)], seed: UInt64, group: String, directory: String)],
+                             metrics: [String], to directory: String) throws {
+        func value(_ v: Any) -> HParams.Value {
+            if let b = v as? Bool { return .bool(b) }
+            if let d = (v as? NSNumber)?.doubleValue, !(v is String) { return .number(d) }
+            if let s = v as? String { return .string(s) }
+            let data = try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed])
+            return .string(data.map { String(decoding: $0, as: UTF8.self) } ?? "\(v)")
+        }
+        var examples: [(name: String, example: HParams.Value)] = [("seed", .number(0))]
+        for run in runs {
+            for (key, v) in run.settings where !examples.contains(where: { $0.name == key }) { examples.append((key, value(v))) }
+        }
+        let experiment = try TensorBoardWriter(directory: directory + "/events")
+        try experiment.hparamsExperiment(hparams: examples, metrics: metrics)
+        try experiment.close()
+        for run in runs where FileManager.default.fileExists(atPath: run.directory + "/events") {
+            var values: [String: HParams.Value] = ["seed": .number(Double(run.seed))]
+            for (key, v) in run.settings { values[key] = value(v) }
+            let writer = try TensorBoardWriter(directory: run.directory + "/events")
+            try writer.hparamsSession(values, group: run.group)
+            try writer.close()
+        }
     }
 
     /// A finished run of a comparison as JSON, for the job queue.

@@ -69,6 +69,10 @@ public enum Sweep {
                 try writeTable(trials, metric: metric, to: directory)
             }
         }
+        if Distributed.rank == 0 {
+            try Comparison.writeHParams(trials.map { ($0.variant.settings, base.seed, $0.variant.label, $0.result.directory) },
+                                        metrics: ["val/\(metric)", "val/loss", "test/accuracy", "test/f1_macro"], to: directory)
+        }
         guard let best = (lowerIsBetter ? trials.min { $0.score < $1.score } : trials.max { $0.score < $1.score }) else {
             throw ExperimentError("\(loaded.path): the sweep ran no trial")
         }

@@ -64,6 +64,11 @@ public final class TensorBoardWriter {
         if pending.count >= flushThreshold { try flush() }
     }
 
+    /// Buffers one encoded event.
+    func record(_ event: [UInt8]) {
+        pending.append(TensorBoardWriter.record(event))
+    }
+
     /// Writes the buffered records to the file.
     public func flush() throws {
         guard !pending.isEmpty else { return }

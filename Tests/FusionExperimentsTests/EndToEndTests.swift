@@ -239,6 +239,18 @@ final class EndToEndTests: XCTestCase {
         XCTAssertTrue(result.out.contains("★"), "the best is marked")
         let folder = try XCTUnwrap(runDirectories("cmp").first { $0.contains("compare-") })
         let csv = try String(contentsOfFile: folder + "/comparison.csv", encoding: .utf8).split(separator: "\n")
+        // TensorBoard's HParams dashboard: the experiment in the comparison folder, a session per run.
+        func records(_ dir: String) throws -> Data {
+            try FileManager.default.contentsOfDirectory(atPath: dir).reduce(into: Data()) { data, file in
+                for record in try TensorBoardWriter.readRecords(path: dir + "/" + file) { data.append(contentsOf: record) }
+            }
+        }
+        XCTAssertNotNil(try records(folder + "/events").range(of: Data("_hparams_/experiment".utf8)))
+        let sessions = try FileManager.default.contentsOfDirectory(atPath: folder + "/runs").flatMap { variant in
+            try FileManager.default.contentsOfDirectory(atPath: "\(folder)/runs/\(variant)").map { "\(folder)/runs/\(variant)/\($0)/events" }
+        }
+        XCTAssertFalse(sessions.isEmpty)
+        for events in sessions { XCTAssertNotNil(try records(events).range(of: Data("_hparams_/session_start_info".utf8)), events) }
         XCTAssertEqual(csv.count, 1 + 5)
         let notebookLine = try XCTUnwrap(result.out.split(separator: "\n").last { $0.hasPrefix("notebook: ") })
         try checkNotebook(Self.workspace.appendingPathComponent(String(notebookLine.dropFirst("notebook: ".count))).path)

@@ -126,3 +126,20 @@ func removeTestOutput(_ path: String) {
 }
 
 private func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+extension TensorBoardTests {
+    /// The HParams plugin's messages byte for byte against TensorBoard's own protos
+    /// (scripts/golden/hparams_goldens.py).
+    func testHParamsPluginDataMatchesTensorBoardsProtos() {
+        func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+        let experiment = HParams.experimentContent(hparams: [("model.fusion.kind", .string("concat")), ("seed", .number(0))],
+                                                   metrics: ["test/accuracy", "test/f1_macro"])
+        XCTAssertEqual(hex(experiment), "124722150a116d6f64656c2e667573696f6e2e6b696e64200122080a047365656420032a110a0f120d746573742f61636375726163792a110a0f120d746573742f66315f6d6163726f")
+        let start = HParams.sessionStartContent(["model.fusion.kind": .string("concat"), "seed": .number(1), "x.flag": .bool(true)],
+                                                group: "fusion=concat", startTime: 1_700_000_000.5)
+        XCTAssertEqual(hex(start), "1a580a1d0a116d6f64656c2e667573696f6e2e6b696e6412081a06636f6e6361740a110a0473656564120911000000000000f03f0a0c0a06782e666c616712022001220d667573696f6e3d636f6e6361742900002040fc54d941")
+        XCTAssertEqual(hex(HParams.sessionEndContent(endTime: 1_700_000_100.25)), "220b08011100001059fc54d941")
+        XCTAssertEqual(hex(HParams.event(tag: "_hparams_/experiment", content: experiment, wallTime: 1_700_000_000.5)),
+                       "0900002040fc54d9412a780a760a145f68706172616d735f2f6578706572696d656e7442060801120212004a560a540a0768706172616d731249124722150a116d6f64656c2e667573696f6e2e6b696e64200122080a047365656420032a110a0f120d746573742f61636375726163792a110a0f120d746573742f66315f6d6163726f")
+    }
+}
