@@ -3,13 +3,15 @@
     python scripts/check_notebook.py <notebook.ipynb> [...]
 
 Exits 1 if any notebook is invalid. Also checks that every code cell compiles as Python and
-every embedded SVG figure (attached to a Markdown cell, or an output) parses as XML, and reports whether the file is byte-identical to what Jupyter itself would save
+every embedded SVG figure (a data URI in a Markdown cell, an attachment or an output) parses as XML, and reports whether the file is byte-identical to what Jupyter itself would save
 (nbformat.writes). Needs the `nbformat` package. Notebooks to check come from
 `fusionlab export-notebook`, or from the Swift tests with
 FUSIONLAB_TEST_OUTPUT=<dir> swift test --filter NotebookTests.
 """
+import base64
 import copy
 import json
+import re
 import os
 import sys
 import warnings
@@ -48,6 +50,9 @@ def check(path):
                 print(f"{path}: cell {cell.id}: Python syntax error: {error}")
                 return False
         bundles = [output.get("data", {}) for output in cell.get("outputs", [])] + list(cell.get("attachments", {}).values())
+        source = "".join(cell.source) if isinstance(cell.source, list) else cell.source
+        for encoded in re.findall(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", source):
+            bundles.append({"image/svg+xml": base64.b64decode(encoded).decode("utf-8")})
         for bundle in bundles:
             svg = bundle.get("image/svg+xml")
             if svg is not None:

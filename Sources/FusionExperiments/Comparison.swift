@@ -93,7 +93,9 @@ public enum Comparison {
             }
             var finished: [ComparisonRun] = []
             for (i, object) in results.enumerated() {
-                for run in object["runs"] as? [[String: Any]] ?? [] { finished.append(try decode(run, index: i + 1, total: total)) }
+                for run in object["runs"] as? [[String: Any]] ?? [] {
+                    finished.append(try decode(run.merging(["job_file": object["job_file"] ?? ""]) { a, _ in a }, index: i + 1, total: total))
+                }
             }
             let table = Distributed.rank == 0 ? try writeFiles(finished, metrics: metrics, to: directory) : ""
             if Distributed.rank == 0 { try writeHParams(hparamRuns(finished, all), metrics: tensorBoardMetrics, to: directory) }
@@ -163,9 +165,10 @@ public enum Comparison {
 
     /// `encode` read back.
     static func decode(_ object: [String: Any], index: Int, total: Int) throws -> ComparisonRun {
-        guard let variant = object["variant"] as? String, let result = object["result"] as? [String: Any] else {
-            throw ExperimentError("a comparison job result without its variant or run")
+        guard let variant = object["variant"] as? String, var result = object["result"] as? [String: Any] else {
+            throw ExperimentError("\(object["job_file"] as? String ?? "a comparison job"): no variant or run in the job's result")
         }
+        result["job_file"] = object["job_file"]
         let seed = (object["seed"] as? NSNumber)?.uint64Value ?? 0
         return ComparisonRun(variant: variant, seed: seed, result: try JobQueue.result(result), index: index, total: total,
                              deployment: DeploymentCost(json: object["deployment"] as? [String: Any]))

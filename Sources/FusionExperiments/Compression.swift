@@ -1,6 +1,7 @@
 import Foundation
 import FusionData
 import FusionModels
+import FusionMPI
 import FusionNN
 import FusionTensor
 
@@ -78,6 +79,9 @@ public enum Compression {
 
     /// The run at `path`, checked to be a finished run that is not quantized already.
     static func source(_ path: String) throws -> (RunDirectory, [String: Any]) {
+        guard !Distributed.isActive else {
+            throw ExperimentError("compress runs in one process; start it without mpirun (it would write every run once per rank)")
+        }
         let run = try RunDirectory.open(path)
         let status = run.status
         guard status == "finished" else { throw ExperimentError("\(path): the run is \(status); only a finished run can be compressed") }
@@ -88,8 +92,9 @@ public enum Compression {
         return (run, manifest)
     }
 
-    /// A model's test evaluation, its checkpoint's size and its inference speed.
-    typealias Measured = (evaluation: Evaluation, metrics: ClassificationMetrics, fileBytes: Int, samplesPerSecond: Double)
+    /// A model's evaluation on the test split (the validation split without one), its
+    /// checkpoint's size and its inference speed.
+    typealias Measured = (evaluation: Evaluation, metrics: ClassificationMetrics, fileBytes: Int, samplesPerSecond: Double, split: Split)
 
     /// A finished source run loaded for compression, with its own measurements.
     struct Source {
@@ -145,14 +150,16 @@ public enum Compression {
         let split: Split = data.caches[.test] != nil ? .test : .val
         let evaluation = try Trainer.evaluate(model, data: data, split: split)
         let bytes = ((try? FileManager.default.attributesOfItem(atPath: checkpoint))?[.size] as? NSNumber)?.intValue ?? 0
-        return (evaluation, evaluation.metrics, bytes, try throughput(model, data: data, split: split))
+        return (evaluation, evaluation.metrics, bytes, try throughput(model, data: data, split: split), split)
     }
 
     /// Samples per second of forward passes over batches of `throughputBatch` samples of `split`
     /// (samples repeat when the split is smaller), built before the clock starts, repeated for
     /// at least a second after one warm-up pass.
     public static func throughput(_ model: MultimodalClassifier, data: ExperimentData, split: Split) throws -> Double {
-        guard let cache = data.caches[split], cache.count > 0 else { throw ExperimentError("no \(split.rawValue) samples to time inference on") }
+        guard let cache = data.caches[split], cache.count > 0 else {
+            throw ExperimentError("\(data.dataset.root): no \(split.rawValue) samples to time inference on")
+        }
         let loader = BatchLoader(cache: cache, batchSize: throughputBatch, shuffle: false, imageMean: data.settings.image?.mean,
                                  imageStd: data.settings.image?.std)
         let indices = (0..<throughputBatch).map { $0 % cache.count }
@@ -175,8 +182,10 @@ public enum Compression {
 
     /// metrics.json (the test metrics with a `compression` entry), predictions.csv and
     /// compression.json.
-    static func write(_ o: Outcome, evaluation: Evaluation, details: [String: Any], run: RunDirectory, classNames: [String]) throws {
+    static func write(_ o: Outcome, evaluation: Evaluation, details: [String: Any], run: RunDirectory, classNames: [String],
+                      split: Split = .test) throws {
         var summary = details
+        summary["evaluated_split"] = split.rawValue
         summary["test_accuracy"] = o.metrics.accuracy
         summary["source_test_accuracy"] = o.sourceMetrics.accuracy
         summary["file_bytes"] = o.fileBytes
@@ -192,7 +201,7 @@ public enum Compression {
         let options: JSONSerialization.WritingOptions = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try writeFileAtomically(try JSONSerialization.data(withJSONObject: summary, options: options), to: run.path + "/compression.json")
         var report = (try JSONSerialization.jsonObject(with: try o.metrics.jsonData()) as? [String: Any]) ?? [:]
-        report["evaluated_split"] = "test"
+        report["evaluated_split"] = split.rawValue
         report["compression"] = summary
         try writeFileAtomically(try JSONSerialization.data(withJSONObject: report, options: options), to: run.path + "/metrics.json")
         try writePredictions(evaluation, to: run.path + "/predictions.csv", classNames: classNames)

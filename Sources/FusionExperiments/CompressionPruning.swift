@@ -35,7 +35,8 @@ extension Compression {
         guard finetuneEpochs >= 0 else { throw ExperimentError("--finetune-epochs: expected 0 or more, got \(finetuneEpochs)") }
         let source = try load(path, threads: threads, progress: progress)
         let (data, config, reference, sourceRun, root) = (source.data, source.config, source.reference, source.run, source.root)
-        let sourceWeights = try Safetensors.read(sourceRun.bestCheckpoint).tensors
+        // The loaded source model's state (frozen weights a checkpoint leaves out included).
+        let sourceWeights = Dictionary(source.model.stateDict().map { ($0.key, Tensor($0.tensor.scalars, shape: $0.tensor.shape)) }) { a, _ in a }
         var outcomes: [Outcome] = []
         for sparsity in sparsities {
             let label = "\(method.rawValue) \(sparsity)"
@@ -57,13 +58,16 @@ extension Compression {
             if finetuneEpochs == 0 {
                 let pruned = try MultimodalClassifier.build(newConfig.model, inputs: data.modelInputs, classes: data.classNames.count, seed: config.seed)
                 try pruned.load(start, source: sourceRun.bestCheckpoint)
+                // Frozen layers stay as they are, as in fine-tuning.
+                if !config.transfer.freeze.isEmpty { pruned.freeze(config.transfer.freeze) }
                 if method == .magnitude { MagnitudePruner(model: pruned, finalSparsity: sparsity, rampSteps: 1).prune(to: sparsity) }
                 outcome = try directRun(pruned, config: newConfig, label: label, details: details, source: source, sparsity: sparsity, progress: progress) { try pruned.save(to: $0, metadata: ["experiment": newConfig.name]) }
             } else {
                 newConfig.training.epochs = finetuneEpochs
                 newConfig.training.earlyStopping.patience = 0
                 let train = try data.loader(.train)
-                let stepsPerEpoch = max(train.batchCount / max(config.training.gradAccumulation, 1), 1)
+                let accumulation = max(config.training.gradAccumulation, 1)
+                let stepsPerEpoch = max((train.batchCount + accumulation - 1) / accumulation, 1)
                 let result = try ExperimentRunner.run(newConfig, runsRoot: root, progress: progress, manifest: ["compression": details]) { trainer in
                     try trainer.model.load(start, source: sourceRun.bestCheckpoint)
                     if method == .magnitude {
@@ -81,7 +85,7 @@ extension Compression {
                                   samplesPerSecond: measured.samplesPerSecond, sourceSamplesPerSecond: reference.samplesPerSecond,
                                   sourceParameters: source.parameters, sourceNonzeroParameters: source.nonzero, sparsity: sparsity,
                                   trainSeconds: result.trainSeconds)
-                try write(outcome, evaluation: measured.evaluation, details: details, run: run, classNames: data.classNames)
+                try write(outcome, evaluation: measured.evaluation, details: details, run: run, classNames: data.classNames, split: measured.split)
             }
             progress.log(String(format: "%@: test accuracy %.4f (source %.4f), %d of %d parameters non-zero", label, outcome.metrics.accuracy,
                                 reference.metrics.accuracy, outcome.nonzeroParameters, outcome.parameters))
@@ -111,7 +115,7 @@ extension Compression {
                             parameters: model.parameterCount, nonzeroParameters: nonzero(model),
                             samplesPerSecond: measured.samplesPerSecond, sourceSamplesPerSecond: reference.samplesPerSecond,
                             sourceParameters: source.parameters, sourceNonzeroParameters: source.nonzero, sparsity: sparsity)
-            try write(o, evaluation: measured.evaluation, details: details, run: run, classNames: data.classNames)
+            try write(o, evaluation: measured.evaluation, details: details, run: run, classNames: data.classNames, split: measured.split)
             outcome = o
             return RunResult(directory: run.path, test: measured.metrics, bestValidation: .nan, bestEpoch: 0,
                              parameters: o.parameters, trainSeconds: 0, history: [])
@@ -178,7 +182,7 @@ enum ChannelPruning {
                 guard j < plan.steps.count else { continue }
                 let key = prefix + step.key
                 guard let w = weights[key + ".weight"], let width = w.shape.first else {
-                    throw ExperimentError("channel pruning: the checkpoint has no \(key).weight")
+                    throw ExperimentError("channel pruning: the source model has no \(key).weight")
                 }
                 let keep = max(1, Int((Double(width) * (1 - sparsity)).rounded()))
                 guard keep < width else { continue }

@@ -25,7 +25,9 @@ public enum ExperimentRunner {
         progress.log("run \(run.path)")
         return try recordingStatus(run) {
             let data = try preparedOnRankZeroFirst {
-                try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, log: progress.log, detail: { progress.detail($0) })
+                // Only the writing rank saves the vocabulary (the others build the same one in memory).
+                try ExperimentData.prepare(config, vocabularyPath: Distributed.isWriter ? run.vocabulary : nil, log: progress.log,
+                                           detail: { progress.detail($0) })
             }
             if Distributed.isWriter {
                 try run.writeManifest(config: config, datasetRoot: data.dataset.root,
@@ -103,10 +105,16 @@ public enum ExperimentRunner {
         let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, reuseVocabulary: true, caches: caches,
                                               log: progress.log, detail: { progress.detail($0) })
         let model = try MultimodalClassifier.build(config.model, inputs: data.modelInputs, classes: data.classNames.count, seed: config.seed)
-        // Frozen weights left out of the checkpoint come from where training took them.
-        if !config.transfer.initFrom.isEmpty, !RunWeights.leftOut(try Safetensors.read(run.bestCheckpoint).metadata).isEmpty {
-            let runsRoot = URL(fileURLWithPath: directory).deletingLastPathComponent().deletingLastPathComponent().path
-            try Transfer.initialize(model, config: config, runsRoot: runsRoot, log: { _ in })
+        // Frozen weights left out of the checkpoint come from exactly the checkpoint training
+        // initialised from (the pretrained encoder's own are loaded when the model is built).
+        let metadata = try Safetensors.read(run.bestCheckpoint).metadata
+        if !RunWeights.leftOut(metadata).isEmpty, let source = metadata[RunWeights.sourceKey] {
+            guard FileManager.default.fileExists(atPath: source) else {
+                throw ExperimentError("\(run.bestCheckpoint) leaves frozen weights out (training.save_frozen: false); they come from \(source), which is missing")
+            }
+            var initial = config
+            initial.transfer.initFrom = source
+            try Transfer.initialize(model, config: initial, log: { _ in })
         }
         if try RunWeights.load(model, from: run.bestCheckpoint) {
             do { try compileInt8Stacks(model) } catch { throw ExperimentError("\(run.bestCheckpoint): \(error)") }

@@ -46,7 +46,7 @@ enum JobQueue {
             guard let data = try? FileIO.read(path), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
                 throw ExperimentError("\(path): job \(i)'s result is missing or unreadable (is the folder shared by every rank?)")
             }
-            return object
+            return object.merging(["job_file": path]) { a, _ in a }
         }
     }
 
@@ -67,7 +67,9 @@ enum JobQueue {
 
     /// A run's result read back (history is not carried: the run folder has it).
     static func result(_ object: [String: Any]) throws -> RunResult {
-        guard let directory = object["directory"] as? String, let test = object["test"] else { throw ExperimentError("a job result without a run") }
+        guard let directory = object["directory"] as? String, let test = object["test"] else {
+            throw ExperimentError("\(object["job_file"] as? String ?? "a job result"): no run folder or test metrics in the job's result")
+        }
         let metrics = try ClassificationMetrics.decode(try JSONSerialization.data(withJSONObject: test), path: directory + " (job result)")
         return RunResult(directory: directory, test: metrics, bestValidation: object["best_validation"] as? Double ?? .nan,
                          bestEpoch: object["best_epoch"] as? Int ?? 0, parameters: object["parameters"] as? Int ?? 0,

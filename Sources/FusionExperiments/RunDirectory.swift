@@ -127,6 +127,7 @@ public struct EpochRecord: Equatable {
     /// epoch (100 = one core busy), its peak resident memory so far (MiB), and the epoch's
     /// training time split into waiting for batches and computing (validation excluded).
     public var samplesPerSecond = Double.nan, cpuPercent = Double.nan, peakRSSMiB = Double.nan
+    /// Seconds of the epoch's training spent waiting for batches, and computing.
     public var dataSeconds = Double.nan, computeSeconds = Double.nan
 
     static let csvHeader = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,val_f1_macro,lr_scale,seconds,"

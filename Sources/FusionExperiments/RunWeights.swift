@@ -7,6 +7,8 @@ import FusionTensor
 enum RunWeights {
     /// The metadata entry naming the frozen parameters a checkpoint leaves out (comma-separated keys).
     static let frozenKey = "fusionlab.frozen_left_out"
+    /// The metadata entry naming the checkpoint `transfer.init_from` resolved to in training.
+    static let sourceKey = "fusionlab.initialised_from"
 
     /// Saves `model`'s parameters and buffers; without `saveFrozen`, the parameters that do not
     /// train are left out and named in the metadata.

@@ -59,7 +59,9 @@ public enum Sweep {
                 return ["score": trial.score.isFinite ? trial.score : NSNull(), "result": try JobQueue.json(trial.result)]
             }
             for (k, object) in results.enumerated() {
-                guard let result = object["result"] as? [String: Any] else { throw ExperimentError("sweep trial \(k): no result") }
+                guard let result = object["result"] as? [String: Any] else {
+                    throw ExperimentError("\(object["job_file"] as? String ?? "sweep trial \(k)"): no run in the trial's result")
+                }
                 trials.append(Trial(variant: all[k], score: object["score"] as? Double ?? .nan, result: try JobQueue.result(result)))
             }
             if Distributed.rank == 0 { try writeTable(trials, metric: metric, to: directory) }

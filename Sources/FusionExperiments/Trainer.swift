@@ -46,6 +46,8 @@ public final class Trainer {
     /// Gradual magnitude pruning during training (`fusionlab compress --prune`): masks reapplied
     /// after every optimizer step, and only epochs at the final sparsity may become the best.
     public var pruner: MagnitudePruner?
+    /// The checkpoint `transfer.init_from` resolved to, recorded in checkpoints that leave frozen weights out.
+    let initialisedFrom: String?
 
     /// A trainer for `config` writing to `run`. `initialize` applies `transfer.init_from`; a
     /// resumed run skips it, since its own state replaces the weights.
@@ -62,6 +64,9 @@ public final class Trainer {
             throw ExperimentError("model: \(error)")
         }
         let runsRoot = URL(fileURLWithPath: run.path).deletingLastPathComponent().deletingLastPathComponent().path
+        initialisedFrom = config.transfer.initFrom.isEmpty ? nil
+            : ((try? Transfer.resolveCheckpoint(config.transfer.initFrom, runsRoot: runsRoot))
+                ?? (try? Transfer.resolveCheckpoint(config.transfer.initFrom))).map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         if initialize && !config.transfer.initFrom.isEmpty {
             try Transfer.initialize(model, config: config, runsRoot: runsRoot, log: progress.log)
         }
@@ -134,11 +139,19 @@ public final class Trainer {
                 throw ExperimentError("training.batch_size \(t.batchSize) is smaller than the \(Distributed.size) ranks; each rank needs samples of every batch")
             }
             train.shard = (Distributed.rank, Distributed.size)
+            // Every rank's slice of the last, short batch must be trainable on its own.
+            let last = train.batchIndices(epoch: 1).last?.count ?? t.batchSize
+            let smallest = last / Distributed.size
+            if smallest < 2 && model.namedModules().contains(where: { $0.module is BatchNorm }) {
+                throw ExperimentError("training.batch_size: the last batch of each epoch has \(last) samples, so a rank gets \(smallest) and "
+                    + "batch_norm needs at least 2; set training.drop_last: true or a batch size that divides the training split differently")
+            }
             for (_, tensor) in model.stateDict() { Distributed.broadcast(tensor.data, count: tensor.count) }
             Distributed.resetCollectiveClock()
         }
         var bestState: [String: Tensor] = [:]
         var optimizerSteps = 0
+        var rankZeroScore: Double?
         let events = writes ? try TensorBoardWriter(directory: run.path + "/events") : nil
         let startEpoch = (resumed?.epoch ?? 0) + 1
         if startEpoch > 1 { progress.log("resuming after epoch \(startEpoch - 1)") }
@@ -152,6 +165,8 @@ public final class Trainer {
                 progress.log("epoch \(epoch): unfroze \(keys.count) parameter tensors matching \(step.patterns)")
             }
             let started = Date()
+            // The last epoch is always at the final sparsity, so it can be the best.
+            if epoch == t.epochs { pruner?.finishRamp() }
             model.train()
             var dropoutSeeds = SeededGenerator.derived(seed: config.seed, stream: "dropout-\(epoch)")
             // Each rank draws its own dropout masks (rank 0 those of a single process).
@@ -171,6 +186,22 @@ public final class Trainer {
                 let waited = Date()
                 guard let b = batchesOfEpoch.next() else { break }
                 dataSeconds += Date().timeIntervalSince(waited)
+                if parallel && b.size == 0 {
+                    // This rank's slice of a short batch is empty: it still joins the step's all-reduce.
+                    batchIndex += 1
+                    guard batchIndex % t.gradAccumulation == 0 || batchIndex == batches else { continue }
+                    let step = allReduceStep(pending)
+                    pending = StepStatistics()
+                    if step.nonFinite > 0 || !gradientsAreFinite() {
+                        if t.nonFinite == .skip { skipped += 1; optimizer.zeroGrad(); continue }
+                        throw ExperimentError("training diverged at epoch \(epoch), step \(batchIndex): the loss or a gradient is not finite on another rank")
+                    }
+                    applyStep()
+                    optimizerSteps += 1
+                    pruner?.advance()
+                    lossSum += step.loss; correct += Int(step.correct); seen += Int(step.seen)
+                    continue
+                }
                 let logits = model(b)
                 var loss = crossEntropy(logits, targets: b.labels, labelSmoothing: Float(t.labelSmoothing))
                 if let teacher {
@@ -242,8 +273,17 @@ public final class Trainer {
             record.peakRSSMiB = peakResidentMiB()
             record.dataSeconds = dataSeconds
             record.computeSeconds = epochTrainSeconds - dataSeconds
+            // Data parallel: rank 0's validation decides for every rank (BatchNorm statistics are
+            // per rank, so the ranks' own validation passes may differ slightly).
+            if parallel {
+                var decided = [record.valLoss, record.valAccuracy, record.valF1Macro,
+                               val.map { metric == .loss ? $0.loss : ($0.metrics.value(named: metricName) ?? $0.metrics.accuracy) } ?? record.trainLoss]
+                Distributed.broadcast(&decided)
+                (record.valLoss, record.valAccuracy, record.valF1Macro) = (decided[0], decided[1], decided[2])
+                rankZeroScore = decided[3]
+            }
             history.append(record)
-            let score = val.map { metric == .loss ? $0.loss : ($0.metrics.value(named: metricName) ?? $0.metrics.accuracy) } ?? record.trainLoss
+            let score = rankZeroScore ?? (val.map { metric == .loss ? $0.loss : ($0.metrics.value(named: metricName) ?? $0.metrics.accuracy) } ?? record.trainLoss)
             let bestLoss = bestEpoch >= 1 && bestEpoch <= history.count ? history[bestEpoch - 1].valLoss : .infinity
             let (replaces, improved) = EpochSelection(lowerIsBetter: lowerIsBetter, minDelta: t.earlyStopping.minDelta)
                 .compare(score: score, valLoss: record.valLoss, best: best, bestLoss: bestLoss)
@@ -251,7 +291,7 @@ public final class Trainer {
                 if improved || bestEpoch == 0 { best = score }
                 bestEpoch = epoch; sinceBest = 0
                 if writes {
-                    try RunWeights.save(model, to: run.bestCheckpoint, metadata: ["epoch": "\(epoch)", "\(metricName)": "\(score)", "experiment": config.name],
+                    try RunWeights.save(model, to: run.bestCheckpoint, metadata: weightMetadata(["epoch": "\(epoch)", "\(metricName)": "\(score)"]),
                                         saveFrozen: t.saveFrozen)
                 } else {
                     bestState = Dictionary(uniqueKeysWithValues: model.stateDict().map { ($0.key, Tensor($0.tensor.scalars, shape: $0.tensor.shape)) })
@@ -273,10 +313,10 @@ public final class Trainer {
                 try events?.flush()
                 try run.writeHistory(history)
                 if t.save != .best {
-                    try RunWeights.save(model, to: run.lastCheckpoint, metadata: ["epoch": "\(epoch)", "experiment": config.name], saveFrozen: t.saveFrozen)
+                    try RunWeights.save(model, to: run.lastCheckpoint, metadata: weightMetadata(["epoch": "\(epoch)"]), saveFrozen: t.saveFrozen)
                 }
                 if t.save == .all {
-                    try RunWeights.save(model, to: run.checkpoints + "/epoch-\(epoch).safetensors", metadata: ["epoch": "\(epoch)", "experiment": config.name],
+                    try RunWeights.save(model, to: run.checkpoints + "/epoch-\(epoch).safetensors", metadata: weightMetadata(["epoch": "\(epoch)"]),
                                         saveFrozen: t.saveFrozen)
                 }
                 try ResumeState(epoch: epoch, history: history, bestValue: best, bestEpoch: bestEpoch, epochsSinceBest: sinceBest,
@@ -298,7 +338,8 @@ public final class Trainer {
         try events?.close()
         if parallel {
             // What the all-reduce cost: the cost model's inputs (Benchmarks/README.md).
-            let bytes = 4 * (parameters.filter(\.requiresGrad).reduce(0) { $0 + $1.count } + 4)
+            let trainable = parameters.filter(\.requiresGrad)
+            let bytes = 4 * (trainable.reduce(0) { $0 + $1.count } + trainable.count + 4)
             let steps = max(optimizerSteps, 1)
             progress.log(String(format: "all-reduce: %.3f s in %d steps (%.2f ms a step) of %d bytes each, %d ranks",
                                 Distributed.collectiveSeconds, steps, 1000 * Distributed.collectiveSeconds / Double(steps), bytes, Distributed.size))
@@ -325,6 +366,14 @@ public final class Trainer {
         if t.save == .best { try? FileManager.default.removeItem(atPath: run.resumeState) }
         return RunResult(directory: run.path, test: test.metrics, bestValidation: best, bestEpoch: bestEpoch,
                          parameters: model.parameterCount, trainSeconds: trainSeconds, history: history)
+    }
+
+    /// A checkpoint's metadata: `entries`, the experiment, and where frozen weights left out come from.
+    func weightMetadata(_ entries: [String: String]) -> [String: String] {
+        var out = entries
+        out["experiment"] = config.name
+        if let initialisedFrom, !config.training.saveFrozen { out[RunWeights.sourceKey] = initialisedFrom }
+        return out
     }
 
     /// CPU seconds (user and system) this process has used.
@@ -358,8 +407,9 @@ public final class Trainer {
     /// finishes them), then writes the sums back. A parameter without a gradient on this rank
     /// contributes zeros, so every rank sends the same layout.
     func allReduceStep(_ local: StepStatistics) -> (loss: Double, correct: Double, seen: Double, nonFinite: Double) {
-        let trainable = parameters.filter(\.requiresGrad).reversed()
-        let total = trainable.reduce(0) { $0 + $1.count } + 4
+        let trainable = Array(parameters.filter(\.requiresGrad).reversed())
+        // Gradients, then one has-a-gradient flag per parameter, then the statistics.
+        let total = trainable.reduce(0) { $0 + $1.count } + trainable.count + 4
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: total)
         defer { buffer.deallocate() }
         var offset = 0
@@ -367,6 +417,8 @@ public final class Trainer {
             if let g = p.grad { (buffer + offset).update(from: g.data, count: p.count) } else { (buffer + offset).update(repeating: 0, count: p.count) }
             offset += p.count
         }
+        for (i, p) in trainable.enumerated() { buffer[offset + i] = p.grad == nil ? 0 : 1 }
+        offset += trainable.count
         buffer[offset] = Float(local.loss); buffer[offset + 1] = Float(local.correct)
         buffer[offset + 2] = Float(local.seen); buffer[offset + 3] = Float(local.nonFinite)
         var start = 0
@@ -375,12 +427,19 @@ public final class Trainer {
             Distributed.sum(buffer + start, count: n)
             start += n
         }
+        let flags = trainable.reduce(0) { $0 + $1.count }
         offset = 0
-        for p in trainable {
-            if p.grad == nil { p.grad = Tensor.zeros(p.shape) }
-            if let g = p.grad { g.data.update(from: buffer + offset, count: p.count) }
+        for (i, p) in trainable.enumerated() {
+            // A parameter no rank has a gradient for stays without one (the optimizer skips it, as in one process).
+            if buffer[flags + i] == 0 {
+                p.grad = nil
+            } else {
+                if p.grad == nil { p.grad = Tensor.zeros(p.shape) }
+                if let g = p.grad { g.data.update(from: buffer + offset, count: p.count) }
+            }
             offset += p.count
         }
+        offset += trainable.count
         return (Double(buffer[offset]), Double(buffer[offset + 1]), Double(buffer[offset + 2]), Double(buffer[offset + 3]))
     }
 

@@ -44,12 +44,16 @@ public enum Int8Destination: Hashable {
     case codes(scale: Float)
 }
 
-/// Primitives by key, made on first use; calls are serialised by the owner's lock.
+/// Primitives by key, made on first use; calls are serialised by the owner's lock. At most
+/// `limit` are kept (a new shape past that evicts one), so a stream of varying batch sizes or
+/// sequence lengths cannot grow memory without bound.
 final class PrimitiveCache<Key: Hashable, Value> {
     private var values: [Key: Value] = [:]
+    private let limit = 32
     func get(_ key: Key, make: () throws -> Value) rethrows -> Value {
         if let v = values[key] { return v }
         let v = try make()
+        if values.count >= limit, let victim = values.keys.first { values[victim] = nil }
         values[key] = v
         return v
     }
@@ -258,6 +262,16 @@ public class Int8Kernel: @unchecked Sendable {
         var attr: dnnl_primitive_attr_t?
         try check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
         guard let attr else { throw Int8Error("oneDNN primitive_attr_create gave nothing") }
+        do {
+            try configure(attr, destination)
+        } catch {
+            dnnl_primitive_attr_destroy(attr)
+            throw error
+        }
+        return attr
+    }
+
+    private func configure(_ attr: dnnl_primitive_attr_t, _ destination: Int8Destination) throws {
         var scales = outputScales
         var op: (dnnl_alg_kind_t, Float, Float)?
         switch destination {
@@ -278,12 +292,14 @@ public class Int8Kernel: @unchecked Sendable {
             try check(dnnl_post_ops_append_eltwise(ops, 1, kind, alpha, beta), "post_ops_append_eltwise")
             try check(dnnl_primitive_attr_set_post_ops(attr, ops), "attr_set_post_ops")
         }
-        return attr
     }
 
     /// Applies the layer to codes quantized with this layer's `input` quantization.
     public func callAsFunction(_ x: QuantizedTensor, to destination: Int8Destination) throws -> Int8Value {
-        guard x.quantization == input else { throw Int8Error("int8 layer: the input codes have another quantization than the layer's") }
+        guard x.quantization == input else {
+            throw Int8Error("int8 layer: the input codes have scale \(x.quantization.scale), zero point \(x.quantization.zeroPoint); "
+                            + "the layer expects scale \(input.scale), zero point \(input.zeroPoint)")
+        }
         guard let outShape = outputShape(for: x.shape) else { throw Int8Error("int8 layer: input \(x.shape) does not fit weights \(weights.shape)") }
         if shapeCount(x.shape) == 0 {  // an empty batch: nothing for oneDNN to do
             switch destination {

@@ -22,7 +22,6 @@ func check(_ status: dnnl_status_t, _ call: String) throws {
 final class OneDNNRuntime: @unchecked Sendable {
     let engine: dnnl_engine_t
     let stream: dnnl_stream_t
-    private var threads = 0
     private let setThreadCount: (@convention(c) (Int32) -> Void)?
 
     private init() throws {
@@ -43,13 +42,10 @@ final class OneDNNRuntime: @unchecked Sendable {
         }
     }
 
-    /// Makes oneDNN use `Threading.threads` threads.
+    /// Makes oneDNN's parallel regions started by the calling thread use `Threading.threads`
+    /// threads (OpenMP's setting is per thread, so it is set on every call; it is cheap).
     func matchThreads() {
-        let wanted = Threading.threads
-        if wanted != threads, let setThreadCount {
-            setThreadCount(Int32(wanted))
-            threads = wanted
-        }
+        setThreadCount?(Int32(Threading.threads))
     }
 
     private static let created: Result<OneDNNRuntime, Error> = Result { try OneDNNRuntime() }

@@ -7,7 +7,8 @@ import Foundation
 /// Started by `start()` only when Open MPI launched the process (its environment names the world
 /// size); otherwise this is rank 0 of 1 and every collective is a no-op, so a plain
 /// `fusionlab run` never touches MPI. MPI's default error handler ends the whole job on a
-/// communication error, and `abort` ends it on any other error, so no rank waits forever.
+/// communication error; a rank that fails otherwise exits without finalising MPI, which makes
+/// mpirun end the others, so no rank waits forever (`abort` ends the job at once explicitly).
 public enum Distributed {
     /// This process's rank, and the number of processes.
     public private(set) static var rank = 0, size = 1
@@ -32,7 +33,13 @@ public enum Distributed {
     /// exits without it makes mpirun end the job (the other ranks may be waiting on it).
     public static func start() {
         guard launchedByMPI, !started else { return }
-        if fusionlab_mpi_initialized() == 0 { _ = fusionlab_mpi_init() }
+        if fusionlab_mpi_initialized() == 0 {
+            let status = fusionlab_mpi_init()
+            guard status == 0 else {
+                FileHandle.standardError.write(Data("error: MPI_Init_thread failed (status \(status)) in a process mpirun started\n".utf8))
+                exit(1)
+            }
+        }
         rank = Int(fusionlab_mpi_rank())
         size = Int(fusionlab_mpi_size())
         started = true
@@ -93,6 +100,13 @@ public enum Distributed {
         }
     }
 
+    /// Rank `root`'s doubles on every rank, in place.
+    public static func broadcast(_ values: inout [Double], from root: Int = 0) {
+        guard isActive, !values.isEmpty else { return }
+        let n = Int32(values.count * 8)
+        values.withUnsafeMutableBytes { p in _ = timed { fusionlab_mpi_bcast_bytes(p.baseAddress, n, Int32(root)) } }
+    }
+
     /// Rank `root`'s string on every rank.
     public static func broadcast(_ text: String, from root: Int = 0) -> String {
         guard isActive else { return text }
@@ -105,10 +119,10 @@ public enum Distributed {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Waits until every rank arrives.
+    /// Waits until every rank arrives, sleeping a millisecond between polls (not spinning).
     public static func barrier() {
         guard isActive else { return }
-        _ = timed { fusionlab_mpi_barrier() }
+        _ = timed { fusionlab_mpi_barrier_sleeping(1000) }
     }
 
     /// Ends the whole job at once: after an error on one rank, the others would otherwise wait

@@ -147,16 +147,24 @@ public enum Int8Quantization {
         for (key, layer) in candidates(model) {
             let p = key + "."
             guard let scales = tensors[p + "weight_scale"] else { continue }
-            guard let values = tensors[p + "weight"], let inputScale = tensors[p + "input_scale"], inputScale.count == 1,
-                  let zeroPoint = tensors[p + "input_zero_point"], zeroPoint.count == 1 else {
-                throw SafetensorsError(path: path, message: "\(key): an int8 layer needs weight, weight_scale, input_scale and input_zero_point")
+            let needed = ["weight", "input_scale", "input_zero_point"].filter { tensors[p + $0] == nil }
+            guard needed.isEmpty, let values = tensors[p + "weight"], let inputScale = tensors[p + "input_scale"],
+                  let zeroPoint = tensors[p + "input_zero_point"] else {
+                throw SafetensorsError(path: path, message: "\(key) has weight_scale but no \(needed.map { p + $0 }.joined(separator: ", ")): an int8 layer needs all four")
+            }
+            guard inputScale.count == 1, zeroPoint.count == 1 else {
+                throw SafetensorsError(path: path, message: "\(p)input_scale and \(p)input_zero_point must hold one value each, not \(inputScale.count) and \(zeroPoint.count)")
+            }
+            let zp = zeroPoint.scalars[0]
+            guard zp.isFinite, zp == zp.rounded(), zp >= 0, zp <= 127 else {
+                throw SafetensorsError(path: path, message: "\(p)input_zero_point: expected an integer in [0, 127], got \(zp)")
             }
             guard values.scalars.allSatisfy({ $0 >= -127 && $0 <= 127 }) else {
                 throw SafetensorsError(path: path, message: "\(key).weight: int8 weights must lie in [-127, 127]")
             }
             do {
                 let w = try Int8Weights(values: values.scalars.map { Int8($0) }, scales: scales.scalars, shape: values.shape)
-                let input = try ActivationQuantization(scale: inputScale.scalars[0], zeroPoint: Int32(zeroPoint.scalars[0]))
+                let input = try ActivationQuantization(scale: inputScale.scalars[0], zeroPoint: Int32(zp))
                 remaining[p + "weight"] = w.dequantized()
                 for suffix in ["weight_scale", "input_scale", "input_zero_point"] { remaining[p + suffix] = nil }
                 // The dequantized weight must fit the layer before a kernel is made from it.

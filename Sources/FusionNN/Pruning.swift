@@ -18,6 +18,7 @@ public final class MagnitudePruner {
     /// Steps taken so far.
     public private(set) var step = 0
     private var masks: [[Bool]]
+    private var pruned = 0
 
     /// A pruner over `model`'s linear and convolution weights.
     public init(model: Module, finalSparsity: Double, initialSparsity: Double = 0, rampSteps: Int) {
@@ -55,11 +56,20 @@ public final class MagnitudePruner {
         prune(to: MagnitudePruner.sparsity(at: step, initial: initialSparsity, final: finalSparsity, steps: rampSteps))
     }
 
+    /// Ends the ramp early: prunes to the final sparsity now (the last fine-tuning epoch starts there).
+    public func finishRamp() {
+        guard step < rampSteps else { return }
+        step = rampSteps
+        prune(to: finalSparsity)
+    }
+
     /// Zeroes the smallest-magnitude `fraction` of all target weights (and those pruned before).
+    /// Weights are ranked only when the count changes; otherwise the masks are applied again.
     public func prune(to fraction: Double) {
         let total = targets.reduce(0) { $0 + $1.tensor.count }
         let wanted = Int((fraction * Double(total)).rounded())
-        if wanted > 0 {
+        if wanted > pruned {
+            pruned = wanted
             // Pruned weights are zero, so they stay among the smallest and stay pruned.
             var magnitudes: [(Float, Int32, Int32)] = []
             magnitudes.reserveCapacity(total)

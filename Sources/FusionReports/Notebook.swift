@@ -240,7 +240,7 @@ public enum NotebookExporter {
     /// What re-running the code cells needs, named in the first cell.
     static func requirements(_ files: String?, _ notebookDirectory: String?) -> String {
         let data = files.map { "`\(relativePath(to: $0, from: notebookDirectory))`" } ?? "the run folders"
-        return "**To re-run the code cells** (Run All keeps every figure: they are attached to Markdown cells): "
+        return "**To re-run the code cells** (Run All keeps every figure: they are images in Markdown cells): "
             + "Python 3 with `pandas` and `matplotlib` (`scikit-learn` for the classification report, optional), "
             + "started in this notebook's folder; they read the CSV files in \(data)."
     }

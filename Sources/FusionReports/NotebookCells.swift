@@ -17,15 +17,16 @@ struct NotebookBuilder {
                       "execution_count": NSNull(), "outputs": [Any]()])
     }
 
-    /// Figures as Markdown cells with the SVG attached (`![title](attachment:figure-N.svg)`): they
-    /// show without a kernel and survive "Run All", which clears code-cell outputs; `note` says
-    /// which code cells redraw them from the CSV files.
+    /// Figures as Markdown cells holding the SVG as a base64 data URI (`<img src="data:image/svg+xml;base64,…">`,
+    /// which JupyterLab, Notebook 7 and nbconvert all render; their attachment resolvers take
+    /// raster images only): they show without a kernel and survive "Run All", which clears
+    /// code-cell outputs; `note` says which code cells redraw them from the CSV files.
     mutating func figures(note: String, _ figures: [(title: String, svg: String)]) {
         for figure in figures {
-            let name = "figure-\(cells.count + 1).svg"
+            let data = Data(figure.svg.utf8).base64EncodedString()
+            let alt = figure.title.replacingOccurrences(of: "\"", with: "'").replacingOccurrences(of: "<", with: "(").replacingOccurrences(of: ">", with: ")")
             cells.append(["cell_type": "markdown", "id": nextID, "metadata": ["tags": ["figure"]],
-                          "source": sourceLines("**\(markdownEscape(figure.title))** (\(note))\n\n![\(markdownEscape(figure.title))](attachment:\(name))"),
-                          "attachments": [name: ["image/svg+xml": sourceLines(figure.svg)]]])
+                          "source": sourceLines("**\(markdownEscape(figure.title))** (\(note))\n\n<img alt=\"\(alt)\" src=\"data:image/svg+xml;base64,\(data)\"/>")])
         }
     }
 

@@ -187,7 +187,7 @@ extension EndToEndTests {
         func figures(_ path: String) throws -> (attachments: Int, errors: Int) {
             let nb = try json(path)
             let cells = try XCTUnwrap(nb["cells"] as? [[String: Any]])
-            let attachments = cells.reduce(0) { $0 + (($1["attachments"] as? [String: Any])?.count ?? 0) }
+            let attachments = cells.filter { (($0["source"] as? [String])?.joined() ?? "").contains("data:image/svg+xml;base64,") }.count
             let errors = cells.flatMap { ($0["outputs"] as? [[String: Any]]) ?? [] }.filter { $0["output_type"] as? String == "error" }.count
             return (attachments, errors)
         }
@@ -219,9 +219,10 @@ extension EndToEndTests {
         XCTAssertEqual(evaluated.status, 0, evaluated.err)
         XCTAssertEqual(try XCTUnwrap(JSONSerialization.jsonObject(with: Data(evaluated.out.utf8)) as? [String: Any])["accuracy"] as? Double,
                        try json(run + "/metrics.json")["accuracy"] as? Double)
+        let before = Set(runDirectories("keep"))
         let all = try fusionlab(["run", experiment, "--quiet", "--set", "training.save=all"])
         XCTAssertEqual(all.status, 0, all.err)
-        let every = try XCTUnwrap(runDirectories("keep").last)
+        let every = try XCTUnwrap(runDirectories("keep").first { !before.contains($0) })
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: every + "/checkpoints").sorted(),
                        ["best.safetensors", "epoch-1.safetensors", "epoch-2.safetensors", "last.safetensors", "resume.safetensors"])
         let bad = try fusionlab(["validate", experiment, "--set", "training.save=some"])

@@ -96,20 +96,19 @@ final class NotebookTests: XCTestCase {
 
     // MARK: - Figures
 
-    func testFiguresAreSVGAttachedToMarkdownCellsSoRunAllKeepsThem() throws {
+    func testFiguresAreSVGDataURIsInMarkdownCellsSoRunAllKeepsThem() throws {
         for (name, nb) in [("run", NotebookExporter.runNotebook(Self.run("r"))), ("comparison", comparisonNotebook())] {
-            let figureCells = cells(nb, type: "markdown").filter { ($0["attachments"] as? [String: Any]) != nil }
+            let figureCells = cells(nb, type: "markdown").filter { joined($0["source"]).contains("data:image/svg+xml;base64,") }
             XCTAssertFalse(figureCells.isEmpty, name)
             var count = 0
             for cell in figureCells {
-                let attachments = try XCTUnwrap(cell["attachments"] as? [String: [String: Any]])
-                for (file, bundle) in attachments {
-                    XCTAssertTrue(joined(cell["source"]).contains("](attachment:\(file))"), "\(name): the cell shows its attachment")
-                    let svg = joined(bundle["image/svg+xml"])
-                    XCTAssertTrue(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
-                    try assertWellFormedXML(svg, "\(name) figure \(count)")
-                    count += 1
-                }
+                let source = joined(cell["source"])
+                let start = try XCTUnwrap(source.range(of: "data:image/svg+xml;base64,")).upperBound
+                let end = try XCTUnwrap(source[start...].firstIndex(of: "\""))
+                let svg = String(decoding: try XCTUnwrap(Data(base64Encoded: String(source[start..<end]))), as: UTF8.self)
+                XCTAssertTrue(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
+                try assertWellFormedXML(svg, "\(name) figure \(count)")
+                count += 1
             }
             XCTAssertEqual(count, name == "run" ? 3 : 2 + 3 * 2, "\(name): loss, metrics, confusion matrix (+ one bar chart per metric)")
             // No code cell carries an output that "Run All" would erase.

@@ -15,6 +15,15 @@ extension LayerStack {
     public func compileInt8() throws -> Int {
         var compiled = 0
         let steps = plan.steps
+        // Every int8 convolution must have a oneDNN kernel for its input here, not at the first forward.
+        for step in steps where step.spec.type == "conv2d" {
+            guard let conv = layers[step.key] as? Conv2d, let kernels = conv.int8, step.input.kind == .image else { continue }
+            for k in [kernels.plain, kernels.relu] {
+                do { _ = try k.implementation(shape: [1] + step.input.dims) } catch {
+                    throw Int8Error("\(step.path): \(error)")
+                }
+            }
+        }
         var i = 0
         while i < steps.count {
             guard let (segment, end) = try segment(from: i) else { i += 1; continue }
