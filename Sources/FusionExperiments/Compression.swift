@@ -79,7 +79,8 @@ public enum Compression {
 
     /// The run at `path`, checked to be a finished run that is not quantized already.
     static func source(_ path: String) throws -> (RunDirectory, [String: Any]) {
-        guard !Distributed.isActive else {
+        // Inside a job-parallel comparison each rank compresses its own runs; a whole `mpirun … compress` would repeat the work.
+        guard !Distributed.splitsBatches else {
             throw ExperimentError("compress runs in one process; start it without mpirun (it would write every run once per rank)")
         }
         let run = try RunDirectory.open(path)
