@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "FusionModels", targets: ["FusionModels"]),
         .library(name: "FusionReports", targets: ["FusionReports"]),
         .library(name: "FusionExperiments", targets: ["FusionExperiments"]),
+        .library(name: "FusionServe", targets: ["FusionServe"]),
         .executable(name: "fusionlab", targets: ["fusionlab"]),
         .executable(name: "fusionlab-bench", targets: ["fusionlab-bench"]),
         .executable(name: "fusionlab-fuzz", targets: ["fusionlab-fuzz"]),
@@ -21,6 +22,11 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // `fusionlab serve`: HTTP on Hummingbird 2 (its optional swift-configuration support
+        // off), metrics in Prometheus's text format.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // MARK: - System library shims
@@ -29,7 +35,7 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        .systemLibrary(name: "CSystem"),
+        .systemLibrary(name: "CFusionSystem"),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
@@ -39,7 +45,7 @@ let package = Package(
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
 
         // MARK: - Numeric core
-        .target(name: "FusionTensor", dependencies: ["CBLAS", "CSystem"]),
+        .target(name: "FusionTensor", dependencies: ["CBLAS", "CFusionSystem"]),
         // int8 inference kernels on oneDNN (the library PyTorch's x86 quantized backend uses)
         .target(name: "FusionInt8", dependencies: ["FusionTensor", "CDNNL"]),
         .target(name: "FusionNN", dependencies: ["FusionTensor", "FusionInt8"]),
@@ -69,6 +75,17 @@ let package = Package(
             ],
             plugins: ["BuildInfo"]
         ),
+        // The inference server (`fusionlab serve`)
+        .target(
+            name: "FusionServe",
+            dependencies: [
+                "FusionExperiments", "FusionData",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The version and git commit, built into the binaries.
         .plugin(name: "BuildInfo", capability: .buildTool(), path: "Plugins/BuildInfo"),
 
@@ -76,7 +93,7 @@ let package = Package(
         .executableTarget(
             name: "fusionlab",
             dependencies: [
-                "FusionTensor", "FusionNN", "FusionOptim", "FusionModels", "FusionData", "FusionExperiments", "FusionMPI",
+                "FusionTensor", "FusionNN", "FusionOptim", "FusionModels", "FusionData", "FusionExperiments", "FusionMPI", "FusionServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

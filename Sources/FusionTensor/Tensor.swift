@@ -1,4 +1,4 @@
-import CSystem
+import CFusionSystem
 import Foundation
 
 /// Owned, contiguous Float32 memory shared by a tensor and its reshaped aliases.

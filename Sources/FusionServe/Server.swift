@@ -1,0 +1,251 @@
+import Foundation
+import FusionData
+import FusionExperiments
+import Hummingbird
+import Logging
+import NIOCore
+import Prometheus
+
+/// How `fusionlab serve` listens and what it accepts.
+public struct ServeOptions: Sendable {
+    /// The address to bind (loopback by default: exposing a model is a decision).
+    public var host = "127.0.0.1"
+    /// The port; 0 picks a free one (the address is printed when the server runs).
+    public var port = 8080
+    /// The most samples one forward pass takes.
+    public var maxBatch = 32
+    /// How long the first waiting request waits for others to join its batch.
+    public var maxWaitMilliseconds = 5.0
+    /// The largest request body accepted (a 413 beyond it).
+    public var maxUploadBytes = 16 << 20
+    /// How long a request may wait for the model before a 503.
+    public var timeoutMilliseconds = 10_000
+    /// The most predict requests handled at once (a 503 with Retry-After beyond it).
+    public var maxConcurrent = 64
+    /// Log every request (swift-log at info) instead of notices only.
+    public var verbose = false
+
+    /// The defaults: 127.0.0.1:8080, batches of up to 32 after 5 ms, 16 MiB uploads, 10 s timeout, 64 at once.
+    public init() {}
+}
+
+/// A request that cannot be answered, with the status and message the client gets.
+struct RequestError: Error {
+    let status: HTTPResponse.Status
+    let message: String
+    var headers: HTTPFields = [:]
+}
+
+/// The Prometheus metrics of one server: requests and errors by endpoint and status, the
+/// predict latency, batch sizes and forward time, requests in flight.
+final class ServeMetrics: @unchecked Sendable {
+    let registry = PrometheusCollectorRegistry()
+    private let lock = NSLock()
+    private var requests: [String: Counter] = [:]
+    private var errors: [String: Counter] = [:]
+    let latency: DurationHistogram
+    let batchSize: ValueHistogram
+    let forward: DurationHistogram
+    let inFlight: Gauge
+
+    init(maxBatch: Int) {
+        let seconds: [Duration] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10].map { .milliseconds($0 * 1000) }
+        latency = registry.makeDurationHistogram(descriptor: Self.name("request_duration", "seconds", "Time from a predict request's arrival to its answer."),
+                                                 labels: [("endpoint", "/v1/predict")], buckets: seconds)
+        forward = registry.makeDurationHistogram(descriptor: Self.name("batch_forward", "seconds", "Time of one batched forward pass."), buckets: seconds)
+        var sizes: [Double] = []
+        var s = 1
+        while s < maxBatch { sizes.append(Double(s)); s *= 2 }
+        sizes.append(Double(maxBatch))
+        batchSize = registry.makeValueHistogram(descriptor: Self.name("batch_size", "samples", "Samples per forward pass."), buckets: sizes)
+        inFlight = registry.makeGauge(descriptor: Self.name("requests_in_flight", "", "Predict requests being handled."))
+    }
+
+    /// `fusionlab_<metric>_<unit>`.
+    static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "fusionlab", metricName: metric, unitName: unit, helpText: help)
+    }
+
+    /// Counts a finished request (and an error when its status is 4xx or 5xx).
+    func count(endpoint: String, status: Int) {
+        let key = "\(endpoint) \(status)"
+        lock.lock()
+        let request = requests[key] ?? registry.makeCounter(descriptor: Self.name("requests", "total", "Requests answered, by endpoint and status."),
+                                                              labels: [("endpoint", endpoint), ("status", "\(status)")])
+        requests[key] = request
+        var error: Counter?
+        if status >= 400 {
+            error = errors[key] ?? registry.makeCounter(descriptor: Self.name("request_errors", "total", "Requests answered with a 4xx or 5xx status."),
+                                                        labels: [("endpoint", endpoint), ("status", "\(status)")])
+            errors[key] = error
+        }
+        lock.unlock()
+        request.increment()
+        error?.increment()
+    }
+}
+
+/// `fusionlab serve`: a finished run's model behind HTTP, on Hummingbird 2.
+///
+/// - `POST /v1/predict`: `multipart/form-data` with any of `text` (a field), `image` (PNG or
+///   JPEG) and `audio` (any format the audio reader takes); absent modalities are masked out.
+///   The answer: `{"label", "probabilities": {class: p}, "modalities": [present], "model": {"version", "run"}}`.
+/// - `GET /health`: the model's version, classes and modalities.
+/// - `GET /metrics`: Prometheus text format.
+///
+/// Concurrent requests are micro-batched (`ServeOptions.maxBatch`, `maxWaitMilliseconds`). Bad
+/// input is a 4xx with the decoder's message; SIGTERM or SIGINT stops accepting connections,
+/// answers the requests in flight, then returns.
+public final class InferenceServer: Sendable {
+    /// The model served.
+    public let model: InferenceModel
+    /// The settings.
+    public let options: ServeOptions
+    let metrics: ServeMetrics
+    let batcher: MicroBatcher
+    let limiter: ConcurrencyLimiter
+
+    /// A server for `model` (nothing listens until `run`).
+    public init(model: InferenceModel, options: ServeOptions) {
+        self.model = model
+        self.options = options
+        let metrics = ServeMetrics(maxBatch: options.maxBatch)
+        self.metrics = metrics
+        batcher = MicroBatcher(model: model, maxBatch: options.maxBatch, maxWaitMilliseconds: options.maxWaitMilliseconds) { size, time in
+            metrics.batchSize.record(Double(size))
+            metrics.forward.record(time)
+        }
+        limiter = ConcurrencyLimiter(limit: options.maxConcurrent)
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains; `onRunning` receives the bound port.
+    public func run(onRunning: @escaping @Sendable (Int) -> Void) async throws {
+        var logger = Logger(label: "fusionlab.serve")
+        logger.logLevel = options.verbose ? .info : .notice
+        let router = Router()
+        router.get("/health") { _, _ in self.health() }
+        router.get("/metrics") { _, _ in self.prometheus() }
+        router.post("/v1/predict") { request, _ in await self.predict(request) }
+        let app = Application(
+            router: router,
+            server: .http1(configuration: .init(idleTimeout: .seconds(60))),
+            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "fusionlab"),
+            onServerRunning: { channel in onRunning(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+        defer { batcher.drain() }
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+
+    private func health() -> Response {
+        metrics.count(endpoint: "/health", status: 200)
+        return json(.ok, [
+            "status": "ok", "model": ["version": model.version, "run": model.run], "classes": model.classNames,
+            "modalities": model.modalities.map(\.rawValue),
+        ])
+    }
+
+    private func prometheus() -> Response {
+        metrics.count(endpoint: "/metrics", status: 200)
+        var buffer = [UInt8]()
+        metrics.registry.emit(into: &buffer)
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                         body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+    }
+
+    private func predict(_ request: Request) async -> Response {
+        let start = ContinuousClock.now
+        let endpoint = "/v1/predict"
+        guard limiter.enter() else {
+            metrics.count(endpoint: endpoint, status: 503)
+            return failure(RequestError(status: .serviceUnavailable, message: "the server is at its limit of \(limiter.limit) concurrent requests; retry",
+                                        headers: [.retryAfter: "1"]))
+        }
+        metrics.inFlight.increment()
+        defer {
+            metrics.inFlight.decrement()
+            limiter.leave()
+        }
+        let response: Response
+        do {
+            response = try await answer(request)
+        } catch let error as RequestError {
+            response = failure(error)
+        } catch let error as InferenceInputError {
+            response = failure(RequestError(status: .unprocessableContent, message: "\(error)"))
+        } catch BatcherError.timedOut(let ms) {
+            response = failure(RequestError(status: .serviceUnavailable, message: "no answer from the model within the request timeout (\(ms) ms); retry"))
+        } catch BatcherError.stopping {
+            response = failure(RequestError(status: .serviceUnavailable, message: "the server is shutting down"))
+        } catch {
+            response = failure(RequestError(status: .internalServerError, message: "\(error)"))
+        }
+        metrics.count(endpoint: endpoint, status: Int(response.status.code))
+        metrics.latency.record(ContinuousClock.now - start)
+        return response
+    }
+
+    private func answer(_ request: Request) async throws -> Response {
+        guard let type = request.headers[.contentType], let boundary = MultipartForm.boundary(contentType: type) else {
+            throw RequestError(status: .unsupportedMediaType,
+                               message: "expected Content-Type multipart/form-data with a boundary, got \(request.headers[.contentType].map { "\"\($0)\"" } ?? "none")")
+        }
+        let tooLarge = RequestError(status: .contentTooLarge, message: "the request body is larger than the limit of \(options.maxUploadBytes) bytes")
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > options.maxUploadBytes { throw tooLarge }
+        let body: ByteBuffer
+        do { body = try await request.body.collect(upTo: options.maxUploadBytes) } catch is NIOTooManyBytesError {
+            throw tooLarge
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw tooLarge
+        }
+        let form: MultipartForm
+        do { form = try MultipartForm(body: Data(body.readableBytesView), boundary: boundary) } catch {
+            throw RequestError(status: .badRequest, message: "\(error)")
+        }
+        var raw = RawSample()
+        var seen = Set<String>()
+        let accepted = model.modalities.map(\.rawValue)
+        for part in form.parts {
+            guard seen.insert(part.name).inserted else { throw RequestError(status: .badRequest, message: "field \"\(part.name)\" is given twice") }
+            guard accepted.contains(part.name) else {
+                let known = ["text", "image", "audio"].contains(part.name)
+                throw RequestError(status: .badRequest, message: known
+                    ? "this model takes \(accepted.joined(separator: ", ")); field \"\(part.name)\" is not one of them"
+                    : "unknown field \"\(part.name)\"; expected \(accepted.joined(separator: ", "))")
+            }
+            let label = part.filename.map { "\(part.name) upload \"\($0)\"" } ?? "\(part.name) upload"
+            switch part.name {
+            case "image": (raw.image, raw.imageName) = (part.body, label)
+            case "audio": (raw.audio, raw.audioName) = (part.body, label)
+            default:
+                guard let text = String(data: part.body, encoding: .utf8) else { throw RequestError(status: .badRequest, message: "field \"text\" is not UTF-8") }
+                raw.text = text
+            }
+        }
+        guard !seen.isEmpty else { throw RequestError(status: .badRequest, message: "no field: give at least one of \(accepted.joined(separator: ", "))") }
+        let sample = try model.prepare(raw)
+        let probabilities = try await batcher.predict(sample, timeoutMilliseconds: options.timeoutMilliseconds)
+        guard probabilities.allSatisfy({ $0.isFinite }) else {
+            throw RequestError(status: .internalServerError, message: "the model gave non-finite probabilities for this input")
+        }
+        let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] } ?? 0
+        var classes: [String: Double] = [:]
+        for (name, p) in zip(model.classNames, probabilities) { classes[name] = Double(p) }
+        return json(.ok, [
+            "label": model.classNames[best], "probabilities": classes,
+            "modalities": model.modalities.map(\.rawValue).filter { seen.contains($0) },
+            "model": ["version": model.version, "run": model.run],
+        ])
+    }
+
+    private func failure(_ error: RequestError) -> Response {
+        var response = json(error.status, ["error": ["status": Int(error.status.code), "message": error.message]])
+        for field in error.headers { response.headers.append(field) }
+        return response
+    }
+
+    private func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

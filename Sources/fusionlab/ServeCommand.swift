@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import FusionExperiments
+import FusionServe
+import FusionTensor
+
+/// Serves a finished run's model over HTTP until SIGTERM or SIGINT.
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve a run's model over HTTP: POST /v1/predict (multipart text, image, audio), GET /health, GET /metrics.",
+        discussion: """
+        Concurrent requests are micro-batched. SIGTERM or SIGINT stops accepting, answers the requests in \
+        flight, then exits. Example:
+          curl -F text="a red square" -F image=@cat.png -F audio=@meow.wav http://127.0.0.1:8080/v1/predict
+        """)
+    @Argument(help: "Run directory.", completion: .directory) var runDirectory: String
+    @Option(help: "Address to bind.") var host = "127.0.0.1"
+    @Option(help: "Port (0 picks a free one; the address is printed).") var port = 8080
+    @Option(help: "Most samples per forward pass.") var maxBatch = 32
+    @Option(help: "How long (ms) the first waiting request waits for a batch to fill.") var maxWaitMs = 5.0
+    @Option(help: "Largest request body, in MiB.") var maxUploadMib = 16.0
+    @Option(help: "How long (ms) a request may wait for the model before a 503.") var timeoutMs = 10_000
+    @Option(help: "Most predict requests handled at once (a 503 with Retry-After beyond).") var maxConcurrent = 64
+    @Option(help: "Threads for the model's forward pass (default: the run's training.threads).") var threads: Int?
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, got \(port)") }
+        guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1, got \(maxBatch)") }
+        guard maxWaitMs >= 0, maxWaitMs.isFinite else { throw ValidationError("--max-wait-ms must be ≥ 0, got \(maxWaitMs)") }
+        guard maxUploadMib > 0, maxUploadMib <= 4096 else { throw ValidationError("--max-upload-mib must be in (0, 4096], got \(maxUploadMib)") }
+        guard timeoutMs >= 1 else { throw ValidationError("--timeout-ms must be at least 1, got \(timeoutMs)") }
+        guard maxConcurrent >= 1 else { throw ValidationError("--max-concurrent must be at least 1, got \(maxConcurrent)") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    func run() throws {
+        let progress = output.progress()
+        let model = try reportingErrors { try InferenceModel(run: runDirectory, progress: progress) }
+        if let threads { Threading.setThreads(threads) }
+        var options = ServeOptions()
+        options.host = host
+        options.port = port
+        options.maxBatch = maxBatch
+        options.maxWaitMilliseconds = maxWaitMs
+        options.maxUploadBytes = Int(maxUploadMib * 1024 * 1024)
+        options.timeoutMilliseconds = timeoutMs
+        options.maxConcurrent = maxConcurrent
+        options.verbose = output.verbose
+        let server = InferenceServer(model: model, options: options)
+        let (host, quiet) = (self.host, output.quiet)
+        let outcome = ServeOutcome()
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            do {
+                try await server.run { port in
+                    // The one line a script waits for (stdout, flushed), even with --quiet.
+                    print("serving \(model.version) on http://\(host):\(port)")
+                    if !quiet { print("  POST /v1/predict (fields: \(model.modalities.map(\.rawValue).joined(separator: ", "))), GET /health, GET /metrics; Ctrl-C or SIGTERM stops") }
+                    fflush(stdout)
+                }
+            } catch { outcome.error = error }
+            done.signal()
+        }
+        done.wait()
+        if let error = outcome.error {
+            FileHandle.standardError.write(Data("error: serve: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        if !quiet { print("stopped: every request in flight was answered") }
+    }
+}
+
+/// The server task's result, handed back to the blocked main thread.
+final class ServeOutcome: @unchecked Sendable {
+    var error: (any Error)?
+}

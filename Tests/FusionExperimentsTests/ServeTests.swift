@@ -1,0 +1,321 @@
+import Foundation
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A minimal HTTP/1.1 client over a POSIX socket: what the serve tests post with, so that they can
+/// also send what no well-behaved client library would.
+struct LoopbackHTTP {
+    struct Reply {
+        var status: Int
+        var headers: [String: String]
+        var body: Data
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
+        var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    let port: Int
+
+    /// Sends `head` (without the blank line) and `body` with `Connection: close`; reads the reply to EOF.
+    func send(_ method: String, _ path: String, headers: [String] = [], body: Data = Data()) throws -> Reply {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw NSError(domain: "socket", code: Int(errno)) }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw NSError(domain: "connect", code: Int(errno)) }
+        var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: \(body.count)\r\n"
+        for h in headers { request += h + "\r\n" }
+        var bytes = Data((request + "\r\n").utf8)
+        bytes.append(body)
+        try bytes.withUnsafeBytes { raw in
+            var sent = 0
+            while sent < raw.count {
+                let n = Glibc.send(fd, raw.baseAddress! + sent, raw.count - sent, Int32(MSG_NOSIGNAL))
+                // The server may answer (413) and close before reading everything: keep the reply.
+                if n <= 0 { if errno == EPIPE || errno == ECONNRESET { break }; throw NSError(domain: "send", code: Int(errno)) }
+                sent += n
+            }
+        }
+        var reply = Data()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            reply.append(buffer, count: n)
+        }
+        guard let split = reply.range(of: Data("\r\n\r\n".utf8)) else { throw NSError(domain: "reply without headers: \(String(decoding: reply, as: UTF8.self))", code: 0) }
+        let head = String(decoding: reply[..<split.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
+        let status = Int(head.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
+        var fields: [String: String] = [:]
+        for line in head.dropFirst() {
+            if let colon = line.firstIndex(of: ":") { fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces) }
+        }
+        var content = Data(reply[split.upperBound...])
+        if fields["transfer-encoding"] == "chunked" { content = Self.unchunk(content) }
+        return Reply(status: status, headers: fields, body: content)
+    }
+
+    static func unchunk(_ data: Data) -> Data {
+        var out = Data(), rest = data[...]
+        while let line = rest.range(of: Data("\r\n".utf8)) {
+            let size = Int(String(decoding: rest[..<line.lowerBound], as: UTF8.self), radix: 16) ?? 0
+            if size == 0 { break }
+            let start = line.upperBound
+            out.append(rest[start..<start + size])
+            rest = rest[(start + size + 2)...]
+        }
+        return out
+    }
+
+    /// A multipart/form-data body of `fields` (name, filename or nil, bytes).
+    static func form(_ fields: [(String, String?, Data)], boundary: String = "fusionlab-test-boundary") -> (header: String, body: Data) {
+        var body = Data()
+        for (name, filename, bytes) in fields {
+            var head = "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\""
+            if let filename { head += "; filename=\"\(filename)\"\r\nContent-Type: application/octet-stream" }
+            body.append(Data((head + "\r\n\r\n").utf8))
+            body.append(bytes)
+            body.append(Data("\r\n".utf8))
+        }
+        body.append(Data("--\(boundary)--\r\n".utf8))
+        return ("Content-Type: multipart/form-data; boundary=\(boundary)", body)
+    }
+
+    /// Runs `body(0..<n)` on n threads at once (GCD would run blocking calls only a core's worth at a time).
+    static func concurrently(_ n: Int, _ body: @escaping @Sendable (Int) -> Void) {
+        let group = DispatchGroup()
+        for i in 0..<n {
+            group.enter()
+            let thread = Thread { body(i); group.leave() }
+            thread.start()
+        }
+        group.wait()
+    }
+
+    func predict(_ fields: [(String, String?, Data)]) throws -> Reply {
+        let (header, body) = Self.form(fields)
+        return try send("POST", "/v1/predict", headers: [header], body: body)
+    }
+}
+
+/// `fusionlab serve` as a real process on loopback: answers equal `fusionlab predict`, concurrent
+/// requests are batched, bad uploads get 4xx with the decoder's message (without leaking), the
+/// limits hold, and SIGTERM answers what is in flight before exiting.
+extension EndToEndTests {
+    /// A running server and the port it printed.
+    final class Server {
+        let process: Process
+        let port: Int
+        let output: Pipe
+        init(process: Process, port: Int, output: Pipe) {
+            self.process = process
+            self.port = port
+            self.output = output
+        }
+        var client: LoopbackHTTP { LoopbackHTTP(port: port) }
+        deinit { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+
+        /// Resident memory of the server process, in KiB.
+        var residentKiB: Int {
+            let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        }
+    }
+
+    /// Trains the tiny run the serve tests share (once per test process).
+    func servedRun() throws -> String {
+        let experiment = tinyExperiment("served", epochs: 2)
+        if let existing = runDirectories("served").last { return existing }
+        XCTAssertEqual(try fusionlab(["run", experiment, "--quiet"]).status, 0)
+        return try XCTUnwrap(runDirectories("served").last)
+    }
+
+    /// Starts `fusionlab serve run --port 0 extra…` and waits for its "serving … on http://…:PORT" line.
+    func startServer(_ run: String, _ extra: [String] = []) throws -> Server {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = ["serve", run, "--port", "0", "--quiet"] + extra
+        process.currentDirectoryURL = Self.workspace
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.standardError
+        try process.run()
+        var seen = ""
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, !seen.contains("\n") {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen += String(decoding: chunk, as: UTF8.self)
+        }
+        guard let line = seen.split(separator: "\n").first(where: { $0.hasPrefix("serving ") }),
+              let port = Int(line.split(separator: ":").last ?? "") else {
+            process.terminate()
+            throw NSError(domain: "serve did not start: \(seen)", code: 0)
+        }
+        return Server(process: process, port: port, output: out)
+    }
+
+    func sampleFiles(_ id: String) -> (image: Data, audio: Data, imagePath: String, audioPath: String) {
+        let root = Self.workspace.appendingPathComponent("data-80")
+        let image = root.appendingPathComponent("images/\(id).png"), audio = root.appendingPathComponent("audio/\(id).wav")
+        return ((try? Data(contentsOf: image)) ?? Data(), (try? Data(contentsOf: audio)) ?? Data(), image.path, audio.path)
+    }
+
+    /// `fusionlab predict`'s printed probabilities, by class.
+    func cliProbabilities(_ run: String, _ arguments: [String]) throws -> [String: Double] {
+        let result = try fusionlab(["predict", run] + arguments)
+        XCTAssertEqual(result.status, 0, result.err)
+        var values: [String: Double] = [:]
+        for line in result.out.split(separator: "\n").dropFirst() {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let p = Double(parts[1]) { values[String(parts[0])] = p }
+        }
+        return values
+    }
+
+    func testServeAnswersLikePredictAndBatchesConcurrentRequests() throws {
+        let run = try servedRun()
+        let server = try startServer(run, ["--max-wait-ms", "150", "--max-batch", "8"])
+        let client = server.client
+        let health = try client.send("GET", "/health")
+        XCTAssertEqual(health.status, 200, health.text)
+        XCTAssertEqual(health.json["modalities"] as? [String], ["text", "image", "audio"])
+        let version = try XCTUnwrap((health.json["model"] as? [String: Any])?["version"] as? String)
+
+        // Every modality, image alone, text alone: the served probabilities are predict's.
+        let s = sampleFiles("s00001"), caption = "a photo with a round shape"
+        let cases: [([(String, String?, Data)], [String])] = [
+            ([("text", nil, Data(caption.utf8)), ("image", "s00001.png", s.image), ("audio", "s00001.wav", s.audio)],
+             ["--text", caption, "--image", s.imagePath, "--audio", s.audioPath]),
+            ([("image", "s00001.png", s.image)], ["--image", s.imagePath]),
+            ([("text", nil, Data(caption.utf8))], ["--text", caption]),
+        ]
+        for (fields, arguments) in cases {
+            let reply = try client.predict(fields)
+            XCTAssertEqual(reply.status, 200, reply.text)
+            let served = try XCTUnwrap(reply.json["probabilities"] as? [String: Double])
+            let expected = try cliProbabilities(run, arguments)
+            XCTAssertEqual(Set(served.keys), Set(expected.keys))
+            for (name, p) in expected { XCTAssertEqual(served[name] ?? -1, p, accuracy: 6e-5, "\(name) for \(arguments)") }
+            XCTAssertEqual(reply.json["modalities"] as? [String], fields.map(\.0).sorted { ["text", "image", "audio"].firstIndex(of: $0)! < ["text", "image", "audio"].firstIndex(of: $1)! })
+            XCTAssertEqual((reply.json["model"] as? [String: Any])?["version"] as? String, version)
+            XCTAssertEqual(reply.json["label"] as? String, expected.max { $0.value < $1.value }?.key)
+        }
+
+        // 16 concurrent requests over 4 samples: all answered, equal to the same sample's answer alone.
+        let ids = ["s00002", "s00003", "s00004", "s00005"]
+        var alone: [String: [String: Double]] = [:]
+        for id in ids {
+            let f = sampleFiles(id)
+            alone[id] = try client.predict([("image", "\(id).png", f.image), ("audio", "\(id).wav", f.audio)]).json["probabilities"] as? [String: Double]
+        }
+        let lock = NSLock()
+        nonisolated(unsafe) var replies: [(String, LoopbackHTTP.Reply?)] = []
+        LoopbackHTTP.concurrently(16) { i in
+            let id = ids[i % 4], f = self.sampleFiles(id)
+            let reply = try? client.predict([("image", "\(id).png", f.image), ("audio", "\(id).wav", f.audio)])
+            lock.lock(); replies.append((id, reply)); lock.unlock()
+        }
+        XCTAssertEqual(replies.count, 16)
+        for (id, reply) in replies {
+            XCTAssertEqual(reply?.status, 200, reply?.text ?? "no reply")
+            let p = reply?.json["probabilities"] as? [String: Double] ?? [:]
+            for (name, q) in alone[id] ?? [:] { XCTAssertEqual(p[name] ?? -1, q, accuracy: 1e-5, "\(id) \(name) batched vs alone") }
+        }
+
+        // The metrics: 23 answered predictions, in fewer forward passes than requests.
+        let metrics = try client.send("GET", "/metrics").text
+        func value(_ prefix: String) -> Double? {
+            metrics.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        XCTAssertEqual(value("fusionlab_requests_total{endpoint=\"/v1/predict\",status=\"200\"}"), 23, metrics)
+        XCTAssertEqual(value("fusionlab_batch_size_samples_sum"), 23, metrics)
+        let passes = try XCTUnwrap(value("fusionlab_batch_size_samples_count"), metrics)
+        XCTAssertLessThan(passes, 23, "concurrent requests were not batched:\n\(metrics)")
+        XCTAssertNotNil(value("fusionlab_request_duration_seconds_count{endpoint=\"/v1/predict\"}"))
+    }
+
+    func testServeRejectsBadRequestsWithTheReasonAndDoesNotLeak() throws {
+        let run = try servedRun()
+        let server = try startServer(run, ["--max-upload-mib", "0.25"])
+        let client = server.client
+        let s = sampleFiles("s00001")
+        func expect(_ reply: LoopbackHTTP.Reply, _ status: Int, _ words: [String], line: UInt = #line) {
+            XCTAssertEqual(reply.status, status, reply.text, line: line)
+            let message = (reply.json["error"] as? [String: Any])?["message"] as? String ?? ""
+            for w in words { XCTAssertTrue(message.contains(w), "\"\(message)\" lacks \"\(w)\"", line: line) }
+        }
+        expect(try client.predict([("image", "broken.png", s.image.prefix(60))]), 422, ["broken.png", "PNG"])
+        expect(try client.predict([("image", "sound.png", s.audio)]), 422, ["sound.png"])
+        expect(try client.predict([("audio", "noise.wav", Data(repeating: 7, count: 300))]), 422, ["noise.wav"])
+        expect(try client.predict([("colour", nil, Data("red".utf8))]), 400, ["unknown field \"colour\"", "text, image, audio"])
+        expect(try client.predict([("text", nil, Data("a".utf8)), ("text", nil, Data("b".utf8))]), 400, ["twice"])
+        expect(try client.predict([]), 400, ["no field"])
+        expect(try client.send("POST", "/v1/predict", headers: ["Content-Type: application/json"], body: Data("{}".utf8)), 415, ["multipart/form-data"])
+        let (header, body) = LoopbackHTTP.form([("text", nil, Data("cut".utf8))])
+        expect(try client.send("POST", "/v1/predict", headers: [header], body: body.prefix(body.count - 30)), 400, ["closing boundary"])
+        expect(try client.predict([("image", "big.png", Data(repeating: 1, count: 400_000))]), 413, ["262144 bytes"])
+
+        // Corrupt uploads do not leak: RSS stays flat over 300 more of 64 KiB each.
+        var garbage = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        garbage.append(Data((0..<65536).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 13) }))
+        for _ in 0..<60 { _ = try client.predict([("image", "g.png", garbage)]) }
+        let before = server.residentKiB
+        for _ in 0..<300 { XCTAssertEqual(try client.predict([("image", "g.png", garbage)]).status, 422) }
+        let after = server.residentKiB
+        XCTAssertLessThan(after - before, 8 * 1024, "RSS grew from \(before) to \(after) KiB over 300 corrupt uploads (19 MiB of bodies)")
+
+        // Still serving; the errors were counted.
+        XCTAssertEqual(try client.send("GET", "/health").status, 200)
+        let metrics = try client.send("GET", "/metrics").text
+        XCTAssertTrue(metrics.contains("fusionlab_request_errors_total{endpoint=\"/v1/predict\",status=\"422\"} 363"), metrics)
+        XCTAssertTrue(server.process.isRunning)
+    }
+
+    func testServeEnforcesTimeoutAndConcurrencyLimits() throws {
+        let run = try servedRun()
+        // A batch window longer than the timeout: the first request times out waiting, and a
+        // second one at the same time is over the concurrency limit of 1.
+        let server = try startServer(run, ["--max-wait-ms", "1500", "--timeout-ms", "300", "--max-concurrent", "1"])
+        let client = server.client
+        let lock = NSLock()
+        nonisolated(unsafe) var replies: [LoopbackHTTP.Reply] = []
+        LoopbackHTTP.concurrently(2) { i in
+            if i == 1 { usleep(100_000) }
+            if let r = try? client.predict([("text", nil, Data("a round shape".utf8))]) { lock.lock(); replies.append(r); lock.unlock() }
+        }
+        XCTAssertEqual(replies.map(\.status).sorted(), [503, 503], replies.map(\.text).joined(separator: "\n"))
+        XCTAssertTrue(replies.contains { $0.text.contains("timeout (300 ms)") }, replies.map(\.text).joined(separator: "\n"))
+        XCTAssertTrue(replies.contains { $0.text.contains("limit of 1 concurrent") && $0.headers["retry-after"] == "1" }, replies.map(\.text).joined(separator: "\n"))
+    }
+
+    func testServeDrainsInFlightRequestsOnSIGTERM() throws {
+        let run = try servedRun()
+        let server = try startServer(run, ["--max-wait-ms", "700", "--max-batch", "64"])
+        let client = server.client
+        let lock = NSLock()
+        nonisolated(unsafe) var statuses: [Int] = []
+        let pid = server.process.processIdentifier
+        LoopbackHTTP.concurrently(5) { i in
+            guard i < 4 else {
+                usleep(250_000)  // the four wait in the batch window
+                kill(pid, SIGTERM)
+                return
+            }
+            let status = (try? client.predict([("text", nil, Data("a photo with a round shape".utf8))]))?.status ?? -1
+            lock.lock(); statuses.append(status); lock.unlock()
+        }
+        server.process.waitUntilExit()
+        XCTAssertEqual(statuses, [200, 200, 200, 200], "requests in flight at SIGTERM must be answered")
+        XCTAssertEqual(server.process.terminationStatus, 0)
+        XCTAssertEqual(server.process.terminationReason, .exit)
+    }
+}
