@@ -9,10 +9,13 @@ enum BatcherError: Error {
     case stopping
 }
 
-/// Gathers concurrent requests into batches for one model: the first waiting request opens a
-/// window of `maxWait`; the batch runs when the window closes or `maxBatch` requests wait,
-/// whichever comes first. One worker thread runs the model (the forward pass is not
-/// reentrant, and keeping it off Swift's cooperative pool leaves that pool to the HTTP side).
+/// Gathers concurrent requests into batches for one model. When the model is free it takes
+/// every waiting request (up to `maxBatch`) at once; while requests that have arrived are still
+/// being received or decoded (`announce`d but not yet submitted), it waits up to `maxWait`
+/// after the oldest waiting request for them to join. A lone client therefore never waits, and
+/// under load batches fill from the queue that builds up during each forward pass. One worker
+/// thread runs the model (the forward pass is not reentrant, and keeping it off Swift's
+/// cooperative pool leaves that pool to the HTTP side).
 final class MicroBatcher: @unchecked Sendable {
     private struct Entry {
         let id: UInt64
@@ -27,6 +30,7 @@ final class MicroBatcher: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [Entry] = []
     private var nextID: UInt64 = 0
+    private var arriving = 0
     private var stopping = false
     private var finished = false
     private let onBatch: @Sendable (Int, Duration) -> Void
@@ -45,11 +49,27 @@ final class MicroBatcher: @unchecked Sendable {
         thread.start()
     }
 
-    /// The sample's class probabilities, after at most `timeoutMilliseconds` of waiting for a
+    /// A request has arrived and will be submitted (or `withdraw`n): batches may wait for it.
+    func announce() {
+        condition.lock()
+        arriving += 1
+        condition.unlock()
+    }
+
+    /// An announced request will not be submitted (bad input).
+    func withdraw() {
+        condition.lock()
+        arriving -= 1
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The announced sample's class probabilities, after at most `timeoutMilliseconds` of waiting for a
     /// place in a batch (a sample whose batch has started always gets its answer).
     func predict(_ sample: PreparedSample, timeoutMilliseconds: Int) async throws -> [Float] {
         try await withCheckedThrowingContinuation { continuation in
             condition.lock()
+            arriving -= 1
             guard !stopping else {
                 condition.unlock()
                 continuation.resume(throwing: BatcherError.stopping)
@@ -94,10 +114,13 @@ final class MicroBatcher: @unchecked Sendable {
                 condition.unlock()
                 return
             }
-            // The window opens when the oldest waiting request arrived.
+            // Requests still being received join, for at most maxWait after the oldest waiting one
+            // arrived (re-checked every millisecond: a withdrawn request need not wake anyone).
             let deadline = queue[0].arrival.addingTimeInterval(maxWait)
-            while queue.count < maxBatch && !stopping && !queue.isEmpty {
-                if !condition.wait(until: deadline) { break }
+            while queue.count < maxBatch && arriving > 0 && !stopping && !queue.isEmpty {
+                let now = Date()
+                if now >= deadline { break }
+                _ = condition.wait(until: min(deadline, now.addingTimeInterval(0.001)))
             }
             let batch = Array(queue.prefix(maxBatch))
             queue.removeFirst(batch.count)

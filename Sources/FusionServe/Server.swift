@@ -14,7 +14,8 @@ public struct ServeOptions: Sendable {
     public var port = 8080
     /// The most samples one forward pass takes.
     public var maxBatch = 32
-    /// How long the first waiting request waits for others to join its batch.
+    /// How long a batch may wait for requests still being received or decoded to join it (a lone
+    /// request never waits).
     public var maxWaitMilliseconds = 5.0
     /// The largest request body accepted (a 413 beyond it).
     public var maxUploadBytes = 16 << 20
@@ -162,6 +163,7 @@ public final class InferenceServer: Sendable {
                                         headers: [.retryAfter: "1"]))
         }
         metrics.inFlight.increment()
+        batcher.announce()
         defer {
             metrics.inFlight.decrement()
             limiter.leave()
@@ -186,6 +188,9 @@ public final class InferenceServer: Sendable {
     }
 
     private func answer(_ request: Request) async throws -> Response {
+        // Announced in `predict`; withdrawn unless the sample reaches the batcher.
+        var submitted = false
+        defer { if !submitted { batcher.withdraw() } }
         guard let type = request.headers[.contentType], let boundary = MultipartForm.boundary(contentType: type) else {
             throw RequestError(status: .unsupportedMediaType,
                                message: "expected Content-Type multipart/form-data with a boundary, got \(request.headers[.contentType].map { "\"\($0)\"" } ?? "none")")
@@ -224,6 +229,7 @@ public final class InferenceServer: Sendable {
         }
         guard !seen.isEmpty else { throw RequestError(status: .badRequest, message: "no field: give at least one of \(accepted.joined(separator: ", "))") }
         let sample = try model.prepare(raw)
+        submitted = true
         let probabilities = try await batcher.predict(sample, timeoutMilliseconds: options.timeoutMilliseconds)
         guard probabilities.allSatisfy({ $0.isFinite }) else {
             throw RequestError(status: .internalServerError, message: "the model gave non-finite probabilities for this input")

@@ -17,7 +17,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Address to bind.") var host = "127.0.0.1"
     @Option(help: "Port (0 picks a free one; the address is printed).") var port = 8080
     @Option(help: "Most samples per forward pass.") var maxBatch = 32
-    @Option(help: "How long (ms) the first waiting request waits for a batch to fill.") var maxWaitMs = 5.0
+    @Option(help: "How long (ms) a batch may wait for requests still being received to join it (a lone request never waits).") var maxWaitMs = 5.0
     @Option(help: "Largest request body, in MiB.") var maxUploadMib = 16.0
     @Option(help: "How long (ms) a request may wait for the model before a 503.") var timeoutMs = 10_000
     @Option(help: "Most predict requests handled at once (a 503 with Retry-After beyond).") var maxConcurrent = 64

@@ -17,8 +17,9 @@ struct LoopbackHTTP {
 
     let port: Int
 
-    /// Sends `head` (without the blank line) and `body` with `Connection: close`; reads the reply to EOF.
-    func send(_ method: String, _ path: String, headers: [String] = [], body: Data = Data()) throws -> Reply {
+    /// Sends `head` (without the blank line) and `body` with `Connection: close`; reads the reply to
+    /// EOF. With `pause`, the body's second half follows after that many seconds (a slow upload).
+    func send(_ method: String, _ path: String, headers: [String] = [], body: Data = Data(), pause: Double = 0) throws -> Reply {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw NSError(domain: "socket", code: Int(errno)) }
         defer { close(fd) }
@@ -34,10 +35,12 @@ struct LoopbackHTTP {
         for h in headers { request += h + "\r\n" }
         var bytes = Data((request + "\r\n").utf8)
         bytes.append(body)
+        let split = pause > 0 ? bytes.count - body.count / 2 : bytes.count
         try bytes.withUnsafeBytes { raw in
             var sent = 0
             while sent < raw.count {
-                let n = Glibc.send(fd, raw.baseAddress! + sent, raw.count - sent, Int32(MSG_NOSIGNAL))
+                if sent == split { usleep(UInt32(pause * 1e6)) }
+                let n = Glibc.send(fd, raw.baseAddress! + sent, (sent < split ? split : raw.count) - sent, Int32(MSG_NOSIGNAL))
                 // The server may answer (413) and close before reading everything: keep the reply.
                 if n <= 0 { if errno == EPIPE || errno == ECONNRESET { break }; throw NSError(domain: "send", code: Int(errno)) }
                 sent += n
@@ -99,9 +102,9 @@ struct LoopbackHTTP {
         group.wait()
     }
 
-    func predict(_ fields: [(String, String?, Data)]) throws -> Reply {
+    func predict(_ fields: [(String, String?, Data)], pause: Double = 0) throws -> Reply {
         let (header, body) = Self.form(fields)
-        return try send("POST", "/v1/predict", headers: [header], body: body)
+        return try send("POST", "/v1/predict", headers: [header], body: body, pause: pause)
     }
 }
 
@@ -282,24 +285,29 @@ extension EndToEndTests {
 
     func testServeEnforcesTimeoutAndConcurrencyLimits() throws {
         let run = try servedRun()
-        // A batch window longer than the timeout: the first request times out waiting, and a
-        // second one at the same time is over the concurrency limit of 1.
-        let server = try startServer(run, ["--max-wait-ms", "1500", "--timeout-ms", "300", "--max-concurrent", "1"])
+        // A slow upload (half its body, a 1.2 s pause, the rest) holds the batch window open
+        // (1.5 s): a request waiting beside it times out (300 ms), a third is over the limit of 2,
+        // and the slow one is answered once it has arrived.
+        let server = try startServer(run, ["--max-wait-ms", "1500", "--timeout-ms", "300", "--max-concurrent", "2"])
         let client = server.client
         let lock = NSLock()
         nonisolated(unsafe) var replies: [LoopbackHTTP.Reply] = []
-        LoopbackHTTP.concurrently(2) { i in
-            if i == 1 { usleep(100_000) }
-            if let r = try? client.predict([("text", nil, Data("a round shape".utf8))]) { lock.lock(); replies.append(r); lock.unlock() }
+        LoopbackHTTP.concurrently(3) { i in
+            usleep(UInt32(i) * 100_000)
+            if let r = try? client.predict([("text", nil, Data(String(repeating: "a round shape ", count: 40).utf8))], pause: i == 0 ? 1.2 : 0) {
+                lock.lock(); replies.append(r); lock.unlock()
+            }
         }
-        XCTAssertEqual(replies.map(\.status).sorted(), [503, 503], replies.map(\.text).joined(separator: "\n"))
+        XCTAssertEqual(replies.map(\.status).sorted(), [200, 503, 503], replies.map(\.text).joined(separator: "\n"))
         XCTAssertTrue(replies.contains { $0.text.contains("timeout (300 ms)") }, replies.map(\.text).joined(separator: "\n"))
-        XCTAssertTrue(replies.contains { $0.text.contains("limit of 1 concurrent") && $0.headers["retry-after"] == "1" }, replies.map(\.text).joined(separator: "\n"))
+        XCTAssertTrue(replies.contains { $0.text.contains("limit of 2 concurrent") && $0.headers["retry-after"] == "1" }, replies.map(\.text).joined(separator: "\n"))
     }
 
     func testServeDrainsInFlightRequestsOnSIGTERM() throws {
         let run = try servedRun()
-        let server = try startServer(run, ["--max-wait-ms", "700", "--max-batch", "64"])
+        // Three requests wait in the batch window for a fourth whose upload pauses halfway
+        // through SIGTERM: all four are answered, then the server exits 0.
+        let server = try startServer(run, ["--max-wait-ms", "3000", "--max-batch", "64"])
         let client = server.client
         let lock = NSLock()
         nonisolated(unsafe) var statuses: [Int] = []
@@ -310,7 +318,8 @@ extension EndToEndTests {
                 kill(pid, SIGTERM)
                 return
             }
-            let status = (try? client.predict([("text", nil, Data("a photo with a round shape".utf8))]))?.status ?? -1
+            let status = (try? client.predict([("text", nil, Data(String(repeating: "a photo with a round shape ", count: 20).utf8))],
+                                              pause: i == 0 ? 0.6 : 0))?.status ?? -1
             lock.lock(); statuses.append(status); lock.unlock()
         }
         server.process.waitUntilExit()
