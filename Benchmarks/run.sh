@@ -3,7 +3,7 @@
 #
 #   bash Benchmarks/run.sh [workload...] [--json]
 #
-# Workloads: train-reference gemm-efficiency fusion-cost gru train-avdigits int8-avdigits int8-layers mfcc png-decode wordpiece feature-cache
+# Workloads: train-reference gemm-efficiency fusion-cost gru train-avdigits int8-avdigits int8-layers serve mfcc png-decode wordpiece feature-cache
 # (default: the first three; the front-end four need PYTHON with librosa, Pillow, tokenizers).
 # Thread counts: 1 2 (override with THREADS="1 2 4").
 # SKIP_BUILD=1 skips `swift build`; FUSIONLAB_BENCH=/path overrides the binary.
@@ -87,6 +87,16 @@ for w in "${WORKLOADS[@]}"; do
             log "int8-avdigits: fusionlab compress --quantize int8 vs torch.ao.quantization, threads $THREADS"
             THREADS="$THREADS" PYTHON="$PYTHON" bash "$ROOT/Benchmarks/peers/int8_avdigits.sh" 2>"$ERRLOG" >>"$RESULTS" \
                 || { log "int8-avdigits failed:"; tail -n 20 "$ERRLOG" >&2; }
+            continue ;;
+        serve)
+            # fusionlab serve vs FastAPI + uvicorn serving the PyTorch twin, wrk at concurrency 1, 8, 32
+            # (needs Datasets/avdigits-a and wrk); prints its own table.
+            log "serve: fusionlab serve vs FastAPI+uvicorn+torch on avdigits"
+            runs=$(mktemp -d)
+            "$ROOT/.build/release/fusionlab" run "$ROOT/Experiments/avdigits/avdigits.json" --runs "$runs" -q >/dev/null 2>"$ERRLOG" \
+                && "$PYTHON" "$ROOT/Benchmarks/peers/serve_bench.py" "$(ls -d "$runs"/avdigits/*/ | head -1)" --fusionlab "$ROOT/.build/release/fusionlab" >&2 \
+                || { log "serve failed:"; tail -n 20 "$ERRLOG" >&2; }
+            rm -rf "$runs"
             continue ;;
         train-avdigits)
             # End to end on the real-data benchmark, against the PyTorch twin (needs Datasets/avdigits-a).

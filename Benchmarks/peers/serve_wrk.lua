@@ -15,10 +15,6 @@ request = function()
   local body = bodies[(counter % #bodies) + 1]
   return wrk.format("POST", "/v1/predict", {["Content-Type"] = "multipart/form-data; boundary=" .. boundary}, body)
 end
-local non200 = 0
-response = function(status, headers, body)
-  if status ~= 200 then non200 = non200 + 1 end
-end
 done = function(summary, latency, requests)
   io.write(string.format('{"requests": %d, "seconds": %.3f, "rps": %.1f, "p50_ms": %.3f, "p99_ms": %.3f, "errors": %d, "socket_errors": %d}\n',
     summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
