@@ -78,8 +78,13 @@ struct TensorBoardEvent: Equatable {
 }
 
 /// Appends protobuf fields (proto3 wire format) to a byte array.
-struct ProtobufWriter {
-    private(set) var bytes: [UInt8] = []
+/// Protocol-buffer wire format, written field by field (TensorBoard events, ONNX models).
+public struct ProtobufWriter {
+    /// The encoded message so far.
+    public private(set) var bytes: [UInt8] = []
+
+    /// An empty message.
+    public init() {}
 
     private mutating func rawVarint(_ value: UInt64) {
         var v = value
@@ -93,26 +98,26 @@ struct ProtobufWriter {
     private mutating func key(_ field: Int, _ wire: UInt64) { rawVarint(UInt64(field) << 3 | wire) }
 
     /// Wire type 0.
-    mutating func varint(field: Int, _ value: UInt64) {
+    public mutating func varint(field: Int, _ value: UInt64) {
         key(field, 0)
         rawVarint(value)
     }
 
     /// Wire type 1, little-endian.
-    mutating func fixed64(field: Int, _ value: UInt64) {
+    public mutating func fixed64(field: Int, _ value: UInt64) {
         key(field, 1)
         for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
     }
 
     /// Wire type 2: length, then the bytes.
-    mutating func bytes(field: Int, _ payload: [UInt8]) {
+    public mutating func bytes(field: Int, _ payload: [UInt8]) {
         key(field, 2)
         rawVarint(UInt64(payload.count))
         bytes += payload
     }
 
     /// Wire type 5, little-endian.
-    mutating func fixed32(field: Int, _ value: UInt32) {
+    public mutating func fixed32(field: Int, _ value: UInt32) {
         key(field, 5)
         for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
     }

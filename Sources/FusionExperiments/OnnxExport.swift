@@ -1,0 +1,561 @@
+import Foundation
+import FusionCore
+import FusionData
+import FusionModels
+import FusionNN
+import FusionReports
+import FusionTensor
+
+/// A part of a model that has no ONNX export (yet), named so the researcher knows which.
+public struct OnnxExportError: Error, CustomStringConvertible {
+    /// What cannot be exported, and where it is in the experiment.
+    public let description: String
+}
+
+/// Exports a finished run's whole fused model (encoders, fusion, head) as ONNX, opset 17: from
+/// preprocessed features and presence masks to logits and probabilities.
+///
+/// Inputs (batch dimension `batch`): `text_ids` int64 `[batch, T]` and `text_mask` `[batch, T]`;
+/// `image` `[batch, C, H, W]` (normalised as training normalised it); `audio` `[batch, rows,
+/// frames]` (MFCCs) and `audio_mask` `[batch, frames]`; `<modality>_present` `[batch]` (1/0).
+/// Outputs: `logits` and `probabilities` `[batch, classes]`. The masks' valid lengths follow the
+/// time axis through every convolution and pooling exactly as in FusionLab, so pooling and
+/// attention read only valid steps. Weights are initializers under their checkpoint keys.
+enum OnnxExporter {
+    /// The ONNX operator set written.
+    static let opset = 17
+
+    /// The graph of `model` (built from `config`), or an error naming the first part without an export.
+    static func export(_ model: MultimodalClassifier, config: ExperimentConfig, classes: Int) throws -> (bytes: [UInt8], ops: [String: Int]) {
+        let g = OnnxGraph()
+        let state = Dictionary(model.stateDict().map { ($0.key, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+        let e = Emitter(g: g, state: state)
+        var embeddings: [Modality: String] = [:], presence: [Modality: String] = [:], widths: [Modality: Int] = [:]
+        for m in model.modalities {
+            guard let encoder = model.encoders[m.rawValue] as? StackEncoder else {
+                throw OnnxExportError(description: "model.\(m.rawValue): the pretrained BERT text encoder has no ONNX export yet (layer stacks do)")
+            }
+            let plan = encoder.stack.plan
+            var value: Emitter.Value
+            switch m {
+            case .text:
+                let t = plan.input.dims[0]
+                g.input("text_ids", .int64, [nil, t])
+                g.input("text_mask", .float, [nil, t])
+                value = Emitter.Value(x: "", shape: plan.input, lengths: e.lengths("text_mask"), tokens: "text_ids")
+            case .image:
+                g.input("image", .float, [nil] + plan.input.dims.map { Optional($0) })
+                value = Emitter.Value(x: "image", shape: plan.input, lengths: nil, tokens: nil)
+            case .audio:
+                g.input("audio", .float, [nil] + plan.input.dims.map { Optional($0) })
+                g.input("audio_mask", .float, [nil, plan.input.dims[plan.input.dims.count - 1]])
+                value = Emitter.Value(x: "audio", shape: plan.input, lengths: e.lengths("audio_mask"), tokens: nil)
+            }
+            value = try e.stack(plan, value, prefix: "encoders.\(m.rawValue).layers", path: "model.\(m.rawValue).layers")
+            embeddings[m] = value.x
+            widths[m] = plan.outputDim
+            g.input("\(m.rawValue)_present", .float, [nil])
+            presence[m] = g.op("Unsqueeze", ["\(m.rawValue)_present", g.ints([1])], hint: "presence")
+        }
+        var fused = try e.fusion(config.model.fusion, embeddings: embeddings, presence: presence, widths: widths, order: model.modalities)
+        if model.head != nil {
+            let linears = state.keys.compactMap { key -> Int? in
+                let parts = key.split(separator: ".")
+                guard parts.count == 3, parts[0] == "head", parts[2] == "weight" else { return nil }
+                return Int(parts[1])
+            }.sorted()
+            for (i, index) in linears.enumerated() {
+                fused = try e.linear(fused, "head.\(index)")
+                if i + 1 < linears.count { fused = e.activation(fused, config.model.head.activation.rawValue) }
+            }
+        }
+        g.output(fused, as: "logits", .float, [nil, classes])
+        g.output(g.op("Softmax", [fused], [.int("axis", 1)]), as: "probabilities", .float, [nil, classes])
+        let bytes = g.model(opset: opset, producerVersion: BuildInfo.version, metadata: [
+            ("fusionlab.modalities", model.modalities.map(\.rawValue).joined(separator: ",")),
+            ("fusionlab.fusion", config.model.fusion.kind.rawValue),
+        ])
+        return (bytes, g.opCounts)
+    }
+
+    /// Emits nodes for layer stacks, fusions and the shared blocks.
+    final class Emitter {
+        /// A value inside a stack: its name, what its axes mean, and its valid lengths `[B]` (float) on the time axis.
+        struct Value {
+            var x: String
+            var shape: StackShape
+            var lengths: String?
+            var tokens: String?
+        }
+
+        let g: OnnxGraph
+        let state: [String: Tensor]
+
+        init(g: OnnxGraph, state: [String: Tensor]) {
+            self.g = g
+            self.state = state
+        }
+
+        func tensor(_ key: String) throws -> String {
+            guard let t = state[key] else { throw OnnxExportError(description: "the model has no tensor \(key) (a FusionLab bug: please report it)") }
+            return g.weight(key, t)
+        }
+
+        /// Valid steps per sample from a 1/0 mask `[B, T]`: the count of entries above 0.5.
+        func lengths(_ mask: String) -> String {
+            let above = g.op("Greater", [mask, g.scalar(0.5)])
+            return g.op("ReduceSum", [g.op("Cast", [above], [.int("to", 1)]), g.ints([1])], [.int("keepdims", 0)], hint: "lengths")
+        }
+
+        /// `x · Wᵀ + b` over the last axis, with `key.weight` and (when present) `key.bias`.
+        func linear(_ x: String, _ key: String) throws -> String {
+            let w = g.op("Transpose", [try tensor(key + ".weight")], [.ints("perm", [1, 0])])
+            let y = g.op("MatMul", [x, w])
+            return state[key + ".bias"] == nil ? y : g.op("Add", [y, try tensor(key + ".bias")])
+        }
+
+        func activation(_ x: String, _ kind: String) -> String {
+            switch kind {
+            case "relu": return g.op("Relu", [x])
+            case "tanh": return g.op("Tanh", [x])
+            case "sigmoid": return g.op("Sigmoid", [x])
+            case "gelu":
+                // 0.5 x (1 + erf(x / √2)), FusionLab's (and PyTorch's default) exact GELU.
+                let erf = g.op("Erf", [g.op("Mul", [x, g.scalar(0.70710678118654752)])])
+                return g.op("Mul", [g.op("Mul", [x, g.scalar(0.5)]), g.op("Add", [erf, g.scalar(1)])])
+            default: return x
+            }
+        }
+
+        /// `[B, P]` 1/0 mask of valid positions of `v`, or nil when every position is valid.
+        func positionMask(_ v: Value) -> String? {
+            guard let lengths = v.lengths else { return nil }
+            let column = g.op("Unsqueeze", [lengths, g.ints([1])])
+            let index: [Float]
+            switch v.shape.kind {
+            case .image:
+                let (h, w) = (v.shape.dims[1], v.shape.dims[2])
+                index = (0..<(h * w)).map { Float($0 % w) }
+            case .channels: index = (0..<v.shape.dims[1]).map(Float.init)
+            case .sequence: index = (0..<v.shape.dims[0]).map(Float.init)
+            default: return nil
+            }
+            let less = g.op("Less", [g.constant(index, shape: [1, index.count], hint: "positions"), column])
+            return g.op("Cast", [less], [.int("to", 1)], hint: "mask")
+        }
+
+        /// The value as positions × features `[B, P, F]`.
+        func positions(_ v: Value) -> String {
+            switch v.shape.kind {
+            case .image:
+                let flat = g.op("Reshape", [v.x, g.ints([0, v.shape.dims[0], -1])])
+                return g.op("Transpose", [flat], [.ints("perm", [0, 2, 1])])
+            case .channels: return g.op("Transpose", [v.x], [.ints("perm", [0, 2, 1])])
+            default: return v.x
+            }
+        }
+
+        /// The valid lengths after a window layer on the time axis (LayerPlan.validSteps: the
+        /// windows whose centre falls on a valid step, at least 1, at most the output length).
+        func windowLengths(_ lengths: String?, output: Int, kernel: Int, stride: Int, padding: Int, dilation: Int) -> String? {
+            guard let lengths else { return nil }
+            let numerator = g.op("Add", [g.op("Mul", [lengths, g.scalar(2)]), g.scalar(Float(2 * padding - dilation * (kernel - 1)))])
+            let count = g.op("Ceil", [g.op("Div", [numerator, g.scalar(Float(2 * stride))])])
+            return g.op("Clip", [count, g.scalar(1), g.scalar(Float(output))], hint: "lengths")
+        }
+
+        func adapt(_ v: Value, to target: StackShape) throws -> Value {
+            guard v.shape.kind != target.kind else { return v }
+            var out = v
+            out.shape = target
+            switch (v.shape.kind, target.kind) {
+            case (.channels, .image): out.x = g.op("Unsqueeze", [v.x, g.ints([1])])
+            case (.sequence, .channels), (.channels, .sequence): out.x = g.op("Transpose", [v.x], [.ints("perm", [0, 2, 1])])
+            case (.image, .sequence):
+                let (c, h, w) = (v.shape.dims[0], v.shape.dims[1], v.shape.dims[2])
+                out.x = g.op("Reshape", [g.op("Transpose", [v.x], [.ints("perm", [0, 3, 1, 2])]), g.ints([0, w, c * h])])
+            default: throw OnnxExportError(description: "no layout change from \(v.shape) to \(target)")
+            }
+            return out
+        }
+
+        /// Every step of `plan` on `value`; parameters under `prefix.<step key>`.
+        func stack(_ plan: LayerPlan, _ value: Value, prefix: String, path: String) throws -> Value {
+            var v = value
+            for step in plan.steps {
+                v = try adapt(v, to: step.input)
+                v = try layer(step, v, key: "\(prefix).\(step.key)")
+            }
+            return v
+        }
+
+        // swiftlint:disable:next function_body_length cyclomatic_complexity
+        func layer(_ step: LayerPlan.Step, _ v: Value, key: String) throws -> Value {
+            let spec = step.spec, output = step.output
+            func two(_ a: [Int]?, _ d: Int) -> [Int] { let x = a ?? [d]; return [x[0], x.count > 1 ? x[1] : x[0]] }
+            var out = v
+            out.shape = output
+            switch spec.type {
+            case "conv2d", "conv1d":
+                let twoD = spec.type == "conv2d"
+                let k = twoD ? two(spec.kernel, 1) : [spec.kernel?[0] ?? 1]
+                let s = twoD ? two(spec.stride, 1) : [spec.stride?[0] ?? 1]
+                let p = twoD ? two(spec.padding, 0) : [spec.padding?[0] ?? 0]
+                let d = twoD ? two(spec.dilation, 1) : [spec.dilation?[0] ?? 1]
+                var inputs = [v.x, try tensor(key + ".weight")]
+                if state[key + ".bias"] != nil { inputs.append(try tensor(key + ".bias")) }
+                out.x = g.op("Conv", inputs, [.ints("kernel_shape", k), .ints("strides", s), .ints("pads", p + p), .ints("dilations", d)])
+                out.lengths = windowLengths(v.lengths, output: output.dims[output.dims.count - 1], kernel: k[k.count - 1],
+                                            stride: s[s.count - 1], padding: p[p.count - 1], dilation: d[d.count - 1])
+            case "max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d":
+                let twoD = spec.type.hasSuffix("2d")
+                let k = twoD ? two(spec.kernel, 1) : [spec.kernel?[0] ?? 1]
+                let s = twoD ? two(spec.stride ?? spec.kernel, 1) : [spec.stride?[0] ?? k[0]]
+                let p = twoD ? two(spec.padding, 0) : [spec.padding?[0] ?? 0]
+                var attributes: [OnnxGraph.Attribute] = [.ints("kernel_shape", k), .ints("strides", s), .ints("pads", p + p)]
+                if spec.type.hasPrefix("avg") { attributes.append(.int("count_include_pad", 1)) }
+                out.x = g.op(spec.type.hasPrefix("max") ? "MaxPool" : "AveragePool", [v.x], attributes)
+                out.lengths = windowLengths(v.lengths, output: output.dims[output.dims.count - 1], kernel: k[k.count - 1],
+                                            stride: s[s.count - 1], padding: p[p.count - 1], dilation: 1)
+            case "flatten":
+                out.x = g.op("Flatten", [v.x], [.int("axis", 1)])
+                out.lengths = nil
+            case "global_pool":
+                let mask = positionMask(v)
+                let x = positions(v)
+                switch spec.op ?? .avg {
+                case .avg:
+                    if let mask {
+                        let m = g.op("Unsqueeze", [mask, g.ints([2])])
+                        let sum = g.op("ReduceSum", [g.op("Mul", [x, m]), g.ints([1])], [.int("keepdims", 0)])
+                        let count = g.op("Max", [g.op("ReduceSum", [mask, g.ints([1])], [.int("keepdims", 1)]), g.scalar(1e-9)])
+                        out.x = g.op("Div", [sum, count])
+                    } else {
+                        out.x = g.op("ReduceMean", [x], [.ints("axes", [1]), .int("keepdims", 0)])
+                    }
+                case .max:
+                    var y = x
+                    if let mask {
+                        let penalty = g.op("Mul", [g.op("Sub", [g.op("Unsqueeze", [mask, g.ints([2])]), g.scalar(1)]), g.scalar(1e9)])
+                        y = g.op("Add", [x, penalty])
+                    }
+                    out.x = g.op("ReduceMax", [y], [.ints("axes", [1]), .int("keepdims", 0)])
+                case .attention:
+                    var score = g.op("Squeeze", [try linear(x, key + ".score"), g.ints([2])])
+                    if let mask { score = g.op("Add", [score, g.op("Mul", [g.op("Sub", [mask, g.scalar(1)]), g.scalar(1e9)])]) }
+                    let weights = g.op("Unsqueeze", [g.op("Softmax", [score], [.int("axis", 1)]), g.ints([2])])
+                    out.x = g.op("ReduceSum", [g.op("Mul", [x, weights]), g.ints([1])], [.int("keepdims", 0)])
+                }
+                out.lengths = nil
+            case "linear": out.x = try linear(v.x, key)
+            case "layer_norm":
+                out.x = g.op("LayerNormalization", [v.x, try tensor(key + ".weight"), try tensor(key + ".bias")],
+                             [.int("axis", -1), .float("epsilon", 1e-5)])
+            case "batch_norm":
+                out.x = g.op("BatchNormalization", [v.x, try tensor(key + ".weight"), try tensor(key + ".bias"),
+                                                    try tensor(key + ".running_mean"), try tensor(key + ".running_var")],
+                             [.float("epsilon", 1e-5)])
+            case "dropout": break
+            case "relu", "gelu", "tanh", "sigmoid": out.x = activation(v.x, spec.type)
+            case "leaky_relu": out.x = g.op("LeakyRelu", [v.x], [.float("alpha", Float(spec.slope ?? 0.01))])
+            case "residual":
+                guard let inner = step.inner else { throw OnnxExportError(description: "\(step.path): a residual layer without its block") }
+                let y = try stack(inner, v, prefix: key + ".layers", path: step.path + ".layers")
+                out.x = g.op("Add", [v.x, y.x])
+            case "positional":
+                if spec.encoding == .learned {
+                    out.x = g.op("Add", [v.x, try tensor(key + ".weight")])
+                } else {
+                    let table = sinusoidalPositions(steps: step.input.dims[0], width: step.input.dims[1])
+                    out.x = g.op("Add", [v.x, g.constant(table.scalars, shape: table.shape, hint: "positions")])
+                }
+            case "embedding":
+                guard let tokens = v.tokens else { throw OnnxExportError(description: "\(step.path): embedding needs token ids") }
+                out.x = g.op("Gather", [try tensor(key + ".weight"), tokens], [.int("axis", 0)])
+                out.tokens = nil
+            case "bag_of_words":
+                guard let tokens = v.tokens else { throw OnnxExportError(description: "\(step.path): bag_of_words needs token ids") }
+                let vocabulary = step.vocabulary
+                let t = step.input.dims[0]
+                let onehot = g.op("OneHot", [tokens, g.ints([vocabulary]), g.constant([0, 1], shape: [2], hint: "onoff")], [.int("axis", -1)])
+                var valid = onehot
+                if let lengths = v.lengths {
+                    let column = g.op("Unsqueeze", [lengths, g.ints([1])])
+                    let positions = g.op("Cast", [g.op("Less", [g.constant((0..<t).map(Float.init), shape: [1, t]), column])], [.int("to", 1)])
+                    valid = g.op("Mul", [onehot, g.op("Unsqueeze", [positions, g.ints([2])])])
+                }
+                // Padding (id 0) is never counted.
+                let keep = g.constant([0] + [Float](repeating: 1, count: max(0, vocabulary - 1)), shape: [vocabulary], hint: "not_padding")
+                var counts = g.op("Mul", [g.op("ReduceSum", [valid, g.ints([1])], [.int("keepdims", 0)]), keep])
+                if spec.binary ?? false { counts = g.op("Min", [counts, g.scalar(1)]) }
+                out.x = counts
+                out.tokens = nil
+                out.lengths = nil
+            case "transformer":
+                let (steps, width) = (step.input.dims[0], step.input.dims[1])
+                let valid = positionMask(v)
+                var h = v.x
+                for i in 0..<(spec.numLayers ?? 1) {
+                    h = try encoderLayer(h, key: "\(key).layers.\(i)", steps: steps, width: width, heads: spec.heads ?? 1,
+                                         normFirst: spec.normFirst ?? false, activation: (spec.activation ?? .relu).rawValue, valid: valid)
+                }
+                out.x = h
+            case "gru", "lstm":
+                throw OnnxExportError(description: "\(step.path): \(spec.type) layers have no ONNX export yet; every other layer type does")
+            default:
+                throw OnnxExportError(description: "\(step.path): layer type \(spec.type) has no ONNX export")
+            }
+            return out
+        }
+
+        /// One `torch.nn.TransformerEncoderLayer` (eval) over `x [B, L, E]`; `valid [B, L]` marks the
+        /// keys that may be attended (a query whose keys are all padding gets zeros, as FusionLab's softmax gives).
+        func encoderLayer(_ x: String, key: String, steps: Int, width: Int, heads: Int, normFirst: Bool, activation kind: String,
+                          valid: String?) throws -> String {
+            let dh = width / heads
+            func norm(_ y: String, _ k: String) throws -> String {
+                g.op("LayerNormalization", [y, try tensor(k + ".weight"), try tensor(k + ".bias")], [.int("axis", -1), .float("epsilon", 1e-5)])
+            }
+            func attention(_ y: String) throws -> String {
+                let w = g.op("Transpose", [try tensor(key + ".self_attn.in_proj_weight")], [.ints("perm", [1, 0])])
+                let qkv = g.op("Add", [g.op("MatMul", [y, w]), try tensor(key + ".self_attn.in_proj_bias")])
+                let parts = g.node("Split", [qkv, g.ints([width, width, width])], [.int("axis", 2)], outputs: 3)
+                func heads4(_ t: String) -> String {
+                    g.op("Transpose", [g.op("Reshape", [t, g.ints([0, steps, heads, dh])])], [.ints("perm", [0, 2, 1, 3])])
+                }
+                let q = heads4(parts[0]), k = heads4(parts[1]), v = heads4(parts[2])
+                var scores = g.op("Mul", [g.op("MatMul", [q, g.op("Transpose", [k], [.ints("perm", [0, 1, 3, 2])])]),
+                                          g.scalar(1 / Float(dh).squareRoot())])
+                var anyValid: String?
+                if let valid {
+                    let keys = g.op("Reshape", [valid, g.ints([0, 1, 1, steps])])
+                    scores = g.op("Add", [scores, g.op("Mul", [g.op("Sub", [keys, g.scalar(1)]), g.scalar(1e30)])])
+                    anyValid = g.op("ReduceMax", [keys], [.ints("axes", [3]), .int("keepdims", 1)])
+                }
+                var weights = g.op("Softmax", [scores], [.int("axis", -1)])
+                if let anyValid { weights = g.op("Mul", [weights, anyValid]) }
+                let context = g.op("MatMul", [weights, v])
+                let merged = g.op("Reshape", [g.op("Transpose", [context], [.ints("perm", [0, 2, 1, 3])]), g.ints([0, steps, width])])
+                return try linear(merged, key + ".self_attn.out_proj")
+            }
+            func feedForward(_ y: String) throws -> String {
+                try linear(activation(try linear(y, key + ".linear1"), kind), key + ".linear2")
+            }
+            if normFirst {
+                let a = g.op("Add", [x, try attention(try norm(x, key + ".norm1"))])
+                return g.op("Add", [a, try feedForward(try norm(a, key + ".norm2"))])
+            }
+            let a = try norm(g.op("Add", [x, try attention(x)]), key + ".norm1")
+            return try norm(g.op("Add", [a, try feedForward(a)]), key + ".norm2")
+        }
+
+        // MARK: - Fusion
+
+        // swiftlint:disable:next function_body_length cyclomatic_complexity
+        func fusion(_ f: FusionConfig, embeddings: [Modality: String], presence: [Modality: String], widths: [Modality: Int],
+                    order: [Modality]) throws -> String {
+            func e(_ m: Modality) -> String { embeddings[m] ?? "" }
+            func p(_ m: Modality) -> String { presence[m] ?? "" }
+            func absent(_ m: Modality) -> String { g.op("Sub", [g.scalar(1), p(m)]) }
+            func ones(_ m: Modality) -> String { g.op("Add", [g.op("Mul", [p(m), g.scalar(0)]), g.scalar(1)]) }
+            func concat(_ xs: [String], axis: Int) -> String { xs.count == 1 ? xs[0] : g.op("Concat", xs, [.int("axis", axis)]) }
+            func sum(_ xs: [String]) -> String { xs.dropFirst().reduce(xs[0]) { g.op("Add", [$0, $1]) } }
+            switch f.kind {
+            case .concat:
+                return concat(try order.map { m in
+                    g.op("Add", [g.op("Mul", [e(m), p(m)]), g.op("Mul", [absent(m), try tensor("fusion.missing.\(m.rawValue)")])])
+                }, axis: 1)
+            case .sum, .product:
+                let terms = try order.map { m -> String in
+                    let u = try linear(e(m), "fusion.proj.\(m.rawValue)")
+                    let masked = g.op("Mul", [u, p(m)])
+                    return f.kind == .sum ? masked : g.op("Add", [masked, absent(m)])
+                }
+                return f.kind == .sum ? sum(terms) : terms.dropFirst().reduce(terms[0]) { g.op("Mul", [$0, $1]) }
+            case .late:
+                var weights: String?
+                if state["fusion.modality_weights"] != nil {
+                    weights = g.op("Softmax", [try tensor("fusion.modality_weights")], [.int("axis", 0)])
+                }
+                var terms: [String] = [], norms: [String] = []
+                for (i, m) in order.enumerated() {
+                    var w = p(m)
+                    if let weights { w = g.op("Mul", [w, g.op("Slice", [weights, g.ints([i]), g.ints([i + 1]), g.ints([0])])]) }
+                    terms.append(g.op("Mul", [try linear(e(m), "fusion.heads.\(m.rawValue)"), w]))
+                    norms.append(w)
+                }
+                return g.op("Div", [sum(terms), g.op("Max", [sum(norms), g.scalar(1e-6)])])
+            case .gated:
+                let masked = order.map { m in g.op("Mul", [e(m), p(m)]) }
+                let joint = concat(masked, axis: 1)
+                return sum(try zip(order, masked).map { m, x in
+                    let gate = g.op("Sigmoid", [try linear(joint, "fusion.gate.\(m.rawValue)")])
+                    let transform = g.op("Tanh", [try linear(x, "fusion.proj.\(m.rawValue)")])
+                    return g.op("Mul", [g.op("Mul", [gate, transform]), p(m)])
+                })
+            case .tensor:
+                var z: String?
+                for m in order {
+                    var x = e(m)
+                    if state["fusion.proj.\(m.rawValue).weight"] != nil { x = g.op("Relu", [try linear(x, "fusion.proj.\(m.rawValue)")]) }
+                    let extended = g.op("Concat", [g.op("Mul", [x, p(m)]), ones(m)], [.int("axis", 1)])
+                    if let previous = z {
+                        let outer = g.op("Mul", [g.op("Unsqueeze", [previous, g.ints([2])]), g.op("Unsqueeze", [extended, g.ints([1])])])
+                        z = g.op("Reshape", [outer, g.ints([0, -1])])
+                    } else {
+                        z = extended
+                    }
+                }
+                guard let z else { throw OnnxExportError(description: "model.fusion: no modalities") }
+                return z
+            case .lowRank:
+                let rank = f.rank, dim = f.dim
+                var product: String?
+                for m in order {
+                    let extended = g.op("Concat", [g.op("Mul", [e(m), p(m)]), ones(m)], [.int("axis", 1)])
+                    let z = g.op("Reshape", [g.op("MatMul", [extended, try tensor("fusion.factors.\(m.rawValue)")]), g.ints([0, rank, dim])])
+                    product = product.map { g.op("Mul", [$0, z]) } ?? z
+                }
+                guard let product else { throw OnnxExportError(description: "model.fusion: no modalities") }
+                let weighted = g.op("Mul", [product, g.op("Reshape", [try tensor("fusion.rank_weights"), g.ints([1, rank, 1])])])
+                return g.op("Add", [g.op("ReduceSum", [weighted, g.ints([1])], [.int("keepdims", 0)]), try tensor("fusion.bias")])
+            case .attention:
+                let d = f.dim
+                let heads = state["fusion.score_out.weight"]?.shape[0] ?? 1
+                let tokens = concat(try order.map { m in g.op("Unsqueeze", [try linear(e(m), "fusion.proj.\(m.rawValue)"), g.ints([1])]) }, axis: 1)
+                let present = concat(order.map(p), axis: 1)
+                let logits = try linear(g.op("Tanh", [try linear(tokens, "fusion.score")]), "fusion.score_out")  // [B, M, heads]
+                let mask = g.op("Unsqueeze", [present, g.ints([2])])
+                let penalty = g.op("Mul", [g.op("Sub", [mask, g.scalar(1)]), g.scalar(1e9)])
+                let alpha = g.op("Mul", [g.op("Softmax", [g.op("Add", [logits, penalty])], [.int("axis", 1)]), mask])
+                let split = g.op("Reshape", [tokens, g.ints([0, order.count, heads, d / heads])])
+                let pooled = g.op("ReduceSum", [g.op("Mul", [split, g.op("Unsqueeze", [alpha, g.ints([3])])]), g.ints([1])], [.int("keepdims", 0)])
+                let flat = g.op("Reshape", [pooled, g.ints([0, d])])
+                return g.op("Mul", [flat, g.op("ReduceSum", [present, g.ints([1])], [.int("keepdims", 1)])])
+            case .transformer:
+                let d = f.dim
+                let tokens = concat(try order.map { m in g.op("Unsqueeze", [try linear(e(m), "fusion.proj.\(m.rawValue)"), g.ints([1])]) }, axis: 1)
+                let present = concat(order.map(p), axis: 1)
+                let valid = g.op("Cast", [g.op("Greater", [present, g.scalar(0.5)])], [.int("to", 1)])
+                var h = g.op("Add", [tokens, g.op("Unsqueeze", [try tensor("fusion.modality_embedding"), g.ints([0])])])
+                for i in 0..<f.layers {
+                    h = try encoderLayer(h, key: "fusion.layers.\(i)", steps: order.count, width: d, heads: f.heads, normFirst: true,
+                                         activation: "gelu", valid: valid)
+                }
+                let m3 = g.op("Unsqueeze", [present, g.ints([2])])
+                let total = g.op("ReduceSum", [g.op("Mul", [h, m3]), g.ints([1])], [.int("keepdims", 0)])
+                return g.op("Div", [total, g.op("Max", [g.op("ReduceSum", [present, g.ints([1])], [.int("keepdims", 1)]), g.scalar(1e-9)])])
+            }
+        }
+    }
+}
+
+/// `fusionlab export onnx`: the ONNX file, a JSON of what its inputs mean (preprocessing,
+/// classes, names), and reference inputs with FusionLab's own probabilities for checking the file
+/// in any runtime (`scripts/onnx_check.py` runs onnxruntime on them).
+public enum OnnxExport {
+    /// What was written.
+    public struct Summary: Sendable {
+        /// The .onnx file, the JSON beside it, and the reference safetensors (nil when not asked for).
+        public var model: String, description: String, reference: String?
+        /// Reference samples written.
+        public var samples: Int
+        /// Nodes by op type.
+        public var ops: [String: Int]
+    }
+
+    /// Exports `run`'s best checkpoint to `output` (a path ending in .onnx); with `referenceSamples`
+    /// > 0, also writes that many test-split samples (every other one with a seeded subset of
+    /// modalities absent) and FusionLab's probabilities for them.
+    public static func run(run: String, output: String, referenceSamples: Int, progress: Progress) throws -> Summary {
+        guard output.hasSuffix(".onnx") else { throw ExperimentError("export onnx: the output must end in .onnx, got \(output)") }
+        guard referenceSamples >= 0 else { throw ExperimentError("export onnx: --reference-samples must be ≥ 0, got \(referenceSamples)") }
+        let (model, data, config) = try ExperimentRunner.load(run: run, caches: referenceSamples > 0, progress: progress)
+        if config.model.fusion.modalityDropout > 0 { progress.detail("modality dropout is a training-time setting: the export is the eval-mode model") }
+        let exported: (bytes: [UInt8], ops: [String: Int])
+        do { exported = try OnnxExporter.export(model, config: config, classes: data.classNames.count) } catch let error as OnnxExportError {
+            throw ExperimentError("export onnx \(run): \(error.description)")
+        }
+        try FileIO.writeAtomically(Data(exported.bytes), to: output)
+        let base = String(output.dropLast(".onnx".count))
+        let description = base + ".json"
+        var inputs: [[String: Any]] = []
+        for m in model.modalities {
+            switch m {
+            case .text:
+                inputs.append(["name": "text_ids", "type": "int64", "shape": ["batch", config.preprocessing.text.maxLength],
+                               "meaning": "token ids of the caption, padded with 0 (the run's vocab.txt)"])
+                inputs.append(["name": "text_mask", "type": "float32", "shape": ["batch", config.preprocessing.text.maxLength], "meaning": "1 for real tokens, 0 for padding"])
+            case .image:
+                inputs.append(["name": "image", "type": "float32", "shape": ["batch"] + (data.settings.image?.shape ?? []),
+                               "meaning": "decoded image in [0, 1], resized, then (x - mean) / std per channel"])
+            case .audio:
+                inputs.append(["name": "audio", "type": "float32", "shape": ["batch"] + (data.settings.audio?.shape ?? []), "meaning": "MFCCs of the padded/trimmed clip"])
+                inputs.append(["name": "audio_mask", "type": "float32", "shape": ["batch", data.settings.audio?.shape.last ?? 0], "meaning": "1 for frames of real audio"])
+            }
+            inputs.append(["name": "\(m.rawValue)_present", "type": "float32", "shape": ["batch"], "meaning": "1 when the sample has this modality, 0 when absent"])
+        }
+        var preprocessing: [String: Any] = [:]
+        if let object = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(config.preprocessing)) { preprocessing = object as? [String: Any] ?? [:] }
+        let info: [String: Any] = [
+            "format": "fusionlab-onnx", "opset": OnnxExporter.opset, "model": URL(fileURLWithPath: output).lastPathComponent,
+            "run": run, "classes": data.classNames, "modalities": model.modalities.map(\.rawValue), "inputs": inputs,
+            "outputs": [["name": "logits", "shape": ["batch", data.classNames.count]], ["name": "probabilities", "shape": ["batch", data.classNames.count]]],
+            "preprocessing": preprocessing, "vocabulary": FileManager.default.fileExists(atPath: run + "/vocab.txt") ? run + "/vocab.txt" : "",
+            "fusionlab_version": BuildInfo.version, "fusionlab_commit": BuildInfo.commit,
+        ]
+        try FileIO.writeAtomically(try JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys]), to: description)
+        guard referenceSamples > 0 else { return Summary(model: output, description: description, reference: nil, samples: 0, ops: exported.ops) }
+
+        // Reference: test-split batches, every odd sample with a seeded non-empty subset of modalities.
+        let split: Split = data.caches[.test].map { $0.count > 0 } == true ? .test : .val
+        let loader = try data.loader(split)
+        var columns: [String: [Float]] = [:], shapes: [String: [Int]] = [:]
+        var probabilities: [Float] = []
+        var rng = SeededGenerator(seed: 17)
+        var count = 0
+        let mods = model.modalities
+        for batch in loader.epoch(0) where count < referenceSamples {
+            let n = min(batch.size, referenceSamples - count)
+            var b = batch
+            if mods.count > 1 {
+                var masks = mods.map { b.presence(of: $0).scalars }
+                for i in 0..<batch.size where (count + i) % 2 == 1 {
+                    let subset = Int.random(in: 1..<(1 << mods.count), using: &rng)
+                    for k in mods.indices where subset & (1 << k) == 0 { masks[k][i] = 0 }
+                }
+                for (k, m) in mods.enumerated() { b.presence[m] = Tensor(masks[k], shape: [batch.size]) }
+            }
+            let p = withNoGrad { model(b) }.softmax(axis: 1)
+            let c = data.classNames.count
+            probabilities += Array(p.scalars.prefix(n * c))
+            func add(_ name: String, _ values: [Float], _ rowShape: [Int]) {
+                let size = shapeCount(rowShape)
+                columns[name, default: []] += Array(values.prefix(n * size))
+                shapes[name] = rowShape
+            }
+            for m in mods {
+                guard let input = b.inputs[m] else { continue }
+                switch m {
+                case .text:
+                    if let tokens = input.tokens { add("text_ids", tokens.values.map(Float.init), Array(tokens.shape.dropFirst())) }
+                    if let mask = input.mask { add("text_mask", mask.scalars, Array(mask.shape.dropFirst())) }
+                case .image:
+                    if let f = input.features { add("image", f.scalars, Array(f.shape.dropFirst())) }
+                case .audio:
+                    if let f = input.features { add("audio", f.scalars, Array(f.shape.dropFirst())) }
+                    if let mask = input.mask { add("audio_mask", mask.scalars, Array(mask.shape.dropFirst())) }
+                }
+                add("\(m.rawValue)_present", b.presence(of: m).scalars, [])
+            }
+            count += n
+        }
+        var tensors: [(String, Tensor)] = columns.keys.sorted().map { name in
+            (name, Tensor(columns[name] ?? [], shape: [count] + (shapes[name] ?? [])))
+        }
+        tensors.append(("probabilities", Tensor(probabilities, shape: [count, data.classNames.count])))
+        let reference = base + ".reference.safetensors"
+        try Safetensors.write(tensors, metadata: ["split": split.rawValue, "run": run, "note": "text_ids are stored as float32; cast to int64"], to: reference)
+        return Summary(model: output, description: description, reference: reference, samples: count, ops: exported.ops)
+    }
+}
