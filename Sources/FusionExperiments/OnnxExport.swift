@@ -301,11 +301,68 @@ enum OnnxExporter {
                 }
                 out.x = h
             case "gru", "lstm":
-                throw OnnxExportError(description: "\(step.path): \(spec.type) layers have no ONNX export yet; every other layer type does")
+                let (sequence, last) = try recurrent(v, key: key, gru: spec.type == "gru", hidden: spec.hidden ?? 1,
+                                                     layers: spec.numLayers ?? 1, bidirectional: spec.bidirectional ?? false,
+                                                     steps: step.input.dims[0])
+                if (spec.output ?? .last) == .last {
+                    out.x = last
+                    out.lengths = nil
+                } else {
+                    out.x = sequence
+                }
             default:
                 throw OnnxExportError(description: "\(step.path): layer type \(spec.type) has no ONNX export")
             }
             return out
+        }
+
+        /// ONNX GRU/LSTM ops, one per layer, over `v.x [B, T, I]` with `sequence_lens` from the valid
+        /// lengths (clamped to 1…T as FusionLab does): the sequence `[B, T, dirs·H]` (zeros past each
+        /// length) and the final valid state of each direction `[B, dirs·H]`. PyTorch's gate order
+        /// (r z n; i f g o) is reordered to ONNX's (z r h; i o f c); GRU uses linear_before_reset = 1.
+        func recurrent(_ v: Value, key: String, gru: Bool, hidden h: Int, layers: Int, bidirectional: Bool, steps t: Int) throws
+            -> (sequence: String, last: String) {
+            let order = gru ? [1, 0, 2] : [0, 3, 1, 2]  // ONNX gate k takes PyTorch gate order[k]
+            let gates = gru ? 3 : 4
+            func reordered(_ tensor: Tensor) -> [Float] {
+                let rowsPerGate = tensor.shape[0] / gates, width = tensor.count / tensor.shape[0]
+                let values = tensor.scalars
+                return order.flatMap { g in Array(values[(g * rowsPerGate * width)..<((g + 1) * rowsPerGate * width)]) }
+            }
+            func parameter(_ name: String) throws -> Tensor {
+                guard let t = state["\(key).\(name)"] else { throw OnnxExportError(description: "the model has no tensor \(key).\(name) (a FusionLab bug: please report it)") }
+                return t
+            }
+            var lengths: String?
+            if let l = v.lengths { lengths = g.op("Cast", [g.op("Clip", [l, g.scalar(1), g.scalar(Float(t))])], [.int("to", 6)], hint: "sequence_lens") }
+            var x = g.op("Transpose", [v.x], [.ints("perm", [1, 0, 2])])  // [T, B, I]
+            var last = ""
+            let suffixes = bidirectional ? ["", "_reverse"] : [""]
+            for layer in 0..<layers {
+                var w: [Float] = [], r: [Float] = [], b: [Float] = []
+                var inputWidth = 0
+                for suffix in suffixes {
+                    let wih = try parameter("weight_ih_l\(layer)\(suffix)"), whh = try parameter("weight_hh_l\(layer)\(suffix)")
+                    inputWidth = wih.shape[1]
+                    w += reordered(wih)
+                    r += reordered(whh)
+                    let bih = state["\(key).bias_ih_l\(layer)\(suffix)"], bhh = state["\(key).bias_hh_l\(layer)\(suffix)"]
+                    b += bih.map(reordered) ?? [Float](repeating: 0, count: gates * h)
+                    b += bhh.map(reordered) ?? [Float](repeating: 0, count: gates * h)
+                }
+                let dirs = suffixes.count
+                var names = [x, g.constant(w, shape: [dirs, gates * h, inputWidth], hint: "\(key).W_l\(layer)"),
+                             g.constant(r, shape: [dirs, gates * h, h], hint: "\(key).R_l\(layer)"),
+                             g.constant(b, shape: [dirs, 2 * gates * h], hint: "\(key).B_l\(layer)")]
+                if let lengths { names.append(lengths) }
+                var attributes: [OnnxGraph.Attribute] = [.int("hidden_size", h), .string("direction", bidirectional ? "bidirectional" : "forward")]
+                if gru { attributes.append(.int("linear_before_reset", 1)) }
+                let outputs = g.node(gru ? "GRU" : "LSTM", names, attributes, outputs: 2)
+                // Y [T, dirs, B, H] → [T, B, dirs·H]; Y_h [dirs, B, H] → [B, dirs·H].
+                x = g.op("Reshape", [g.op("Transpose", [outputs[0]], [.ints("perm", [0, 2, 1, 3])]), g.ints([t, -1, dirs * h])])
+                last = g.op("Reshape", [g.op("Transpose", [outputs[1]], [.ints("perm", [1, 0, 2])]), g.ints([-1, dirs * h])])
+            }
+            return (g.op("Transpose", [x], [.ints("perm", [1, 0, 2])]), last)
         }
 
         /// One `torch.nn.TransformerEncoderLayer` (eval) over `x [B, L, E]`; `valid [B, L]` marks the
@@ -374,8 +431,8 @@ enum OnnxExporter {
                 return f.kind == .sum ? sum(terms) : terms.dropFirst().reduce(terms[0]) { g.op("Mul", [$0, $1]) }
             case .late:
                 var weights: String?
-                if state["fusion.modality_weights"] != nil {
-                    weights = g.op("Softmax", [try tensor("fusion.modality_weights")], [.int("axis", 0)])
+                if f.learnedWeights {
+                    weights = g.op("Softmax", [try tensor("fusion.modalityWeights")], [.int("axis", 0)])
                 }
                 var terms: [String] = [], norms: [String] = []
                 for (i, m) in order.enumerated() {
@@ -397,7 +454,7 @@ enum OnnxExporter {
                 var z: String?
                 for m in order {
                     var x = e(m)
-                    if state["fusion.proj.\(m.rawValue).weight"] != nil { x = g.op("Relu", [try linear(x, "fusion.proj.\(m.rawValue)")]) }
+                    x = g.op("Relu", [try linear(x, "fusion.proj.\(m.rawValue)")])  // TensorFusion always projects (fusion.projection)
                     let extended = g.op("Concat", [g.op("Mul", [x, p(m)]), ones(m)], [.int("axis", 1)])
                     if let previous = z {
                         let outer = g.op("Mul", [g.op("Unsqueeze", [previous, g.ints([2])]), g.op("Unsqueeze", [extended, g.ints([1])])])
@@ -417,14 +474,14 @@ enum OnnxExporter {
                     product = product.map { g.op("Mul", [$0, z]) } ?? z
                 }
                 guard let product else { throw OnnxExportError(description: "model.fusion: no modalities") }
-                let weighted = g.op("Mul", [product, g.op("Reshape", [try tensor("fusion.rank_weights"), g.ints([1, rank, 1])])])
+                let weighted = g.op("Mul", [product, g.op("Reshape", [try tensor("fusion.rankWeights"), g.ints([1, rank, 1])])])
                 return g.op("Add", [g.op("ReduceSum", [weighted, g.ints([1])], [.int("keepdims", 0)]), try tensor("fusion.bias")])
             case .attention:
                 let d = f.dim
-                let heads = state["fusion.score_out.weight"]?.shape[0] ?? 1
+                let heads = state["fusion.scoreOut.weight"]?.shape[0] ?? 1
                 let tokens = concat(try order.map { m in g.op("Unsqueeze", [try linear(e(m), "fusion.proj.\(m.rawValue)"), g.ints([1])]) }, axis: 1)
                 let present = concat(order.map(p), axis: 1)
-                let logits = try linear(g.op("Tanh", [try linear(tokens, "fusion.score")]), "fusion.score_out")  // [B, M, heads]
+                let logits = try linear(g.op("Tanh", [try linear(tokens, "fusion.score")]), "fusion.scoreOut")  // [B, M, heads]
                 let mask = g.op("Unsqueeze", [present, g.ints([2])])
                 let penalty = g.op("Mul", [g.op("Sub", [mask, g.scalar(1)]), g.scalar(1e9)])
                 let alpha = g.op("Mul", [g.op("Softmax", [g.op("Add", [logits, penalty])], [.int("axis", 1)]), mask])
@@ -437,7 +494,7 @@ enum OnnxExporter {
                 let tokens = concat(try order.map { m in g.op("Unsqueeze", [try linear(e(m), "fusion.proj.\(m.rawValue)"), g.ints([1])]) }, axis: 1)
                 let present = concat(order.map(p), axis: 1)
                 let valid = g.op("Cast", [g.op("Greater", [present, g.scalar(0.5)])], [.int("to", 1)])
-                var h = g.op("Add", [tokens, g.op("Unsqueeze", [try tensor("fusion.modality_embedding"), g.ints([0])])])
+                var h = g.op("Add", [tokens, g.op("Unsqueeze", [try tensor("fusion.modalityEmbedding"), g.ints([0])])])
                 for i in 0..<f.layers {
                     h = try encoderLayer(h, key: "fusion.layers.\(i)", steps: order.count, width: d, heads: f.heads, normFirst: true,
                                          activation: "gelu", valid: valid)
