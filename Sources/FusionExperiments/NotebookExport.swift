@@ -18,21 +18,23 @@ public enum NotebookExport {
             name = safeFileName(chosen ?? "\(experiment)-\(folderName)")
             // The files the code cells read, copied beside the notebook so that it runs anywhere.
             let files = "\(outputFolder)/\(name)-data"
-            try copyFiles(["comparison.csv", "comparison.md", "comparison.json"], from: directory, to: files)
+            try copyFiles(["comparison.csv", "comparison.md", "comparison.json", "robustness.csv", "robustness.json"], from: directory, to: files)
             for i in runs.indices {
                 let copy = "\(files)/runs/\(i + 1)-\(safeFileName(runs[i].name))"
                 try copyFiles(["history.csv", "predictions.csv", "metrics.json"], from: runs[i].runDirectory, to: copy)
                 runs[i].filesDirectory = copy
             }
             notebook = NotebookExporter.comparisonNotebook(title: experiment, directory: directory, rows: rows,
-                                                           metricNames: metrics, runs: runs, notebookDirectory: outputFolder, filesDirectory: files)
+                                                           metricNames: metrics, runs: runs, notebookDirectory: outputFolder, filesDirectory: files,
+                                                           robustness: Robustness.figures(directory))
         } else if fm.fileExists(atPath: directory + "/config.resolved.json") {
             var summary = try runSummary(directory)
             name = safeFileName(chosen ?? "\(summary.name)-\(folderName)")
             let files = "\(outputFolder)/\(name)-data"
-            try copyFiles(["history.csv", "predictions.csv", "metrics.json", "config.resolved.json"], from: directory, to: files)
+            try copyFiles(["history.csv", "predictions.csv", "metrics.json", "config.resolved.json", "robustness.csv", "robustness.json"],
+                          from: directory, to: files)
             summary.filesDirectory = files
-            notebook = NotebookExporter.runNotebook(summary, notebookDirectory: outputFolder)
+            notebook = NotebookExporter.runNotebook(summary, notebookDirectory: outputFolder, robustness: Robustness.figures(directory))
         } else {
             throw ExperimentError("\(directory): neither a run folder (config.resolved.json) nor a comparison folder (comparison.json)")
         }

@@ -113,13 +113,14 @@ public struct DeploymentCost: Sendable, Equatable {
 /// folder the notebook will be saved in, so the notebook runs from there), else as given.
 public enum NotebookExporter {
     /// A notebook about one run.
-    public static func runNotebook(_ run: RunSummary, notebookDirectory: String? = nil) -> [String: Any] {
+    public static func runNotebook(_ run: RunSummary, notebookDirectory: String? = nil, robustness: RobustnessFigures? = nil) -> [String: Any] {
         var cells = NotebookBuilder()
         cells.markdown("# Run: \(markdownEscape(run.name))\n\nRun directory: `\(run.runDirectory)`\n\n"
             + headline(run.metrics) + "\n\n" + requirements(run.filesDirectory, notebookDirectory)
             + "\n\n## Dataset\n\n" + datasetList(run.datasetSummary))
         cells.markdown(configSection(run.configJSON))
         addRunBody(run, to: &cells, headingLevel: "##")
+        if let robustness { addRobustness(robustness, to: &cells) }
         cells.markdown("## Further analysis\n\nThe cells below reload this run's files with pandas; "
             + "run them in this notebook's folder.")
         cells.code(NotebookPython.runSetup(runDirectory: relativePath(to: run.filesDirectory ?? run.runDirectory, from: notebookDirectory)))
@@ -133,7 +134,8 @@ public enum NotebookExporter {
     /// charts of each metric in `metricNames` (the first is the primary one), then a section
     /// per run in `runs` (typically one representative run per variant).
     public static func comparisonNotebook(title: String, directory: String, rows: [ComparisonRow], metricNames: [String],
-                                          runs: [RunSummary], notebookDirectory: String? = nil, filesDirectory: String? = nil) -> [String: Any] {
+                                          runs: [RunSummary], notebookDirectory: String? = nil, filesDirectory: String? = nil,
+                                          robustness: RobustnessFigures? = nil) -> [String: Any] {
         var cells = NotebookBuilder()
         var intro = "# Comparison: \(markdownEscape(title))\n\nComparison directory: `\(directory)`\n\n"
             + requirements(filesDirectory, notebookDirectory) + "\n\n"
@@ -188,6 +190,7 @@ public enum NotebookExporter {
         if !charts.isEmpty || !deploymentCharts.isEmpty {
             cells.figures(note: "embedded; the code cells at the end redraw it from comparison.csv", charts + deploymentCharts)
         }
+        if let robustness { addRobustness(robustness, to: &cells) }
         for run in runs {
             cells.markdown("## Run: \(markdownEscape(run.name))\n\nRun directory: `\(run.runDirectory)`\n\n" + headline(run.metrics))
             addRunBody(run, to: &cells, headingLevel: "###")
@@ -202,6 +205,20 @@ public enum NotebookExporter {
         if !runs.isEmpty { cells.code(NotebookPython.plotRunHistories) }
         return cells.notebook(fusionlab: ["kind": "comparison", "name": title, "directory": directory,
                                           "metrics": metricNames])
+    }
+
+    /// The robustness section: the summary table and one accuracy-vs-noise chart per modality.
+    static func addRobustness(_ r: RobustnessFigures, to cells: inout NotebookBuilder) {
+        cells.markdown("## Robustness (`fusionlab robustness`, MultiBench's protocol)\n\nRelative robustness: the area under "
+            + "accuracy vs noise level (0–1). Effective robustness: the mean gap to late fusion's curve once it is shifted to "
+            + "the variant's clean accuracy (robustness.json names each corruption).\n\n"
+            + markdownTable(header: r.header.map(markdownEscape), rows: r.rows.map { $0.map(markdownEscape) }))
+        let charts = r.curves.map { curve in
+            (title: "accuracy vs \(curve.modality) noise", svg: SVGCharts.lineChart(
+                title: "test accuracy vs \(curve.modality) noise", xLabel: "\(curve.modality) noise level", yLabel: "accuracy",
+                series: curve.series, integerX: false))
+        }
+        if !charts.isEmpty { cells.figures(note: "embedded from robustness.json", charts) }
     }
 
     /// Writes a notebook atomically as Jupyter does (sorted keys, 1-space indent, UTF-8).

@@ -277,3 +277,13 @@ struct AxisScale {
         return plot.y + plot.height - (span == 0 ? 0.5 : (value - yDomain.0) / span) * plot.height
     }
 }
+
+/// Robustness curves and their summary table, for a notebook (from robustness.json).
+public struct RobustnessFigures: Sendable {
+    /// One chart per corrupted modality: accuracy vs noise level, a series per variant.
+    public var curves: [(modality: String, series: [SVGCharts.Series])] = []
+    /// The summary table's header and rows (relative and effective robustness per modality).
+    public var header: [String] = [], rows: [[String]] = []
+    /// No figures yet.
+    public init() {}
+}
