@@ -3,7 +3,7 @@
 
     python scripts/onnx_check.py model.onnx [--tolerance 1e-5] [--json]
 
-Reads model.reference.safetensors beside the file (written by `fusionlab export onnx`: test-split
+Reads model.onnx.reference.safetensors beside the file (written by `fusionlab export onnx`: test-split
 inputs, every other sample with a seeded subset of modalities absent, and FusionLab's
 probabilities for them), validates the model with onnx.checker (full check, shape inference),
 runs it with onnxruntime on the CPU, and prints the largest |p_onnxruntime - p_fusionlab| and the
@@ -30,7 +30,7 @@ def main():
     if not args.model.endswith(".onnx") or not os.path.exists(args.model):
         print(f"onnx_check: {args.model}: expected an existing .onnx file", file=sys.stderr)
         return 2
-    reference_path = args.model[: -len(".onnx")] + ".reference.safetensors"
+    reference_path = args.model + ".reference.safetensors"
     if not os.path.exists(reference_path):
         print(f"onnx_check: {reference_path} is missing (export with --reference-samples > 0)", file=sys.stderr)
         return 2

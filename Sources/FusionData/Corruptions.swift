@@ -17,14 +17,15 @@ public enum Corruption {
 
     /// Corrupts one normalised image `[C, H, W]` in place; `mean`/`std` are the normalisation
     /// (nil: none), so noise and occlusion are in pixel units.
-    public static func image<G: RandomNumberGenerator>(_ x: UnsafeMutablePointer<Float>, channels: Int, height: Int, width: Int,
-                                                        mean: [Float]?, std: [Float]?, level: Double, using rng: inout G) {
+    public static func image(_ x: UnsafeMutablePointer<Float>, channels: Int, height: Int, width: Int,
+                                                        mean: [Float]?, std: [Float]?, level: Double, using rng: inout SeededGenerator) {
         guard level > 0, channels > 0, height > 0, width > 0 else { return }
         let sigma = Float(0.5 * level)
         let plane = height * width
         for c in 0..<channels {
             let s = std.map { $0[min(c, $0.count - 1)] } ?? 1
-            for i in 0..<plane { x[c * plane + i] += Float(Self.normal(&rng)) * sigma / s }
+            let scale = sigma / s
+            Self.normals(plane, &rng) { i, z in x[c * plane + i] += Float(z) * scale }
         }
         // A square covering level/2 of the area (clipped to the image).
         let side = Int((Double(plane) * level / 2).squareRoot().rounded())
@@ -39,16 +40,18 @@ public enum Corruption {
     }
 
     /// `samples` (the real clip, before padding) with white noise at the SNR of `level`.
-    public static func audio<G: RandomNumberGenerator>(_ samples: [Float], level: Double, using rng: inout G) -> [Float] {
+    public static func audio(_ samples: [Float], level: Double, using rng: inout SeededGenerator) -> [Float] {
         guard level > 0, !samples.isEmpty else { return samples }
         let power = samples.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(samples.count)
         guard power > 0 else { return samples }
         let noiseStd = (power / Foundation.pow(10, snr(level: level) / 10)).squareRoot()
-        return samples.map { $0 + Float(Self.normal(&rng) * noiseStd) }
+        var out = samples
+        Self.normals(out.count, &rng) { i, z in out[i] += Float(z * noiseStd) }
+        return out
     }
 
     /// Token ids and their 1/0 mask with tokens dropped and swapped at `level`, re-padded with 0.
-    public static func text<G: RandomNumberGenerator>(ids: [Int32], mask: [Int32], level: Double, using rng: inout G)
+    public static func text(ids: [Int32], mask: [Int32], level: Double, using rng: inout SeededGenerator)
         -> (ids: [Int32], mask: [Int32]) {
         guard level > 0 else { return (ids, mask) }
         let p = level / 2
@@ -69,9 +72,15 @@ public enum Corruption {
         return (kept + [Int32](repeating: 0, count: n - kept.count), [Int32](repeating: 1, count: kept.count) + [Int32](repeating: 0, count: n - kept.count))
     }
 
-    /// A standard normal draw (Box–Muller).
-    static func normal<G: RandomNumberGenerator>(_ rng: inout G) -> Double {
-        let u = max(Double.random(in: 0..<1, using: &rng), 1e-300), v = Double.random(in: 0..<1, using: &rng)
-        return (-2 * Foundation.log(u)).squareRoot() * Foundation.cos(2 * Double.pi * v)
+    /// `count` standard normal draws (Box–Muller, both values of each pair), handed to `body` with their index.
+    static func normals(_ count: Int, _ rng: inout SeededGenerator, _ body: (Int, Double) -> Void) {
+        var i = 0
+        while i < count {
+            let u = max(Double.random(in: 0..<1, using: &rng), 1e-300), v = Double.random(in: 0..<1, using: &rng)
+            let r = (-2 * Foundation.log(u)).squareRoot(), a = 2 * Double.pi * v
+            body(i, r * Foundation.cos(a))
+            if i + 1 < count { body(i + 1, r * Foundation.sin(a)) }
+            i += 2
+        }
     }
 }

@@ -98,6 +98,9 @@ public enum ConfigValidation {
         require(t.gradClip >= 0, "training.grad_clip", "expected 0 (off) or a positive norm, got \(t.gradClip)")
         require((1...256).contains(t.threads), "training.threads", "expected 1...256, got \(t.threads)")
         require(t.labelSmoothing >= 0 && t.labelSmoothing < 1, "training.label_smoothing", "expected [0, 1), got \(t.labelSmoothing)")
+        for (key, value) in [("image", t.noise.image), ("audio", t.noise.audio), ("text", t.noise.text), ("probability", t.noise.probability)] {
+            require(value >= 0 && value <= 1, "training.noise.\(key)", "expected [0, 1], got \(value)")
+        }
         require(t.schedule.stepSize >= 1, "training.schedule.step_size", "expected at least 1")
         require(t.schedule.warmupEpochs >= 0, "training.schedule.warmup_epochs", "expected 0 or more")
         require(t.earlyStopping.patience >= 0, "training.early_stopping.patience", "expected 0 (off) or more")

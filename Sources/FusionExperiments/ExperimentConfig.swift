@@ -246,6 +246,24 @@ public struct EarlyStoppingConfig: Codable, Equatable, Sendable {
     public init() {}
 }
 
+/// Training samples corrupted with the robustness protocol's noise (`fusionlab robustness`,
+/// `Corruption`): a sample's modality is corrupted with `probability`, at a level drawn
+/// uniformly from 0 to that modality's maximum.
+public struct NoiseAugmentationConfig: Codable, Equatable, Sendable {
+    @Doc("Highest image noise level in [0, 1] (0: off): Gaussian pixel noise of σ 0.5·level and an occluding square of level/2 of the image.")
+    public var image = 0.0
+    @Doc("Highest audio noise level in [0, 1] (0: off): white noise at SNR 30 − 35·level dB on the waveform, before MFCCs (the training clips are read once more).")
+    public var audio = 0.0
+    @Doc("Highest text noise level in [0, 1] (0: off): tokens dropped, then neighbours swapped, each with probability level/2.")
+    public var text = 0.0
+    @Doc("Chance that a training sample's modality is corrupted (for each modality with a level above 0).")
+    public var probability = 0.5
+    /// Off.
+    public init() {}
+    /// Whether any modality is corrupted.
+    public var isActive: Bool { image > 0 || audio > 0 || text > 0 }
+}
+
 /// Optimisation.
 public struct TrainingConfig: Codable, Equatable, Sendable {
     @Doc("The optimizer (as torch.optim: Adam, AdamW, SGD).")
@@ -282,6 +300,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var save: CheckpointRetention = .last
     @Doc("Whether checkpoints hold frozen parameters (transfer.freeze, pretrained encoders); false leaves them out and loading takes them from where training did (the pretrained model, transfer.init_from).")
     public var saveFrozen = true
+    @Doc("Noise augmentation per modality with the robustness protocol's corruptions (beside model.fusion.modality_dropout).")
+    public var noise = NoiseAugmentationConfig()
     /// A configuration with every default.
     public init() {}
 }

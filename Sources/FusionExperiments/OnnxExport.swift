@@ -534,8 +534,8 @@ public enum OnnxExport {
             throw ExperimentError("export onnx \(run): \(error.description)")
         }
         try FileIO.writeAtomically(Data(exported.bytes), to: output)
-        let base = String(output.dropLast(".onnx".count))
-        let description = base + ".json"
+        // model.onnx.json, model.onnx.reference.safetensors: names no experiment or dataset file has.
+        let description = output + ".json"
         var inputs: [[String: Any]] = []
         for m in model.modalities {
             switch m {
@@ -611,7 +611,7 @@ public enum OnnxExport {
             (name, Tensor(columns[name] ?? [], shape: [count] + (shapes[name] ?? [])))
         }
         tensors.append(("probabilities", Tensor(probabilities, shape: [count, data.classNames.count])))
-        let reference = base + ".reference.safetensors"
+        let reference = output + ".reference.safetensors"
         try Safetensors.write(tensors, metadata: ["split": split.rawValue, "run": run, "note": "text_ids are stored as float32; cast to int64"], to: reference)
         return Summary(model: output, description: description, reference: reference, samples: count, ops: exported.ops)
     }

@@ -157,6 +157,7 @@ public final class Trainer {
         if startEpoch > 1 { progress.log("resuming after epoch \(startEpoch - 1)") }
         // Patterns unfrozen in earlier epochs stay unfrozen after a resume.
         for step in config.transfer.unfreeze where step.epoch < startEpoch { model.unfreeze(step.patterns) }
+        let noise = t.noise.isActive ? try TrainingNoise(data: data, config: t.noise, seed: config.seed, progress: progress) : nil
         var epoch = startEpoch
         pruner?.start()
         while epoch <= t.epochs {
@@ -184,9 +185,10 @@ public final class Trainer {
             let batchesOfEpoch = train.epoch(epoch).makeIterator()
             while true {
                 let waited = Date()
-                guard let b = batchesOfEpoch.next() else { break }
-                dataSeconds += Date().timeIntervalSince(waited)
+                guard let clean = batchesOfEpoch.next() else { break }
                 batchIndex += 1
+                let b = try noise?.apply(clean, epoch: epoch, batch: batchIndex) ?? clean
+                dataSeconds += Date().timeIntervalSince(waited)
                 if parallel {
                     // This rank's share of the global batch's mean loss (the sum over ranks is that
                     // mean); an empty slice of a short batch still joins the step's all-reduce.

@@ -15,8 +15,8 @@ struct ExportONNX: ParsableCommand {
         commandName: "onnx",
         abstract: "The whole fused model (encoders, fusion, head) as ONNX (opset 17): features and presence masks in, logits and probabilities out.",
         discussion: """
-        Beside model.onnx: model.json (what each input means, the preprocessing, the classes) and \
-        model.reference.safetensors (test-split inputs with FusionLab's probabilities). Check the file in \
+        Beside model.onnx: model.onnx.json (what each input means, the preprocessing, the classes) and \
+        model.onnx.reference.safetensors (test-split inputs with FusionLab's probabilities). Check the file in \
         onnxruntime with: python scripts/onnx_check.py model.onnx
         """)
     @Argument(help: "Run directory.", completion: .directory) var runDirectory: String

@@ -87,7 +87,7 @@ extension EndToEndTests {
             let folder = try XCTUnwrap(runDirectories("onnx-\(fusion)").last)
             let exported = try fusionlab(["export", "onnx", folder, "-o", "\(fusion).onnx", "--reference-samples", "24"])
             XCTAssertEqual(exported.status, 0, "\(fusion): \(exported.err)")
-            let info = try json(Self.workspace.appendingPathComponent("\(fusion).json").path)
+            let info = try json(Self.workspace.appendingPathComponent("\(fusion).onnx.json").path)
             XCTAssertEqual(info["opset"] as? Int, 17)
             XCTAssertEqual((info["inputs"] as? [[String: Any]])?.compactMap { $0["name"] as? String },
                            ["text_ids", "text_mask", "text_present", "image", "image_present", "audio", "audio_mask", "audio_present"])
@@ -110,3 +110,4 @@ extension EndToEndTests {
         XCTAssertTrue(missing.err.contains("runs/nowhere"), missing.err)
     }
 }
+
