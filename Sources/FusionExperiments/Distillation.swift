@@ -20,7 +20,8 @@ public struct TeacherTargets {
     /// The temperature.
     public let temperature: Float
     private let logitsByID: [String: [Float]]
-    private let classes: Int
+    /// The teachers' classes: the student's first `classes` logits are distilled.
+    public let classes: Int
 
     /// The teacher targets `config.distill` asks for (nil without a teacher). Teachers named
     /// by experiment file are their latest finished run under `runsRoot` (then `runs`).
@@ -31,21 +32,27 @@ public struct TeacherTargets {
         let temperature = Float(d.temperature)
         var sums: [String: [Double]] = [:]
         var folders: [String] = []
+        var teacherClasses: Int?
         for source in d.teacher {
             let folder = try runFolder(source, runsRoot: runsRoot)
             folders.append(folder)
             let teacher = try ExperimentRunner.load(run: folder, datasetPath: config.dataset.path, progress: Progress(quiet: true))
-            guard teacher.data.classNames == classNames else {
-                throw ExperimentError("distill.teacher: \(folder) was trained on the labels \(teacher.data.classNames), "
-                                      + "this experiment has \(classNames)")
+            // The teacher's own labels must be this experiment's, or their first part (a student
+            // whose head grew with new labels learns without forgetting on the old ones).
+            let own = ExperimentRunner.recordedClasses(folder) ?? teacher.data.classNames
+            guard own.count <= classNames.count, Array(classNames.prefix(own.count)) == own,
+                  teacherClasses == nil || teacherClasses == own.count else {
+                throw ExperimentError("distill.teacher: \(folder) was trained on the labels \(own), "
+                                      + "this experiment has \(classNames) (a teacher's labels must be these or their first ones)")
             }
+            teacherClasses = own.count
             var count = 0
             for split in Split.allCases where teacher.data.caches[split] != nil {
                 let loader = try teacher.data.loader(split, training: false)
                 for batch in loader.epoch(0) {
                     let logits = withNoGrad { teacher.model(batch) }
                     let probabilities = (logits / temperature).softmax(axis: 1)
-                    let c = classNames.count
+                    let c = logits.shape[1]
                     for (row, id) in batch.ids.enumerated() {
                         var sum = sums[id] ?? [Double](repeating: 0, count: c)
                         for k in 0..<c { sum[k] += Double(probabilities.data[row * c + k]) }
@@ -63,7 +70,7 @@ public struct TeacherTargets {
         for (id, sum) in sums {
             logitsByID[id] = sum.map { Float(Double(temperature) * log(max($0 / k, 1e-30))) }
         }
-        return TeacherTargets(teachers: folders, temperature: temperature, logitsByID: logitsByID, classes: classNames.count)
+        return TeacherTargets(teachers: folders, temperature: temperature, logitsByID: logitsByID, classes: teacherClasses ?? classNames.count)
     }
 
     /// The run folder a `distill.teacher` entry names: a run folder, or an experiment file's

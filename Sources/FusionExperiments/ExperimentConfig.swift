@@ -128,7 +128,7 @@ public struct GeneratorConfig: Codable, Equatable, Sendable {
 public struct TextPreprocessingConfig: Codable, Equatable, Sendable {
     @Doc("word: lower-cased words with a vocabulary built from the training split; wordpiece: BERT WordPiece with the vocab file (as Hugging Face tokenizers).")
     public var tokenizer: TokenizerKind = .word
-    @Doc("vocab.txt of the wordpiece tokenizer, relative to this file (a pretrained model's folder holds one).")
+    @Doc("vocab.txt of the wordpiece tokenizer, relative to this file (a pretrained model's folder holds one); for the word tokenizer, a fixed vocabulary (one word a line, [PAD] and [UNK] first) instead of one built from the training split.")
     public var vocab = ""
     @Doc("Tokens per text: longer texts are truncated, shorter ones padded (padding is masked).")
     public var maxLength = 16

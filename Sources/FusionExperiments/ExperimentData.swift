@@ -115,7 +115,13 @@ public final class ExperimentData {
         case .wordpiece:
             let vocab = t.vocab.isEmpty ? config.model.text.pretrained + "/vocab.txt" : t.vocab
             return try WordPieceTokenizer(vocabPath: vocab)
-        case .word: break
+        case .word:
+            // A fixed vocabulary (an update keeps its parent's ids).
+            if !t.vocab.isEmpty {
+                let vocabulary = try WordVocabulary.load(path: t.vocab)
+                if let path, path != t.vocab { try vocabulary.save(to: path) }
+                return vocabulary
+            }
         }
         let texts = dataset.samples(in: .train).compactMap { $0.text }
         let vocabulary = try WordVocabulary.build(from: texts, minFrequency: t.minFrequency, maxSize: t.maxVocabulary)

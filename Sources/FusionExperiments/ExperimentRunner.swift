@@ -104,7 +104,13 @@ public enum ExperimentRunner {
         // The run's own vocabulary, so ids mean what they meant in training.
         let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, reuseVocabulary: true, caches: caches,
                                               log: progress.log, detail: { progress.detail($0) })
-        let model = try MultimodalClassifier.build(config.model, inputs: data.modelInputs, classes: data.classNames.count, seed: config.seed)
+        // On another dataset whose labels begin with the run's own (an update's data), the model
+        // keeps the run's own head.
+        var classes = data.classNames.count
+        if datasetPath != nil, let own = recordedClasses(directory), own.count < classes, Array(data.classNames.prefix(own.count)) == own {
+            classes = own.count
+        }
+        let model = try MultimodalClassifier.build(config.model, inputs: data.modelInputs, classes: classes, seed: config.seed)
         // Frozen weights left out of the checkpoint come from exactly the checkpoint training
         // initialised from (the pretrained encoder's own are loaded when the model is built).
         let metadata = try Safetensors.read(run.bestCheckpoint).metadata
@@ -121,6 +127,13 @@ public enum ExperimentRunner {
         }
         model.eval()
         return (model, data, config)
+    }
+
+    /// The labels a run's manifest records, in order.
+    static func recordedClasses(_ run: String) -> [String]? {
+        guard let data = try? FileIO.read(run + "/manifest.json"),
+              let manifest = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return manifest["classes"] as? [String]
     }
 
     static func splitCounts(_ data: ExperimentData) -> [String: Any] {

@@ -367,7 +367,9 @@ public final class Trainer {
         var loss = crossEntropy(logits, targets: b.labels, labelSmoothing: Float(config.training.labelSmoothing))
         if let teacher {
             let alpha = Float(config.distill.alpha)
-            let kd = klDivergence(studentLogits: logits, teacherLogits: try teacher.logits(for: b.ids), temperature: teacher.temperature)
+            // A teacher with fewer classes (an update that added labels) distils the old ones.
+            let student = teacher.classes < logits.shape[1] ? logits.slice(axis: 1, 0..<teacher.classes) : logits
+            let kd = klDivergence(studentLogits: student, teacherLogits: try teacher.logits(for: b.ids), temperature: teacher.temperature)
             loss = kd * alpha + loss * (1 - alpha)
         }
         return (logits, loss)
