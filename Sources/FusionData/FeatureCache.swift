@@ -74,6 +74,23 @@ public final class FeatureCache: @unchecked Sendable {
         public var payloadBytes: Int
         /// Hex checksum of the payload.
         public var checksum: String
+        /// Per sample, a hash of what its row was decoded from (id, caption, each file's path,
+        /// size and modification time): a later build reuses the rows whose samples are
+        /// unchanged, so samples appended to a dataset are the only ones decoded.
+        public var fingerprints: [String]? = nil
+    }
+
+    /// The fingerprint of `sample` (see `Header.fingerprints`).
+    public static func fingerprint(_ sample: DatasetSample) -> String {
+        var h = Hash64.fnv1a(Array("\(sample.id)|\(sample.text ?? "\u{0}")".utf8))
+        for path in [sample.imagePath, sample.audioPath] {
+            guard let path else { h = Hash64.fnv1a([0], seed: h); continue }
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+            let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1
+            let mtime = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            h = Hash64.fnv1a(Array("\(path)|\(size)|\(mtime)".utf8), seed: h)
+        }
+        return String(format: "%016llx", h)
     }
 
     static let magic = Array("FLCACHE1".utf8)
@@ -262,14 +279,20 @@ public final class FeatureCache: @unchecked Sendable {
         // A cache built while skipping bad samples never serves a run that must fail on them.
         if policy == .skip { tag = Hash64.fnv1a(Array("bad_samples=skip".utf8), seed: tag) }
         let path = "\(directory)/\(safeFileName(dataset.info.name))-\(split.rawValue)-\(String(format: "%08llx", tag & 0xFFFF_FFFF)).flcache"
+        var previous: FeatureCache?
         if FileManager.default.fileExists(atPath: path) {
             switch open(path: path, expectedKey: key, classes: dataset.info.labels.count, vocabulary: textEncoder?.vocabularySize) {
             case .success(let cache): return cache
-            case .failure(let reason): log("feature cache: rebuilding: \(reason)")
+            case .failure(let reason):
+                log("feature cache: rebuilding: \(reason)")
+                // A stale but sound cache of the same settings lends the rows of unchanged samples.
+                if case .success(let old) = open(path: path, classes: nil, vocabulary: textEncoder?.vocabularySize), old.header.fingerprints != nil {
+                    previous = old
+                }
             }
         }
         try FeatureCacheBuilder.build(dataset: dataset, split: split, settings: settings, textEncoder: textEncoder,
-                                      key: key, path: path, policy: policy, threads: threads, log: log)
+                                      key: key, path: path, policy: policy, threads: threads, previous: previous, log: log)
         switch open(path: path, expectedKey: key, classes: dataset.info.labels.count, vocabulary: textEncoder?.vocabularySize) {
         case .success(let cache): return cache
         case .failure(let reason): throw reason

@@ -5,9 +5,21 @@ import FusionTensor
 /// Preprocesses one split in parallel and writes its cache file atomically.
 enum FeatureCacheBuilder {
     static func build(dataset: Dataset, split: Split, settings: PreprocessingSettings, textEncoder: TextEncoder?,
-                      key: String, path: String, policy: BadSamplePolicy, threads: Int, log: (String) -> Void) throws {
+                      key: String, path: String, policy: BadSamplePolicy, threads: Int, previous: FeatureCache? = nil,
+                      log: (String) -> Void) throws {
         let samples = dataset.samples(in: split)
         let n = samples.count
+        let fingerprints = samples.map(FeatureCache.fingerprint)
+        // Rows of unchanged samples come from the previous cache of the same settings.
+        var reuse = [Int?](repeating: nil, count: n)
+        if let previous, let old = previous.header.fingerprints, old.count == previous.count,
+           previous.header.imageShape == settings.image?.shape, previous.header.audioShape == settings.audio?.shape,
+           previous.header.textLength == settings.text?.maxLength {
+            let rows = Dictionary(old.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+            for i in 0..<n { reuse[i] = rows[fingerprints[i]] }
+        }
+        let reused = reuse.compactMap { $0 }.count
+        if previous != nil { log("feature cache \(split.rawValue): \(reused) of \(n) samples unchanged and reused, \(n - reused) decoded") }
         let imageRow = settings.image.map { shapeCount($0.shape) } ?? 0
         let audioRow = settings.audio.map { shapeCount($0.shape) } ?? 0
         let textRow = settings.text?.maxLength ?? 0
@@ -34,6 +46,14 @@ enum FeatureCacheBuilder {
                                 let extractor = settings.audio.flatMap { try? MFCC($0.mfcc) }
                                 for i in (n * c / chunks)..<(n * (c + 1) / chunks) {
                                     let sample = samples[i]
+                                    if let j = reuse[i], let previous {
+                                        if let img, imageRow > 0 { (img + i * imageRow).update(from: previous.image(j), count: imageRow) }
+                                        if let aud, audioRow > 0 { (aud + i * audioRow).update(from: previous.audio(j), count: audioRow) }
+                                        if let txt, textRow > 0 { (txt + i * 2 * textRow).update(from: previous.text(j), count: 2 * textRow) }
+                                        for (k, m) in Modality.allCases.enumerated() { pre?[3 * i + k] = previous.has(j, m) ? 1 : 0 }
+                                        valid?[i] = Int32(previous.audioFrames(j))
+                                        continue
+                                    }
                                     do {
                                         if let s = settings.image, let p = sample.imagePath, let img {
                                             let t = try s.load(path: p)
@@ -88,7 +108,8 @@ enum FeatureCacheBuilder {
         let m = keep.count
         var header = FeatureCache.Header(version: FeatureCache.version, key: key, split: split, ids: keep.map { samples[$0].id },
                                          imageShape: settings.image?.shape, audioShape: settings.audio?.shape,
-                                         textLength: settings.text?.maxLength, payloadBytes: 0, checksum: "")
+                                         textLength: settings.text?.maxLength, payloadBytes: 0, checksum: "",
+                                         fingerprints: keep.map { fingerprints[$0] })
         guard let layout = CacheLayout(header) else { throw FusionDataError(file: path, "the cache of \(m) samples would be too large") }
         header.payloadBytes = layout.total
         var payload = Data(count: layout.total)

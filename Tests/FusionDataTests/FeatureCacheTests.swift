@@ -58,7 +58,8 @@ final class FeatureCacheTests: XCTestCase {
         try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: 3600)], ofItemAtPath: ds.samples[0].imagePath ?? "")
         let refreshed = try FeatureCache.load(dataset: ds, split: .train, settings: settings(), textEncoder: vocab(), directory: cacheDir) { log.append($0) }
         XCTAssertEqual(refreshed.path, first.path)
-        XCTAssertTrue(log.last?.contains("stale") ?? false, "\(log)")
+        XCTAssertTrue(log.contains { $0.contains("stale") }, "\(log)")
+        XCTAssertEqual(log.last, "feature cache train: 7 of 8 samples unchanged and reused, 1 decoded")
         _ = try FeatureCache.load(dataset: ds, split: .train, settings: changed, textEncoder: vocab(), directory: cacheDir) { log.append($0) }
         // A flipped payload byte: checksum mismatch → rebuilt.
         let path = rebuilt.path
@@ -72,6 +73,58 @@ final class FeatureCacheTests: XCTestCase {
         _ = try FeatureCache.load(dataset: ds, split: .train, settings: changed, textEncoder: vocab(), directory: cacheDir) { log.append($0) }
         XCTAssertTrue(log.last.map { $0.contains("size") || $0.contains("header") } ?? false, "\(log)")
         if case .success = FeatureCache.open(path: path) {} else { XCTFail("rebuilt cache should open") }
+    }
+
+    /// Every row of `a` equals the row of the same sample id in `b`.
+    private func assertSameRows(_ a: FeatureCache, _ b: FeatureCache, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.header.ids.sorted(), b.header.ids.sorted(), file: file, line: line)
+        let rows = Dictionary(uniqueKeysWithValues: b.header.ids.enumerated().map { ($1, $0) })
+        for (i, id) in a.header.ids.enumerated() {
+            guard let j = rows[id] else { continue }
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: a.image(i), count: a.imageRow)), Array(UnsafeBufferPointer(start: b.image(j), count: b.imageRow)), id, file: file, line: line)
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: a.audio(i), count: a.audioRow)), Array(UnsafeBufferPointer(start: b.audio(j), count: b.audioRow)), id, file: file, line: line)
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: a.text(i), count: 2 * a.textRow)), Array(UnsafeBufferPointer(start: b.text(j), count: 2 * b.textRow)), id, file: file, line: line)
+            XCTAssertEqual(a.audioFrames(i), b.audioFrames(j), id, file: file, line: line)
+            XCTAssertEqual(a.label(i), b.label(j), id, file: file, line: line)
+            for m in Modality.allCases { XCTAssertEqual(a.has(i, m), b.has(j, m), "\(id) \(m)", file: file, line: line) }
+        }
+    }
+
+    func testAppendedSamplesAreTheOnlyOnesDecodedAndChangesAreStillSeen() throws {
+        let dir = try TestSupport.temporaryDirectory(self)
+        let root = try DatasetTests.makeDataset(in: dir, count: 16)
+        let samplesPath = root + "/samples.jsonl"
+        let full = try String(contentsOfFile: samplesPath, encoding: .utf8)
+        // The dataset before growing: training samples s0…s7 of s0…s11.
+        let lines = full.split(separator: "\n")
+        let early = lines.filter { line in !["s8", "s9", "s10", "s11"].contains { line.contains("\"id\":\"\($0)\"") } }
+        XCTAssertEqual(early.count, 12)
+        try (early.joined(separator: "\n") + "\n").write(toFile: samplesPath, atomically: true, encoding: .utf8)
+        var log = [String]()
+        let cacheDir = dir + "/cache"
+        let before = try FeatureCache.load(dataset: try Dataset.load(path: root), split: .train, settings: settings(), textEncoder: vocab(), directory: cacheDir) { log.append($0) }
+        XCTAssertEqual(before.count, 8)
+        // Four samples appended: only they are decoded, and the rows equal a full build.
+        try full.write(toFile: samplesPath, atomically: true, encoding: .utf8)
+        let grown = try Dataset.load(path: root)
+        let after = try FeatureCache.load(dataset: grown, split: .train, settings: settings(), textEncoder: vocab(), directory: cacheDir) { log.append($0) }
+        XCTAssertEqual(log.last, "feature cache train: 8 of 12 samples unchanged and reused, 4 decoded")
+        let fresh = try FeatureCache.load(dataset: grown, split: .train, settings: settings(), textEncoder: vocab(), directory: dir + "/fresh") { _ in }
+        assertSameRows(after, fresh)
+        // A changed file is decoded again; a removed sample is gone.
+        let changed = try XCTUnwrap(grown.samples.first { $0.id == "s3" }?.imagePath)
+        try PNGEncoder.write(Tensor((0..<(3 * 10 * 12)).map { Float($0 % 5) / 4 }, shape: [3, 10, 12]), to: changed)
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: 60)], ofItemAtPath: changed)
+        let edited = try Dataset.load(path: root)
+        let redone = try FeatureCache.load(dataset: edited, split: .train, settings: settings(), textEncoder: vocab(), directory: cacheDir) { log.append($0) }
+        XCTAssertEqual(log.last, "feature cache train: 11 of 12 samples unchanged and reused, 1 decoded")
+        assertSameRows(redone, try FeatureCache.load(dataset: edited, split: .train, settings: settings(), textEncoder: vocab(), directory: dir + "/fresh2") { _ in })
+        let without = full.split(separator: "\n").filter { !$0.contains("\"id\":\"s5\"") }
+        try (without.joined(separator: "\n") + "\n").write(toFile: samplesPath, atomically: true, encoding: .utf8)
+        let smaller = try FeatureCache.load(dataset: try Dataset.load(path: root), split: .train, settings: settings(), textEncoder: vocab(), directory: cacheDir) { log.append($0) }
+        XCTAssertEqual(smaller.count, 11)
+        XCTAssertFalse(smaller.header.ids.contains("s5"))
+        XCTAssertEqual(log.last, "feature cache train: 11 of 11 samples unchanged and reused, 0 decoded")
     }
 
     /// `file` with its payload's bytes changed by `edit` and both checksums recomputed: a cache
