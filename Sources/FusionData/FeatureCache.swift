@@ -78,6 +78,8 @@ public final class FeatureCache: @unchecked Sendable {
         /// size and modification time): a later build reuses the rows whose samples are
         /// unchanged, so samples appended to a dataset are the only ones decoded.
         public var fingerprints: [String]? = nil
+        /// The text vocabulary's fingerprint: text rows are reused only under the same one.
+        public var vocabulary: String? = nil
     }
 
     /// The fingerprint of `sample` (see `Header.fingerprints`).
@@ -274,8 +276,11 @@ public final class FeatureCache: @unchecked Sendable {
         // own caches); a change of the dataset's files makes that file stale, and it is rebuilt.
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
+        // The vocabulary is in the key, not in the file name: a training split that grows changes
+        // a built vocabulary, and the stale file at the same name still lends its image and
+        // audio rows (text is encoded again under the new vocabulary).
         var tag = Hash64.fnv1a(try encoder.encode(settings.cached))
-        if let textEncoder { tag = Hash64.fnv1a(Array("\(type(of: textEncoder)) \(textEncoder.vocabularyFingerprint)".utf8), seed: tag) }
+        if let textEncoder { tag = Hash64.fnv1a(Array("\(type(of: textEncoder))".utf8), seed: tag) }
         // A cache built while skipping bad samples never serves a run that must fail on them.
         if policy == .skip { tag = Hash64.fnv1a(Array("bad_samples=skip".utf8), seed: tag) }
         let path = "\(directory)/\(safeFileName(dataset.info.name))-\(split.rawValue)-\(String(format: "%08llx", tag & 0xFFFF_FFFF)).flcache"
@@ -286,7 +291,7 @@ public final class FeatureCache: @unchecked Sendable {
             case .failure(let reason):
                 log("feature cache: rebuilding: \(reason)")
                 // A stale but sound cache of the same settings lends the rows of unchanged samples.
-                if case .success(let old) = open(path: path, classes: nil, vocabulary: textEncoder?.vocabularySize), old.header.fingerprints != nil {
+                if case .success(let old) = open(path: path, classes: nil, vocabulary: nil), old.header.fingerprints != nil {
                     previous = old
                 }
             }

@@ -18,8 +18,13 @@ enum FeatureCacheBuilder {
             let rows = Dictionary(old.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
             for i in 0..<n { reuse[i] = rows[fingerprints[i]] }
         }
+        let vocabulary = textEncoder.map { String(format: "%016llx", $0.vocabularyFingerprint) }
+        let reuseText = previous?.header.vocabulary == vocabulary
         let reused = reuse.compactMap { $0 }.count
-        if previous != nil { log("feature cache \(split.rawValue): \(reused) of \(n) samples unchanged and reused, \(n - reused) decoded") }
+        if previous != nil {
+            log("feature cache \(split.rawValue): \(reused) of \(n) samples unchanged and reused, \(n - reused) decoded"
+                + (reuseText || settings.text == nil ? "" : " (captions encoded again: the vocabulary changed)"))
+        }
         let imageRow = settings.image.map { shapeCount($0.shape) } ?? 0
         let audioRow = settings.audio.map { shapeCount($0.shape) } ?? 0
         let textRow = settings.text?.maxLength ?? 0
@@ -49,8 +54,19 @@ enum FeatureCacheBuilder {
                                     if let j = reuse[i], let previous {
                                         if let img, imageRow > 0 { (img + i * imageRow).update(from: previous.image(j), count: imageRow) }
                                         if let aud, audioRow > 0 { (aud + i * audioRow).update(from: previous.audio(j), count: audioRow) }
-                                        if let txt, textRow > 0 { (txt + i * 2 * textRow).update(from: previous.text(j), count: 2 * textRow) }
                                         for (k, m) in Modality.allCases.enumerated() { pre?[3 * i + k] = previous.has(j, m) ? 1 : 0 }
+                                        if let txt, textRow > 0 {
+                                            if reuseText {
+                                                (txt + i * 2 * textRow).update(from: previous.text(j), count: 2 * textRow)
+                                            } else if let s = settings.text, let t = sample.text, let textEncoder {
+                                                // Another vocabulary: the caption is encoded again (cheap); the media rows stay.
+                                                let encoded = textEncoder.encode(t, maxLength: s.maxLength)
+                                                for q in 0..<textRow {
+                                                    txt[i * 2 * textRow + q] = encoded.ids[q]
+                                                    txt[i * 2 * textRow + textRow + q] = encoded.attentionMask[q]
+                                                }
+                                            }
+                                        }
                                         valid?[i] = Int32(previous.audioFrames(j))
                                         continue
                                     }
@@ -109,7 +125,7 @@ enum FeatureCacheBuilder {
         var header = FeatureCache.Header(version: FeatureCache.version, key: key, split: split, ids: keep.map { samples[$0].id },
                                          imageShape: settings.image?.shape, audioShape: settings.audio?.shape,
                                          textLength: settings.text?.maxLength, payloadBytes: 0, checksum: "",
-                                         fingerprints: keep.map { fingerprints[$0] })
+                                         fingerprints: keep.map { fingerprints[$0] }, vocabulary: vocabulary)
         guard let layout = CacheLayout(header) else { throw FusionDataError(file: path, "the cache of \(m) samples would be too large") }
         header.payloadBytes = layout.total
         var payload = Data(count: layout.total)

@@ -125,6 +125,12 @@ final class FeatureCacheTests: XCTestCase {
         XCTAssertEqual(smaller.count, 11)
         XCTAssertFalse(smaller.header.ids.contains("s5"))
         XCTAssertEqual(log.last, "feature cache train: 11 of 11 samples unchanged and reused, 0 decoded")
+        // A vocabulary that changed (a grown training split builds another): media rows are
+        // reused, captions encoded again, and the rows equal a full build.
+        let other = try WordVocabulary.build(from: ["sample number a dog", "cat"])
+        let reencoded = try FeatureCache.load(dataset: try Dataset.load(path: root), split: .train, settings: settings(), textEncoder: other, directory: cacheDir) { log.append($0) }
+        XCTAssertEqual(log.last, "feature cache train: 11 of 11 samples unchanged and reused, 0 decoded (captions encoded again: the vocabulary changed)")
+        assertSameRows(reencoded, try FeatureCache.load(dataset: try Dataset.load(path: root), split: .train, settings: settings(), textEncoder: other, directory: dir + "/fresh3") { _ in })
     }
 
     /// `file` with its payload's bytes changed by `edit` and both checksums recomputed: a cache
