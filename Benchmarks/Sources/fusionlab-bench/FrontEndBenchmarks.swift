@@ -222,8 +222,31 @@ func featureCacheBenchmark(_ options: BenchOptions) -> [Measurement] {
         let first = try epoch()
         var second = Double.infinity
         for _ in 0..<3 { second = min(second, try epoch()) }
+        // The dataset grows by 10 %: the incremental build decodes only the new samples; the
+        // full build (cache removed) decodes all of them.
+        let added = count / 10
+        try writeBenchImages(to: root + "/images", count: count + added, size: 64, channels: 3, prefix: "new", seed: 5)
+        for i in count..<(count + added) {
+            let clip = AudioClip(sampleRate: 22050, samples: (0..<22050).map { Float(0.3 * sin(2 * Double.pi * 440 * Double($0 + i) / 22050)) })
+            try AudioFile.write(clip, to: root + "/audio/a\(i).wav")
+            records.append(.init(id: "s\(i)", split: .train, label: i % 2 == 0 ? "a" : "b", text: "sample \(i) of the benchmark dataset",
+                                 image: String(format: "images/new%04d.png", i), audio: "audio/a\(i).wav"))
+        }
+        try DatasetWriter.write(info: DatasetInfo(name: "bench", labels: ["a", "b"]), records: records, to: root)
+        let grown = try Dataset.load(path: root)
+        func build(_ directory: String) throws -> Double {
+            let start = now()
+            _ = try FeatureCache.load(dataset: grown, split: .train, settings: settings, textEncoder: vocab, directory: directory, threads: options.threads) { _ in }
+            return now() - start
+        }
+        let incremental = try build(dir + "/cache")
+        var full = Double.infinity
+        for k in 0..<2 { full = min(full, try build(dir + "/full-\(k)")) }
         return [Measurement(workload: "feature-cache", threads: options.threads, metric: "first_epoch_samples_per_sec", value: Double(count) / first),
                 Measurement(workload: "feature-cache", threads: options.threads, metric: "second_epoch_samples_per_sec", value: Double(count) / second),
-                Measurement(workload: "feature-cache", threads: options.threads, metric: "second_over_first_speedup", value: first / second)]
+                Measurement(workload: "feature-cache", threads: options.threads, metric: "second_over_first_speedup", value: first / second),
+                Measurement(workload: "feature-cache", threads: options.threads, metric: "grow_10pct_incremental_seconds", value: incremental),
+                Measurement(workload: "feature-cache", threads: options.threads, metric: "grow_10pct_full_rebuild_seconds", value: full),
+                Measurement(workload: "feature-cache", threads: options.threads, metric: "grow_full_over_incremental", value: full / incremental)]
     } catch { die("\(error)") }
 }
