@@ -91,3 +91,11 @@ payload += struct.pack("<8i", 5, 6, 1, 1, 7, 0, 1, 0)
 header = {"version": 2, "key": "seed", "split": "train", "ids": ["s1", "s2"], "imageShape": [1, 2, 2],
           "audioShape": [2, 3], "textLength": text_len, "payloadBytes": len(payload), "checksum": "auto"}
 put("cache", "two-samples", json.dumps(header).encode() + b"\0" + payload)
+
+# multipart: a Content-Type line, then the body (what `fusionlab serve` reads from an upload).
+put("multipart", "text-image", b"multipart/form-data; boundary=XyZ\n--XyZ\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\n"
+    b"a red square\r\n--XyZ\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n"
+    b"\x89PNG\r\n\x1a\n\x00\x00\r\n--XyZ--\r\n")
+put("multipart", "quoted-boundary", b"multipart/form-data; charset=utf-8; boundary=\"a b\"\npreamble\r\n--a b\r\n"
+    b"Content-Disposition: form-data; name=\"audio\"; filename=\"x;y.wav\"\r\n\r\nRIFF\r\n--a b--")
+put("multipart", "empty-part", b"multipart/form-data; boundary=B\n--B\r\nContent-Disposition: form-data; name=\"e\"\r\n\r\n\r\n--B--\r\n")

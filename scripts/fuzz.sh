@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes every reader of untrusted input with libFuzzer under AddressSanitizer (LeakSanitizer
 # included): the PNG and JPEG decoders, the audio reader, the dataset parser, the experiment loader,
-# the safetensors reader and the feature cache reader (Fuzz/Sources/fusionlab-fuzz).
+# the safetensors reader, the feature cache reader and the multipart upload reader of
+# `fusionlab serve` (Fuzz/Sources/fusionlab-fuzz).
 #
 #   bash scripts/fuzz.sh [--runs N] [--time SECONDS] [harness...]
 #
@@ -26,7 +27,7 @@ while [ $# -gt 0 ]; do
     *) harnesses+=("$1"); shift ;;
   esac
 done
-[ ${#harnesses[@]} -eq 0 ] && harnesses=(png jpeg audio dataset experiment safetensors cache)
+[ ${#harnesses[@]} -eq 0 ] && harnesses=(png jpeg audio dataset experiment safetensors cache multipart)
 
 # SwiftPM's repeated --sanitize flags reach swiftc as separate -sanitize= options, of which the
 # last wins; one combined option keeps both coverage instrumentation and AddressSanitizer.

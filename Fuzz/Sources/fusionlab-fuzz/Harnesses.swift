@@ -25,6 +25,8 @@ enum Harness: String, CaseIterable {
     /// A feature cache: raw bytes when they start with the magic, otherwise header JSON NUL
     /// payload framed with correct checksums, so the fuzzer reaches the header's semantics.
     case cache
+    /// A `fusionlab serve` upload: a Content-Type line, then a multipart/form-data body.
+    case multipart
 
     /// Runs one input; true when the reader accepted it (false: it gave an error).
     @discardableResult
@@ -37,6 +39,7 @@ enum Harness: String, CaseIterable {
         case .experiment: return fuzzExperiment(data)
         case .safetensors: return fuzzSafetensors(data)
         case .cache: return fuzzCache(data)
+        case .multipart: return fuzzMultipart(data)
         }
     }
 }
@@ -180,5 +183,18 @@ func fuzzCache(_ data: Data) -> Bool {
         if cache.audioRow > 0 { _ = cache.audio(i)[cache.audioRow - 1] }
         if cache.textRow > 0 { _ = cache.text(i)[2 * cache.textRow - 1] }
     }
+    return true
+}
+
+func fuzzMultipart(_ data: Data) -> Bool {
+    let newline = data.firstIndex(of: 0x0A) ?? data.endIndex
+    let contentType = String(decoding: data[data.startIndex..<newline], as: UTF8.self)
+    let body = newline < data.endIndex ? Data(data[(newline + 1)...]) : Data()
+    guard let boundary = MultipartForm.boundary(contentType: contentType) else { return false }
+    check((1...70).contains(boundary.utf8.count), "boundary of \(boundary.utf8.count) bytes")
+    guard let form = try? MultipartForm(body: body, boundary: boundary, maxParts: 8) else { return false }
+    check(form.parts.count <= 8, "\(form.parts.count) parts over the limit of 8")
+    check(form.parts.allSatisfy { !$0.name.isEmpty }, "a part without a name")
+    check(form.parts.reduce(0) { $0 + $1.body.count } <= body.count, "parts hold more bytes than the body")
     return true
 }
