@@ -3,7 +3,7 @@
 # seed: a parent trained on domain a (Experiments/avdigits/avdigits.json), then four updates on
 # Datasets/avdigits-b: fine-tune only (--rehearsal 0), learning without forgetting (--lwf 0.5),
 # rehearsal (--rehearsal 300) and the joint model trained from scratch on both (--from-scratch).
-# Prints one line per run: accuracy on domain a's test split and on domain b's.
+# Prints one line per run: accuracy on domain a's test split (the parent's) and on domain b's.
 #   bash Benchmarks/peers/continual_avdigits.sh [seeds...]     (default 0 1 2; release build)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,12 +15,12 @@ for seed in $SEEDS; do
   "$FUSIONLAB" run Experiments/avdigits/avdigits.json --runs "$runs/s$seed" --set seed="$seed" -q > "$runs/parent.out"
   parent=$(sed -n 's/^run directory: //p' "$runs/parent.out")
   a=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['accuracy'])" "$parent/metrics.json")
-  echo "seed $seed parent               a $a"
+  b=$("$FUSIONLAB" evaluate "$parent" --dataset Datasets/avdigits-b --split test -q | python3 -c "import json,sys; print(json.load(sys.stdin)['accuracy'])")
+  echo "seed $seed parent a $a b $b"
   for variant in "fine-tune:--rehearsal 0" "lwf:--rehearsal 0 --lwf 0.5" "rehearsal:--rehearsal 300" "rehearsal+lwf:--rehearsal 300 --lwf 0.5" "joint:--from-scratch"; do
     name=${variant%%:*}; flags=${variant#*:}
     # shellcheck disable=SC2086
     out=$("$FUSIONLAB" update "$parent" --data Datasets/avdigits-b --runs "$runs/s$seed" $flags -q)
-    line=$(echo "$out" | head -1)
-    echo "seed $seed $name $(echo "$line" | sed -E 's/parent .s test split: parent ([0-9.]+), updated ([0-9.]+) \(forgetting ([-+0-9.]+)\); new test split: ([0-9.]+)/a \2 b \4 forgetting \3/')"
+    echo "seed $seed $name $(echo "$out" | head -1)"
   done
 done
