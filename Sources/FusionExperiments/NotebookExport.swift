@@ -68,8 +68,27 @@ public enum NotebookExport {
             dataset.append(("samples", ["train", "val", "test"].map { "\($0) \(samples[$0] ?? 0)" }.joined(separator: ", ")))
         }
         let configJSON = (try? String(contentsOfFile: directory + "/config.resolved.json", encoding: .utf8)) ?? "{}"
-        return RunSummary(name: config.name, runDirectory: directory, configJSON: configJSON, datasetSummary: dataset,
-                          history: try run.history().map { $0.dictionary }, metrics: metrics)
+        var summary = RunSummary(name: config.name, runDirectory: directory, configJSON: configJSON, datasetSummary: dataset,
+                                 history: try run.history().map { $0.dictionary }, metrics: metrics)
+        summary.lineage = lineageRows(directory)
+        return summary
+    }
+
+    /// The lineage table of a run made by `fusionlab update` (empty for other runs).
+    static func lineageRows(_ directory: String) -> [[String]] {
+        func manifest(_ run: String) -> [String: Any] {
+            (try? FileIO.read(run + "/manifest.json")).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
+        }
+        guard let lineage = manifest(directory)["lineage"] as? [String], lineage.count > 1 else { return [] }
+        return lineage.enumerated().map { step, run in
+            let m = manifest(run)
+            let metrics = (try? FileIO.read(run + "/metrics.json")).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+            let results = m["update_results"] as? [String: Any]
+            let data = (m["update"] as? [String: Any])?["data"] as? String ?? (m["dataset"] as? String ?? "")
+            func f(_ v: Any?) -> String { (v as? Double).map { String(format: "%.4f", $0) } ?? "–" }
+            return ["\(step)", URL(fileURLWithPath: run).lastPathComponent, step == 0 ? "(first run)" : data, f(metrics?["accuracy"]),
+                    f(results?["parent_test_accuracy_updated"]), (results?["forgetting"] as? Double).map { String(format: "%+.4f", $0) } ?? "–"]
+        }
     }
 
     static func readComparison(_ directory: String) throws -> ([ComparisonRow], [String], [RunSummary]) {

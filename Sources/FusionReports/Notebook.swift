@@ -17,6 +17,9 @@ public struct RunSummary {
     /// Where the notebook's code cells read the run's files (copies beside the notebook when
     /// exported, so it runs anywhere); the run directory itself by default.
     public var filesDirectory: String?
+    /// For a run made by `fusionlab update`: one row per run from the first ancestor to this
+    /// one (step, run folder, data, test accuracy, accuracy on its parent's test split, forgetting).
+    public var lineage: [[String]] = []
 
     /// A run summary.
     public init(name: String, runDirectory: String, configJSON: String, datasetSummary: [(String, String)],
@@ -120,6 +123,12 @@ public enum NotebookExporter {
             + "\n\n## Dataset\n\n" + datasetList(run.datasetSummary))
         cells.markdown(configSection(run.configJSON))
         addRunBody(run, to: &cells, headingLevel: "##")
+        if !run.lineage.isEmpty {
+            cells.markdown("## Lineage (`fusionlab update`)\n\nEach run continued the one above it on new data; forgetting is the "
+                + "parent's accuracy on its own test split minus the updated model's.\n\n"
+                + markdownTable(header: ["step", "run", "trained on", "test accuracy", "on the parent's test split", "forgetting"],
+                                rows: run.lineage.map { $0.map(markdownEscape) }))
+        }
         if let robustness { addRobustness(robustness, to: &cells) }
         cells.markdown("## Further analysis\n\nThe cells below reload this run's files with pandas; "
             + "run them in this notebook's folder.")

@@ -57,6 +57,10 @@ extension EndToEndTests {
         XCTAssertEqual(second.status, 0, second.err)
         let grandchild = try XCTUnwrap(second.out.split(separator: "\n").first { $0.hasPrefix("run directory: ") }?.dropFirst("run directory: ".count)).description
         XCTAssertEqual((try json(Self.workspace.appendingPathComponent(grandchild).path + "/manifest.json")["lineage"] as? [String])?.count, 3)
+        // The notebook of the last run shows the lineage.
+        XCTAssertEqual(try fusionlab(["export-notebook", grandchild, "--output", "nb-lineage", "--name", "lineage"]).status, 0)
+        let notebook = try String(contentsOfFile: Self.workspace.appendingPathComponent("nb-lineage/lineage.ipynb").path, encoding: .utf8)
+        XCTAssertTrue(notebook.contains("Lineage") && notebook.contains(URL(fileURLWithPath: child).lastPathComponent), String(notebook.prefix(400)))
     }
 
     func testUpdateRefusesBadParentsDataAndLabelsBeforeTraining() throws {
