@@ -184,7 +184,7 @@ public enum Robustness {
                 let noisy = Corruption.audio(clip, level: levels[i], using: &rng)
                 let mfcc = extractor(AudioLength.padOrTrim(noisy, to: settings.sampleCount))
                 guard mfcc.count == size else { throw ExperimentError("robustness: MFCC of \(id) has \(mfcc.count) values, the cache \(size)") }
-                mfcc.scalars.withUnsafeBufferPointer { (x.data + i * size).update(from: $0.baseAddress!, count: size) }
+                withExtendedLifetime(mfcc) { (x.data + i * size).update(from: mfcc.data, count: size) }
             }
             b.inputs[.audio] = ModalityInput(features: x, mask: input.mask)
         case .text:
