@@ -38,6 +38,8 @@ public enum ContinualUpdate {
         public var fromScratch = false
         /// Where runs go.
         public var runsRoot = "runs"
+        /// `--set key=value` overrides of the updated experiment (its learning rate, schedule…).
+        public var overrides: [String] = []
         /// An update of `data` with the defaults.
         public init(data: String) { self.data = data }
     }
@@ -137,6 +139,12 @@ public enum ContinualUpdate {
             config.distill.teacher = [parent]
             config.distill.alpha = options.lwf
             config.distill.temperature = options.temperature
+        }
+        if !options.overrides.isEmpty {
+            var tree = ConfigLoader.jsonTree(config)
+            var sources: [String: String] = [:]
+            for override in options.overrides { try ConfigLoader.apply(override, to: &tree, sources: &sources) }
+            config = try ConfigLoader.decode(tree, sources: sources, defaultSource: "fusionlab update --set")
         }
         let issues = ConfigValidation.check(config)
         if let first = issues.first { throw ExperimentError("update: the updated experiment is not valid: \(first)") }

@@ -53,10 +53,12 @@ extension EndToEndTests {
         XCTAssertLessThan(drift, 0.1, "\(key): the parent's rows must be kept, not re-initialised")
 
         // An update of the update extends the lineage.
-        let second = try fusionlab(["update", child, "--data", "newdomain", "--rehearsal", "0", "--epochs", "1"])
+        let second = try fusionlab(["update", child, "--data", "newdomain", "--rehearsal", "0", "--epochs", "1", "--set", "training.lr=0.002"])
         XCTAssertEqual(second.status, 0, second.err)
         let grandchild = try XCTUnwrap(second.out.split(separator: "\n").first { $0.hasPrefix("run directory: ") }?.dropFirst("run directory: ".count)).description
         XCTAssertEqual((try json(Self.workspace.appendingPathComponent(grandchild).path + "/manifest.json")["lineage"] as? [String])?.count, 3)
+        let resolved = try json(Self.workspace.appendingPathComponent(grandchild).path + "/config.resolved.json")
+        XCTAssertEqual((resolved["training"] as? [String: Any])?["lr"] as? Double, 0.002, "update --set reaches the updated experiment")
         // The notebook of the last run shows the lineage.
         XCTAssertEqual(try fusionlab(["export-notebook", grandchild, "--output", "nb-lineage", "--name", "lineage"]).status, 0)
         let notebook = try String(contentsOfFile: Self.workspace.appendingPathComponent("nb-lineage/lineage.ipynb").path, encoding: .utf8)
