@@ -112,17 +112,12 @@ public enum ContinualUpdate {
         var entries: [Entry] = newDataset.samples.map { Entry(sample: $0, split: $0.split, id: $0.id, labels: newLabels) }
         entries += replay.map { Entry(sample: $0, split: .train, id: "parent-\($0.id)", labels: oldLabels) }
         entries += replayVal.map { Entry(sample: $0, split: .val, id: "parent-\($0.id)", labels: oldLabels) }
-        let trainFolder = try writeFolder(base + "/train", name: "\(parentConfig.name)-update", labels: union, entries: entries)
-        // The parent's test split under the union of labels, for measuring forgetting.
-        let oldTest = try writeFolder(base + "/parent-test", name: "\(parentConfig.name)-parent-test", labels: union,
-                                      entries: (oldDataset.samples(in: .test).map { Entry(sample: $0, split: .test, id: $0.id, labels: oldLabels) }
-                                          // A dataset folder needs training samples; these few are never scored.
-                                          + oldTrain.prefix(4).map { Entry(sample: $0, split: .train, id: "train-\($0.id)", labels: oldLabels) }))
-
+        // Every check before any file is written: the folder paths are known in advance.
+        let trainFolder = URL(fileURLWithPath: base + "/train").standardizedFileURL.path
         var config = parentConfig
         config.name = "\(parentConfig.name)-update"
         config.seed = seed
-        config.dataset.path = trainFolder
+        config.dataset.path = trainFolder  // written below, once the experiment is known to be valid
         config.dataset.generate = false
         config.dataset.trainLimit = 0
         config.compare = ExperimentConfig().compare
@@ -148,6 +143,13 @@ public enum ContinualUpdate {
         }
         let issues = ConfigValidation.check(config)
         if let first = issues.first { throw ExperimentError("update: the updated experiment is not valid: \(first)") }
+        _ = try writeFolder(base + "/train", name: "\(parentConfig.name)-update", labels: union, entries: entries)
+        // The parent's test split under the union of labels, for measuring forgetting.
+        let oldTest = try writeFolder(base + "/parent-test", name: "\(parentConfig.name)-parent-test", labels: union,
+                                      entries: (oldDataset.samples(in: .test).map { Entry(sample: $0, split: .test, id: $0.id, labels: oldLabels) }
+                                          // A dataset folder needs training samples; these few are never scored.
+                                          + oldTrain.prefix(4).map { Entry(sample: $0, split: .train, id: "train-\($0.id)", labels: oldLabels) }))
+
 
         let lineage = ((try? FileIO.read(parent + "/manifest.json")).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }?["lineage"]
             as? [String] ?? [parent])

@@ -162,7 +162,7 @@ extension EndToEndTests {
         let tools = ProcessInfo.processInfo.environment["FUSIONLAB_NOTEBOOK_PYTHONPATH"]
             ?? root.appendingPathComponent(".build/notebook-python").path
         guard FileManager.default.fileExists(atPath: tools + "/nbconvert") else {
-            throw XCTSkip("nbconvert not found in \(tools): run scripts/fetch-notebook-tools.sh (needs PyPI)")
+            throw XCTSkip("nbconvert not found in \(tools): run scripts/fetch-python-tools.sh notebook nbconvert ipykernel pandas matplotlib (needs PyPI)")
         }
         XCTAssertEqual(try fusionlab(["compare", tinyExperiment("runall"), "--quiet"]).status, 0)
         let folder = try XCTUnwrap(runDirectories("runall").last { $0.contains("compare-") })

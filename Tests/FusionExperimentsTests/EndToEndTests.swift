@@ -24,9 +24,15 @@ final class EndToEndTests: XCTestCase {
     /// Runs fusionlab in the workspace; returns exit status, standard output and standard error.
     @discardableResult
     func fusionlab(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> (status: Int32, out: String, err: String) {
+        try runProcess(executable, arguments)
+    }
+
+    /// Runs `executable arguments…` in the workspace (with `environment`, or this process's).
+    func runProcess(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, out: String, err: String) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if let environment { process.environment = environment }
         process.currentDirectoryURL = Self.workspace
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

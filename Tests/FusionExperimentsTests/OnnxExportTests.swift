@@ -4,7 +4,7 @@ import XCTest
 /// `fusionlab export onnx` on every fusion strategy and every layer kind, checked in onnxruntime
 /// (scripts/onnx_check.py) against FusionLab's probabilities on reference inputs where clips are
 /// shorter than the audio window (masks matter) and every other sample lacks some modalities.
-/// onnxruntime comes from scripts/fetch-onnx-tools.sh; without it the check is skipped, saying so.
+/// onnxruntime comes from scripts/fetch-python-tools.sh (onnx); without it the check is skipped, saying so.
 extension EndToEndTests {
     /// Three encoder sets that together use every layer type.
     static let onnxLayerSets: [String: String] = [
@@ -49,7 +49,7 @@ extension EndToEndTests {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let tools = ProcessInfo.processInfo.environment["FUSIONLAB_ONNX_PYTHONPATH"] ?? root.appendingPathComponent(".build/onnx-python").path
         guard FileManager.default.fileExists(atPath: tools + "/onnxruntime") else {
-            throw XCTSkip("onnxruntime not found in \(tools): run scripts/fetch-onnx-tools.sh (needs PyPI)")
+            throw XCTSkip("onnxruntime not found in \(tools): run scripts/fetch-python-tools.sh (onnx) (needs PyPI)")
         }
         var env = ProcessInfo.processInfo.environment
         env["PYTHONPATH"] = tools
@@ -59,21 +59,11 @@ extension EndToEndTests {
 
     /// scripts/onnx_check.py on `model`: its JSON result.
     func onnxCheck(_ model: String, env: [String: String]) throws -> [String: Any] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", (env["FUSIONLAB_ROOT"] ?? "") + "/scripts/onnx_check.py", model, "--json"]
-        process.environment = env
-        process.currentDirectoryURL = Self.workspace
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        let result = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
-        XCTAssertFalse(result.isEmpty, "onnx_check gave no result: \(text)\n\(errors)")
-        return result
+        let result = try runProcess(URL(fileURLWithPath: "/usr/bin/env"),
+                                    ["python3", (env["FUSIONLAB_ROOT"] ?? "") + "/scripts/onnx_check.py", model, "--json"], environment: env)
+        let parsed = (try? JSONSerialization.jsonObject(with: Data(result.out.utf8))) as? [String: Any] ?? [:]
+        XCTAssertFalse(parsed.isEmpty, "onnx_check gave no result: \(result.out)\n\(result.err)")
+        return parsed
     }
 
     func testEveryFusionAndLayerKindExportsToONNXAndMatchesOnnxruntime() throws {
