@@ -25,9 +25,10 @@ struct RobustnessCommand: ParsableCommand {
         options.baseline = baseline
         let report = try reportingErrors { try Robustness.report(target: target, options: options, progress: progress) }
         let modalities = Array(Set(report.results.flatMap { $0.curves.map(\.modality) })).sorted()
-        print("variant".padding(toLength: 28, withPad: " ", startingAt: 0) + " seed  clean  " + modalities.map { "\($0): relative effective".padding(toLength: 30, withPad: " ", startingAt: 0) }.joined())
+        let width = max(8, (report.results.map(\.variant.count).max() ?? 0) + 1)
+        print("variant".padding(toLength: width, withPad: " ", startingAt: 0) + " seed  clean  " + modalities.map { "\($0): relative effective".padding(toLength: 30, withPad: " ", startingAt: 0) }.joined())
         for r in report.results {
-            var line = r.variant.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: " %4d  %.3f  ", r.seed, r.cleanAccuracy)
+            var line = r.variant.padding(toLength: width, withPad: " ", startingAt: 0) + String(format: " %4d  %.3f  ", r.seed, r.cleanAccuracy)
             for m in modalities {
                 let c = r.curves.first { $0.modality == m }
                 let cell = c.map { String(format: "%.3f  %@", $0.relativeRobustness, $0.effectiveRobustness.map { String(format: "%+.3f", $0) } ?? "–") } ?? "–"
