@@ -99,7 +99,24 @@ def features_for_run(run_dir, args, features_option=None) -> Features:
         export_features(run_dir, directory, args, cwd=run_cwd(run_dir, getattr(args, "cwd", None)))
     features = load_features(directory)
     check_features_match_run(run_dir, features, directory)
+    if getattr(args, "raw", False):
+        return raw_features_for_run(run_dir, features, args)
     return features
+
+
+RAW_REPORTS = {}
+
+
+def raw_features_for_run(run_dir, exported: Features, args) -> Features:
+    """--raw: the twin's own features from the dataset's raw files (twin_raw.py). FusionLab's
+    exported tensors are read only to report how far they are from the twin's."""
+    from twin_raw import build_splits, compare_features, report_lines
+    splits = build_splits(run_dir, exported.info, run_cwd(run_dir, getattr(args, "cwd", None)), log=log)
+    report = compare_features(splits, exported.splits, exported.info.get("ids", {}))
+    for line in report_lines(report):
+        log(line)
+    RAW_REPORTS[os.path.abspath(run_dir)] = report
+    return Features(exported.info, splits)
 
 
 def dataset_hash(root):
@@ -207,11 +224,12 @@ def pretrained_state(pretrain_run, args, seed=None, chain=()):
     features = features_for_run(pretrain_run, args)
     run_seed = int(features.experiment.get("seed", 0))
     seed = run_seed if seed is None else int(seed)
-    name = "best.safetensors" if seed == run_seed else f"best-seed{seed}.safetensors"
+    raw = getattr(args, "raw", False)
+    name = ("best" if seed == run_seed else f"best-seed{seed}") + ("-raw" if raw else "") + ".safetensors"
     path = os.path.join(pretrain_run, "twin", name)
     key = file_digest([os.path.join(pretrain_run, "config.resolved.json"), os.path.join(features_dir(pretrain_run), "features.json")]
-                      + [os.path.join(HERE, f) for f in TWIN_SOURCES])
-    key = f"{key}:seed={seed}:torch={torch.__version__}"
+                      + [os.path.join(HERE, f) for f in TWIN_SOURCES + (("twin_raw.py",) if raw else ())])
+    key = f"{key}:seed={seed}:torch={torch.__version__}" + (":raw" if raw else "")
     fl_metrics, _ = fusionlab_result(pretrain_run)
     info = {"run_dir": pretrain_run, "checkpoint": path, "seed": seed, "fusionlab_accuracy": fl_metrics.get("accuracy"),
             "fusionlab_best_epoch": fl_metrics.get("selection", {}).get("epoch")}
@@ -381,12 +399,14 @@ def cmd_compare(args):
         results.append({"variant": row["variant"], "seed": int(row["seed"]), "run_dir": run_dir,
                         "fusionlab_accuracy": float(metrics["accuracy"]), "pytorch_accuracy": float(r.test["accuracy"]),
                         "fusionlab_best_epoch": metrics.get("selection", {}).get("epoch"), "pytorch_best_epoch": r.best_epoch,
-                        "epochs": r.epochs, "twin_train_seconds": r.train_seconds, "transfer": r.transfer, "pretrain": r.pretrain})
+                        "epochs": r.epochs, "twin_train_seconds": r.train_seconds, "transfer": r.transfer, "pretrain": r.pretrain,
+                        "features": RAW_REPORTS.get(os.path.abspath(run_dir))})
         log(f"  FusionLab {results[-1]['fusionlab_accuracy']:.4f}  PyTorch {results[-1]['pytorch_accuracy']:.4f}")
-    lines = ["| variant | seed | FusionLab acc | PyTorch acc |", "|---|---|---|---|"]
+    twin_name = "PyTorch (raw files)" if args.raw else "PyTorch"
+    lines = [f"| variant | seed | FusionLab acc | {twin_name} acc |", "|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['variant']} | {r['seed']} | {r['fusionlab_accuracy']:.4f} | {r['pytorch_accuracy']:.4f} |")
-    lines += ["", "| variant | runs | FusionLab acc (mean ± std) | PyTorch acc (mean ± std) | PyTorch − FusionLab (points) |",
+    lines += ["", f"| variant | runs | FusionLab acc (mean ± std) | {twin_name} acc (mean ± std) | twin − FusionLab (points) |",
               "|---|---|---|---|---|"]
     order, summary = [], {}
     for r in results:
@@ -402,6 +422,17 @@ def cmd_compare(args):
         summaries.append({"variant": v, "runs": len(fl), "fusionlab_mean": fm, "fusionlab_std": fs,
                           "pytorch_mean": pm, "pytorch_std": ps, "difference_points": 100 * (pm - fm)})
         lines.append(f"| {v} | {len(fl)} | {fm:.3f} ± {fs:.3f} | {pm:.3f} ± {ps:.3f} | {100 * (pm - fm):+.1f} |")
+    if args.raw:
+        worst = {}
+        for r in results:
+            for m, rep in (r["features"] or {}).items():
+                if m not in worst or rep["max_abs_diff"] > worst[m]["max_abs_diff"]:
+                    worst[m] = dict(rep, run_dir=r["run_dir"])
+        lines += ["", "| modality | max |twin − FusionLab| feature, every sample of every run | first difference > 1e-3 |", "|---|---|---|"]
+        for m, rep in worst.items():
+            f = rep["first_over_1e-3"]
+            where = "none" if not f else f"{f['split']} {f['sample']} {f['key']}{f['position']}: {f['twin']:.5g} vs {f['fusionlab']:.5g}"
+            lines.append(f"| {m} | {rep['max_abs_diff']:.3g} | {where} |")
     pretrains = []
     for r in results:
         if r["pretrain"] and pretrain_line(r["pretrain"]) not in pretrains:
@@ -718,6 +749,9 @@ def main(argv=None):
     common.add_argument("--fusionlab", help="fusionlab binary (for export-features)")
     common.add_argument("--cwd", help="folder to run fusionlab in (where relative dataset paths resolve)")
     common.add_argument("--threads", type=int, help="torch threads (default: the run's training.threads)")
+    common.add_argument("--raw", action="store_true",
+                        help="build the features from the dataset's raw files with librosa, Pillow and tokenizers "
+                             "(twin_raw.py) instead of FusionLab's export, and report the largest difference per modality")
     transfer = argparse.ArgumentParser(add_help=False)
     transfer.add_argument("--init-from-fusionlab", action="store_true",
                           help="transfer.init_from: load FusionLab's pretrain checkpoint instead of the twin's own pretraining")

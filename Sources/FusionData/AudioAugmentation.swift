@@ -14,7 +14,8 @@ public struct AudioAugmentation: Codable, Equatable, Sendable {
     /// No augmentation; set the fields you want.
     public init() {}
 
-    /// The augmented samples (same length as `samples`).
+    /// The augmented samples (same length as `samples`). Pass the real clip, before any
+    /// padding: the noise's SNR is measured over every sample given.
     public func apply(_ samples: [Float], using rng: inout SeededGenerator) -> [Float] {
         var x = samples
         if maxGainDB > 0 {
@@ -57,20 +58,22 @@ public struct SpecAugment: Codable, Equatable, Sendable {
     /// No masking; set the fields you want.
     public init() {}
 
-    /// A masked copy of `features`.
-    public func apply(_ features: Tensor, using rng: inout SeededGenerator) -> Tensor {
+    /// A masked copy of `features` whose first `validFrames` frames are real (nil: all of
+    /// them): masks are placed inside the real frames only, and padded frames stay as they are.
+    public func apply(_ features: Tensor, validFrames: Int? = nil, using rng: inout SeededGenerator) -> Tensor {
         precondition(features.rank == 2, "SpecAugment: expected [features, frames], got \(features.shape)")
         let out = features.copy()
-        let (rows, frames) = (features.shape[0], features.shape[1])
+        let (rows, stride) = (features.shape[0], features.shape[1])
+        let frames = min(max(validFrames ?? stride, 0), stride)
         for _ in 0..<timeMasks where maxTimeWidth > 0 && frames > 0 {
             let width = Int(rng.next() % UInt64(maxTimeWidth + 1))
             let start = Int(rng.next() % UInt64(max(frames - width, 0) + 1))
-            for r in 0..<rows { for t in start..<min(start + width, frames) { out.data[r * frames + t] = fill } }
+            for r in 0..<rows { for t in start..<min(start + width, frames) { out.data[r * stride + t] = fill } }
         }
-        for _ in 0..<frequencyMasks where maxFrequencyWidth > 0 && rows > 0 {
+        for _ in 0..<frequencyMasks where maxFrequencyWidth > 0 && rows > 0 && frames > 0 {
             let width = Int(rng.next() % UInt64(maxFrequencyWidth + 1))
             let start = Int(rng.next() % UInt64(max(rows - width, 0) + 1))
-            for r in start..<min(start + width, rows) { for t in 0..<frames { out.data[r * frames + t] = fill } }
+            for r in start..<min(start + width, rows) { for t in 0..<frames { out.data[r * stride + t] = fill } }
         }
         return out
     }

@@ -121,7 +121,7 @@ public final class BatchLoader: @unchecked Sendable {
                     var rng = SeededGenerator.derived(seed: seed, stream: "audio-\(epoch)-\(i)")
                     let m = Tensor(uninitializedShape: shape)
                     m.data.update(from: cache.audio(i), count: row)
-                    let augmented = aug.apply(m, using: &rng)
+                    let augmented = aug.apply(m, validFrames: cache.audioFrames(i), using: &rng)
                     withExtendedLifetime(augmented) { (out.data + k * row).update(from: augmented.data, count: row) }
                 }
             }

@@ -96,7 +96,9 @@ public final class FeatureCache: @unchecked Sendable {
     }
 
     static let magic = Array("FLCACHE1".utf8)
-    static let version = 2
+    /// 3: audio features computed over each clip's real frames only (padding is 0); Pillow's
+    /// resampling filters and 8-bit luma for images.
+    static let version = 3
 
     /// The cache file.
     public let path: String

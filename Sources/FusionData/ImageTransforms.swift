@@ -3,59 +3,96 @@ import FusionTensor
 
 /// Deterministic image transforms on `[C, H, W]` tensors.
 public enum ImageTransforms {
-    /// How `resize` samples.
-    public enum ResizeMethod: String, Codable, Sendable {
-        /// Bilinear interpolation with half-pixel centres (PyTorch's `align_corners=False`).
+    /// How `resize` samples. `bilinear`, `bicubic` and `box` are Pillow's filters
+    /// (`Image.resize`), antialiased when shrinking (the filter widens with the scale), computed
+    /// in floating point as Pillow does on mode "F" images and torchvision's `resize(antialias=True)`
+    /// on tensors: torchvision's `Resize` default on PIL images is `bilinear`.
+    public enum ResizeMethod: String, Codable, ConfigChoice {
+        /// Pillow's BILINEAR: a triangle filter (support 1 pixel, times the scale when shrinking).
         case bilinear
-        /// Box average over each output pixel's footprint, weighting partially covered input
-        /// pixels by their overlap (OpenCV's INTER_AREA; the right choice for shrinking).
+        /// Pillow's BICUBIC: Keys' cubic with a = −0.5 (support 2 pixels, times the scale when shrinking).
+        case bicubic
+        /// Pillow's BOX: every input pixel whose centre falls in the output pixel's footprint, weighted equally.
+        case box
+        /// Box average weighting partially covered input pixels by their overlap (OpenCV's INTER_AREA).
         case area
-        /// `area` when both sides shrink, `bilinear` otherwise.
-        case auto
+
+        /// Pillow's filter support in input pixels at scale 1, and the filter.
+        var filter: (support: Double, weight: (Double) -> Double)? {
+            switch self {
+            case .bilinear: return (1, { x in let a = abs(x); return a < 1 ? 1 - a : 0 })
+            case .bicubic:
+                return (2, { x in
+                    let a = -0.5, t = abs(x)
+                    if t < 1 { return ((a + 2) * t - (a + 3)) * t * t + 1 }
+                    if t < 2 { return (((t - 5) * t + 8) * t - 4) * a }
+                    return 0
+                })
+            case .box: return (0.5, { x in x > -0.5 && x <= 0.5 ? 1 : 0 })
+            case .area: return nil
+            }
+        }
     }
 
-    /// `image` resized to `height × width`.
-    public static func resize(_ image: Tensor, height: Int, width: Int, method: ResizeMethod = .auto) -> Tensor {
+    /// `image` resized to `height × width` (an image already that size is copied as it is).
+    public static func resize(_ image: Tensor, height: Int, width: Int, method: ResizeMethod = .bilinear) -> Tensor {
         precondition(image.rank == 3, "resize: expected [C, H, W], got \(image.shape)")
         precondition(height > 0 && width > 0, "resize: expected a positive size, got \(height)×\(width)")
         let (c, h, w) = (image.shape[0], image.shape[1], image.shape[2])
         if h == height && w == width { return image.copy() }
-        let useArea = method == .area || (method == .auto && height <= h && width <= w)
-        let out = Tensor(uninitializedShape: [c, height, width])
-        if useArea {
-            let rows = areaWeights(input: h, output: height), cols = areaWeights(input: w, output: width)
-            for ch in 0..<c {
-                let src = image.data + ch * h * w, dst = out.data + ch * height * width
-                for oy in 0..<height {
-                    for ox in 0..<width {
-                        var acc: Float = 0
-                        for (iy, wy) in rows[oy] {
-                            var rowAcc: Float = 0
-                            for (ix, wx) in cols[ox] { rowAcc += wx * src[iy * w + ix] }
-                            acc += wy * rowAcc
-                        }
-                        dst[oy * width + ox] = acc
-                    }
-                }
-            }
+        let rows: [[(Int, Double)]], cols: [[(Int, Double)]]
+        if let filter = method.filter {
+            rows = pillowWeights(input: h, output: height, support: filter.support, filter: filter.weight)
+            cols = pillowWeights(input: w, output: width, support: filter.support, filter: filter.weight)
         } else {
-            let sy = Float(h) / Float(height), sx = Float(w) / Float(width)
-            for ch in 0..<c {
-                let src = image.data + ch * h * w, dst = out.data + ch * height * width
-                for oy in 0..<height {
-                    let fy = max(0, (Float(oy) + 0.5) * sy - 0.5)
-                    let y0 = min(Int(fy), h - 1), y1 = min(y0 + 1, h - 1), dy = fy - Float(y0)
-                    for ox in 0..<width {
-                        let fx = max(0, (Float(ox) + 0.5) * sx - 0.5)
-                        let x0 = min(Int(fx), w - 1), x1 = min(x0 + 1, w - 1), dx = fx - Float(x0)
-                        let top = src[y0 * w + x0] * (1 - dx) + src[y0 * w + x1] * dx
-                        let bottom = src[y1 * w + x0] * (1 - dx) + src[y1 * w + x1] * dx
-                        dst[oy * width + ox] = top * (1 - dy) + bottom * dy
-                    }
+            rows = areaWeights(input: h, output: height).map { $0.map { ($0.0, Double($0.1)) } }
+            cols = areaWeights(input: w, output: width).map { $0.map { ($0.0, Double($0.1)) } }
+        }
+        // Separable, horizontal pass first (Pillow's order), in Double, stored as Float between passes.
+        let wide = Tensor(uninitializedShape: [c, h, width])
+        for ch in 0..<c {
+            let src = image.data + ch * h * w, dst = wide.data + ch * h * width
+            for y in 0..<h {
+                for ox in 0..<width {
+                    var acc = 0.0
+                    for (ix, wx) in cols[ox] { acc += wx * Double(src[y * w + ix]) }
+                    dst[y * width + ox] = Float(acc)
                 }
             }
         }
-        return out
+        let out = Tensor(uninitializedShape: [c, height, width])
+        for ch in 0..<c {
+            let src = wide.data + ch * h * width, dst = out.data + ch * height * width
+            for oy in 0..<height {
+                for ox in 0..<width {
+                    var acc = 0.0
+                    for (iy, wy) in rows[oy] { acc += wy * Double(src[iy * width + ox]) }
+                    dst[oy * width + ox] = Float(acc)
+                }
+            }
+        }
+        return withExtendedLifetime(wide) { out }
+    }
+
+    /// Pillow's `precompute_coeffs`: for each output index, the input indices under the filter
+    /// centred on it (support widened by the scale when shrinking) and their normalised weights.
+    private static func pillowWeights(input: Int, output: Int, support baseSupport: Double,
+                                      filter: (Double) -> Double) -> [[(Int, Double)]] {
+        let scale = Double(input) / Double(output)
+        let filterScale = max(scale, 1)
+        let support = baseSupport * filterScale, inverse = 1 / filterScale
+        return (0..<output).map { o in
+            let center = (Double(o) + 0.5) * scale
+            let lo = max(Int(center - support + 0.5), 0), hi = min(Int(center + support + 0.5), input)
+            var weights: [(Int, Double)] = []
+            var total = 0.0
+            for i in lo..<max(lo, hi) {
+                let weight = filter((Double(i) - center + 0.5) * inverse)
+                weights.append((i, weight))
+                total += weight
+            }
+            return weights.map { ($0.0, total != 0 ? $0.1 / total : $0.1) }
+        }
     }
 
     /// For each output index, the input indices it covers and their normalised weights.

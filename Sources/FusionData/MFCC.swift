@@ -47,7 +47,8 @@ public struct MFCCSettings: Codable, Equatable, Sendable {
     public var deltaOrder = 0
     /// Width of the delta (Savitzky–Golay) window, odd, as `librosa.feature.delta(width=)`.
     public var deltaWidth = 9
-    /// Standardise every output row to zero mean and unit variance over the clip's frames.
+    /// Standardise every output row to zero mean and unit variance over the clip's frames
+    /// (`fitted` computes them on the real clip only, so padding never enters the statistics).
     public var standardize = false
 
     /// librosa's defaults.
@@ -211,7 +212,8 @@ public final class MFCC {
     }
 
     /// MFCCs of one mono clip: `[featureRows, frames]` (coefficients, then deltas if asked,
-    /// then per-row standardisation if asked).
+    /// then per-row standardisation if asked), every statistic over all of `samples`. For a
+    /// clip padded to a fixed length use `fitted(_:frames:)`, which keeps padding out of them.
     public func callAsFunction(_ samples: [Float]) -> Tensor {
         let s = settings
         let logMel = logMel(samples)
@@ -240,6 +242,26 @@ public final class MFCC {
         }
         if s.standardize { Deltas.standardizeRows(dst, rows: rows, columns: frames) }
         return out
+    }
+
+    /// MFCCs of one clip laid into a fixed `[featureRows, frames]` matrix, as a pipeline that
+    /// computes features on the real clip and pads them afterwards: the coefficients, the
+    /// `topDB` floor, the deltas (at the edge of the real audio) and the standardisation all
+    /// see only the clip's own frames, and the padded frames are exactly 0. Frames beyond
+    /// `frames` are dropped (the caller trims the clip to the length `frames` covers). Returns
+    /// the matrix and how many leading frames are real.
+    public func fitted(_ samples: [Float], frames: Int) -> (features: Tensor, validFrames: Int) {
+        let rows = settings.featureRows
+        let out = Tensor.zeros([rows, frames])
+        guard !samples.isEmpty, frames > 0 else { return (out, 0) }
+        let own = self(samples)
+        let ownFrames = own.shape[1], valid = min(frames, ownFrames)
+        guard valid > 0 else { return (out, 0) }
+        if valid == ownFrames && valid == frames { return (own, valid) }
+        withExtendedLifetime(own) {
+            for r in 0..<rows { (out.data + r * frames).update(from: own.data + r * ownFrames, count: valid) }
+        }
+        return (out, valid)
     }
 
     /// MFCCs of a batch of equal-length clips, `[B, featureRows, frames]`, spread over

@@ -7,7 +7,8 @@ public struct ImageDecodeOptions: Equatable, Sendable {
     /// The channels of the output tensor.
     public enum ColorMode: String, Equatable, ConfigChoice {
         /// One channel: grey images as they are, colour images by ITU-R 601 luma
-        /// (0.299 R + 0.587 G + 0.114 B, as Pillow's `convert("L")`).
+        /// (0.299 R + 0.587 G + 0.114 B; for 8-bit colour without transparency, rounded to 8
+        /// bits exactly as Pillow's `convert("L")`).
         case grey
         /// Three channels: grey images replicated into R, G and B.
         case rgb
@@ -175,6 +176,15 @@ struct InterleavedPixels {
         if !sixteen && !hasAlpha || (!sixteen && options.alpha == .drop && options.colorMode != .rgba) {
             if c == 1 && options.colorMode == .grey {
                 for p in 0..<plane { dst[p] = Float(src[p]) * scale }
+                return out
+            }
+            if c >= 3 && options.colorMode == .grey {
+                // Pillow's convert("L") to 8 bits: (19595 R + 38470 G + 7471 B + 2^15) >> 16.
+                for p in 0..<plane {
+                    let q = c * p
+                    let y = (19595 * UInt32(src[q]) + 38470 * UInt32(src[q + 1]) + 7471 * UInt32(src[q + 2]) + 0x8000) >> 16
+                    dst[p] = Float(y) * scale
+                }
                 return out
             }
             if c == 3 && options.colorMode == .rgb {

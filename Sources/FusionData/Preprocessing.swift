@@ -9,8 +9,8 @@ public struct ImagePreprocessing: Codable, Equatable, Sendable {
     public var width: Int
     /// Grey, RGB or RGBA output.
     public var colorMode: ImageDecodeOptions.ColorMode = .rgb
-    /// Resize method.
-    public var resize: ImageTransforms.ResizeMethod = .auto
+    /// Resize filter (Pillow's bilinear by default, as torchvision's `Resize`).
+    public var resize: ImageTransforms.ResizeMethod = .bilinear
     /// Per-channel mean subtracted when batches are made (after augmentation).
     public var mean: [Float]? = nil
     /// Per-channel standard deviation divided by when batches are made.
@@ -52,15 +52,18 @@ public struct AudioPreprocessing: Codable, Equatable, Sendable {
     /// `[featureRows, frames]` of the cached matrix.
     public var shape: [Int] { [mfcc.featureRows, mfcc.frameCount(sampleCount: sampleCount)] }
 
-    /// Reads, resamples, pads/trims one file and computes its MFCCs with `extractor`; also
-    /// returns how many frames come from real audio (the rest cover zero padding), for the
-    /// frame mask of variable-length clips.
+    /// Reads and resamples one file, then computes its MFCCs with `extractor` (see `features`).
     public func load(path: String, extractor: MFCC) throws -> (features: Tensor, validFrames: Int) {
-        let clip = try AudioFile.read(path: path, sampleRate: mfcc.sampleRate)
-        let real = min(clip.samples.count, sampleCount)
+        features(of: try AudioFile.read(path: path, sampleRate: mfcc.sampleRate).samples, extractor: extractor)
+    }
+
+    /// The `[featureRows, frames]` matrix of one clip at `mfcc.sampleRate`: the clip is trimmed
+    /// to `sampleCount` samples, its MFCCs (with the `topDB` floor, deltas and standardisation)
+    /// are computed over its real frames only, and the frames that cover padding are 0. Also
+    /// returns how many frames are real, for the frame mask of variable-length clips.
+    public func features(of samples: [Float], extractor: MFCC) -> (features: Tensor, validFrames: Int) {
         let frames = mfcc.frameCount(sampleCount: sampleCount)
-        let valid = real == 0 ? 0 : min(frames, mfcc.frameCount(sampleCount: real))
-        return (extractor(AudioLength.padOrTrim(clip.samples, to: sampleCount)), valid)
+        return extractor.fitted(samples.count > sampleCount ? Array(samples.prefix(sampleCount)) : samples, frames: frames)
     }
 }
 

@@ -142,10 +142,12 @@ public struct TextPreprocessingConfig: Codable, Equatable, Sendable {
 
 /// Image preprocessing and augmentation.
 public struct ImagePreprocessingConfig: Codable, Equatable, Sendable {
-    @Doc("Height in pixels images are resized to (area averaging when shrinking, bilinear otherwise).")
+    @Doc("Height in pixels images are resized to (with the resize filter).")
     public var height = 32
     @Doc("Width in pixels images are resized to.")
     public var width = 32
+    @Doc("Resize filter: bilinear, bicubic or box as Pillow's Image.resize (antialiased when shrinking, in floating point; bilinear is torchvision's Resize default), or area (OpenCV's INTER_AREA). Applied to the decoded image in [0, 1], before normalisation.")
+    public var resize: ImageTransforms.ResizeMethod = .bilinear
     @Doc("Channels images are decoded to: grey (ITU-R 601 luma) or rgb, with transparency composited onto white; or rgba, alpha kept as a fourth channel.")
     public var color: ImageDecodeOptions.ColorMode = .grey
     @Doc("Per-channel mean subtracted after augmentation (one value for grey, three for RGB; empty: no normalisation).")
@@ -180,19 +182,19 @@ public struct ImageAugmentConfig: Codable, Equatable, Sendable {
 public struct AudioPreprocessingConfig: Codable, Equatable, Sendable {
     @Doc("Rate in Hz every clip is resampled to (libsoxr) before its MFCCs are computed.")
     public var sampleRate = 8000
-    @Doc("Clip length in seconds after padding with silence or trimming; padded frames are masked.")
+    @Doc("Clip length in seconds: longer clips are trimmed; the features of shorter ones are computed on the real clip, then padded with zero frames, which are masked.")
     public var duration = 0.5
-    @Doc("STFT window and FFT size in samples (a Hann window, centred frames with reflect padding, as librosa).")
+    @Doc("STFT window and FFT size in samples (a periodic Hann window, centred frames with n_fft/2 zeros at both ends: librosa ≥ 0.10's pad_mode \"constant\").")
     public var nFft = 256
     @Doc("Samples between the starts of successive STFT frames.")
     public var hopLength = 128
-    @Doc("Mel filters (HTK scale, as librosa's defaults).")
+    @Doc("Mel filters: Slaney's mel scale with Slaney area normalisation, fmin 0, fmax sample_rate/2 (librosa's defaults: htk=False, norm=\"slaney\"); log power in dB with ref 1, amin 1e-10, top_db 80 below the clip's peak.")
     public var nMels = 32
     @Doc("MFCC coefficients kept (DCT-II of the log-mel spectrum, orthonormal); at most n_mels.")
     public var nMfcc = 13
-    @Doc("Delta features appended to the MFCCs: 0 none, 1 deltas, 2 deltas and delta-deltas (librosa.feature.delta, width 9).")
+    @Doc("Delta features appended to the MFCCs: 0 none, 1 deltas, 2 deltas and delta-deltas (librosa.feature.delta, width 9, mode interp over the real frames; a clip of fewer than 9 frames uses mode nearest).")
     public var deltas = 0
-    @Doc("Standardise each coefficient of each clip over its valid frames (zero mean, unit variance).")
+    @Doc("Standardise each coefficient (and delta) of each clip over its real frames (zero mean, unit population variance); padded frames stay 0.")
     public var standardize = true
     @Doc("SpecAugment: time masks (runs of frames set to zero) per training clip.")
     public var timeMasks = 0

@@ -50,15 +50,14 @@ public enum OnnxExport {
                 inputs.append(["name": "text_mask", "type": "float32", "shape": ["batch", config.preprocessing.text.maxLength], "meaning": "1 for real tokens, 0 for padding"])
             case .image:
                 inputs.append(["name": "image", "type": "float32", "shape": ["batch"] + (data.settings.image?.shape ?? []),
-                               "meaning": "decoded image in [0, 1], resized, then (x - mean) / std per channel"])
+                               "meaning": "decoded image in [0, 1], resized, then (x - mean) / std per channel: see preprocessing.image"])
             case .audio:
-                inputs.append(["name": "audio", "type": "float32", "shape": ["batch"] + (data.settings.audio?.shape ?? []), "meaning": "MFCCs of the padded/trimmed clip"])
+                inputs.append(["name": "audio", "type": "float32", "shape": ["batch"] + (data.settings.audio?.shape ?? []), "meaning": "MFCCs of the real clip (trimmed to preprocessing.audio.samples), then zero frames: see preprocessing.audio"])
                 inputs.append(["name": "audio_mask", "type": "float32", "shape": ["batch", data.settings.audio?.shape.last ?? 0], "meaning": "1 for frames of real audio"])
             }
             inputs.append(["name": "\(m.rawValue)_present", "type": "float32", "shape": ["batch"], "meaning": "1 when the sample has this modality, 0 when absent"])
         }
-        var preprocessing: [String: Any] = [:]
-        if let object = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(config.preprocessing)) { preprocessing = object as? [String: Any] ?? [:] }
+        let preprocessing = PreprocessingDescription.json(data.settings, config: config)
         let info: [String: Any] = [
             "format": "fusionlab-onnx", "opset": OnnxExporter.opset, "model": URL(fileURLWithPath: output).lastPathComponent,
             "run": run, "classes": data.classNames, "modalities": model.modalities.map(\.rawValue), "inputs": inputs,

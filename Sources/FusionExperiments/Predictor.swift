@@ -79,6 +79,9 @@ public final class InferenceModel: @unchecked Sendable {
     let config: ExperimentConfig
     private let extractors = ExtractorPool()
 
+    /// What a client must do to raw files to build this model's inputs (`PreprocessingDescription`).
+    public var preprocessing: [String: Any] { PreprocessingDescription.json(data.settings, config: config) }
+
     /// Loads `run`'s best checkpoint (no feature caches are built).
     public init(run: String, progress: Progress) throws {
         (model, data, config) = try ExperimentRunner.load(run: run, caches: false, progress: progress)
@@ -109,12 +112,8 @@ public final class InferenceModel: @unchecked Sendable {
             do { clip = try AudioFile.read(data: bytes, name: raw.audioName, sampleRate: settings.mfcc.sampleRate) } catch {
                 throw InferenceInputError(field: raw.audioName, "\(error)")
             }
-            let count = settings.sampleCount
-            let real = min(clip.samples.count, count)
-            let frames = settings.shape[1]
-            let valid = real == 0 ? 0 : min(frames, settings.mfcc.frameCount(sampleCount: real))
-            let padded = AudioLength.padOrTrim(clip.samples, to: count)
-            let features = try extractors.with(settings.mfcc) { $0(padded) }.scalars
+            let (matrix, valid) = try extractors.with(settings.mfcc) { settings.features(of: clip.samples, extractor: $0) }
+            let features = matrix.scalars
             guard features.allSatisfy({ $0.isFinite }) else {
                 throw InferenceInputError(field: raw.audioName, "its MFCC features are not finite (a sample is infinite or NaN, or far outside [-1, 1])")
             }

@@ -182,7 +182,7 @@ public enum Robustness {
             for (i, id) in batch.ids.enumerated() where levels[i] > 0 {
                 guard let clip = waveforms[id] else { continue }
                 let noisy = Corruption.audio(clip, level: levels[i], using: &rng)
-                let mfcc = extractor(AudioLength.padOrTrim(noisy, to: settings.sampleCount))
+                let mfcc = settings.features(of: noisy, extractor: extractor).features
                 guard mfcc.count == size else { throw ExperimentError("robustness: MFCC of \(id) has \(mfcc.count) values, the cache \(size)") }
                 withExtendedLifetime(mfcc) { (x.data + i * size).update(from: mfcc.data, count: size) }
             }

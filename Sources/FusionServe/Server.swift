@@ -126,6 +126,7 @@ public final class InferenceServer: Sendable {
         let router = Router()
         router.get("/health") { _, _ in self.health() }
         router.get("/metrics") { _, _ in self.prometheus() }
+        router.get("/v1/model") { _, _ in self.describe() }
         router.post("/v1/predict") { request, _ in await self.predict(request) }
         let app = Application(
             router: router,
@@ -143,6 +144,14 @@ public final class InferenceServer: Sendable {
         return json(.ok, [
             "status": "ok", "model": ["version": model.version, "run": model.run], "classes": model.classNames,
             "modalities": model.modalities.map(\.rawValue),
+        ])
+    }
+
+    private func describe() -> Response {
+        metrics.count(endpoint: "/v1/model", status: 200)
+        return json(.ok, [
+            "model": ["version": model.version, "run": model.run], "classes": model.classNames,
+            "modalities": model.modalities.map(\.rawValue), "preprocessing": model.preprocessing,
         ])
     }
 
