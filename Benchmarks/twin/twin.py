@@ -428,7 +428,7 @@ def cmd_compare(args):
             for m, rep in (r["features"] or {}).items():
                 if m not in worst or rep["max_abs_diff"] > worst[m]["max_abs_diff"]:
                     worst[m] = dict(rep, run_dir=r["run_dir"])
-        lines += ["", "| modality | max |twin − FusionLab| feature, every sample of every run | first difference > 1e-3 |", "|---|---|---|"]
+        lines += ["", "| modality | largest twin − FusionLab feature difference (every sample of every run) | first difference > 1e-3 |", "|---|---|---|"]
         for m, rep in worst.items():
             f = rep["first_over_1e-3"]
             where = "none" if not f else f"{f['split']} {f['sample']} {f['key']}{f['position']}: {f['twin']:.5g} vs {f['fusionlab']:.5g}"

@@ -162,12 +162,13 @@ def audio_features(path: str, p: dict):
     out = np.zeros((rows, total), dtype=np.float32)
     if y.size == 0:
         return out, 0
-    m = librosa.feature.mfcc(y=y, sr=sr, n_fft=n_fft, hop_length=hop, win_length=p.get("win_length"),
-                             n_mels=int(p["n_mels"]), n_mfcc=int(p["n_mfcc"]), fmin=float(p.get("fmin", 0.0)),
-                             fmax=p.get("fmax"), htk=p.get("mel_scale", "slaney") == "htk",
-                             norm="slaney" if p.get("mel_norm", "slaney") == "slaney" else None,
-                             center=center, pad_mode=p.get("pad_mode", "constant"), top_db=p.get("top_db", 80.0),
-                             ref=float(p.get("ref", 1.0)), amin=float(p.get("amin", 1e-10)))
+    mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop, win_length=p.get("win_length"),
+                                         center=center, pad_mode=p.get("pad_mode", "constant"), n_mels=int(p["n_mels"]),
+                                         fmin=float(p.get("fmin", 0.0)), fmax=p.get("fmax"),
+                                         htk=p.get("mel_scale", "slaney") == "htk",
+                                         norm="slaney" if p.get("mel_norm", "slaney") == "slaney" else None)
+    db = librosa.power_to_db(mel, ref=float(p.get("ref", 1.0)), amin=float(p.get("amin", 1e-10)), top_db=p.get("top_db", 80.0))
+    m = librosa.feature.mfcc(S=db, n_mfcc=int(p["n_mfcc"]))  # what librosa.feature.mfcc(y=...) computes
     frames = m.shape[1]
     parts = [m]
     for order in range(1, deltas + 1):

@@ -411,14 +411,23 @@ public final class Trainer {
     }
 }
 
-/// Writes predictions.csv: id, label, predicted, one probability column per class.
+/// Writes predictions.csv (`predictionsCSV`).
 func writePredictions(_ e: Evaluation, to path: String, classNames: [String]) throws {
-    var csv = "id,label,predicted," + classNames.map { "p_" + $0 }.joined(separator: ",") + "\n"
+    try writeTextAtomically(predictionsCSV(e, classNames: classNames), to: path)
+}
+
+/// An evaluation as CSV: id, label, predicted, then one probability column per class (`p_<class>`);
+/// fields with commas, quotes or line breaks are quoted (RFC 4180).
+public func predictionsCSV(_ e: Evaluation, classNames: [String]) -> String {
+    func field(_ s: String) -> String {
+        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+    var csv = "id,label,predicted," + classNames.map { field("p_" + $0) }.joined(separator: ",") + "\n"
     for i in e.ids.indices {
         let probs = e.probabilities[i].map { String(format: "%.6f", $0) }.joined(separator: ",")
-        csv += "\(e.ids[i]),\(classNames[e.labels[i]]),\(classNames[e.predictions[i]]),\(probs)\n"
+        csv += "\(field(e.ids[i])),\(field(classNames[e.labels[i]])),\(field(classNames[e.predictions[i]])),\(probs)\n"
     }
-    try writeTextAtomically(csv, to: path)
+    return csv
 }
 
 /// The rule that picks the best epoch: the better selection metric (by more than `minDelta`);

@@ -54,7 +54,7 @@ struct Evaluate: ParsableCommand {
 
 /// Predicts single files or a dataset split with a finished run.
 struct Predict: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Predict with a run's best checkpoint: single files, or a dataset split as CSV.")
+    static let configuration = CommandConfiguration(abstract: "Predict with a run's best checkpoint: single files, or a dataset split as CSV (id, label, predicted, p_<class>…).")
     @Argument(help: "Run directory.", completion: .directory) var runDirectory: String
     @Option(help: "A PNG or JPEG image.", completion: .file(extensions: ["png", "jpg", "jpeg"])) var image: String?
     @Option(help: "An audio file.", completion: .file()) var audio: String?
@@ -71,8 +71,7 @@ struct Predict: ParsableCommand {
                 let loaded = try ExperimentRunner.load(run: runDirectory, datasetPath: dataset, progress: progress)
                 return try Trainer.evaluate(loaded.model, data: loaded.data, split: split)
             }
-            print("id,label,predicted")
-            for i in e.ids.indices { print("\(e.ids[i]),\(e.metrics.classNames[e.labels[i]]),\(e.metrics.classNames[e.predictions[i]])") }
+            print(predictionsCSV(e, classNames: e.metrics.classNames), terminator: "")
             return
         }
         guard image != nil || audio != nil || text != nil else { throw ValidationError("give --image, --audio, --text or --dataset") }

@@ -88,6 +88,46 @@ extension EndToEndTests {
         }
     }
 
+    /// A client that knows only model.onnx.json builds the inputs from the dataset's raw files
+    /// with librosa, Pillow and tokenizers (onnx_check.py --raw) and gets `fusionlab predict`'s
+    /// probabilities: clips shorter than the window (padding), images resized, captions tokenised.
+    func testAClientBuildingInputsFromRawFilesAgreesWithPredict() throws {
+        let env = try onnxPython()
+        guard FileManager.default.fileExists(atPath: (env["PYTHONPATH"] ?? "") + "/librosa") else {
+            throw XCTSkip("librosa not found in \(env["PYTHONPATH"] ?? ""): run scripts/fetch-python-tools.sh (onnx) (needs PyPI)")
+        }
+        let experiment = write("onnx-raw.json", """
+        {"name": "onnx-raw", "seed": 5,
+         "dataset": {"path": "data-raw", "generate": true, "generator": {"samples": 60, "image_size": 20, "audio_seconds": 0.25}},
+         "preprocessing": {"image": {"height": 14, "width": 14, "color": "rgb", "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
+                           "audio": {"sample_rate": 16000, "duration": 0.5, "n_fft": 256, "hop_length": 128, "n_mels": 24, "n_mfcc": 10,
+                                     "deltas": 1}, "text": {"max_length": 6}},
+         "model": {\(Self.onnxLayerSets["C"] ?? ""), "fusion": {"kind": "concat", "dim": 8}, "head": {"hidden": [8]}},
+         "training": {"epochs": 2, "batch_size": 16, "threads": 1}}
+        """)
+        XCTAssertEqual(try fusionlab(["run", experiment, "--quiet"]).status, 0)
+        let folder = try XCTUnwrap(runDirectories("onnx-raw").last)
+        let exported = try fusionlab(["export", "onnx", folder, "-o", "raw.onnx", "--reference-samples", "0"])
+        XCTAssertEqual(exported.status, 0, exported.err)
+        let info = try json(Self.workspace.appendingPathComponent("raw.onnx.json").path)
+        let audio = try XCTUnwrap((info["preprocessing"] as? [String: Any])?["audio"] as? [String: Any])
+        XCTAssertEqual(audio["mel_scale"] as? String, "slaney")
+        XCTAssertEqual(audio["n_fft"] as? Int, 256)
+        XCTAssertEqual(audio["pad_mode"] as? String, "constant")
+        let predicted = try fusionlab(["predict", folder, "--dataset", "data-raw", "--split", "test"])
+        XCTAssertEqual(predicted.status, 0, predicted.err)
+        XCTAssertTrue(predicted.out.hasPrefix("id,label,predicted,p_"), predicted.out)
+        try predicted.out.write(to: Self.workspace.appendingPathComponent("raw-predictions.csv"), atomically: true, encoding: .utf8)
+        let result = try runProcess(URL(fileURLWithPath: "/usr/bin/env"),
+                                    ["python3", (env["FUSIONLAB_ROOT"] ?? "") + "/scripts/onnx_check.py", "raw.onnx", "--raw", "data-raw",
+                                     "--predictions", "raw-predictions.csv", "--json"], environment: env)
+        let parsed = (try? JSONSerialization.jsonObject(with: Data(result.out.utf8))) as? [String: Any] ?? [:]
+        print("onnx_check --raw: \(result.out)")
+        XCTAssertEqual(parsed["ok"] as? Bool, true, "\(result.out)\n\(result.err)")
+        XCTAssertGreaterThan(parsed["samples"] as? Int ?? 0, 5)
+        XCTAssertLessThan(parsed["max_abs_diff"] as? Double ?? 1, 1e-3)
+    }
+
     func testONNXExportRefusesClearly() throws {
         let experiment = tinyExperiment("onnx-refuse", epochs: 1)
         XCTAssertEqual(try fusionlab(["run", experiment, "--quiet"]).status, 0)

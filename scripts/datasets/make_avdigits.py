@@ -72,7 +72,7 @@ import numpy as np
 
 LABELS = [str(d) for d in range(10)]
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-RATE = 8000          # output sample rate (Hz)
+RATE = 8000          # rate clips are rendered at (Hz; --rate)
 IMAGE_SIZE = 28      # output image side (pixels)
 
 # Voice domains. A voice is "<language>[+<variant>]" as espeak-ng -v takes it; every clip of a
@@ -231,10 +231,10 @@ def render_clip(clean, rng, snr_db, warp, tilt):
     return np.clip(x, -1.0, 1.0)
 
 
-def wav_bytes(x):
+def wav_bytes(x, rate=None):
     import soundfile as sf
     buffer = io.BytesIO()
-    sf.write(buffer, x, RATE, format="WAV", subtype="PCM_16")
+    sf.write(buffer, x, rate or RATE, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
 
 
@@ -315,6 +315,7 @@ def generate(args):
     clean = {c: clean_clip(r) for c, r in zip(needed, raw)}
     synth_seconds = time.time() - started
 
+    file_rates = [int(r) for r in args.file_rates.split(",")] if args.file_rates else []
     image_rng = rng_for(args.seed, "image-noise")
     audio_rng = rng_for(args.seed, f"audio-noise-{args.domain}")
     text_rng = rng_for(args.seed, "captions")
@@ -324,8 +325,12 @@ def generate(args):
         image_rel, audio_rel = f"images/{sid}.png", f"audio/{sid}.wav"
         with open(os.path.join(out, image_rel), "wb") as f:
             f.write(render_image(images[k], image_rng, args.image_noise))
+        clip = render_clip(clean[chosen[i]], audio_rng, args.audio_snr, args.audio_warp, args.audio_tilt)
+        file_rate = file_rates[i % len(file_rates)] if file_rates else RATE
+        if file_rate != RATE:
+            clip = np.clip(resample(clip, RATE, file_rate), -1.0, 1.0)
         with open(os.path.join(out, audio_rel), "wb") as f:
-            f.write(wav_bytes(render_clip(clean[chosen[i]], audio_rng, args.audio_snr, args.audio_warp, args.audio_tilt)))
+            f.write(wav_bytes(clip, file_rate))
         written.update((image_rel, audio_rel))
         record = {"id": sid, "split": splits[i], "label": LABELS[label]}
         if text_rng.random() >= NO_CAPTION_RATE:
@@ -434,7 +439,14 @@ def main():
                         help="folder caching espeak-ng's clips across runs, or 'none' (default ~/.cache/fusionlab/avdigits-espeak)")
     parser.add_argument("--check", action="store_true",
                         help="do not generate: print single-modality baselines of the dataset at --out (needs librosa)")
+    parser.add_argument("--rate", type=int, default=8000, metavar="HZ",
+                        help="rate the clips are rendered at (default 8000; espeak-ng speaks at 22050)")
+    parser.add_argument("--file-rates", metavar="HZ,HZ",
+                        help="write sample i's clip at the i-th of these rates, cycling (resampled from --rate with "
+                             "soxr HQ): a data set whose files come at several rates, e.g. 8000,44100")
     args = parser.parse_args()
+    global RATE
+    RATE = args.rate
     if args.check:
         check(args)
         return
