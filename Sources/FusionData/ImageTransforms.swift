@@ -111,12 +111,13 @@ public enum ImageTransforms {
         }
     }
 
-    /// The central `height × width` region (offsets rounded down, as torchvision's CenterCrop
-    /// rounds half-way); a crop larger than the image pads it with zeros.
+    /// The central `height × width` region, its offset `round((size − crop) / 2)` with Python's
+    /// round-half-to-even, exactly as torchvision's `CenterCrop`; a crop larger than the image pads
+    /// it with zeros.
     public static func centerCrop(_ image: Tensor, height: Int, width: Int) -> Tensor {
         let (h, w) = (image.shape[1], image.shape[2])
-        return crop(image, top: Int(((Double(h) - Double(height)) / 2).rounded()), left: Int(((Double(w) - Double(width)) / 2).rounded()),
-                    height: height, width: width)
+        func offset(_ size: Int, _ crop: Int) -> Int { Int(((Double(size) - Double(crop)) / 2).rounded(.toNearestOrEven)) }
+        return crop(image, top: offset(h, height), left: offset(w, width), height: height, width: width)
     }
 
     /// The `height × width` region whose top-left corner is at (`top`, `left`); parts outside

@@ -44,6 +44,11 @@ extension Tensor {
         precondition(groups >= 1 && c % groups == 0 && o % groups == 0 && cg == c / groups,
                      "conv2d: input has \(c) channels and weight \(weight.shape) with groups=\(groups); expected weight [O, \(c / Swift.max(groups, 1)), kh, kw] with O divisible by groups")
         if let bias { precondition(bias.shape == [o], "conv2d: expected bias [\(o)], got \(bias.shape)") }
+        if groups > 1 && groups == c && o == c {
+            // One filter per channel: the direct kernel, not a 1-row GEMM per channel.
+            let y = depthwiseConv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation)
+            return fusedReLU ? y.relu() : y
+        }
         let geo = Conv2dGeometry(kernel: (kh, kw), stride: stride, padding: padding, dilation: dilation)
         let (ho, wo) = (geo.outputSize(h, axis: 0), geo.outputSize(w, axis: 1))
         precondition(ho > 0 && wo > 0, "conv2d: input \(h)×\(w) is too small for kernel \(kh)×\(kw) (padding \(padding), dilation \(dilation))")

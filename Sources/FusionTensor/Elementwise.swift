@@ -209,6 +209,11 @@ extension Tensor {
     @inlinable @inline(__always) static func value(_ x: Float) -> Float { x > 0 ? x : 0 }
     @inlinable @inline(__always) static func derivative(_ x: Float, _ y: Float) -> Float { x > 0 ? 1 : 0 }
 }
+@usableFromInline enum Relu6Fn: UnaryFunction {
+    @inlinable @inline(__always) static func value(_ x: Float) -> Float { x > 0 ? (x < 6 ? x : 6) : 0 }
+    // PyTorch's hardtanh backward: the gradient passes where 0 < x < 6.
+    @inlinable @inline(__always) static func derivative(_ x: Float, _ y: Float) -> Float { x > 0 && x < 6 ? 1 : 0 }
+}
 @usableFromInline enum GeluFn: UnaryFunction {
     // Exact GELU, x·Φ(x), as PyTorch's default (approximate="none").
     @inlinable static func value(_ x: Float) -> Float { 0.5 * x * (1 + Foundation.erf(x * 0.70710678118654752)) }
@@ -246,6 +251,8 @@ extension Tensor {
     public func sigmoid() -> Tensor { unary("sigmoid", SigmoidFn.self) }
     /// Elementwise Swift.max(x, 0) (gradient 0 at 0, as PyTorch).
     public func relu() -> Tensor { unary("relu", ReluFn.self) }
+    /// Elementwise min(max(x, 0), 6), as `torch.nn.ReLU6`.
+    public func relu6() -> Tensor { unary("relu6", Relu6Fn.self) }
     /// Elementwise exact GELU, x·Φ(x).
     public func gelu() -> Tensor { unary("gelu", GeluFn.self) }
 

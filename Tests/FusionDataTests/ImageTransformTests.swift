@@ -56,6 +56,8 @@ final class ImageTransformTests: XCTestCase {
     func testCropNormalizeFlipRotate() {
         let image = Tensor((0..<16).map(Float.init), shape: [1, 4, 4])
         XCTAssertEqual(ImageTransforms.centerCrop(image, height: 2, width: 2).scalars, [5, 6, 9, 10])
+        // Odd margins round half to even, as torchvision: (4 − 1) / 2 = 1.5 → 2; (4 − 3) / 2 = 0.5 → 0.
+        XCTAssertEqual(ImageTransforms.centerCrop(image, height: 1, width: 3).scalars, [8, 9, 10])
         XCTAssertEqual(ImageTransforms.crop(image, top: -1, left: -1, height: 2, width: 2).scalars, [0, 0, 0, 0])
         XCTAssertEqual(ImageTransforms.normalize(Tensor([1, 3], shape: [1, 1, 2]), mean: [1], std: [2]).scalars, [0, 1])
         XCTAssertEqual(Array(ImageTransforms.horizontalFlip(image).scalars.prefix(4)), [3, 2, 1, 0])

@@ -192,6 +192,14 @@ extension EndToEndTests {
         XCTAssertEqual(health.status, 200, health.text)
         XCTAssertEqual(health.json["modalities"] as? [String], ["text", "image", "audio"])
         let version = try XCTUnwrap((health.json["model"] as? [String: Any])?["version"] as? String)
+        // The model description: what a client must do to raw files, under the format's key names.
+        let described = try client.send("GET", "/v1/model")
+        XCTAssertEqual(described.status, 200, described.text)
+        let preprocessing = try XCTUnwrap(described.json["preprocessing"] as? [String: Any])
+        XCTAssertEqual((preprocessing["audio"] as? [String: Any])?["mel_scale"] as? String, "slaney")
+        XCTAssertNotNil((preprocessing["audio"] as? [String: Any])?["hop_length"] as? Int)
+        XCTAssertEqual((preprocessing["image"] as? [String: Any])?["resize"] as? String, "bilinear")
+        XCTAssertEqual((preprocessing["text"] as? [String: Any])?["tokenizer"] as? String, "word")
 
         // Every modality, image alone, text alone: the served probabilities are predict's.
         let s = sampleFiles("s00001"), caption = "a photo with a round shape"

@@ -68,6 +68,18 @@ final class PyTorchGoldenTests: XCTestCase {
 
     func testConv2d() throws { try checkConv("conv2d", cases: ["case0", "case1"], oneD: false) }
     func testConv1d() throws { try checkConv("conv1d", cases: ["case0"], oneD: true) }
+    /// groups = channels takes the direct depthwise kernel (scripts/golden/depthwise_goldens.py).
+    func testDepthwiseConv2d() throws { try checkConv("depthwise", cases: ["case0", "case1", "case2", "case3"], oneD: false) }
+
+    func testAsymmetricPaddingAndReLU6() throws {
+        let g = try golden("depthwise")
+        let x = try tensor(g, "pad.x").copy()
+        x.requiresGrad = true
+        let y = x.padded2d(top: 0, bottom: 1, left: 0, right: 1).relu6()
+        assertClose(y, try tensor(g, "pad.y"), "pad + relu6 forward")
+        (y * (try tensor(g, "pad.gy"))).sum().backward()
+        assertClose(try XCTUnwrap(x.grad), try tensor(g, "pad.gx"), "pad + relu6 input gradient")
+    }
 
     func testPooling() throws {
         let g = try golden("pooling")

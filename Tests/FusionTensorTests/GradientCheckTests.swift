@@ -110,6 +110,14 @@ final class GradientCheckTests: XCTestCase {
         }
         let w2 = randomTensor([3, 4, 3, 3], seed: 26)
         gradCheck([x, w2], "conv2d same padding, no bias") { $0[0].conv2d(weight: $0[1], bias: nil, padding: (1, 1)) }
+        let wd = randomTensor([4, 1, 3, 3], seed: 31), bd = randomTensor([4], seed: 32)
+        gradCheck([x, wd, bd], "depthwise conv2d") { $0[0].conv2d(weight: $0[1], bias: $0[2], padding: (1, 1), groups: 4) }
+        gradCheck([x, wd, bd], "depthwise conv2d strided dilated") {
+            $0[0].conv2d(weight: $0[1], bias: $0[2], stride: (2, 2), padding: (0, 1), dilation: (1, 2), groups: 4)
+        }
+        gradCheck([x], "pad2d asymmetric") { $0[0].padded2d(top: 0, bottom: 2, left: 1, right: 0) }
+        let spread = randomTensor([3, 7], seed: 33, low: -3, high: 9)
+        gradCheck([spread], "relu6") { $0[0].relu6() }
         let x1 = randomTensor([2, 3, 9], seed: 27), w1 = randomTensor([4, 3, 3], seed: 28), b1 = randomTensor([4], seed: 29)
         gradCheck([x1, w1, b1], "conv1d") { $0[0].conv1d(weight: $0[1], bias: $0[2], stride: 2, padding: 1) }
     }
