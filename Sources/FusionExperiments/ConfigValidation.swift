@@ -161,6 +161,9 @@ public enum ConfigValidation {
                     ? "the wordpiece tokenizer needs a vocab.txt" : "no vocabulary file at \(c.preprocessing.text.vocab)"))
             }
         }
+        if c.model.modalities.contains(.image), let weights = c.model.image.weightsFile, !fm.fileExists(atPath: weights) {
+            issues.append(Issue(path: "model.image.pretrained", message: "the weights file \(weights) does not exist; \(PretrainedWeights.fetchHint)"))
+        }
         if readsText && c.model.text.preset == .pretrained && !c.model.text.pretrained.isEmpty {
             for file in ["config.json", "model.safetensors", "vocab.txt"] where !fm.fileExists(atPath: c.model.text.pretrained + "/" + file) {
                 issues.append(Issue(path: "model.text.pretrained", message: "\(c.model.text.pretrained) has no \(file) (expected a BERT-style model folder)"))

@@ -148,6 +148,8 @@ public struct ImagePreprocessingConfig: Codable, Equatable, Sendable {
     public var width = 32
     @Doc("Resize filter: bilinear, bicubic or box as Pillow's Image.resize (antialiased when shrinking, in floating point; bilinear is torchvision's Resize default), or area (OpenCV's INTER_AREA). Applied to the decoded image in [0, 1], before normalisation.")
     public var resize: ImageTransforms.ResizeMethod = .bilinear
+    @Doc("Before resizing, keep a centred square of this fraction of the shorter side (0: the whole image), as the TensorFlow EfficientNet evaluation crop: side int(f · min(h, w)), offset (h − side + 1) / 2.")
+    public var centerCrop = 0.0
     @Doc("Channels images are decoded to: grey (ITU-R 601 luma) or rgb, with transparency composited onto white; or rgba, alpha kept as a fourth channel.")
     public var color: ImageDecodeOptions.ColorMode = .grey
     @Doc("Per-channel mean subtracted after augmentation (one value for grey, three for RGB; empty: no normalisation).")

@@ -135,6 +135,7 @@ public final class ExperimentData {
         if modalities.contains(.image) {
             var settings = ImagePreprocessing(height: p.image.height, width: p.image.width, colorMode: p.image.color)
             settings.resize = p.image.resize
+            settings.centerCrop = p.image.centerCrop
             settings.mean = p.image.mean.isEmpty ? nil : p.image.mean
             settings.std = p.image.std.isEmpty ? nil : p.image.std
             image = settings

@@ -102,7 +102,7 @@ public final class InferenceModel: @unchecked Sendable {
             var tensor: Tensor
             do {
                 let decoded = try ImageDecoder.decode(data: bytes, name: raw.imageName, options: ImageDecodeOptions(colorMode: settings.colorMode))
-                tensor = ImageTransforms.resize(decoded, height: settings.height, width: settings.width, method: settings.resize)
+                tensor = settings.fitted(decoded)
             } catch { throw InferenceInputError(field: raw.imageName, "\(error)") }
             if let mean = settings.mean, let std = settings.std { tensor = ImageTransforms.normalize(tensor, mean: mean, std: std) }
             sample.image = tensor.scalars

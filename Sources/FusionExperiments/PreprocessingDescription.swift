@@ -13,13 +13,16 @@ public enum PreprocessingDescription {
             var entry: [String: Any] = [
                 "color": image.colorMode.rawValue,
                 "height": image.height, "width": image.width,
-                "resize": image.resize.rawValue,
+                "resize": image.resize.rawValue, "center_crop": image.centerCrop,
                 "mean": image.mean ?? [], "std": image.std ?? [],
                 "shape": image.shape,
                 "steps": [
                     "decode the PNG or JPEG",
                     "convert colours: grey = Pillow's convert(\"L\") (8-bit ITU-R 601 luma, (19595 R + 38470 G + 7471 B + 32768) >> 16); rgb = convert(\"RGB\"); transparency composited onto white in float, luma unrounded",
                     "scale to [0, 1]: / 255 (16-bit PNG: / 65535)",
+                    image.centerCrop > 0 && image.centerCrop < 1
+                        ? "centre crop: a square of side int(center_crop * min(h, w)) at offset ((h - side + 1) // 2, (w - side + 1) // 2)"
+                        : "no crop",
                     image.resize == .area
                         ? "resize to height x width by area averaging (OpenCV INTER_AREA), in float"
                         : "resize to height x width with Pillow's \(image.resize.rawValue.uppercased()) filter on the float image (Image.fromarray(x, mode=\"F\").resize((width, height), Image.\(image.resize.rawValue.uppercased()))), per channel",

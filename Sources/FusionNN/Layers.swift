@@ -218,10 +218,16 @@ public final class BatchNorm: Module, UnaryLayer {
     override public var bufferNames: Set<String> { ["runningMean", "runningVar"] }
     override public var keyOverrides: [String: String] { ["runningMean": "running_mean", "runningVar": "running_var"] }
 
-    /// Normalises `x`, on batch statistics in training mode and running ones in evaluation mode.
+    /// Whether the layer is frozen (neither scale nor shift trains): then, as in evaluation
+    /// mode, it normalises with its running statistics and leaves them as they are, so a frozen
+    /// pretrained backbone keeps the statistics it was trained with.
+    public var isFrozen: Bool { !weight.requiresGrad && !bias.requiresGrad }
+
+    /// Normalises `x`: on batch statistics in training mode (updating the running ones), on the
+    /// running ones in evaluation mode or while frozen.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         x.batchNorm(weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
-                    training: training, momentum: momentum, eps: eps)
+                    training: training && !isFrozen, momentum: momentum, eps: eps)
     }
 }
 

@@ -52,5 +52,8 @@ struct Validate: ParsableCommand {
         }
         Swift.print("\(experiment): valid (experiment \"\(loaded.config.name)\", fusion \(loaded.config.model.fusion.kind.rawValue), "
               + "\(loaded.config.training.epochs) epochs)")
+        if loaded.config.model.modalities.contains(.image), let weights = loaded.config.model.image.weightsFile {
+            Swift.print("  model.image: starts from the pretrained weights in \(weights)")
+        }
     }
 }

@@ -91,4 +91,23 @@ final class ModuleTests: XCTestCase {
         XCTAssertEqual(y.mean().item, 0, accuracy: 0.05)
         XCTAssertEqual(norm.runningMean.scalars[0], x.reshaped([64, 2, 3]).slice(axis: 1, 0..<1).mean().item, accuracy: 1e-3)
     }
+
+    func testFrozenBatchNormKeepsItsStatisticsInTraining() {
+        let norm = BatchNorm(2)
+        norm.runningMean.data[0] = 1.5
+        norm.runningVar.data[1] = 4
+        _ = norm.freeze(["*"])
+        XCTAssertTrue(norm.isFrozen)
+        norm.train()
+        var rng = SeededGenerator(seed: 5)
+        let x = Tensor.randn([8, 2, 3], mean: 3, std: 2, using: &rng)
+        let y = norm(x)
+        XCTAssertEqual(norm.runningMean.scalars, [1.5, 0], "a frozen layer's running statistics do not move")
+        XCTAssertEqual(norm.runningVar.scalars, [1, 4])
+        // It normalises with them: (x − 1.5) / sqrt(1 + eps) on channel 0.
+        XCTAssertEqual(y.data[0], (x.data[0] - 1.5) / (1 + 1e-5).squareRoot(), accuracy: 1e-5)
+        _ = norm.unfreeze(["*"])
+        _ = norm(x)
+        XCTAssertNotEqual(norm.runningMean.scalars[0], 1.5, "unfrozen, it trains on batch statistics again")
+    }
 }

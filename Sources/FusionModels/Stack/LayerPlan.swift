@@ -80,6 +80,7 @@ public struct LayerPlan: Sendable {
             let key = spec.name ?? String(i)
             guard !key.isEmpty && !key.contains(".") else { throw LayerStackError(path: here + ".name", message: "expected a name without dots") }
             guard keys.insert(key).inserted else { throw LayerStackError(path: here + ".name", message: "the name \"\(key)\" is used twice in this stack") }
+            let spec = spec.samePadding ? try LayerPlan.resolveSamePadding(spec, shape, path: here) : spec
             let (inShape, outShape, inner) = try LayerPlan.resolve(spec, shape, path: here, vocabulary: vocabulary)
             steps.append(Step(spec: spec, key: key, path: here, input: inShape, output: outShape, inner: inner, vocabulary: vocabulary))
             shape = outShape
@@ -106,8 +107,8 @@ public struct LayerPlan: Sendable {
             let k = Double(spec.kernel?.first ?? 1), k2 = Double(spec.kernel?.last ?? 1)
             let hidden = Double(spec.hidden ?? 1), dirs = spec.bidirectional == true ? 2.0 : 1.0
             switch spec.type {
-            case "conv2d": total += o[0] * i[0] * k * k2 + o[0] * bias
-            case "conv1d": total += o[0] * i[0] * k + o[0] * bias
+            case "conv2d": total += o[0] * i[0] / Double(spec.groups ?? 1) * k * k2 + o[0] * bias
+            case "conv1d": total += o[0] * i[0] / Double(spec.groups ?? 1) * k + o[0] * bias
             case "linear": total += (i.last ?? 0) * (o.last ?? 0) + (o.last ?? 0) * bias
             case "batch_norm": total += 2 * i[0]
             case "layer_norm": total += 2 * (i.last ?? 0)
@@ -180,6 +181,12 @@ public struct LayerPlan: Sendable {
             }
             return o
         }
+        func checkGroups(_ groups: Int?, input: Int, output: Int) throws {
+            guard let g = groups else { return }
+            guard g >= 1, input % g == 0, output % g == 0 else {
+                throw fail("\"groups\" must divide the input channels (\(input)) and \"channels\" (\(output)), got \(g)")
+            }
+        }
         let noInputSizes = "; sizes are inferred, so only the output size is written"
         switch spec.type {
         case "conv2d", "max_pool2d", "avg_pool2d":
@@ -187,12 +194,15 @@ public struct LayerPlan: Sendable {
             let (kh, kw) = try pair(spec.kernel, "kernel", default: 0, min: 1)
             let isPool = spec.type != "conv2d"
             let (strideH, strideW) = try pair(spec.stride ?? (isPool ? [kh, kw] : nil), "stride", default: 1, min: 1)
-            let (ph, pw) = try pair(spec.padding, "padding", default: 0, min: 0)
+            let sides = try LayerPlan.sides(spec)
+            guard sides.allSatisfy({ $0 >= 0 }) else { throw fail("\"padding\" must be at least 0, got \(spec.padding ?? [])") }
             let (dh, dw) = isPool ? (1, 1) : try pair(spec.dilation, "dilation", default: 1, min: 1)
-            if isPool && (ph * 2 > kh || pw * 2 > kw) { throw fail("padding \([ph, pw]) must be at most half of the kernel \([kh, kw])") }
+            if isPool && (sides[0] * 2 > kh || sides[2] * 2 > kw) { throw fail("padding \([sides[0], sides[2]]) must be at most half of the kernel \([kh, kw])") }
             let c = isPool ? x.dims[0] : try positive(spec.channels, "channels")
-            let h = try outSize(x.dims[1], k: kh, s: strideH, p: ph, d: dh, axis: "height", input: x)
-            let w = try outSize(x.dims[2], k: kw, s: strideW, p: pw, d: dw, axis: "width", input: x)
+            if !isPool { try checkGroups(spec.groups, input: x.dims[0], output: c) }
+            // Asymmetric padding adds its two sides; outSize takes half of their sum twice.
+            let h = try outSize(x.dims[1] + sides[0] + sides[1], k: kh, s: strideH, p: 0, d: dh, axis: "height", input: x)
+            let w = try outSize(x.dims[2] + sides[2] + sides[3], k: kw, s: strideW, p: 0, d: dw, axis: "width", input: x)
             return (x, StackShape(.image, [c, h, w]), nil)
         case "conv1d", "max_pool1d", "avg_pool1d":
             let x = try want([.channels], hint: shape.kind == .image ? "; use conv2d on images" : "")
@@ -203,6 +213,7 @@ public struct LayerPlan: Sendable {
             let d = isPool ? 1 : try one(spec.dilation, "dilation", default: 1, min: 1)
             if isPool && p * 2 > k { throw fail("padding \(p) must be at most half of the kernel \(k)") }
             let c = isPool ? x.dims[0] : try positive(spec.channels, "channels")
+            if !isPool { try checkGroups(spec.groups, input: x.dims[0], output: c) }
             let l = try outSize(x.dims[1], k: k, s: s, p: p, d: d, axis: "length", input: x)
             return (x, StackShape(.channels, [c, l]), nil)
         case "flatten":
@@ -221,13 +232,15 @@ public struct LayerPlan: Sendable {
             return (x, x, nil)
         case "batch_norm":
             let x = try want([.image, .channels, .vector])
+            if let eps = spec.eps, !(eps > 0 && eps < 1) { throw fail("\"eps\" must be in (0, 1), got \(eps)") }
+            if let m = spec.momentum, !(m >= 0 && m <= 1) { throw fail("\"momentum\" must be in [0, 1], got \(m)") }
             return (x, x, nil)
         case "dropout":
             let p = spec.p ?? 0.5
             guard p >= 0 && p < 1 else { throw fail("\"p\" must be in [0, 1), got \(p)") }
             guard shape.kind != .tokens else { throw fail("expects features, got \(shape)") }
             return (shape, shape, nil)
-        case "relu", "gelu", "tanh", "sigmoid", "leaky_relu":
+        case "relu", "relu6", "gelu", "tanh", "sigmoid", "leaky_relu":
             guard shape.kind != .tokens else { throw fail("expects features, got \(shape); start a text stack with embedding or bag_of_words") }
             if let slope = spec.slope, !(slope >= 0 && slope < 1) { throw fail("\"slope\" must be in [0, 1), got \(slope)") }
             return (shape, shape, nil)
@@ -270,6 +283,44 @@ public struct LayerPlan: Sendable {
         default:
             throw fail("unknown layer type\(noInputSizes)")
         }
+    }
+
+    /// A conv2d's or pooling layer's zeros per side, [top, bottom, left, right], from one value,
+    /// one per axis or four.
+    public static func sides(_ spec: LayerSpec) throws -> [Int] {
+        let p = spec.padding ?? [0]
+        switch p.count {
+        case 1: return [p[0], p[0], p[0], p[0]]
+        case 2: return [p[0], p[0], p[1], p[1]]
+        default: return p
+        }
+    }
+
+    /// `spec` with `"padding": "same"` replaced by the zeros TensorFlow's SAME adds for `shape`:
+    /// an output of ceil(n / stride) per axis, the odd zero after (bottom, right).
+    static func resolveSamePadding(_ spec: LayerSpec, _ shape: StackShape, path: String) throws -> LayerSpec {
+        func pads(_ n: Int, _ k: Int, _ s: Int, _ d: Int) -> (Int, Int) {
+            let out = (n + s - 1) / s
+            let total = Swift.max((out - 1) * s + (k - 1) * d + 1 - n, 0)
+            return (total / 2, total - total / 2)
+        }
+        func at(_ v: [Int]?, _ i: Int) -> Int { Swift.max(1, v.map { $0.count > i ? $0[i] : ($0.first ?? 1) } ?? 1) }
+        var out = spec
+        out.samePadding = false
+        if spec.type == "conv2d" {
+            guard let x = shape.kind == .image ? shape : convert(shape, to: .image) else { return spec }
+            let (t, b) = pads(x.dims[1], at(spec.kernel, 0), at(spec.stride, 0), at(spec.dilation, 0))
+            let (l, r) = pads(x.dims[2], at(spec.kernel, 1), at(spec.stride, 1), at(spec.dilation, 1))
+            out.padding = [t, b, l, r]
+        } else {
+            guard let x = shape.kind == .channels ? shape : convert(shape, to: .channels) else { return spec }
+            let (a, b) = pads(x.dims[1], at(spec.kernel, 0), at(spec.stride, 0), at(spec.dilation, 0))
+            guard a == b else {
+                throw LayerStackError(path: path + ".padding", message: "conv1d: \"same\" would pad \(a) before and \(b) after; conv1d pads both ends alike (use an odd kernel and stride 1, or give the padding)")
+            }
+            out.padding = [a]
+        }
+        return out
     }
 
     /// The number of valid steps after a window op on the time axis: a step is valid when its

@@ -43,7 +43,7 @@ public enum PositionEncoding: String, ConfigChoice {
 /// belong to the layer's type are errors naming the JSON path. See docs/experiment-format.md
 /// for every type and key.
 public struct LayerSpec: Codable, Equatable, Sendable {
-    @Doc("The layer type: conv1d, conv2d, max_pool1d/2d, avg_pool1d/2d, flatten, global_pool, linear, dropout, batch_norm, layer_norm, relu, leaky_relu, gelu, tanh, sigmoid, residual, gru, lstm, transformer, positional, embedding, bag_of_words.")
+    @Doc("The layer type: conv1d, conv2d, max_pool1d/2d, avg_pool1d/2d, flatten, global_pool, linear, dropout, batch_norm, layer_norm, relu, relu6, leaky_relu, gelu, tanh, sigmoid, residual, gru, lstm, transformer, positional, embedding, bag_of_words.")
     public var type: String = ""
     @Doc("Key of the layer's parameters instead of its position (encoders.image.layers.<name>.weight).")
     public var name: String? = nil
@@ -53,8 +53,16 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     public var kernel: [Int]? = nil
     @Doc("Convolutions and pooling: step between windows, one value or one per axis (default 1; pooling: the kernel).")
     public var stride: [Int]? = nil
-    @Doc("Convolutions and pooling: zeros added on each side, one value or one per axis (default 0).")
+    @Doc("Convolutions and pooling: zeros added on each side, one value or one per spatial axis (default 0); conv2d also takes [top, bottom, left, right], and convolutions \"same\": TensorFlow's SAME, an output of ceil(input / stride) with the odd pixel at the bottom and right.")
     public var padding: [Int]? = nil
+    /// `"padding": "same"`, resolved from the input size by `LayerPlan` (TensorFlow's rule).
+    public var samePadding = false
+    @Doc("Convolutions: channel groups (default 1); groups = input channels = channels is a depthwise convolution.")
+    public var groups: Int? = nil
+    @Doc("batch_norm: the epsilon added to the variance (default 1e-5, as PyTorch; TensorFlow models use 1e-3).")
+    public var eps: Double? = nil
+    @Doc("batch_norm: the running statistics' momentum, as PyTorch (default 0.1; TensorFlow's decay 0.99 is 0.01).")
+    public var momentum: Double? = nil
     @Doc("Convolutions: spacing of the kernel taps, one value or one per axis (default 1).")
     public var dilation: [Int]? = nil
     @Doc("linear and embedding: output width.")
@@ -105,13 +113,13 @@ public struct LayerSpec: Codable, Equatable, Sendable {
 
     /// Layer types and the keys each accepts (beside `type` and `name`), in JSON spelling.
     public static let types: [String: [String]] = [
-        "conv1d": ["channels", "kernel", "stride", "padding", "dilation", "bias"],
-        "conv2d": ["channels", "kernel", "stride", "padding", "dilation", "bias"],
+        "conv1d": ["channels", "kernel", "stride", "padding", "dilation", "groups", "bias"],
+        "conv2d": ["channels", "kernel", "stride", "padding", "dilation", "groups", "bias"],
         "max_pool1d": ["kernel", "stride", "padding"], "avg_pool1d": ["kernel", "stride", "padding"],
         "max_pool2d": ["kernel", "stride", "padding"], "avg_pool2d": ["kernel", "stride", "padding"],
         "flatten": [], "global_pool": ["op"],
-        "linear": ["units", "bias"], "dropout": ["p"], "batch_norm": [], "layer_norm": [],
-        "relu": [], "leaky_relu": ["slope"], "gelu": [], "tanh": [], "sigmoid": [],
+        "linear": ["units", "bias"], "dropout": ["p"], "batch_norm": ["eps", "momentum"], "layer_norm": [],
+        "relu": [], "relu6": [], "leaky_relu": ["slope"], "gelu": [], "tanh": [], "sigmoid": [],
         "residual": ["layers"],
         "gru": ["hidden", "num_layers", "bidirectional", "output", "p"],
         "lstm": ["hidden", "num_layers", "bidirectional", "output", "p"],
@@ -121,8 +129,8 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     ]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case type, name, channels, kernel, stride, padding, dilation, units, bias, p, op, hidden, numLayers, bidirectional, output
-        case slope, heads, feedForward, normFirst, activation, encoding, binary, layers
+        case type, name, channels, kernel, stride, padding, dilation, groups, eps, momentum, units, bias, p, op, hidden, numLayers
+        case bidirectional, output, slope, heads, feedForward, normFirst, activation, encoding, binary, layers
     }
 
     private struct AnyKey: CodingKey {
@@ -164,8 +172,19 @@ public struct LayerSpec: Codable, Equatable, Sendable {
         channels = try c.decodeIfPresent(Int.self, forKey: .channels)
         kernel = try LayerSpec.intList(c, .kernel)
         stride = try LayerSpec.intList(c, .stride)
-        padding = try LayerSpec.intList(c, .padding)
+        if (try? c.decode(String.self, forKey: .padding)) == "same" {
+            guard type == "conv2d" || type == "conv1d" else {
+                throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath + [CodingKeys.padding],
+                    debugDescription: "\"same\" padding is for conv1d and conv2d; \(type) takes zeros per side"))
+            }
+            samePadding = true
+        } else {
+            padding = try LayerSpec.intList(c, .padding, allowFour: type == "conv2d")
+        }
         dilation = try LayerSpec.intList(c, .dilation)
+        groups = try c.decodeIfPresent(Int.self, forKey: .groups)
+        eps = try c.decodeIfPresent(Double.self, forKey: .eps)
+        momentum = try c.decodeIfPresent(Double.self, forKey: .momentum)
         units = try c.decodeIfPresent(Int.self, forKey: .units)
         bias = try c.decodeIfPresent(Bool.self, forKey: .bias)
         p = try c.decodeIfPresent(Double.self, forKey: .p)
@@ -192,8 +211,11 @@ public struct LayerSpec: Codable, Equatable, Sendable {
         try c.encodeIfPresent(channels, forKey: .channels)
         try c.encodeIfPresent(kernel, forKey: .kernel)
         try c.encodeIfPresent(stride, forKey: .stride)
-        try c.encodeIfPresent(padding, forKey: .padding)
+        if samePadding { try c.encode("same", forKey: .padding) } else { try c.encodeIfPresent(padding, forKey: .padding) }
         try c.encodeIfPresent(dilation, forKey: .dilation)
+        try c.encodeIfPresent(groups, forKey: .groups)
+        try c.encodeIfPresent(eps, forKey: .eps)
+        try c.encodeIfPresent(momentum, forKey: .momentum)
         try c.encodeIfPresent(units, forKey: .units)
         try c.encodeIfPresent(bias, forKey: .bias)
         try c.encodeIfPresent(p, forKey: .p)
@@ -228,13 +250,14 @@ public struct LayerSpec: Codable, Equatable, Sendable {
             debugDescription: "unknown layer type \"\(type)\"\(hint) (layer types: \(types.keys.sorted().joined(separator: ", ")))"))
     }
 
-    /// An integer or a list of integers.
-    static func intList(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> [Int]? {
+    /// An integer or a list of integers (two; or four with `allowFour`: conv2d's padding).
+    static func intList(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys, allowFour: Bool = false) throws -> [Int]? {
         guard c.contains(key) else { return nil }
         if let one = try? c.decode(Int.self, forKey: key) { return [one] }
-        guard let many = try? c.decode([Int].self, forKey: key), (1...2).contains(many.count) else {
+        guard let many = try? c.decode([Int].self, forKey: key), (1...2).contains(many.count) || (allowFour && many.count == 4) else {
             throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath + [key],
-                debugDescription: "expected an integer or a list of two integers"))
+                debugDescription: allowFour ? "expected an integer, a list of two integers (per axis), four ([top, bottom, left, right]) or \"same\""
+                                            : "expected an integer or a list of two integers"))
         }
         return many
     }

