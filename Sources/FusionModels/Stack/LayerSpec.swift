@@ -235,7 +235,7 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     }
 
     /// Types whose every setting has a default, so the bare string form is allowed.
-    static let optionalOnly: Set<String> = ["leaky_relu", "global_pool", "positional", "bag_of_words", "dropout"]
+    static let optionalOnly: Set<String> = ["leaky_relu", "global_pool", "positional", "bag_of_words", "dropout", "batch_norm"]
     /// The settings a type cannot do without.
     static let required: [String: String] = [
         "conv1d": "\"channels\": …, \"kernel\": …", "conv2d": "\"channels\": …, \"kernel\": …",
