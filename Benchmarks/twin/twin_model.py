@@ -78,6 +78,37 @@ def _one(v, default):
     return _ints(v, default)[0]
 
 
+def _sides(spec):
+    """conv2d / pooling zeros per side, [top, bottom, left, right] (LayerPlan.sides)."""
+    p = _ints(spec.get("padding"), 0)
+    if len(p) == 1:
+        return [p[0]] * 4
+    if len(p) == 2:
+        return [p[0], p[0], p[1], p[1]]
+    return list(p)
+
+
+def resolve_same_padding(spec, shape):
+    """LayerPlan.resolveSamePadding: TensorFlow's SAME for the input `shape`."""
+    def pads(n, k, s, d):
+        out = (n + s - 1) // s
+        total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
+        return total // 2, total - total // 2
+    spec = dict(spec)
+    if spec["type"] == "conv2d":
+        x = shape if shape.kind == "image" else convert(shape, "image")
+        k, st, d = _pair(spec.get("kernel"), 1), _pair(spec.get("stride"), 1), _pair(spec.get("dilation"), 1)
+        (t, b), (l, r) = pads(x.dims[1], k[0], st[0], d[0]), pads(x.dims[2], k[1], st[1], d[1])
+        spec["padding"] = [t, b, l, r]
+    else:
+        x = shape if shape.kind == "channels" else convert(shape, "channels")
+        a, b = pads(x.dims[1], _one(spec.get("kernel"), 1), _one(spec.get("stride"), 1), _one(spec.get("dilation"), 1))
+        if a != b:
+            raise TwinError("conv1d: \"same\" would pad unequally")
+        spec["padding"] = [a]
+    return spec
+
+
 def _out_size(n, k, s, p, d):
     if n + 2 * p - d * (k - 1) < 1:
         raise TwinError(f"a kernel of {k} (dilation {d}) does not fit an axis of {n} (padding {p})")
@@ -126,10 +157,10 @@ def resolve(spec: dict, shape: Shape, vocabulary: int):
         kh, kw = _pair(spec.get("kernel"), 0)
         pool = t != "conv2d"
         sh, sw = _pair(spec.get("stride") if spec.get("stride") is not None else ([kh, kw] if pool else None), 1)
-        ph, pw = _pair(spec.get("padding"), 0)
+        t_, b_, l_, r_ = _sides(spec)
         dh, dw = (1, 1) if pool else _pair(spec.get("dilation"), 1)
         c = x.dims[0] if pool else spec["channels"]
-        return x, Shape("image", (c, _out_size(x.dims[1], kh, sh, ph, dh), _out_size(x.dims[2], kw, sw, pw, dw))), None
+        return x, Shape("image", (c, _out_size(x.dims[1] + t_ + b_, kh, sh, 0, dh), _out_size(x.dims[2] + l_ + r_, kw, sw, 0, dw))), None
     if t in ("conv1d", "max_pool1d", "avg_pool1d"):
         x = want(["channels"])
         k = _one(spec.get("kernel"), 0)
@@ -154,7 +185,7 @@ def resolve(spec: dict, shape: Shape, vocabulary: int):
         # A `channels` value stays 1-D (BatchNorm1d over its channels); a sequence becomes channels.
         x = want(["image", "channels", "vector"])
         return x, x, None
-    if t in ("dropout", "relu", "gelu", "tanh", "sigmoid", "leaky_relu"):
+    if t in ("dropout", "relu", "relu6", "gelu", "tanh", "sigmoid", "leaky_relu"):
         return shape, shape, None
     if t == "residual":
         inner = build_plan(spec["layers"], shape, vocabulary, require_vector=False)
@@ -191,6 +222,8 @@ def build_plan(specs, input_shape: Shape, vocabulary: int, require_vector=True) 
     plan = Plan(input=input_shape)
     for i, raw in enumerate(specs):
         spec = normalise_spec(raw)
+        if spec.get("padding") == "same":
+            spec = resolve_same_padding(spec, shape)
         key = spec.get("name") or str(i)
         ins, outs, inner = resolve(spec, shape, vocabulary)
         plan.steps.append(Step(spec, key, ins, outs, inner))
@@ -291,8 +324,10 @@ class BatchNorm(nn.Module):
         self.momentum, self.eps = momentum, eps
 
     def forward(self, x):
+        # Frozen (neither scale nor shift trains): running statistics, left as they are (BatchNorm.isFrozen).
+        frozen = not self.weight.requires_grad and not self.bias.requires_grad
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            self.training, self.momentum, self.eps)
+                            self.training and not frozen, self.momentum, self.eps)
 
 
 class AttentionPool(nn.Module):
@@ -450,13 +485,15 @@ class LayerStack(nn.Module):
     def _build(self, step: Step):
         s, ins, outs, t = step.spec, step.input, step.output, step.spec["type"]
         if t == "conv2d":
+            t_, b_, l_, r_ = _sides(s)
+            symmetric = t_ == b_ and l_ == r_
             return nn.Conv2d(ins.dims[0], outs.dims[0], _pair(s.get("kernel"), 1), stride=_pair(s.get("stride"), 1),
-                             padding=_pair(s.get("padding"), 0), dilation=_pair(s.get("dilation"), 1),
-                             bias=s.get("bias", True) is not False)
+                             padding=(t_, l_) if symmetric else 0, dilation=_pair(s.get("dilation"), 1),
+                             groups=s.get("groups", 1), bias=s.get("bias", True) is not False)
         if t == "conv1d":
             return nn.Conv1d(ins.dims[0], outs.dims[0], _one(s.get("kernel"), 1), stride=_one(s.get("stride"), 1),
                              padding=_one(s.get("padding"), 0), dilation=_one(s.get("dilation"), 1),
-                             bias=s.get("bias", True) is not False)
+                             groups=s.get("groups", 1), bias=s.get("bias", True) is not False)
         if t == "global_pool" and s.get("op", "avg") == "attention":
             return AttentionPool(outs.dims[0])
         if t == "linear":
@@ -464,7 +501,7 @@ class LayerStack(nn.Module):
         if t == "layer_norm":
             return nn.LayerNorm(ins.dims[-1], eps=1e-5)
         if t == "batch_norm":
-            return BatchNorm(ins.dims[0])
+            return BatchNorm(ins.dims[0], momentum=s.get("momentum", 0.1), eps=s.get("eps", 1e-5))
         if t == "dropout":
             return nn.Dropout(s.get("p", 0.5))
         if t == "residual":
@@ -496,9 +533,11 @@ class LayerStack(nn.Module):
         s, outs, t = step.spec, step.output, step.spec["type"]
         m = self.layers[step.key] if step.key in self.layers else None
         if t == "conv2d":
-            k, st, p, d = _pair(s.get("kernel"), 1), _pair(s.get("stride"), 1), _pair(s.get("padding"), 0), _pair(s.get("dilation"), 1)
-            lengths = None if v.lengths is None else valid_steps(v.lengths, outs.dims[2], k[1], st[1], p[1], d[1])
-            return v.replace(m(v.x), outs, lengths)
+            k, st, d = _pair(s.get("kernel"), 1), _pair(s.get("stride"), 1), _pair(s.get("dilation"), 1)
+            t_, b_, l_, r_ = _sides(s)
+            x = v.x if (t_ == b_ and l_ == r_) else F.pad(v.x, (l_, r_, t_, b_))
+            lengths = None if v.lengths is None else valid_steps(v.lengths, outs.dims[2], k[1], st[1], l_, d[1])
+            return v.replace(m(x), outs, lengths)
         if t in ("max_pool2d", "avg_pool2d"):
             k = _pair(s.get("kernel"), 1)
             st = _pair(s.get("stride") if s.get("stride") is not None else s.get("kernel"), 1)
@@ -533,6 +572,8 @@ class LayerStack(nn.Module):
             return v.replace(m(v.x), outs)
         if t == "relu":
             return v.replace(F.relu(v.x), outs)
+        if t == "relu6":
+            return v.replace(F.relu6(v.x), outs)
         if t == "gelu":
             return v.replace(F.gelu(v.x), outs)
         if t == "tanh":

@@ -293,9 +293,35 @@ def epoch_selection(lower: bool, min_delta: float, score: float, val_loss: float
     return improved or tied, improved
 
 
+PRETRAINED_PRESETS = ("efficientnet_lite0",)
+
+
+def image_weights_file(exp: dict):
+    """ImageEncoderConfig.weightsFile: model.image.pretrained, "none", or the preset's own file."""
+    image = exp.get("model", {}).get("image", {})
+    pretrained = image.get("pretrained", "")
+    if pretrained == "none":
+        return None
+    if pretrained:
+        return pretrained
+    if not image.get("layers") and image.get("preset") in PRETRAINED_PRESETS:
+        directory = os.environ.get("FUSIONLAB_PRETRAINED_DIR") or os.path.expanduser("~/.cache/fusionlab/pretrained")
+        return os.path.join(directory, image["preset"] + ".safetensors")
+    return None
+
+
 def build_model(features: Features, seed: int) -> TwinClassifier:
     torch.manual_seed(seed)
-    return TwinClassifier(features.info)
+    model = TwinClassifier(features.info)
+    file = image_weights_file(features.experiment) if "image" in model.encoders else None
+    if file:
+        # The same converted weights FusionLab loads (PretrainedWeights.load): every key, nothing else.
+        state = load_file(file)
+        encoder = model.encoders["image"]
+        missing, unexpected = encoder.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise TwinError(f"{file}: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    return model
 
 
 def fit(features: Features, seed: Optional[int] = None, log=None, init_state: Optional[Dict[str, torch.Tensor]] = None,

@@ -111,6 +111,7 @@ enum OnnxExporter {
         func activation(_ x: String, _ kind: String) -> String {
             switch kind {
             case "relu": return g.op("Relu", [x])
+            case "relu6": return g.op("Clip", [x, g.scalar(0), g.scalar(6)])
             case "tanh": return g.op("Tanh", [x])
             case "sigmoid": return g.op("Sigmoid", [x])
             case "gelu":
@@ -194,13 +195,17 @@ enum OnnxExporter {
                 let twoD = spec.type == "conv2d"
                 let k = twoD ? two(spec.kernel, 1) : [spec.kernel?[0] ?? 1]
                 let s = twoD ? two(spec.stride, 1) : [spec.stride?[0] ?? 1]
-                let p = twoD ? two(spec.padding, 0) : [spec.padding?[0] ?? 0]
+                // ONNX pads: every axis's start, then every axis's end; the valid-length rule reads the start.
+                let sides = try LayerPlan.sides(spec)
+                let begin = twoD ? [sides[0], sides[2]] : [spec.padding?[0] ?? 0]
+                let end = twoD ? [sides[1], sides[3]] : begin
                 let d = twoD ? two(spec.dilation, 1) : [spec.dilation?[0] ?? 1]
                 var inputs = [v.x, try tensor(key + ".weight")]
                 if state[key + ".bias"] != nil { inputs.append(try tensor(key + ".bias")) }
-                out.x = g.op("Conv", inputs, [.ints("kernel_shape", k), .ints("strides", s), .ints("pads", p + p), .ints("dilations", d)])
+                out.x = g.op("Conv", inputs, [.ints("kernel_shape", k), .ints("strides", s), .ints("pads", begin + end), .ints("dilations", d),
+                                              .int("group", spec.groups ?? 1)])
                 out.lengths = windowLengths(v.lengths, output: output.dims[output.dims.count - 1], kernel: k[k.count - 1],
-                                            stride: s[s.count - 1], padding: p[p.count - 1], dilation: d[d.count - 1])
+                                            stride: s[s.count - 1], padding: begin[begin.count - 1], dilation: d[d.count - 1])
             case "max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d":
                 let twoD = spec.type.hasSuffix("2d")
                 let k = twoD ? two(spec.kernel, 1) : [spec.kernel?[0] ?? 1]
@@ -248,9 +253,9 @@ enum OnnxExporter {
             case "batch_norm":
                 out.x = g.op("BatchNormalization", [v.x, try tensor(key + ".weight"), try tensor(key + ".bias"),
                                                     try tensor(key + ".running_mean"), try tensor(key + ".running_var")],
-                             [.float("epsilon", 1e-5)])
+                             [.float("epsilon", Float(spec.eps ?? 1e-5))])
             case "dropout": break
-            case "relu", "gelu", "tanh", "sigmoid": out.x = activation(v.x, spec.type)
+            case "relu", "relu6", "gelu", "tanh", "sigmoid": out.x = activation(v.x, spec.type)
             case "leaky_relu": out.x = g.op("LeakyRelu", [v.x], [.float("alpha", Float(spec.slope ?? 0.01))])
             case "residual":
                 guard let inner = step.inner else { throw OnnxExportError(description: "\(step.path): a residual layer without its block") }

@@ -33,6 +33,19 @@ extension EndToEndTests {
         """,
     ]
 
+    /// Depthwise convolutions with TensorFlow's SAME padding (asymmetric on even inputs), ReLU6 and
+    /// batch norms with their own eps, as the efficientnet_lite0 preset uses, on images and audio.
+    static let depthwiseLayers = """
+        "text": {"layers": [{"type": "embedding", "units": 8}, "global_pool"]},
+        "image": {"layers": [{"type": "conv2d", "channels": 6, "kernel": 3, "stride": 2, "padding": "same", "bias": false},
+                             {"type": "batch_norm", "eps": 0.001, "momentum": 0.01}, "relu6",
+                             {"type": "residual", "layers": [{"type": "conv2d", "channels": 6, "kernel": 5, "padding": "same", "groups": 6},
+                                                             {"type": "batch_norm", "eps": 0.001}, "relu6"]},
+                             {"type": "conv2d", "channels": 6, "kernel": 3, "stride": 2, "padding": [0, 1, 0, 1], "groups": 6}, "global_pool"]},
+        "audio": {"layers": [{"type": "conv2d", "channels": 4, "kernel": 3, "stride": 2, "padding": "same"}, "relu6",
+                             {"type": "conv2d", "channels": 4, "kernel": 3, "padding": "same", "groups": 4}, {"type": "global_pool", "op": "avg"}]}
+        """
+
     func onnxExperiment(_ fusion: String, layers: String, extra: String = "") -> String {
         write("onnx-\(fusion).json", """
         {"name": "onnx-\(fusion)", "seed": 3,
@@ -126,6 +139,19 @@ extension EndToEndTests {
         XCTAssertEqual(parsed["ok"] as? Bool, true, "\(result.out)\n\(result.err)")
         XCTAssertGreaterThan(parsed["samples"] as? Int ?? 0, 5)
         XCTAssertLessThan(parsed["max_abs_diff"] as? Double ?? 1, 1e-3)
+    }
+
+    func testDepthwiseSamePaddingAndReLU6ExportToONNX() throws {
+        let env = try onnxPython()
+        let experiment = onnxExperiment("concat", layers: Self.depthwiseLayers)
+        let run = try fusionlab(["run", experiment, "--quiet"])
+        XCTAssertEqual(run.status, 0, run.err)
+        let folder = try XCTUnwrap(runDirectories("onnx-concat").last)
+        let exported = try fusionlab(["export", "onnx", folder, "-o", "depthwise.onnx", "--reference-samples", "24"])
+        XCTAssertEqual(exported.status, 0, exported.err)
+        let result = try onnxCheck("depthwise.onnx", env: env)
+        XCTAssertEqual(result["ok"] as? Bool, true, "\(result)")
+        XCTAssertLessThanOrEqual(result["max_abs_diff"] as? Double ?? 1, 1e-5)
     }
 
     func testONNXExportRefusesClearly() throws {
