@@ -151,9 +151,10 @@ extension Compression {
 /// pooling, batch norm or flatten only) keeps the `1 − sparsity` share of its output channels
 /// with the largest L1 weight norms (Li et al. 2017, "Pruning Filters for Efficient ConvNets");
 /// the next layer loses the matching inputs. An encoder's last layer keeps its width, so
-/// fusion and head are unchanged.
+/// fusion and head are unchanged; grouped (depthwise) convolutions and the layers feeding them keep
+/// theirs.
 enum ChannelPruning {
-    static let passThrough: Set<String> = ["relu", "gelu", "tanh", "sigmoid", "leaky_relu", "dropout", "max_pool2d", "avg_pool2d",
+    static let passThrough: Set<String> = ["relu", "relu6", "gelu", "tanh", "sigmoid", "leaky_relu", "dropout", "max_pool2d", "avg_pool2d",
                                            "max_pool1d", "avg_pool1d", "batch_norm", "flatten"]
     static let prunable: Set<String> = ["conv2d", "conv1d", "linear"]
 
@@ -180,6 +181,8 @@ enum ChannelPruning {
                     j += 1
                 }
                 guard j < plan.steps.count else { continue }
+                // A grouped convolution's channels belong to their groups: neither side of one is pruned.
+                guard (step.spec.groups ?? 1) == 1 && (plan.steps[j].spec.groups ?? 1) == 1 else { continue }
                 let key = prefix + step.key
                 guard let w = weights[key + ".weight"], let width = w.shape.first else {
                     throw ExperimentError("channel pruning: the source model has no \(key).weight")

@@ -304,6 +304,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var save: CheckpointRetention = .last
     @Doc("Whether checkpoints hold frozen parameters (transfer.freeze, pretrained encoders); false leaves them out and loading takes them from where training did (the pretrained model, transfer.init_from).")
     public var saveFrozen = true
+    @Doc("Compute the frozen leading layers of the image encoder (transfer.freeze: no trainable parameter, no dropout) once per sample and reuse their outputs every epoch; off by itself with image augmentation or image noise, which change the images every epoch.")
+    public var cacheFrozenPrefix = true
     @Doc("Noise augmentation per modality with the robustness protocol's corruptions (beside model.fusion.modality_dropout).")
     public var noise = NoiseAugmentationConfig()
     /// A configuration with every default.

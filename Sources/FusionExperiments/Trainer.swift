@@ -46,6 +46,8 @@ public final class Trainer {
     /// Gradual magnitude pruning during training (`fusionlab compress --prune`): masks reapplied
     /// after every optimizer step, and only epochs at the final sparsity may become the best.
     public var pruner: MagnitudePruner?
+    /// The image encoder's frozen prefix outputs, while `fit` runs.
+    var prefixCache: FrozenPrefixCache?
     /// The checkpoint `transfer.init_from` resolved to, recorded in checkpoints that leave frozen weights out.
     let initialisedFrom: String?
 
@@ -158,12 +160,17 @@ public final class Trainer {
         // Patterns unfrozen in earlier epochs stay unfrozen after a resume.
         for step in config.transfer.unfreeze where step.epoch < startEpoch { model.unfreeze(step.patterns) }
         let noise = t.noise.isActive ? try TrainingNoise(data: data, config: t.noise, seed: config.seed, progress: progress) : nil
+        // The frozen part of the image encoder runs once per sample, not once per epoch.
+        prefixCache = FrozenPrefixCache(model: model, config: config)
+        if let line = try prefixCache?.refresh(data: data) { progress.log(line) }
+        defer { prefixCache?.detach(); prefixCache = nil }
         var epoch = startEpoch
         pruner?.start()
         while epoch <= t.epochs {
             for step in config.transfer.unfreeze where step.epoch == epoch {
                 let keys = model.unfreeze(step.patterns)
                 progress.log("epoch \(epoch): unfroze \(keys.count) parameter tensors matching \(step.patterns)")
+                if let line = try prefixCache?.refresh(data: data) { progress.log("epoch \(epoch): " + line) }
             }
             let started = Date()
             // The last epoch is always at the final sparsity, so it can be the best.
@@ -187,7 +194,8 @@ public final class Trainer {
                 let waited = Date()
                 guard let clean = batchesOfEpoch.next() else { break }
                 batchIndex += 1
-                let b = try noise?.apply(clean, epoch: epoch, batch: batchIndex) ?? clean
+                let noisy = try noise?.apply(clean, epoch: epoch, batch: batchIndex) ?? clean
+                let b = prefixCache?.apply(noisy) ?? noisy
                 dataSeconds += Date().timeIntervalSince(waited)
                 if parallel {
                     // This rank's share of the global batch's mean loss (the sum over ranks is that
@@ -312,7 +320,9 @@ public final class Trainer {
             }
             epoch += 1
         }
-        // Test the best weights.
+        // Test the best weights, through the whole encoder again.
+        prefixCache?.detach()
+        prefixCache = nil
         if writes { try RunWeights.load(model, from: run.bestCheckpoint) } else if !bestState.isEmpty { try model.load(bestState, source: "best epoch") }
         let test = try evaluate(data.caches[.test] != nil ? .test : (hasVal ? .val : .train))
         for (tag, value) in [("test/accuracy", test.metrics.accuracy), ("test/f1_macro", test.metrics.f1Macro), ("test/loss", test.loss)] where value.isFinite {
@@ -383,18 +393,20 @@ public final class Trainer {
         optimizer.zeroGrad()
     }
 
-    /// Predicts a whole split in evaluation mode.
+    /// Predicts a whole split in evaluation mode (through the frozen prefix cache during training).
     public func evaluate(_ split: Split) throws -> Evaluation {
-        try Trainer.evaluate(model, data: data, split: split)
+        try Trainer.evaluate(model, data: data, split: split, transform: prefixCache.map { cache in { cache.apply($0) } })
     }
 
-    /// Predicts a whole split with `model` in evaluation mode.
-    public static func evaluate(_ model: MultimodalClassifier, data: ExperimentData, split: Split) throws -> Evaluation {
+    /// Predicts a whole split with `model` in evaluation mode; `transform` prepares each batch.
+    public static func evaluate(_ model: MultimodalClassifier, data: ExperimentData, split: Split,
+                                transform: ((MultimodalBatch) -> MultimodalBatch)? = nil) throws -> Evaluation {
         let loader = try data.loader(split)
         model.eval()
         var ids: [String] = [], labels: [Int] = [], predictions: [Int] = [], probabilities: [[Float]] = []
         var lossSum = 0.0
-        for b in loader.epoch(0) {
+        for raw in loader.epoch(0) {
+            let b = transform?(raw) ?? raw
             let logits = withNoGrad { model(b) }
             lossSum += Double(crossEntropy(logits, targets: b.labels).item) * Double(b.size)
             let probs = logits.softmax(axis: 1)

@@ -45,6 +45,9 @@ public final class LayerStack: Module {
 
     func forward(_ value: StackValue) -> StackValue { run.reduce(value) { $1($0) } }
 
+    /// Runs only `steps` (a value laid out as the output of the step before them).
+    func forward(_ value: StackValue, steps: Range<Int>) -> StackValue { run[steps].reduce(value) { $1($0) } }
+
     /// Changes a value's layout to `target` (the automatic conversions of `LayerPlan`).
     static func adapt(_ v: StackValue, to target: StackShape) -> StackValue {
         guard v.shape.kind != target.kind else { return v }
@@ -258,8 +261,45 @@ public final class StackEncoder: Module, ModalityEncoder {
 
     override public var keyOverrides: [String: String] { ["stack": ""] }
 
+    /// How many leading steps the features handed to `encode` have already been through: 0
+    /// normally; k while a trainer feeds the cached outputs of a frozen prefix (`frozenPrefix`).
+    public var startStep = 0
+
+    /// The longest run of leading steps that hold no trainable parameter and behave the same in
+    /// training and evaluation (no dropout; batch norms are frozen with their parameters), so
+    /// their outputs can be computed once per sample and reused every epoch. Only for inputs
+    /// without a mask (images): the masks' lengths are not cached.
+    public var frozenPrefix: Int {
+        func stable(_ plan: LayerPlan, _ layers: [String: Module]) -> Int {
+            var k = 0
+            for step in plan.steps {
+                if step.spec.type == "dropout" { break }
+                if let module = layers[step.key] {
+                    if module.namedParameters().contains(where: { $0.tensor.requiresGrad }) { break }
+                    if let inner = step.inner, let block = module as? LayerStack, stable(inner, block.layers) < inner.steps.count { break }
+                }
+                k += 1
+            }
+            return k
+        }
+        return stable(stack.plan, stack.layers)
+    }
+
+    /// The output of the first `steps` steps for a batch (no gradient is recorded).
+    public func prefix(_ input: ModalityInput, steps: Int) -> Tensor {
+        guard let features = input.features else { preconditionFailure("StackEncoder.prefix: the input has no features") }
+        let value = StackValue(x: features, shape: stack.plan.input, lengths: nil)
+        return withNoGrad { stack.forward(value, steps: 0..<steps).x }
+    }
+
     /// Encodes one modality's batch to `[B, outputDim]`.
     public func encode(_ input: ModalityInput) -> Tensor {
+        if startStep > 0, let features = input.features {
+            let shape = stack.plan.steps[startStep - 1].output
+            precondition(Array(features.shape.dropFirst()) == shape.dims,
+                         "StackEncoder: expected the cached prefix output [B, \(shape.dims.map(String.init).joined(separator: ", "))], got \(features.shape)")
+            return stack.forward(StackValue(x: features, shape: shape, lengths: nil), steps: startStep..<stack.plan.steps.count).x
+        }
         let lengths = input.mask.map { m -> [Int] in
             let (b, t) = (m.shape[0], m.count / Swift.max(m.shape[0], 1))
             return (0..<b).map { r in (0..<t).reduce(0) { $0 + (m.data[r * t + $1] > 0.5 ? 1 : 0) } }
