@@ -114,6 +114,9 @@ for w in "${WORKLOADS[@]}"; do
         if [ $HAVE_PEER -eq 1 ] && [ "$w" = gru ]; then
             run_one "pytorch $w threads=$n" "$PYTHON" "$ROOT/Benchmarks/peers/recurrent_peer.py" --threads "$n" --json
         fi
+        if [ $HAVE_PEER -eq 1 ] && { [ "$w" = depthwise ] || [ "$w" = efficientnet ]; }; then
+            run_one "pytorch $w threads=$n" "$PYTHON" "$ROOT/Benchmarks/peers/pretrained_peer.py" --workload "$w" --threads "$n" --json
+        fi
         if [ $HAVE_PEER -eq 1 ] && peer_supports "$w"; then
             run_one "pytorch $w threads=$n" "$PYTHON" "$ROOT/Benchmarks/peers/train_reference.py" \
                 --workload "$w" --threads "$n" --json

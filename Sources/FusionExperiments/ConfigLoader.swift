@@ -62,13 +62,22 @@ public enum ConfigLoader {
 
     /// The preprocessing defaults of the pretrained presets `tree` names.
     static func presetDefaults(_ tree: [String: Any]) -> [String: Any] {
-        guard let preset = value(at: ["model", "image", "preset"], in: tree) as? String,
-              preset == ImagePreset.efficientnetLite0.rawValue else { return [:] }
-        // TensorFlow's EfficientNet-Lite evaluation: a centred crop of 224/256 of the shorter
-        // side, bicubic to 224, RGB, (x − 127) / 128 on 0…255 pixels.
-        let mean = 127.0 / 255, std = 128.0 / 255
-        return ["preprocessing": ["image": ["height": 224, "width": 224, "color": "rgb", "resize": "bicubic", "center_crop": 0.875,
-                                            "mean": [mean, mean, mean], "std": [std, std, std]] as [String: Any]]]
+        var preprocessing: [String: Any] = [:]
+        if value(at: ["model", "image", "preset"], in: tree) as? String == ImagePreset.efficientnetLite0.rawValue {
+            // TensorFlow's EfficientNet-Lite evaluation: a centred crop of 224/256 of the shorter
+            // side, bicubic to 224, RGB, (x − 127) / 128 on 0…255 pixels.
+            let mean = 127.0 / 255, std = 128.0 / 255
+            preprocessing["image"] = ["height": 224, "width": 224, "color": "rgb", "resize": "bicubic", "center_crop": 0.875,
+                                      "mean": [mean, mean, mean], "std": [std, std, std]] as [String: Any]
+        }
+        if value(at: ["model", "audio", "preset"], in: tree) as? String == AudioPreset.speechEmbedding.rawValue {
+            // openWakeWord's melspectrogram.onnx on 16-bit-scaled samples, then its x / 10 + 2.
+            preprocessing["audio"] = ["sample_rate": 16000, "n_fft": 512, "win_length": 400, "hop_length": 160, "center": false,
+                                      "n_mels": 32, "fmin": 60.0, "fmax": 3800.0, "top_db": 80.0, "features": "log_mel",
+                                      "input_scale": 32768.0, "log_scale": 0.1, "log_offset": 2.0, "standardize": false,
+                                      "deltas": 0] as [String: Any]
+        }
+        return preprocessing.isEmpty ? [:] : ["preprocessing": preprocessing]
     }
 
     /// The defaults as a JSON tree with snake_case keys.
@@ -154,7 +163,7 @@ public enum ConfigLoader {
 
     /// The keys whose values are file or folder paths.
     static let pathKeys: [[String]] = [["dataset", "path"], ["dataset", "cache_dir"], ["transfer", "init_from"],
-                                       ["preprocessing", "text", "vocab"], ["model", "text", "pretrained"], ["model", "image", "pretrained"],
+                                       ["preprocessing", "text", "vocab"], ["model", "text", "pretrained"], ["model", "image", "pretrained"], ["model", "audio", "pretrained"],
                                        ["distill", "teacher"]]
 
     /// `tree` with every relative path under `pathKeys` made absolute against `folder` (the

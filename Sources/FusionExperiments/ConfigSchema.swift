@@ -12,7 +12,7 @@ public enum ConfigSchema {
     public static let choices: [String: [String]] = {
         let types: [any ConfigChoice.Type] = [
             Modality.self, FusionKind.self, Activation.Kind.self, ImagePreset.self, AudioPreset.self, TextPreset.self,
-            ImagePooling.self, TextPooling.self, BadSamplePolicy.self, ImageDecodeOptions.ColorMode.self, ImageTransforms.ResizeMethod.self, TokenizerKind.self,
+            ImagePooling.self, TextPooling.self, BadSamplePolicy.self, ImageDecodeOptions.ColorMode.self, ImageTransforms.ResizeMethod.self, MFCCSettings.Output.self, TokenizerKind.self,
             OptimizerKind.self, ScheduleKind.self, NonFinitePolicy.self, MetricName.self, SweepMethod.self,
             PoolOp.self, RecurrentOutput.self, FeedForwardActivation.self, PositionEncoding.self, CompressionKind.self, CheckpointRetention.self,
         ]

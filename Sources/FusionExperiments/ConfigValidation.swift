@@ -51,6 +51,18 @@ public enum ConfigValidation {
         require(p.audio.nMfcc >= 1 && p.audio.nMfcc <= p.audio.nMels, "preprocessing.audio.n_mfcc",
                 "expected 1...n_mels (\(p.audio.nMels)), got \(p.audio.nMfcc)")
         require((0...2).contains(p.audio.deltas), "preprocessing.audio.deltas", "expected 0, 1 or 2, got \(p.audio.deltas)")
+        require(p.audio.winLength >= 0 && p.audio.winLength <= p.audio.nFft, "preprocessing.audio.win_length",
+                "expected 0 (n_fft) or 1...n_fft (\(p.audio.nFft)), got \(p.audio.winLength)")
+        let nyquist = Double(p.audio.sampleRate) / 2
+        require(p.audio.fmax >= 0 && p.audio.fmax <= nyquist, "preprocessing.audio.fmax", "expected 0 (sample_rate / 2) or up to \(nyquist) Hz, got \(p.audio.fmax)")
+        require(p.audio.fmin >= 0 && p.audio.fmin < (p.audio.fmax > 0 ? p.audio.fmax : nyquist), "preprocessing.audio.fmin",
+                "expected 0 up to below fmax, got \(p.audio.fmin)")
+        require(p.audio.topDb >= 0 && p.audio.topDb.isFinite, "preprocessing.audio.top_db", "expected 0 (no floor) or a positive number of dB, got \(p.audio.topDb)")
+        require(p.audio.inputScale > 0 && p.audio.inputScale.isFinite, "preprocessing.audio.input_scale", "expected a positive number, got \(p.audio.inputScale)")
+        require(p.audio.logScale != 0 && p.audio.logScale.isFinite && p.audio.logOffset.isFinite, "preprocessing.audio.log_scale",
+                "expected a finite non-zero scale and a finite offset, got \(p.audio.logScale) and \(p.audio.logOffset)")
+        require(p.audio.center || p.audio.duration * Double(p.audio.sampleRate) >= Double(p.audio.nFft), "preprocessing.audio.center",
+                "without centring a clip of duration \(p.audio.duration) s gives no frame of n_fft \(p.audio.nFft) samples")
         let m = c.model
         require(!m.modalities.isEmpty, "model.modalities", "expected at least one of \"text\", \"image\", \"audio\"")
         require(m.text.dim >= 1 && m.image.dim >= 1 && m.audio.dim >= 1, "model", "encoder dims must be positive")
@@ -163,6 +175,9 @@ public enum ConfigValidation {
         }
         if c.model.modalities.contains(.image), let weights = c.model.image.weightsFile, !fm.fileExists(atPath: weights) {
             issues.append(Issue(path: "model.image.pretrained", message: "the weights file \(weights) does not exist; \(PretrainedWeights.fetchHint)"))
+        }
+        if c.model.modalities.contains(.audio), let weights = c.model.audio.weightsFile, !fm.fileExists(atPath: weights) {
+            issues.append(Issue(path: "model.audio.pretrained", message: "the weights file \(weights) does not exist; \(PretrainedWeights.fetchHint)"))
         }
         if readsText && c.model.text.preset == .pretrained && !c.model.text.pretrained.isEmpty {
             for file in ["config.json", "model.safetensors", "vocab.txt"] where !fm.fileExists(atPath: c.model.text.pretrained + "/" + file) {

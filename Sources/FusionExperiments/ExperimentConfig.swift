@@ -198,6 +198,24 @@ public struct AudioPreprocessingConfig: Codable, Equatable, Sendable {
     public var deltas = 0
     @Doc("Standardise each coefficient (and delta) of each clip over its real frames (zero mean, unit population variance); padded frames stay 0.")
     public var standardize = true
+    @Doc("What the front end outputs: mfcc (n_mfcc cepstral coefficients) or log_mel (the n_mels log-mel spectrogram in dB, times log_scale plus log_offset).")
+    public var features: MFCCSettings.Output = .mfcc
+    @Doc("Hann window length in samples, centred in n_fft (0: n_fft).")
+    public var winLength = 0
+    @Doc("Lowest mel filter edge in Hz.")
+    public var fmin = 0.0
+    @Doc("Highest mel filter edge in Hz (0: sample_rate / 2).")
+    public var fmax = 0.0
+    @Doc("Centre frames on their sample with n_fft/2 zeros at both ends (librosa's center=True); false: frames start at 0 and stop before the clip ends.")
+    public var center = true
+    @Doc("Dynamic range kept below the clip's loudest mel bin, in dB (0: no floor).")
+    public var topDb = 80.0
+    @Doc("Samples are multiplied by this before the STFT (32768: 16-bit integer scale, as openWakeWord's front end).")
+    public var inputScale = 1.0
+    @Doc("log_mel: the dB values are multiplied by this…")
+    public var logScale = 1.0
+    @Doc("log_mel: …and this is added.")
+    public var logOffset = 0.0
     @Doc("SpecAugment: time masks (runs of frames set to zero) per training clip.")
     public var timeMasks = 0
     @Doc("SpecAugment: the longest time mask, in frames.")

@@ -150,6 +150,15 @@ public final class ExperimentData {
             mfcc.nMFCC = p.audio.nMfcc
             mfcc.deltaOrder = p.audio.deltas
             mfcc.standardize = p.audio.standardize
+            mfcc.output = p.audio.features
+            mfcc.winLength = p.audio.winLength > 0 ? p.audio.winLength : nil
+            mfcc.fMin = p.audio.fmin
+            mfcc.fMax = p.audio.fmax > 0 ? p.audio.fmax : nil
+            mfcc.center = p.audio.center
+            mfcc.topDB = p.audio.topDb > 0 ? p.audio.topDb : nil
+            mfcc.inputScale = p.audio.inputScale
+            mfcc.logScale = p.audio.logScale
+            mfcc.logOffset = p.audio.logOffset
             audio = AudioPreprocessing(durationSeconds: p.audio.duration, mfcc: mfcc)
         }
         let text = modalities.contains(.text) ? TextPreprocessing(maxLength: p.text.maxLength) : nil

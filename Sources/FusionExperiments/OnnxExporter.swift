@@ -257,6 +257,9 @@ enum OnnxExporter {
             case "dropout": break
             case "relu", "relu6", "gelu", "tanh", "sigmoid": out.x = activation(v.x, spec.type)
             case "leaky_relu": out.x = g.op("LeakyRelu", [v.x], [.float("alpha", Float(spec.slope ?? 0.01))])
+            case "clamp":
+                out.x = g.op("Clip", [v.x, g.scalar(Float(spec.lower ?? -Double(Float.greatestFiniteMagnitude))),
+                                      g.scalar(Float(spec.upper ?? Double(Float.greatestFiniteMagnitude)))])
             case "residual":
                 guard let inner = step.inner else { throw OnnxExportError(description: "\(step.path): a residual layer without its block") }
                 let y = try stack(inner, v, prefix: key + ".layers", path: step.path + ".layers")

@@ -55,8 +55,10 @@ public struct ImageEncoderConfig: Codable, Equatable, Sendable {
 
 /// The audio encoder of a model: a named preset, or layers written out (`layers`, which wins).
 public struct AudioEncoderConfig: Codable, Equatable, Sendable {
-    @Doc("`cnn2d` (default: 2-D conv stages over coefficients × frames, flatten, linear), `cnn2d_mean` (mean over the valid frames instead of flatten), `cnn1d_mean` (1-D convs over time), `bigru` or `bilstm` (a bidirectional recurrent layer of `dim` units per direction, its last states).")
+    @Doc("`cnn2d` (default: 2-D conv stages over coefficients × frames, flatten, linear), `cnn2d_mean` (mean over the valid frames instead of flatten), `cnn1d_mean` (1-D convs over time), `bigru` or `bilstm` (a bidirectional recurrent layer of `dim` units per direction, its last states), or `speech_embedding` (Google's speech embedding, pretrained: a 96-d embedding of every 76-frame window, 80 ms apart, averaged over the clip; its own front end as defaults: 16 kHz, 32 Slaney mels 60–3800 Hz, 400-sample window, hop 160, dB / 10 + 2 on 16-bit-scaled samples).")
     public var preset: AudioPreset = .cnn2d
+    @Doc("Weights of a pretrained preset: empty for the preset's own (speech_embedding: speech_embedding.safetensors in $FUSIONLAB_PRETRAINED_DIR or ~/.cache/fusionlab/pretrained, written by scripts/fetch-pretrained.sh), \"none\" for random initialisation, or a safetensors file with the encoder's keys, relative to this file.")
+    public var pretrained = ""
     @Doc("The encoder as a layer stack over `[coefficients, frames]`; when given, `preset` and its settings are not used.")
     public var layers: [LayerSpec] = []
     @Doc("Output channels of each convolution stage of the convolutional presets.")
@@ -107,6 +109,15 @@ extension ImageEncoderConfig {
     /// The weights file the image encoder starts from: `pretrained` when it names one, the
     /// preset's own (`PretrainedWeights.defaultFile`) when it is empty and the preset has
     /// weights, nil for `"none"` or a preset without weights.
+    public var weightsFile: String? {
+        if pretrained == "none" { return nil }
+        if !pretrained.isEmpty { return pretrained }
+        return layers.isEmpty && preset.hasPretrainedWeights ? PretrainedWeights.defaultFile(preset.rawValue) : nil
+    }
+}
+
+extension AudioEncoderConfig {
+    /// The weights file the audio encoder starts from (as `ImageEncoderConfig.weightsFile`).
     public var weightsFile: String? {
         if pretrained == "none" { return nil }
         if !pretrained.isEmpty { return pretrained }
@@ -172,6 +183,11 @@ public enum AudioPreset: String, ConfigChoice {
     case bigru
     /// A bidirectional LSTM, its last states.
     case bilstm
+    /// Google's speech embedding (as openWakeWord ships it), pretrained.
+    case speechEmbedding = "speech_embedding"
+
+    /// Whether the preset comes with pretrained weights.
+    public var hasPretrainedWeights: Bool { self == .speechEmbedding }
 }
 
 /// The text encoder presets.
@@ -243,6 +259,7 @@ extension MultimodalClassifier {
             if let plan {
                 let encoder = StackEncoder(plan, vocabulary: inputs.vocabulary, seed: seed ^ Hash64.fnv1a("encoders.\(m.rawValue)".utf8), rng: &rng)
                 if m == .image, let file = config.image.weightsFile { try PretrainedWeights.load(file, into: encoder, key: "model.image.pretrained") }
+                if m == .audio, let file = config.audio.weightsFile { try PretrainedWeights.load(file, into: encoder, key: "model.audio.pretrained") }
                 encoders[m] = encoder
             } else {
                 guard !config.text.pretrained.isEmpty else { throw ModelBuildError(description: "model.text.pretrained must name the model folder") }

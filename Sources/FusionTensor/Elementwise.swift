@@ -251,6 +251,22 @@ extension Tensor {
     public func sigmoid() -> Tensor { unary("sigmoid", SigmoidFn.self) }
     /// Elementwise Swift.max(x, 0) (gradient 0 at 0, as PyTorch).
     public func relu() -> Tensor { unary("relu", ReluFn.self) }
+    /// Elementwise x clamped to [`lower`, `upper`] (nil: unbounded), as `torch.clamp`; the gradient
+    /// passes where x lies inside the bounds (at a bound, as PyTorch: it passes).
+    public func clamped(lower: Float?, upper: Float?) -> Tensor {
+        let lo = lower ?? -.infinity, hi = upper ?? .infinity
+        let out = Tensor(uninitializedShape: shape)
+        let px = data, po = out.data
+        for i in 0..<count { po[i] = Swift.min(Swift.max(px[i], lo), hi) }
+        let x = self
+        return out.recording("clamp", [self]) { g in
+            let gx = Tensor(uninitializedShape: x.shape)
+            let pg = g.data, pgx = gx.data, px = x.data
+            for i in 0..<x.count { pgx[i] = px[i] >= lo && px[i] <= hi ? pg[i] : 0 }
+            return [gx]
+        }
+    }
+
     /// Elementwise min(max(x, 0), 6), as `torch.nn.ReLU6`.
     public func relu6() -> Tensor { unary("relu6", Relu6Fn.self) }
     /// Elementwise exact GELU, x·Φ(x).

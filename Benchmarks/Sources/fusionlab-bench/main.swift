@@ -14,6 +14,8 @@ let workloads: [String: (BenchOptions) -> [Measurement]] = [
     "wordpiece": wordpieceBenchmark,
     "feature-cache": featureCacheBenchmark,
     "int8-layers": int8Layers,
+    "depthwise": depthwiseBenchmark,
+    "efficientnet": efficientNetBenchmark,
 ]
 
 func usage() -> String {

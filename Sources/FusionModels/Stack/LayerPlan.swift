@@ -240,9 +240,15 @@ public struct LayerPlan: Sendable {
             guard p >= 0 && p < 1 else { throw fail("\"p\" must be in [0, 1), got \(p)") }
             guard shape.kind != .tokens else { throw fail("expects features, got \(shape)") }
             return (shape, shape, nil)
-        case "relu", "relu6", "gelu", "tanh", "sigmoid", "leaky_relu":
+        case "relu", "relu6", "gelu", "tanh", "sigmoid", "leaky_relu", "clamp":
             guard shape.kind != .tokens else { throw fail("expects features, got \(shape); start a text stack with embedding or bag_of_words") }
             if let slope = spec.slope, !(slope >= 0 && slope < 1) { throw fail("\"slope\" must be in [0, 1), got \(slope)") }
+            if spec.type == "clamp" {
+                guard spec.lower != nil || spec.upper != nil else { throw fail("give \"lower\", \"upper\" or both") }
+                guard [spec.lower, spec.upper].allSatisfy({ $0.map { $0.isFinite } ?? true }), (spec.lower ?? -.infinity) < (spec.upper ?? .infinity) else {
+                    throw fail("expected finite bounds with lower < upper, got \(spec.lower.map { "\($0)" } ?? "none") and \(spec.upper.map { "\($0)" } ?? "none")")
+                }
+            }
             return (shape, shape, nil)
         case "residual":
             guard let layers = spec.layers, !layers.isEmpty else { throw fail("\"layers\" must list the block's layers") }

@@ -43,7 +43,7 @@ public enum PositionEncoding: String, ConfigChoice {
 /// belong to the layer's type are errors naming the JSON path. See docs/experiment-format.md
 /// for every type and key.
 public struct LayerSpec: Codable, Equatable, Sendable {
-    @Doc("The layer type: conv1d, conv2d, max_pool1d/2d, avg_pool1d/2d, flatten, global_pool, linear, dropout, batch_norm, layer_norm, relu, relu6, leaky_relu, gelu, tanh, sigmoid, residual, gru, lstm, transformer, positional, embedding, bag_of_words.")
+    @Doc("The layer type: conv1d, conv2d, max_pool1d/2d, avg_pool1d/2d, flatten, global_pool, linear, dropout, batch_norm, layer_norm, relu, relu6, leaky_relu, clamp, gelu, tanh, sigmoid, residual, gru, lstm, transformer, positional, embedding, bag_of_words.")
     public var type: String = ""
     @Doc("Key of the layer's parameters instead of its position (encoders.image.layers.<name>.weight).")
     public var name: String? = nil
@@ -83,6 +83,10 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     public var output: RecurrentOutput? = nil
     @Doc("leaky_relu: negative slope (default 0.01).")
     public var slope: Double? = nil
+    @Doc("clamp: the smallest value let through (default: none).")
+    public var lower: Double? = nil
+    @Doc("clamp: the largest value let through (default: none).")
+    public var upper: Double? = nil
     @Doc("transformer: attention heads (a divisor of the model width).")
     public var heads: Int? = nil
     @Doc("transformer: feed-forward width (default 4 × the model width).")
@@ -119,7 +123,7 @@ public struct LayerSpec: Codable, Equatable, Sendable {
         "max_pool2d": ["kernel", "stride", "padding"], "avg_pool2d": ["kernel", "stride", "padding"],
         "flatten": [], "global_pool": ["op"],
         "linear": ["units", "bias"], "dropout": ["p"], "batch_norm": ["eps", "momentum"], "layer_norm": [],
-        "relu": [], "relu6": [], "leaky_relu": ["slope"], "gelu": [], "tanh": [], "sigmoid": [],
+        "relu": [], "relu6": [], "leaky_relu": ["slope"], "clamp": ["lower", "upper"], "gelu": [], "tanh": [], "sigmoid": [],
         "residual": ["layers"],
         "gru": ["hidden", "num_layers", "bidirectional", "output", "p"],
         "lstm": ["hidden", "num_layers", "bidirectional", "output", "p"],
@@ -130,7 +134,7 @@ public struct LayerSpec: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case type, name, channels, kernel, stride, padding, dilation, groups, eps, momentum, units, bias, p, op, hidden, numLayers
-        case bidirectional, output, slope, heads, feedForward, normFirst, activation, encoding, binary, layers
+        case bidirectional, output, slope, lower, upper, heads, feedForward, normFirst, activation, encoding, binary, layers
     }
 
     private struct AnyKey: CodingKey {
@@ -194,6 +198,8 @@ public struct LayerSpec: Codable, Equatable, Sendable {
         bidirectional = try c.decodeIfPresent(Bool.self, forKey: .bidirectional)
         output = try c.decodeIfPresent(RecurrentOutput.self, forKey: .output)
         slope = try c.decodeIfPresent(Double.self, forKey: .slope)
+        lower = try c.decodeIfPresent(Double.self, forKey: .lower)
+        upper = try c.decodeIfPresent(Double.self, forKey: .upper)
         heads = try c.decodeIfPresent(Int.self, forKey: .heads)
         feedForward = try c.decodeIfPresent(Int.self, forKey: .feedForward)
         normFirst = try c.decodeIfPresent(Bool.self, forKey: .normFirst)
@@ -225,6 +231,8 @@ public struct LayerSpec: Codable, Equatable, Sendable {
         try c.encodeIfPresent(bidirectional, forKey: .bidirectional)
         try c.encodeIfPresent(output, forKey: .output)
         try c.encodeIfPresent(slope, forKey: .slope)
+        try c.encodeIfPresent(lower, forKey: .lower)
+        try c.encodeIfPresent(upper, forKey: .upper)
         try c.encodeIfPresent(heads, forKey: .heads)
         try c.encodeIfPresent(feedForward, forKey: .feedForward)
         try c.encodeIfPresent(normFirst, forKey: .normFirst)

