@@ -174,9 +174,9 @@ def audio_features(path: str, p: dict):
     if y.size == 0:
         return out, 0
     y = y * float(p.get("input_scale", 1.0))
-    mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop, win_length=p.get("win_length"),
+    mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop, win_length=p.get("win_length") or None,
                                          center=center, pad_mode=p.get("pad_mode", "constant"), n_mels=int(p["n_mels"]),
-                                         fmin=float(p.get("fmin", 0.0)), fmax=p.get("fmax"),
+                                         fmin=float(p.get("fmin", 0.0)), fmax=p.get("fmax") or None,
                                          htk=p.get("mel_scale", "slaney") == "htk",
                                          norm="slaney" if p.get("mel_norm", "slaney") == "slaney" else None)
     top_db = p.get("top_db", 80.0)

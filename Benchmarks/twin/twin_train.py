@@ -293,34 +293,33 @@ def epoch_selection(lower: bool, min_delta: float, score: float, val_loss: float
     return improved or tied, improved
 
 
-PRETRAINED_PRESETS = ("efficientnet_lite0",)
+PRETRAINED_PRESETS = ("efficientnet_lite0", "speech_embedding")
 
 
-def image_weights_file(exp: dict):
-    """ImageEncoderConfig.weightsFile: model.image.pretrained, "none", or the preset's own file."""
-    image = exp.get("model", {}).get("image", {})
-    pretrained = image.get("pretrained", "")
+def weights_file(exp: dict, modality: str):
+    """ImageEncoderConfig/AudioEncoderConfig.weightsFile: model.<m>.pretrained, "none", or the preset's own file."""
+    encoder = exp.get("model", {}).get(modality, {})
+    pretrained = encoder.get("pretrained", "")
     if pretrained == "none":
         return None
     if pretrained:
         return pretrained
-    if not image.get("layers") and image.get("preset") in PRETRAINED_PRESETS:
+    if not encoder.get("layers") and encoder.get("preset") in PRETRAINED_PRESETS:
         directory = os.environ.get("FUSIONLAB_PRETRAINED_DIR") or os.path.expanduser("~/.cache/fusionlab/pretrained")
-        return os.path.join(directory, image["preset"] + ".safetensors")
+        return os.path.join(directory, encoder["preset"] + ".safetensors")
     return None
 
 
 def build_model(features: Features, seed: int) -> TwinClassifier:
     torch.manual_seed(seed)
     model = TwinClassifier(features.info)
-    file = image_weights_file(features.experiment) if "image" in model.encoders else None
-    if file:
-        # The same converted weights FusionLab loads (PretrainedWeights.load): every key, nothing else.
-        state = load_file(file)
-        encoder = model.encoders["image"]
-        missing, unexpected = encoder.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise TwinError(f"{file}: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    for modality in ("image", "audio"):
+        file = weights_file(features.experiment, modality) if modality in model.encoders else None
+        if file:
+            # The same converted weights FusionLab loads (PretrainedWeights.load): every key, nothing else.
+            missing, unexpected = model.encoders[modality].load_state_dict(load_file(file), strict=False)
+            if missing or unexpected:
+                raise TwinError(f"{file}: missing {missing[:3]}, unexpected {unexpected[:3]}")
     return model
 
 
