@@ -45,9 +45,11 @@ public enum ConfigValidation {
         require(p.image.augment.cropPadding >= 0, "preprocessing.image.augment.crop_padding", "expected 0 or more pixels")
         require((1000...192_000).contains(p.audio.sampleRate), "preprocessing.audio.sample_rate", "expected 1000...192000 Hz, got \(p.audio.sampleRate)")
         require(p.audio.duration > 0 && p.audio.duration <= 60, "preprocessing.audio.duration", "expected (0, 60] seconds, got \(p.audio.duration)")
-        require(p.audio.nFft >= 16, "preprocessing.audio.n_fft", "expected at least 16, got \(p.audio.nFft)")
+        require(p.audio.nFft >= 16 && p.audio.nFft <= 65536 && p.audio.nFft % 2 == 0, "preprocessing.audio.n_fft",
+                "expected an even number in 16...65536, got \(p.audio.nFft)")
         require(p.audio.hopLength >= 1, "preprocessing.audio.hop_length", "expected at least 1, got \(p.audio.hopLength)")
-        require(p.audio.nMels >= 1, "preprocessing.audio.n_mels", "expected at least 1, got \(p.audio.nMels)")
+        require(p.audio.nMels >= 1 && p.audio.nMels <= p.audio.nFft / 2 + 1, "preprocessing.audio.n_mels",
+                "expected 1...n_fft/2+1 (\(p.audio.nFft / 2 + 1): more mel filters than FFT bins leaves some empty), got \(p.audio.nMels)")
         require(p.audio.nMfcc >= 1 && p.audio.nMfcc <= p.audio.nMels, "preprocessing.audio.n_mfcc",
                 "expected 1...n_mels (\(p.audio.nMels)), got \(p.audio.nMfcc)")
         require((0...2).contains(p.audio.deltas), "preprocessing.audio.deltas", "expected 0, 1 or 2, got \(p.audio.deltas)")
@@ -72,26 +74,29 @@ public enum ConfigValidation {
         require(m.text.preset != .transformer || (m.text.heads >= 1 && m.text.dim % m.text.heads == 0), "model.text.heads",
                 "expected a divisor of model.text.dim (\(m.text.dim)), got \(m.text.heads)")
         // Every encoder's layer stack against the input shapes preprocessing gives, before any data is read.
-        let inputs = ExperimentData.modelInputs(c)
-        var parameters = 0.0, activations = 0.0
-        for modality in Set(m.modalities).sorted() {
-            do {
-                if let plan = try m.plan(for: modality, inputs: inputs) {
-                    parameters += plan.parameterEstimate
-                    activations += plan.activationEstimate
+        // The encoders' shapes come from the preprocessing: only sound settings give them (a hop of 0 would divide by zero).
+        if !issues.contains(where: { $0.path.hasPrefix("preprocessing.") }) {
+            let inputs = ExperimentData.modelInputs(c)
+            var parameters = 0.0, activations = 0.0
+            for modality in Set(m.modalities).sorted() {
+                do {
+                    if let plan = try m.plan(for: modality, inputs: inputs) {
+                        parameters += plan.parameterEstimate
+                        activations += plan.activationEstimate
+                    }
+                } catch let error as LayerStackError {
+                    issues.append(Issue(path: error.path, message: error.message))
+                } catch {
+                    issues.append(Issue(path: "model.\(modality.rawValue)", message: "\(error)"))
                 }
-            } catch let error as LayerStackError {
-                issues.append(Issue(path: error.path, message: error.message))
-            } catch {
-                issues.append(Issue(path: "model.\(modality.rawValue)", message: "\(error)"))
             }
+            // Weights, gradients and two Adam moments; activations and their gradients for one batch.
+            let gib = (parameters * 16 + activations * Double(c.training.batchSize) * 8) / 1_073_741_824
+            require(gib <= c.training.maxMemoryGb, "model",
+                    String(format: "training would need about %.1f GiB (%.3g parameters, %.3g activation values per sample × batch %d), "
+                           + "over training.max_memory_gb (%.0f); shrink the model or raise the limit", gib, parameters, activations,
+                           c.training.batchSize, c.training.maxMemoryGb))
         }
-        // Weights, gradients and two Adam moments; activations and their gradients for one batch.
-        let gib = (parameters * 16 + activations * Double(c.training.batchSize) * 8) / 1_073_741_824
-        require(gib <= c.training.maxMemoryGb, "model",
-                String(format: "training would need about %.1f GiB (%.3g parameters, %.3g activation values per sample × batch %d), "
-                       + "over training.max_memory_gb (%.0f); shrink the model or raise the limit", gib, parameters, activations,
-                       c.training.batchSize, c.training.maxMemoryGb))
         require(c.training.maxMemoryGb > 0, "training.max_memory_gb", "expected a positive number of GiB")
         require(m.text.preset != .pretrained || !m.text.pretrained.isEmpty || !m.modalities.contains(.text), "model.text.pretrained",
                 "the pretrained preset needs the model folder")

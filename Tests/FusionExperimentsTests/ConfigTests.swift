@@ -83,6 +83,35 @@ final class ConfigTests: XCTestCase {
         expectError(badEnum, ["enum.json: model.fusion.kind"])
     }
 
+    func testAudioSettingsThatWouldDivideByZeroOrExhaustMemoryAreClearErrors() {
+        let file = write("audio.json", #"{"name": "a", "model": {"modalities": ["audio"]}}"#)
+        expectError(file, overrides: ["preprocessing.audio.hop_length=0"], ["preprocessing.audio.hop_length", "expected at least 1"])
+        expectError(file, overrides: ["preprocessing.audio.n_mels=1000000000"], ["preprocessing.audio.n_mels", "n_fft/2+1"])
+        expectError(file, overrides: ["preprocessing.audio.n_fft=1000001"], ["preprocessing.audio.n_fft", "16...65536"])
+        expectError(file, overrides: ["preprocessing.audio.fmin=5000"], ["preprocessing.audio.fmin"])
+        expectError(file, overrides: ["preprocessing.audio.win_length=4096"], ["preprocessing.audio.win_length"])
+    }
+
+    func testPretrainedPresetsBringVisiblePreprocessingDefaults() throws {
+        let image = write("lite.json", #"{"name": "l", "model": {"modalities": ["image"], "image": {"preset": "efficientnet_lite0", "pretrained": "none"}}, "preprocessing": {"image": {"height": 96}}}"#)
+        let i = try ConfigLoader.load(image).config.preprocessing.image
+        XCTAssertEqual([i.height, i.width], [96, 224], "the file's key wins, the preset fills the rest")
+        XCTAssertEqual(i.color, .rgb)
+        XCTAssertEqual(i.resize, .bicubic)
+        XCTAssertEqual(i.centerCrop, 0.875)
+        XCTAssertEqual(i.mean.count, 3)
+        let audio = write("speech.json", #"{"name": "s", "model": {"modalities": ["audio"], "audio": {"preset": "speech_embedding", "pretrained": "none"}}, "preprocessing": {"audio": {"duration": 1.0}}}"#)
+        let a = try ConfigLoader.load(audio).config.preprocessing.audio
+        XCTAssertEqual([a.sampleRate, a.nFft, a.winLength, a.hopLength, a.nMels], [16000, 512, 400, 160, 32])
+        XCTAssertEqual(a.features, .logMel)
+        XCTAssertFalse(a.center)
+        // A preset with weights names the file a run loads; a missing one names the fetch script.
+        let missing = write("missing.json", #"{"name": "m", "model": {"modalities": ["audio"], "audio": {"preset": "speech_embedding", "pretrained": "nowhere.safetensors"}}, "preprocessing": {"audio": {"duration": 1.0}}}"#)
+        let issues = ConfigValidation.checkFiles(try ConfigLoader.load(missing).config).filter { $0.path.hasPrefix("model.") }
+        XCTAssertEqual(issues.map(\.path), ["model.audio.pretrained"])
+        XCTAssertTrue(issues.first?.message.contains("scripts/fetch-pretrained.sh") ?? false)
+    }
+
     func testOverridePathsMustExist() {
         let path = write("ok.json", "{}")
         expectError(path, overrides: ["training.epoch=3"], ["--set training.epoch: no key epoch at training; did you mean training.epochs?"])
