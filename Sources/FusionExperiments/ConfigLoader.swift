@@ -60,9 +60,16 @@ public enum ConfigLoader {
         return config
     }
 
-    /// The preprocessing defaults of the pretrained presets `tree` names.
+    /// Defaults that follow other settings of `tree`: the image normalisation's length follows the
+    /// colour mode, and a pretrained preset brings the preprocessing its weights were trained with.
     static func presetDefaults(_ tree: [String: Any]) -> [String: Any] {
         var preprocessing: [String: Any] = [:]
+        // The grey normalisation's defaults follow the colour choice (one value per channel).
+        if let color = value(at: ["preprocessing", "image", "color"], in: tree) as? String,
+           let mode = ImageDecodeOptions.ColorMode(rawValue: color), ImageDecodeOptions(colorMode: mode).channelCount > 1 {
+            let channels = ImageDecodeOptions(colorMode: mode).channelCount
+            preprocessing["image"] = ["mean": [Double](repeating: 0.5, count: channels), "std": [Double](repeating: 0.25, count: channels)]
+        }
         if value(at: ["model", "image", "preset"], in: tree) as? String == ImagePreset.efficientnetLite0.rawValue {
             // TensorFlow's EfficientNet-Lite evaluation: a centred crop of 224/256 of the shorter
             // side, bicubic to 224, RGB, (x − 127) / 128 on 0…255 pixels.

@@ -92,6 +92,13 @@ final class ConfigTests: XCTestCase {
         expectError(file, overrides: ["preprocessing.audio.win_length=4096"], ["preprocessing.audio.win_length"])
     }
 
+    func testColourImagesGetOneNormalisationValuePerChannel() throws {
+        let file = write("rgb.json", #"{"name": "c", "preprocessing": {"image": {"color": "rgb"}}}"#)
+        let image = try ConfigLoader.load(file).config.preprocessing.image
+        XCTAssertEqual(image.mean, [0.5, 0.5, 0.5])
+        XCTAssertEqual(image.std, [0.25, 0.25, 0.25])
+    }
+
     func testPretrainedPresetsBringVisiblePreprocessingDefaults() throws {
         let image = write("lite.json", #"{"name": "l", "model": {"modalities": ["image"], "image": {"preset": "efficientnet_lite0", "pretrained": "none"}}, "preprocessing": {"image": {"height": 96}}}"#)
         let i = try ConfigLoader.load(image).config.preprocessing.image
