@@ -101,7 +101,8 @@ public struct Dataset: Sendable {
         }
         var samples = [DatasetSample](), warnings = [FusionDataError](), seen = [String: Int]()
         let labelIndex = Dictionary(info.labels.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
-        for (offset, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // "\r\n" is one Character in Swift: split on it too, so CRLF files read line by line.
+        for (offset, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
             let lineNumber = offset + 1
             if rawLine.allSatisfy({ $0.isWhitespace }) { continue }
             do {

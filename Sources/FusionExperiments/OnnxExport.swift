@@ -32,6 +32,12 @@ public enum OnnxExport {
     public static func run(run: String, output: String, referenceSamples: Int, progress: Progress) throws -> Summary {
         guard output.hasSuffix(".onnx") else { throw ExperimentError("export onnx: the output must end in .onnx, got \(output)") }
         guard referenceSamples >= 0 else { throw ExperimentError("export onnx: --reference-samples must be ≥ 0, got \(referenceSamples)") }
+        // An int8 run's graph would be float: a different model from the one predict and serve run.
+        if let checkpoint = try? RunDirectory.open(run).bestCheckpoint,
+           let metadata = try? Safetensors.read(checkpoint).metadata, metadata[Int8Quantization.metadataKey] != nil {
+            throw ExperimentError("export onnx \(run): an int8 run (fusionlab compress --quantize int8) has no ONNX export yet: "
+                                  + "the graph would compute in float, not what predict and serve compute; export the float run it was made from")
+        }
         let (model, data, config) = try ExperimentRunner.load(run: run, caches: referenceSamples > 0, progress: progress)
         if config.model.fusion.modalityDropout > 0 { progress.detail("modality dropout is a training-time setting: the export is the eval-mode model") }
         let exported: (bytes: [UInt8], ops: [String: Int])

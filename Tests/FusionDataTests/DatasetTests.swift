@@ -43,6 +43,17 @@ final class DatasetTests: XCTestCase {
         XCTAssertTrue(ds.warnings.isEmpty)
     }
 
+    func testWindowsLineEndsReadLineByLine() throws {
+        let root = try Self.makeDataset(in: TestSupport.temporaryDirectory(self))
+        let path = root + "/samples.jsonl"
+        let unix = try String(contentsOfFile: path, encoding: .utf8)
+        try unix.replacingOccurrences(of: "\n", with: "\r\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let ds = try Dataset.load(path: root)
+        XCTAssertEqual(ds.samples.count, 12)
+        XCTAssertEqual(ds.samples.map(\.line), Array(1...12))
+        XCTAssertTrue(ds.warnings.isEmpty)
+    }
+
     func testEveryBadLineIsNamedAndPoliciesApply() throws {
         let root = try Self.makeDataset(in: TestSupport.temporaryDirectory(self))
         let samplesPath = root + "/samples.jsonl"

@@ -58,6 +58,10 @@ extension EndToEndTests {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: source + "/checkpoints/best.safetensors")), before)
 
         // Bad requests.
+        // Its ONNX export would compute in float: refused, saying so.
+        let onnx = try fusionlab(["export", "onnx", run, "-o", "int8.onnx"])
+        XCTAssertTrue(onnx.status != 0 && onnx.err.contains("an int8 run") && onnx.err.contains("export the float run"), onnx.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: Self.workspace.appendingPathComponent("int8.onnx").path))
         let again = try fusionlab(["compress", run, "--quantize", "int8"])
         XCTAssertTrue(again.status != 0 && again.err.contains("int8-quantized already"), again.err)
         let both = try fusionlab(["compress", source, "--quantize", "int8", "--prune", "0.5"])
