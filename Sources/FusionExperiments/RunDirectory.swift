@@ -17,9 +17,9 @@ public struct RunDirectory {
         let stamp = formatter.string(from: Date())
         let hash = String(format: "%06llx", Hash64.fnv1a(Array(ConfigLoader.resolvedJSON(config).utf8)) & 0xFF_FFFF)
         let base = "\(root)/\(config.name)/\(stamp)-\(hash)"
-        var path = base, n = 2
-        while FileManager.default.fileExists(atPath: path) { path = "\(base)-\(n)"; n += 1 }
-        for sub in ["", "/checkpoints", "/events"] {
+        // An exclusive create: two runs started in the same second never share a folder.
+        let path = try JobQueue.newFolder(base)
+        for sub in ["/checkpoints", "/events"] {
             try FileManager.default.createDirectory(atPath: path + sub, withIntermediateDirectories: true)
         }
         return RunDirectory(path: path)

@@ -12,4 +12,19 @@ final class RunFilesTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "{\"a\": 2}")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("sub").path), ["metrics.json"])
     }
+
+    func testRunsStartedTogetherNeverShareAFolder() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("runs-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var config = ExperimentConfig()
+        config.name = "same"
+        let lock = NSLock()
+        var paths: [String] = []
+        DispatchQueue.concurrentPerform(iterations: 16) { _ in
+            guard let run = try? RunDirectory.create(root: root, config: config) else { return }
+            lock.lock(); paths.append(run.path); lock.unlock()
+        }
+        XCTAssertEqual(paths.count, 16)
+        XCTAssertEqual(Set(paths).count, 16, "two runs got one folder: \(paths.sorted())")
+    }
 }
