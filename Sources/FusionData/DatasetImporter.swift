@@ -331,6 +331,10 @@ public enum DatasetImporter {
             guard contents.isEmpty || options.force else {
                 throw FusionDataError(file: target, "already exists and is not empty; pass --force to replace it")
             }
+            // --force replaces a dataset, never some other folder.
+            guard contents.isEmpty || fm.fileExists(atPath: target + "/dataset.json") else {
+                throw FusionDataError(file: target, "is not a dataset folder (no dataset.json): --force replaces only a dataset; choose another output folder")
+            }
         }
         // Everything goes into a sibling folder first, renamed into place once complete.
         let staging = target + ".importing-\(getpid())"
@@ -374,14 +378,22 @@ public enum DatasetImporter {
                                 records: records, to: staging)
         // The folder as written must load as a dataset before it replaces anything.
         _ = try Dataset.load(path: staging)
-        if fm.fileExists(atPath: target) {
-            do { try fm.removeItem(atPath: target) } catch {
-                throw FusionDataError(file: target, "cannot replace: \(error.localizedDescription)")
+        // The old dataset is renamed aside, the new one renamed in, and only then is the old one
+        // deleted: a kill at any moment leaves one complete dataset at `target` (or aside, named).
+        let aside = target + ".replaced-\(getpid())"
+        let replacing = fm.fileExists(atPath: target)
+        if replacing {
+            try? fm.removeItem(atPath: aside)
+            guard rename(target, aside) == 0 else {
+                throw FusionDataError(file: target, "cannot replace: \(String(cString: strerror(errno)))")
             }
         }
         guard rename(staging, target) == 0 else {
-            throw FusionDataError(file: target, "cannot move the imported dataset into place: \(String(cString: strerror(errno)))")
+            let why = String(cString: strerror(errno))
+            if replacing { _ = rename(aside, target) }
+            throw FusionDataError(file: target, "cannot move the imported dataset into place: \(why)")
         }
+        if replacing { try? fm.removeItem(atPath: aside) }
         var splits = [Split: Int]()
         for r in records { splits[r.split, default: 0] += 1 }
         let counts = labels.map { label in (label, records.filter { $0.label == label }.count) }

@@ -68,6 +68,14 @@ final class ImportTests: XCTestCase {
         force.valFraction = 0
         _ = try DatasetImporter.run(source: dir + "/table.csv", to: dir + "/ds", options: force)
         XCTAssertEqual(try Dataset.load(path: dir + "/ds").samples(in: .val).count, 0)
+        // Nothing is left beside it (no staging or replaced copy), and --force never replaces a folder that is not a dataset.
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("ds.") }, [])
+        try FileManager.default.createDirectory(atPath: dir + "/notes", withIntermediateDirectories: true)
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: dir + "/notes/thesis.txt"))
+        XCTAssertThrowsError(try DatasetImporter.run(source: dir + "/table.csv", to: dir + "/notes", options: force)) {
+            XCTAssertTrue("\($0)".contains("not a dataset folder"), "\($0)")
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/notes/thesis.txt"))
     }
 
     func testBadRowsAreNamedByTableLine() throws {
