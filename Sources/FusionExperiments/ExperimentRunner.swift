@@ -94,6 +94,11 @@ public enum ExperimentRunner {
     public static func load(run directory: String, datasetPath: String? = nil, caches: Bool = true, progress: Progress) throws
         -> (model: MultimodalClassifier, data: ExperimentData, config: ExperimentConfig) {
         let run = try RunDirectory.open(directory)
+        // evaluate, predict, serve and export read a run's final model: a killed or failed run has none.
+        guard run.status == "finished" else {
+            throw ExperimentError("\(directory): the run is \(run.status), not finished; its checkpoint is not a final model "
+                                  + "(resume it with fusionlab run --resume, or use a finished run)")
+        }
         var config = try run.config()
         if let datasetPath {
             config.dataset.path = datasetPath

@@ -99,6 +99,11 @@ final class EndToEndTests: XCTestCase {
         let checkpoint = try Transfer.resolveCheckpoint(Self.workspace.appendingPathComponent(experiment).path,
                                                         runsRoot: Self.workspace.appendingPathComponent("runs").path)
         XCTAssertEqual(checkpoint, finished + "/checkpoints/best.safetensors", "the killed run is never picked")
+        // Commands that read a run's final model refuse the killed one, naming its status.
+        for command in [["evaluate", killed], ["predict", killed, "--text", "a photo"], ["export", "onnx", killed, "-o", "killed.onnx"]] {
+            let refused = try fusionlab(command)
+            XCTAssertTrue(refused.status != 0 && refused.err.contains("not finished"), "\(command): \(refused.err)")
+        }
         let listed = try fusionlab(["runs", "--failed"])
         XCTAssertTrue(listed.out.contains("99999999-999999-killed  failed"), listed.out)
         XCTAssertFalse(listed.out.contains(finished), listed.out)
