@@ -170,6 +170,10 @@ public enum AudioFile {
                 mono[f] = sum * scale
             }
         }
+        // A float file can hold NaN or infinities; the spectrum would turn them into silence.
+        if let bad = mono.firstIndex(where: { !$0.isFinite }) {
+            throw FusionDataError(file: name, "sample \(bad) of the clip is not finite (\(mono[bad])): the file is damaged")
+        }
         let clip = AudioClip(sampleRate: info.sampleRate, samples: mono)
         guard let sampleRate, sampleRate != info.sampleRate else { return clip }
         do {

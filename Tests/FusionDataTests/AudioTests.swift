@@ -136,4 +136,16 @@ final class AudioTests: XCTestCase {
         }
         print("audio-conformance: \(passed) passed, \(failed) failed")
     }
+
+    func testNonFiniteSamplesAreRefusedNamingTheFile() throws {
+        let path = try TestSupport.temporaryDirectory(self) + "/nan.wav"
+        var samples = [Float](repeating: 0.1, count: 800)
+        samples[17] = .nan
+        try AudioFile.write(AudioClip(sampleRate: 8000, samples: samples), format: .wavFloat, to: path)
+        for rate in [nil, 16000] as [Int?] {
+            XCTAssertThrowsError(try AudioFile.read(path: path, sampleRate: rate)) { error in
+                XCTAssertTrue("\(error)".contains("nan.wav") && "\(error)".contains("not finite"), "\(error)")
+            }
+        }
+    }
 }
