@@ -322,7 +322,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var save: CheckpointRetention = .last
     @Doc("Whether checkpoints hold frozen parameters (transfer.freeze, pretrained encoders); false leaves them out and loading takes them from where training did (the pretrained model, transfer.init_from).")
     public var saveFrozen = true
-    @Doc("Compute the frozen leading layers of the image encoder (transfer.freeze: no trainable parameter, no dropout) once per sample and reuse their outputs every epoch; off by itself with image augmentation or image noise, which change the images every epoch.")
+    @Doc("Compute the frozen leading layers of the image and audio encoders (transfer.freeze: no trainable parameter, no dropout) once per sample and reuse their outputs (and valid lengths) every epoch; off by itself for a modality whose training inputs change every epoch (image augmentation or noise; SpecAugment or audio noise).")
     public var cacheFrozenPrefix = true
     @Doc("Noise augmentation per modality with the robustness protocol's corruptions (beside model.fusion.modality_dropout).")
     public var noise = NoiseAugmentationConfig()

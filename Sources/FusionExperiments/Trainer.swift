@@ -46,8 +46,8 @@ public final class Trainer {
     /// Gradual magnitude pruning during training (`fusionlab compress --prune`): masks reapplied
     /// after every optimizer step, and only epochs at the final sparsity may become the best.
     public var pruner: MagnitudePruner?
-    /// The image encoder's frozen prefix outputs, while `fit` runs.
-    var prefixCache: FrozenPrefixCache?
+    /// The image and audio encoders' frozen prefix outputs, while `fit` runs.
+    var prefixCaches: [FrozenPrefixCache] = []
     /// The checkpoint `transfer.init_from` resolved to, recorded in checkpoints that leave frozen weights out.
     let initialisedFrom: String?
 
@@ -161,16 +161,16 @@ public final class Trainer {
         for step in config.transfer.unfreeze where step.epoch < startEpoch { model.unfreeze(step.patterns) }
         let noise = t.noise.isActive ? try TrainingNoise(data: data, config: t.noise, seed: config.seed, progress: progress) : nil
         // The frozen part of the image encoder runs once per sample, not once per epoch.
-        prefixCache = FrozenPrefixCache(model: model, config: config)
-        if let line = try prefixCache?.refresh(data: data) { progress.log(line) }
-        defer { prefixCache?.detach(); prefixCache = nil }
+        prefixCaches = FrozenPrefixCache.caches(model: model, config: config)
+        for cache in prefixCaches { if let line = try cache.refresh(data: data) { progress.log(line) } }
+        defer { prefixCaches.forEach { $0.detach() }; prefixCaches = [] }
         var epoch = startEpoch
         pruner?.start()
         while epoch <= t.epochs {
             for step in config.transfer.unfreeze where step.epoch == epoch {
                 let keys = model.unfreeze(step.patterns)
                 progress.log("epoch \(epoch): unfroze \(keys.count) parameter tensors matching \(step.patterns)")
-                if let line = try prefixCache?.refresh(data: data) { progress.log("epoch \(epoch): " + line) }
+                for cache in prefixCaches { if let line = try cache.refresh(data: data) { progress.log("epoch \(epoch): " + line) } }
             }
             let started = Date()
             // The last epoch is always at the final sparsity, so it can be the best.
@@ -195,7 +195,7 @@ public final class Trainer {
                 guard let clean = batchesOfEpoch.next() else { break }
                 batchIndex += 1
                 let noisy = try noise?.apply(clean, epoch: epoch, batch: batchIndex) ?? clean
-                let b = prefixCache?.apply(noisy) ?? noisy
+                let b = prefixCaches.reduce(noisy) { $1.apply($0) }
                 dataSeconds += Date().timeIntervalSince(waited)
                 if parallel {
                     // This rank's share of the global batch's mean loss (the sum over ranks is that
@@ -321,8 +321,8 @@ public final class Trainer {
             epoch += 1
         }
         // Test the best weights, through the whole encoder again.
-        prefixCache?.detach()
-        prefixCache = nil
+        prefixCaches.forEach { $0.detach() }
+        prefixCaches = []
         if writes { try RunWeights.load(model, from: run.bestCheckpoint) } else if !bestState.isEmpty { try model.load(bestState, source: "best epoch") }
         let test = try evaluate(data.caches[.test] != nil ? .test : (hasVal ? .val : .train))
         for (tag, value) in [("test/accuracy", test.metrics.accuracy), ("test/f1_macro", test.metrics.f1Macro), ("test/loss", test.loss)] where value.isFinite {
@@ -395,7 +395,8 @@ public final class Trainer {
 
     /// Predicts a whole split in evaluation mode (through the frozen prefix cache during training).
     public func evaluate(_ split: Split) throws -> Evaluation {
-        try Trainer.evaluate(model, data: data, split: split, transform: prefixCache.map { cache in { cache.apply($0) } })
+        let caches = prefixCaches
+        return try Trainer.evaluate(model, data: data, split: split, transform: caches.isEmpty ? nil : { b in caches.reduce(b) { $1.apply($0) } })
     }
 
     /// Predicts a whole split with `model` in evaluation mode; `transform` prepares each batch.

@@ -47,7 +47,7 @@ final class PretrainedAudioEncoderTests: XCTestCase {
             try PretrainedWeights.load(weights, into: encoder, key: "model.audio.pretrained")
             encoder.eval()
             // Every window's embedding: the stack up to (not including) its pooling.
-            let windows = encoder.prefix(ModalityInput(features: features.reshaped([1] + settings.shape)), steps: plan.steps.count - 1)
+            let windows = encoder.prefix(ModalityInput(features: features.reshaped([1] + settings.shape)), steps: plan.steps.count - 1).output
             let expected = try XCTUnwrap(c["embeddings"] as? [[Double]])
             XCTAssertEqual(windows.shape, [1, 96, 1, expected.count], file)
             guard windows.shape == [1, 96, 1, expected.count] else { continue }

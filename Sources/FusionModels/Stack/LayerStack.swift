@@ -270,8 +270,7 @@ public final class StackEncoder: Module, ModalityEncoder {
 
     /// The longest run of leading steps that hold no trainable parameter and behave the same in
     /// training and evaluation (no dropout; batch norms are frozen with their parameters), so
-    /// their outputs can be computed once per sample and reused every epoch. Only for inputs
-    /// without a mask (images): the masks' lengths are not cached.
+    /// their outputs can be computed once per sample and reused every epoch.
     public var frozenPrefix: Int {
         func stable(_ plan: LayerPlan, _ layers: [String: Module]) -> Int {
             var k = 0
@@ -288,25 +287,34 @@ public final class StackEncoder: Module, ModalityEncoder {
         return stable(stack.plan, stack.layers)
     }
 
-    /// The output of the first `steps` steps for a batch (no gradient is recorded).
-    public func prefix(_ input: ModalityInput, steps: Int) -> Tensor {
+    /// The output of the first `steps` steps for a batch, with the valid length of each sample's
+    /// time axis after them when the input has a mask (no gradient is recorded).
+    public func prefix(_ input: ModalityInput, steps: Int) -> (output: Tensor, lengths: [Int]?) {
         guard let features = input.features else { preconditionFailure("StackEncoder.prefix: the input has no features") }
-        let value = StackValue(x: features, shape: stack.plan.input, lengths: nil)
-        return withNoGrad { stack.forward(value, steps: 0..<steps).x }
+        let value = StackValue(x: features, shape: stack.plan.input, lengths: Self.lengths(input.mask))
+        let out = withNoGrad { stack.forward(value, steps: 0..<steps) }
+        return (out.x, out.lengths)
+    }
+
+    /// The number of 1s in each row of a `[B, T]` mask.
+    static func lengths(_ mask: Tensor?) -> [Int]? {
+        mask.map { m -> [Int] in
+            let (b, t) = (m.shape[0], m.count / Swift.max(m.shape[0], 1))
+            return (0..<b).map { r in (0..<t).reduce(0) { $0 + (m.data[r * t + $1] > 0.5 ? 1 : 0) } }
+        }
     }
 
     /// Encodes one modality's batch to `[B, outputDim]`.
     public func encode(_ input: ModalityInput) -> Tensor {
         if startStep > 0, let features = input.features {
+            // The cached outputs of the frozen prefix, with their valid lengths as the mask.
             let shape = stack.plan.steps[startStep - 1].output
             precondition(Array(features.shape.dropFirst()) == shape.dims,
                          "StackEncoder: expected the cached prefix output [B, \(shape.dims.map(String.init).joined(separator: ", "))], got \(features.shape)")
-            return stack.forward(StackValue(x: features, shape: shape, lengths: nil), steps: startStep..<stack.plan.steps.count).x
+            let value = StackValue(x: features, shape: shape, lengths: Self.lengths(input.mask))
+            return stack.forward(value, steps: startStep..<stack.plan.steps.count).x
         }
-        let lengths = input.mask.map { m -> [Int] in
-            let (b, t) = (m.shape[0], m.count / Swift.max(m.shape[0], 1))
-            return (0..<b).map { r in (0..<t).reduce(0) { $0 + (m.data[r * t + $1] > 0.5 ? 1 : 0) } }
-        }
+        let lengths = Self.lengths(input.mask)
         let value: StackValue
         let inputShape = stack.plan.input
         if let tokens = input.tokens {
