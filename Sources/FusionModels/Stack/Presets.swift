@@ -75,8 +75,8 @@ extension ModelConfig {
                 return [L("conv2d") { $0.channels = 6; $0.kernel = [5]; $0.padding = [2] }, L("relu"), L("max_pool2d") { $0.kernel = [2] },
                         L("conv2d") { $0.channels = 16; $0.kernel = [5] }, L("relu"), L("max_pool2d") { $0.kernel = [2] },
                         L("flatten"), L("linear") { $0.units = 120 }, L("relu"), L("linear") { $0.units = c.dim }, L("relu")]
-            case .efficientnetLite0:
-                return EfficientNetLite.layers(L)
+            case .efficientnetLite0, .efficientnetLite1, .efficientnetLite2:
+                return EfficientNetLite.layers(c.preset, L)
             }
         case .audio:
             let c = audio
@@ -139,26 +139,58 @@ extension ModelConfig {
     }
 }
 
-/// EfficientNet-Lite0 (Tan & Le 2019; the Lite variants drop squeeze-excite and swish for ReLU6
+/// EfficientNet-Lite (Tan & Le 2019; the Lite variants drop squeeze-excite and swish for ReLU6
 /// and keep the stem and head widths) as a layer stack whose keys match
 /// `scripts/pretrained/convert.py`'s conversion of the ImageNet weights.
-enum EfficientNetLite {
-    /// (expand ratio, kernel, stride, output channels) of each of the 16 blocks of Lite0.
-    static let blocks: [(expand: Int, kernel: Int, stride: Int, out: Int)] = [
-        (1, 3, 1, 16),
-        (6, 3, 2, 24), (6, 3, 1, 24),
-        (6, 5, 2, 40), (6, 5, 1, 40),
-        (6, 3, 2, 80), (6, 3, 1, 80), (6, 3, 1, 80),
-        (6, 5, 1, 112), (6, 5, 1, 112), (6, 5, 1, 112),
-        (6, 5, 2, 192), (6, 5, 1, 192), (6, 5, 1, 192), (6, 5, 1, 192),
-        (6, 3, 1, 320),
+public enum EfficientNetLite {
+    /// The input side the variant was trained at.
+    public static func side(_ preset: ImagePreset) -> Int { variant(preset).side }
+
+    /// Lite0, Lite1 and Lite2: width and depth multipliers, input side and dropout.
+    static func variant(_ preset: ImagePreset) -> (width: Double, depth: Double, side: Int, dropout: Double) {
+        switch preset {
+        case .efficientnetLite1: return (1.0, 1.1, 240, 0.2)
+        case .efficientnetLite2: return (1.1, 1.2, 260, 0.3)
+        default: return (1.0, 1.0, 224, 0.2)
+        }
+    }
+
+    /// The seven stages of the base network: repeats, kernel, stride, expansion, input and output channels.
+    static let stages: [(repeats: Int, kernel: Int, stride: Int, expand: Int, input: Int, output: Int)] = [
+        (1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
+        (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320),
     ]
+
+    /// TensorFlow's round_filters: channels × width to a multiple of 8, never 10 % below.
+    static func roundFilters(_ channels: Int, width: Double) -> Int {
+        guard width != 1 else { return channels }
+        let scaled = Double(channels) * width
+        var rounded = max(8, Int(scaled + 4) / 8 * 8)
+        if Double(rounded) < 0.9 * scaled { rounded += 8 }
+        return rounded
+    }
+
+    /// Every block: (input channels, expansion, kernel, stride, output channels). The first and
+    /// last stages keep their repeats (Lite's fixed stem and head), the others grow with depth.
+    static func blocks(width: Double, depth: Double) -> [(input: Int, expand: Int, kernel: Int, stride: Int, output: Int)] {
+        var out: [(input: Int, expand: Int, kernel: Int, stride: Int, output: Int)] = []
+        for (i, stage) in stages.enumerated() {
+            let fixed = i == 0 || i == stages.count - 1
+            let repeats = fixed ? stage.repeats : Int((depth * Double(stage.repeats)).rounded(.up))
+            let input = i == 0 ? 32 : roundFilters(stage.input, width: width), output = roundFilters(stage.output, width: width)
+            for r in 0..<repeats {
+                out.append((r == 0 ? input : output, stage.expand, stage.kernel, r == 0 ? stage.stride : 1, output))
+            }
+        }
+        return out
+    }
 
     /// The stem, the blocks (a `residual` named `b<i>` where the block keeps its shape, else its
     /// layers named `b<i>_expand`, `b<i>_dw`, `b<i>_project` and their `_bn`), the 1280-wide
-    /// head convolution, global average pooling and the reference's dropout of 0.2. Convolutions
-    /// have no bias, pad as TensorFlow's SAME, and every batch norm has eps 1e-3 and momentum 0.01.
-    static func layers(_ L: (String, (inout LayerSpec) -> Void) -> LayerSpec) -> [LayerSpec] {
+    /// head convolution, global average pooling and the reference's dropout. Convolutions have no
+    /// bias, pad as TensorFlow's SAME, and every batch norm has eps 1e-3 and momentum 0.01.
+    static func layers(_ preset: ImagePreset, _ L: (String, (inout LayerSpec) -> Void) -> LayerSpec) -> [LayerSpec] {
+        let v = variant(preset)
         func conv(_ name: String, _ channels: Int, kernel: Int = 1, stride: Int = 1, groups: Int? = nil) -> LayerSpec {
             L("conv2d") { $0.name = name; $0.channels = channels; $0.kernel = [kernel]; $0.stride = [stride]
                 $0.samePadding = kernel > 1 || stride > 1; $0.groups = groups; $0.bias = false }
@@ -166,18 +198,16 @@ enum EfficientNetLite {
         func norm(_ name: String) -> LayerSpec { L("batch_norm") { $0.name = name; $0.eps = 1e-3; $0.momentum = 0.01 } }
         let relu6 = L("relu6") { _ in }
         var specs = [conv("stem", 32, kernel: 3, stride: 2), norm("stem_bn"), relu6]
-        var channels = 32
-        for (i, block) in blocks.enumerated() {
-            let skip = block.stride == 1 && block.out == channels
-            let prefix = skip ? "" : "b\(i)_", wide = channels * block.expand
+        for (i, block) in blocks(width: v.width, depth: v.depth).enumerated() {
+            let skip = block.stride == 1 && block.output == block.input
+            let prefix = skip ? "" : "b\(i)_", wide = block.input * block.expand
             var body: [LayerSpec] = []
             if block.expand != 1 { body += [conv(prefix + "expand", wide), norm(prefix + "expand_bn"), relu6] }
             body += [conv(prefix + "dw", wide, kernel: block.kernel, stride: block.stride, groups: wide), norm(prefix + "dw_bn"), relu6,
-                     conv(prefix + "project", block.out), norm(prefix + "project_bn")]
+                     conv(prefix + "project", block.output), norm(prefix + "project_bn")]
             specs += skip ? [L("residual") { $0.name = "b\(i)"; $0.layers = body }] : body
-            channels = block.out
         }
-        return specs + [conv("head", 1280), norm("head_bn"), relu6, L("global_pool") { _ in }, L("dropout") { $0.p = 0.2 }]
+        return specs + [conv("head", 1280), norm("head_bn"), relu6, L("global_pool") { _ in }, L("dropout") { $0.p = v.dropout }]
     }
 }
 
