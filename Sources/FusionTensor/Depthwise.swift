@@ -20,6 +20,11 @@ extension Tensor {
         let geo = Conv2dGeometry(kernel: (kh, kw), stride: stride, padding: padding, dilation: dilation)
         let (ho, wo) = (geo.outputSize(h, axis: 0), geo.outputSize(w, axis: 1))
         precondition(ho > 0 && wo > 0, "depthwiseConv2d: input \(h)×\(w) is too small for kernel \(kh)×\(kw) (padding \(padding), dilation \(dilation))")
+        // Many channels over small planes: rows of a few pixels leave a per-plane loop little to
+        // vectorise, so those run channels-last, the innermost loop over channels.
+        if c >= 32 && wo < 32 {
+            return depthwiseChannelsLast(weight: weight, bias: bias, geo: geo, ho: ho, wo: wo)
+        }
         let out = Tensor(uninitializedShape: [b, c, ho, wo])
         let px = data, pw = weight.data, po = out.data, pb = bias?.data
         // For each kernel column j, the output columns whose input column is inside the image.
@@ -107,6 +112,119 @@ extension Tensor {
             }
             return bias == nil ? [gx, gw] : [gx, gw, gb]
         }
+    }
+
+    /// The depthwise convolution computed channels-last: input and output gradients are laid out
+    /// `[B, H, W, C]`, so every tap is one multiply-add over a run of channels. Threads split the
+    /// channels, and each channel's sums run in the same order whatever their number.
+    func depthwiseChannelsLast(weight: Tensor, bias: Tensor?, geo: Conv2dGeometry, ho: Int, wo: Int) -> Tensor {
+        let (b, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let (kh, kw) = geo.kernel, (sh, sw) = geo.stride, (ph, pw) = geo.padding, (dh, dw) = geo.dilation
+        let taps = kh * kw
+        // Channels-last copies of the input and the taps ([kh·kw, C]).
+        let xt = Tensor.channelsLast(data, batch: b, channels: c, plane: h * w)
+        let wt = Tensor(uninitializedShape: [taps, c])
+        for ch in 0..<c { for t in 0..<taps { wt.data[t * c + ch] = weight.data[ch * taps + t] } }
+        let yt = Tensor(uninitializedShape: [b * ho * wo * c])
+        let pxt = xt.data, pwt = wt.data, pyt = yt.data, pb = bias?.data
+        /// Calls `body(inputOffset, outputOffset, tap)` for every valid (output pixel, tap) pair of sample `n`.
+        @inline(__always) func forEachTap(_ n: Int, _ body: (Int, Int, Int) -> Void) {
+            for oh in 0..<ho {
+                for ow in 0..<wo {
+                    let o = ((n * ho + oh) * wo + ow) * c
+                    for i in 0..<kh {
+                        let ih = oh * sh - ph + i * dh
+                        guard ih >= 0 && ih < h else { continue }
+                        for j in 0..<kw {
+                            let iw = ow * sw - pw + j * dw
+                            guard iw >= 0 && iw < w else { continue }
+                            body(((n * h + ih) * w + iw) * c, o, i * kw + j)
+                        }
+                    }
+                }
+            }
+        }
+        parallelChunks(c, costPerItem: b * ho * wo * taps) { range in
+            let (lo, n) = (range.lowerBound, range.count)
+            for sample in 0..<b {
+                for q in 0..<(ho * wo) {
+                    let dst = pyt + (sample * ho * wo + q) * c + lo
+                    for k in 0..<n { dst[k] = pb?[lo + k] ?? 0 }
+                }
+                forEachTap(sample) { xi, yo, t in
+                    let dst = pyt + yo + lo, src = pxt + xi + lo, wv = pwt + t * c + lo
+                    for k in 0..<n { dst[k] += wv[k] * src[k] }
+                }
+            }
+        }
+        let out = Tensor.channelsFirst(pyt, batch: b, channels: c, height: ho, width: wo)
+        let x = self
+        let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+        return withExtendedLifetime(yt) { out }.recording("depthwise_conv2d", inputs) { g in
+            let needX = x.requiresGrad, needW = weight.requiresGrad, needB = bias?.requiresGrad ?? false
+            let gyt = Tensor.channelsLast(g.data, batch: b, channels: c, plane: ho * wo)
+            let gxt = needX ? Tensor.zeros([b * h * w * c]) : nil
+            let gwt = needW ? Tensor.zeros([taps * c]) : nil
+            let gb = needB ? Tensor.zeros([c]) : nil
+            let pg = gyt.data, pgx = gxt?.data, pgw = gwt?.data, pgb = gb?.data
+            parallelChunks(c, costPerItem: b * ho * wo * taps * 2) { range in
+                let (lo, n) = (range.lowerBound, range.count)
+                for sample in 0..<b {
+                    if let pgb {
+                        for q in 0..<(ho * wo) {
+                            let src = pg + (sample * ho * wo + q) * c + lo
+                            for k in 0..<n { pgb[lo + k] += src[k] }
+                        }
+                    }
+                    forEachTap(sample) { xi, yo, t in
+                        let gy = pg + yo + lo
+                        if let pgw {
+                            let dst = pgw + t * c + lo, src = pxt + xi + lo
+                            for k in 0..<n { dst[k] += gy[k] * src[k] }
+                        }
+                        if let pgx {
+                            let dst = pgx + xi + lo, wv = pwt + t * c + lo
+                            for k in 0..<n { dst[k] += wv[k] * gy[k] }
+                        }
+                    }
+                }
+            }
+            let gx = gxt.map { Tensor.channelsFirst($0.data, batch: b, channels: c, height: h, width: w) }
+            var gw: Tensor? = nil
+            if let gwt {
+                let t = Tensor(uninitializedShape: [c, 1, kh, kw])
+                for ch in 0..<c { for tap in 0..<taps { t.data[ch * taps + tap] = gwt.data[tap * c + ch] } }
+                gw = t
+            }
+            return withExtendedLifetime((xt, wt, gyt, gxt, gwt)) { bias == nil ? [gx, gw] : [gx, gw, gb] }
+        }
+    }
+
+    /// `[B, C, P]` planes (P pixels each) as a flat channels-last `[B, P, C]` tensor.
+    static func channelsLast(_ src: UnsafeMutablePointer<Float>, batch: Int, channels: Int, plane: Int) -> Tensor {
+        let out = Tensor(uninitializedShape: [batch * plane * channels])
+        let dst = out.data
+        for n in 0..<batch {
+            for ch in 0..<channels {
+                let s = src + (n * channels + ch) * plane, d = dst + n * plane * channels + ch
+                for q in 0..<plane { d[q * channels] = s[q] }
+            }
+        }
+        return out
+    }
+
+    /// Flat channels-last `[B, H·W, C]` values as a `[B, C, H, W]` tensor.
+    static func channelsFirst(_ src: UnsafeMutablePointer<Float>, batch: Int, channels: Int, height: Int, width: Int) -> Tensor {
+        let plane = height * width
+        let out = Tensor(uninitializedShape: [batch, channels, height, width])
+        let dst = out.data
+        for n in 0..<batch {
+            for ch in 0..<channels {
+                let d = dst + (n * channels + ch) * plane, s = src + n * plane * channels + ch
+                for q in 0..<plane { d[q] = s[q * channels] }
+            }
+        }
+        return out
     }
 
     /// `[B, C, H, W]` with `top`, `bottom`, `left` and `right` rows and columns of zeros added

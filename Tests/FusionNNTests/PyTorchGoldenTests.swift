@@ -69,7 +69,9 @@ final class PyTorchGoldenTests: XCTestCase {
     func testConv2d() throws { try checkConv("conv2d", cases: ["case0", "case1"], oneD: false) }
     func testConv1d() throws { try checkConv("conv1d", cases: ["case0"], oneD: true) }
     /// groups = channels takes the direct depthwise kernel (scripts/golden/depthwise_goldens.py).
-    func testDepthwiseConv2d() throws { try checkConv("depthwise", cases: ["case0", "case1", "case2", "case3"], oneD: false) }
+    func testDepthwiseConv2d() throws {
+        try checkConv("depthwise", cases: ["case0", "case1", "case2", "case3", "case4", "case5"], oneD: false)
+    }
 
     func testAsymmetricPaddingAndReLU6() throws {
         let g = try golden("depthwise")

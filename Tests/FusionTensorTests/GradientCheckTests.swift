@@ -116,6 +116,11 @@ final class GradientCheckTests: XCTestCase {
             $0[0].conv2d(weight: $0[1], bias: $0[2], stride: (2, 2), padding: (0, 1), dilation: (1, 2), groups: 4)
         }
         gradCheck([x], "pad2d asymmetric") { $0[0].padded2d(top: 0, bottom: 2, left: 1, right: 0) }
+        // Many channels over small planes take the channels-last kernel.
+        let xc = randomTensor([2, 32, 5, 6], seed: 34), wc = randomTensor([32, 1, 3, 3], seed: 35), bc = randomTensor([32], seed: 36)
+        gradCheck([xc, wc, bc], "depthwise conv2d channels-last") {
+            $0[0].conv2d(weight: $0[1], bias: $0[2], stride: (2, 1), padding: (1, 1), groups: 32)
+        }
         let spread = randomTensor([3, 7], seed: 33, low: -3, high: 9)
         gradCheck([spread], "relu6") { $0[0].relu6() }
         let x1 = randomTensor([2, 3, 9], seed: 27), w1 = randomTensor([4, 3, 3], seed: 28), b1 = randomTensor([4], seed: 29)

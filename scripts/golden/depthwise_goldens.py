@@ -19,6 +19,9 @@ CASES = {  # name: (input shape, kernel, stride, padding, dilation)
     "case1": ((2, 5, 10, 11), (3, 3), (2, 2), (0, 0), (1, 1)),
     "case2": ((1, 4, 12, 12), (5, 5), (2, 2), (2, 2), (1, 1)),
     "case3": ((2, 3, 9, 10), (3, 2), (2, 1), (1, 0), (2, 2)),
+    # many channels over small planes: FusionLab's channels-last kernel
+    "case4": ((2, 40, 9, 10), (3, 3), (1, 1), (1, 1), (1, 1)),
+    "case5": ((1, 64, 7, 7), (5, 5), (2, 2), (2, 2), (1, 1)),
 }
 
 
