@@ -160,7 +160,7 @@ public final class Trainer {
         // Patterns unfrozen in earlier epochs stay unfrozen after a resume.
         for step in config.transfer.unfreeze where step.epoch < startEpoch { model.unfreeze(step.patterns) }
         let noise = t.noise.isActive ? try TrainingNoise(data: data, config: t.noise, seed: config.seed, progress: progress) : nil
-        // The frozen part of the image encoder runs once per sample, not once per epoch.
+        // The frozen leading layers of the image and audio encoders run once per sample, not once per epoch.
         prefixCaches = FrozenPrefixCache.caches(model: model, config: config)
         for cache in prefixCaches { if let line = try cache.refresh(data: data) { progress.log(line) } }
         defer { prefixCaches.forEach { $0.detach() }; prefixCaches = [] }
