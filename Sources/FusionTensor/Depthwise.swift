@@ -203,28 +203,35 @@ extension Tensor {
     /// `[B, C, P]` planes (P pixels each) as a flat channels-last `[B, P, C]` tensor.
     static func channelsLast(_ src: UnsafeMutablePointer<Float>, batch: Int, channels: Int, plane: Int) -> Tensor {
         let out = Tensor(uninitializedShape: [batch * plane * channels])
-        let dst = out.data
-        for n in 0..<batch {
-            for ch in 0..<channels {
-                let s = src + (n * channels + ch) * plane, d = dst + n * plane * channels + ch
-                for q in 0..<plane { d[q * channels] = s[q] }
-            }
-        }
+        transposeTiles(src, out.data, batch: batch, rows: channels, columns: plane)
         return out
     }
 
     /// Flat channels-last `[B, H·W, C]` values as a `[B, C, H, W]` tensor.
     static func channelsFirst(_ src: UnsafeMutablePointer<Float>, batch: Int, channels: Int, height: Int, width: Int) -> Tensor {
-        let plane = height * width
         let out = Tensor(uninitializedShape: [batch, channels, height, width])
-        let dst = out.data
-        for n in 0..<batch {
-            for ch in 0..<channels {
-                let d = dst + (n * channels + ch) * plane, s = src + n * plane * channels + ch
-                for q in 0..<plane { d[q] = s[q * channels] }
+        transposeTiles(src, out.data, batch: batch, rows: height * width, columns: channels)
+        return out
+    }
+
+    /// `dst[n][c][r] = src[n][r][c]` for `batch` row-major `rows × columns` matrices, in 32 × 32
+    /// tiles (both sides stay in cache), the tiles spread over the threads.
+    static func transposeTiles(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>, batch: Int, rows: Int, columns: Int) {
+        let tile = 32
+        let rowTiles = (rows + tile - 1) / tile, columnTiles = (columns + tile - 1) / tile
+        parallelChunks(batch * rowTiles, costPerItem: tile * columns) { range in
+            for item in range {
+                let n = item / rowTiles, r0 = (item % rowTiles) * tile, r1 = Swift.min(r0 + tile, rows)
+                let s = src + n * rows * columns, d = dst + n * rows * columns
+                for ct in 0..<columnTiles {
+                    let c0 = ct * tile, c1 = Swift.min(c0 + tile, columns)
+                    for r in r0..<r1 {
+                        let line = s + r * columns
+                        for c in c0..<c1 { d[c * rows + r] = line[c] }
+                    }
+                }
             }
         }
-        return out
     }
 
     /// `[B, C, H, W]` with `top`, `bottom`, `left` and `right` rows and columns of zeros added
