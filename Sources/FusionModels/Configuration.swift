@@ -110,18 +110,14 @@ extension ImageEncoderConfig {
     /// preset's own (`PretrainedWeights.defaultFile`) when it is empty and the preset has
     /// weights, nil for `"none"` or a preset without weights.
     public var weightsFile: String? {
-        if pretrained == "none" { return nil }
-        if !pretrained.isEmpty { return pretrained }
-        return layers.isEmpty && preset.hasPretrainedWeights ? PretrainedWeights.defaultFile(preset.rawValue) : nil
+        PretrainedWeights.file(pretrained, preset: layers.isEmpty && preset.hasPretrainedWeights ? preset.rawValue : nil)
     }
 }
 
 extension AudioEncoderConfig {
     /// The weights file the audio encoder starts from (as `ImageEncoderConfig.weightsFile`).
     public var weightsFile: String? {
-        if pretrained == "none" { return nil }
-        if !pretrained.isEmpty { return pretrained }
-        return layers.isEmpty && preset.hasPretrainedWeights ? PretrainedWeights.defaultFile(preset.rawValue) : nil
+        PretrainedWeights.file(pretrained, preset: layers.isEmpty && preset.hasPretrainedWeights ? preset.rawValue : nil)
     }
 }
 
@@ -131,6 +127,14 @@ public enum PretrainedWeights {
     public static var directory: String {
         if let dir = ProcessInfo.processInfo.environment["FUSIONLAB_PRETRAINED_DIR"], !dir.isEmpty { return dir }
         return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/fusionlab/pretrained").path
+    }
+
+    /// The file an encoder starts from: `setting` (`model.<modality>.pretrained`) when it names
+    /// one, none for `"none"`, else the preset's own when the stack is a preset with weights.
+    static func file(_ setting: String, preset: String?) -> String? {
+        if setting == "none" { return nil }
+        if !setting.isEmpty { return setting }
+        return preset.map(defaultFile)
     }
 
     /// `<directory>/<preset>.safetensors`.

@@ -56,54 +56,44 @@ extension EndToEndTests {
         XCTAssertFalse(result.err.contains("frozen prefix cache"), result.err)
     }
 
-    func testFrozenAudioPrefixKeepsTheFrameMasks() throws {
-        let experiment = write("prefix-audio.json", """
-        {"name": "prefix-audio", "seed": 4,
+    /// An audio experiment whose stack is conv, relu, pool, conv ("same"), global pool `pool`, linear, with `frozen` layers frozen.
+    func audioPrefixExperiment(_ name: String, pool: String, frozen: [String]) -> String {
+        write("\(name).json", """
+        {"name": "\(name)", "seed": 4,
          "dataset": {"path": "data-80", "generate": true, "generator": {"samples": 80, "image_size": 16, "audio_seconds": 0.25}},
          "preprocessing": {"audio": {"duration": 0.5, "n_fft": 128, "hop_length": 64, "n_mels": 16, "n_mfcc": 8}, "text": {"max_length": 8}},
          "model": {"modalities": ["audio", "text"], "text": {"embedding_dim": 8, "dim": 8},
                    "audio": {"layers": [{"type": "conv2d", "name": "c1", "channels": 4, "kernel": 3, "padding": 1}, "relu",
                                         {"type": "max_pool2d", "kernel": 2}, {"type": "conv2d", "name": "c2", "channels": 6, "kernel": 3, "padding": "same"},
-                                        {"type": "global_pool", "op": "avg"}, {"type": "linear", "units": 8}]},
+                                        {"type": "global_pool", "op": "\(pool)"}, {"type": "linear", "units": 8}]},
                    "fusion": {"dim": 8}, "head": {"hidden": [8]}},
          "training": {"epochs": 2, "batch_size": 16, "threads": 1},
-         "transfer": {"freeze": ["encoders.audio.layers.c1", "encoders.audio.layers.c2"]}}
+         "transfer": {"freeze": [\(frozen.map { "\"encoders.audio.layers.\($0)\"" }.joined(separator: ", "))]}}
         """)
+    }
+
+    /// Runs `experiment` with and without the cache: the log names `cached`, and history column `column` agrees.
+    func checkCacheChangesNothing(_ experiment: String, name: String, cached line: String, column: Int) throws {
         let cached = try fusionlab(["run", experiment])
         XCTAssertEqual(cached.status, 0, cached.err)
-        // The masked mean over the valid frames is frozen too: layers 1–5 are cached with each clip's valid length.
-        XCTAssertTrue(cached.err.contains("frozen prefix cache: audio layers 1–5 of 6"), cached.err)
+        XCTAssertTrue(cached.err.contains(line), cached.err)
         let plain = try fusionlab(["run", experiment, "--set", "training.cache_frozen_prefix=false"])
         XCTAssertEqual(plain.status, 0, plain.err)
-        let runs = runDirectories("prefix-audio")
-        let histories = try runs.map { try String(contentsOfFile: $0 + "/history.csv", encoding: .utf8).split(separator: "\n").dropFirst()
-            .map { try XCTUnwrap(Double(String($0.split(separator: ",")[1]))) } }
+        let histories = try runDirectories(name).map { try String(contentsOfFile: $0 + "/history.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+            .map { try XCTUnwrap(Double(String($0.split(separator: ",")[column]))) } }
         XCTAssertEqual(histories.count, 2)
-        for (x, y) in zip(histories[0], histories[1]) { XCTAssertEqual(x, y, accuracy: 1e-4, "\(histories)") }
+        for (x, y) in zip(histories[0], histories[1]) { XCTAssertEqual(x, y, accuracy: 1e-4, "history column \(column): \(histories)") }
+    }
+
+    func testFrozenAudioPrefixKeepsTheFrameMasks() throws {
+        // The masked mean over the valid frames is frozen too: layers 1–5 are cached with each clip's valid length.
+        try checkCacheChangesNothing(audioPrefixExperiment("prefix-audio", pool: "avg", frozen: ["c1", "c2"]), name: "prefix-audio",
+                                     cached: "frozen prefix cache: audio layers 1–5 of 6", column: 1)
     }
 
     func testFrozenAudioPrefixUpToItsLastConvolutionKeepsMasks() throws {
-        // The cache boundary inside the time-reducing layers: lengths after a pooling carry on into the next layer.
-        let experiment = write("prefix-audio2.json", """
-        {"name": "prefix-audio2", "seed": 4,
-         "dataset": {"path": "data-80", "generate": true, "generator": {"samples": 80, "image_size": 16, "audio_seconds": 0.25}},
-         "preprocessing": {"audio": {"duration": 0.5, "n_fft": 128, "hop_length": 64, "n_mels": 16, "n_mfcc": 8}, "text": {"max_length": 8}},
-         "model": {"modalities": ["audio", "text"], "text": {"embedding_dim": 8, "dim": 8},
-                   "audio": {"layers": [{"type": "conv2d", "name": "c1", "channels": 4, "kernel": 3, "padding": 1}, "relu",
-                                        {"type": "max_pool2d", "kernel": 2}, {"type": "conv2d", "name": "c2", "channels": 6, "kernel": 3, "padding": "same"},
-                                        {"type": "global_pool", "op": "max"}, {"type": "linear", "units": 8}]},
-                   "fusion": {"dim": 8}, "head": {"hidden": [8]}},
-         "training": {"epochs": 2, "batch_size": 16, "threads": 1},
-         "transfer": {"freeze": ["encoders.audio.layers.c1"]}}
-        """)
-        let cached = try fusionlab(["run", experiment])
-        XCTAssertEqual(cached.status, 0, cached.err)
-        XCTAssertTrue(cached.err.contains("frozen prefix cache: audio layers 1–3 of 6"), cached.err)
-        let plain = try fusionlab(["run", experiment, "--set", "training.cache_frozen_prefix=false"])
-        XCTAssertEqual(plain.status, 0, plain.err)
-        let runs = runDirectories("prefix-audio2")
-        let histories = try runs.map { try String(contentsOfFile: $0 + "/history.csv", encoding: .utf8).split(separator: "\n").dropFirst()
-            .map { try XCTUnwrap(Double(String($0.split(separator: ",")[3]))) } }
-        for (x, y) in zip(histories[0], histories[1]) { XCTAssertEqual(x, y, accuracy: 1e-4, "validation loss \(histories)") }
+        // The boundary inside the time-reducing layers: lengths after a pooling carry on into the next layer.
+        try checkCacheChangesNothing(audioPrefixExperiment("prefix-audio2", pool: "max", frozen: ["c1"]), name: "prefix-audio2",
+                                     cached: "frozen prefix cache: audio layers 1–3 of 6", column: 3)
     }
 }
