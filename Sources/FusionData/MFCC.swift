@@ -14,8 +14,33 @@ public struct MFCCSettings: Codable, Equatable, Sendable {
         case logMel = "log_mel"
     }
 
+    /// How mel power becomes the log-mel value.
+    public enum Compression: String, ConfigChoice {
+        /// `power_to_db`: 10 log10(max(amin, power)) with `ref`, `amin` and the `topDB` floor.
+        case db
+        /// log10(1 + logGain · power) (Essentia's "shift_scale_log", as aisfx's front end).
+        case log10Plus1 = "log10_1p"
+    }
+
+    /// The analysis window, `window` samples long, centred in nFFT.
+    public enum Window: String, ConfigChoice {
+        /// Periodic Hann, 0.5 − 0.5 cos(2π i / N) (librosa's and scipy's `fftbins=True`).
+        case hann
+        /// Symmetric Hann, 0.5 − 0.5 cos(2π i / (N − 1)) (Essentia's "hann").
+        case hannSymmetric = "hann_symmetric"
+    }
+
+    /// How many centred frames a clip of n samples gives (frame t is centred on sample t · hop).
+    public enum Framing: String, ConfigChoice {
+        /// 1 + n / hop (librosa's `center=True`).
+        case librosa
+        /// Every frame that starts before the clip ends, ceil((n + nFFT / 2) / hop) (Essentia's
+        /// FrameCutter with startFromZero false).
+        case essentia
+    }
+
     /// How the signal is padded at both ends when `center` is true.
-    public enum PadMode: String, Codable, Sendable {
+    public enum PadMode: String, ConfigChoice {
         /// Zeros (librosa ≥ 0.10's default for `stft`).
         case constant
         /// Mirror without repeating the edge sample (numpy's "reflect").
@@ -40,12 +65,22 @@ public struct MFCCSettings: Codable, Equatable, Sendable {
     public var fMax: Double? = nil
     /// The mel scale.
     public var melScale = MelScale.slaney
-    /// Slaney area normalisation of the filters.
-    public var slaneyNorm = true
+    /// How each mel filter is scaled.
+    public var melNorm = MelNorm.slaney
     /// Centre frames on their sample (pad nFFT/2 at both ends).
     public var center = true
     /// Padding used when centring.
     public var padMode = PadMode.constant
+    /// How mel power is compressed.
+    public var compression = Compression.db
+    /// `.log10_1p`: the power's gain inside the logarithm.
+    public var logGain = 10_000.0
+    /// Triangles of the mel filters: linear in hertz (librosa) or in mels (Essentia's "warping").
+    public var melTriangles = MelFilterbank.Triangles.hz
+    /// The analysis window.
+    public var windowShape = Window.hann
+    /// How many centred frames a clip gives.
+    public var framing = Framing.librosa
     /// `power_to_db` reference power.
     public var ref = 1.0
     /// `power_to_db` floor applied before the logarithm.
@@ -61,7 +96,7 @@ public struct MFCCSettings: Codable, Equatable, Sendable {
     /// Samples are multiplied by this before the STFT (32768: the 16-bit integer scale some
     /// pretrained front ends were trained on).
     public var inputScale = 1.0
-    /// `.logMel`: the dB values are multiplied by this…
+    /// `.logMel`: the compressed values are multiplied by this…
     public var logScale = 1.0
     /// …and this is added (openWakeWord's speech embedding reads dB / 10 + 2).
     public var logOffset = 0.0
@@ -77,7 +112,11 @@ public struct MFCCSettings: Codable, Equatable, Sendable {
 
     /// The number of frames a clip of `sampleCount` samples gives.
     public func frameCount(sampleCount: Int) -> Int {
-        center ? 1 + sampleCount / hopLength : max(0, 1 + (sampleCount - nFFT) / hopLength)
+        guard center else { return max(0, 1 + (sampleCount - nFFT) / hopLength) }
+        switch framing {
+        case .librosa: return 1 + sampleCount / hopLength
+        case .essentia: return sampleCount > 0 ? (sampleCount + nFFT / 2 + hopLength - 1) / hopLength : 0
+        }
     }
 
     /// Rows of the output: nMFCC (or nMels for the log-mel output) times (1 + deltaOrder).
@@ -94,6 +133,7 @@ public struct MFCCSettings: Codable, Equatable, Sendable {
         guard (0...2).contains(deltaOrder) else { throw bad("delta order must be 0, 1 or 2, got \(deltaOrder)") }
         guard deltaWidth >= 3, deltaWidth % 2 == 1 else { throw bad("delta width must be odd and ≥ 3, got \(deltaWidth)") }
         guard amin > 0 else { throw bad("amin must be positive, got \(amin)") }
+        guard logGain > 0, logGain.isFinite else { throw bad("log_gain must be positive, got \(logGain)") }
         guard inputScale > 0, inputScale.isFinite else { throw bad("input_scale must be positive, got \(inputScale)") }
         guard logScale.isFinite, logOffset.isFinite, logScale != 0 else { throw bad("log_scale must be finite and non-zero, log_offset finite") }
         guard fMin >= 0, fMin < (fMax ?? Double(sampleRate) / 2), (fMax ?? 0) <= Double(sampleRate) / 2 else {
@@ -142,12 +182,13 @@ public final class MFCC {
         spectrum = spectrumMemory.bindMemory(to: AVComplexFloat.self, capacity: n / 2 + 1)
         filterbank = MelFilterbank(sampleRate: settings.sampleRate, nFFT: n, melCount: settings.nMels,
                                    fMin: settings.fMin, fMax: settings.fMax, scale: settings.melScale,
-                                   slaneyNorm: settings.slaneyNorm)
-        // Periodic Hann window of win_length samples, centred inside n_fft (librosa's pad_center).
+                                   norm: settings.melNorm, triangles: settings.melTriangles)
+        // Hann window of win_length samples, centred inside n_fft (librosa's pad_center).
         var w = [Float](repeating: 0, count: n)
         let length = settings.window, left = (n - length) / 2
+        let period = Double(settings.windowShape == .hann ? length : max(1, length - 1))
         // The input scale rides on the window (the STFT is linear).
-        for i in 0..<length { w[left + i] = Float((0.5 - 0.5 * cos(2 * Double.pi * Double(i) / Double(length))) * settings.inputScale) }
+        for i in 0..<length { w[left + i] = Float((0.5 - 0.5 * cos(2 * Double.pi * Double(i) / period)) * settings.inputScale) }
         window = w
         // Orthonormal DCT-II rows: c_k = s_k Σ_m x_m cos(π k (2m + 1) / 2M).
         let mels = settings.nMels
@@ -168,7 +209,8 @@ public final class MFCC {
         av_free(spectrum)
     }
 
-    /// The log-mel spectrogram in dB, `[nMels, frames]`, as `librosa.power_to_db(melspectrogram(...))`.
+    /// The log-mel spectrogram, `[nMels, frames]`: in dB as `librosa.power_to_db(melspectrogram(...))`,
+    /// or `log10(1 + logGain · power)` (`compression`).
     public func logMel(_ samples: [Float]) -> Tensor {
         let s = settings
         let frames = s.frameCount(sampleCount: samples.count)
@@ -178,7 +220,6 @@ public final class MFCC {
         let pad = s.center ? half : 0
         let count = samples.count
         let logRef = 10 * log10(max(s.amin, abs(s.ref)))
-        let amin = Float(s.amin)
         var peak = -Float.infinity
         let hop = s.hopLength, reflect = s.padMode == .reflect && count >= 2
         samples.withUnsafeBufferPointer { xBuffer in
@@ -217,14 +258,20 @@ public final class MFCC {
                     let w = fw + offsets[m], p = pw + starts[m]
                     var acc: Float = 0
                     for j in 0..<lengths[m] { acc += w[j] * p[j] }
-                    dst[m * frames + t] = max(amin, acc)
+                    dst[m * frames + t] = acc
                 }
             }
         }}}}}}}
-        // power_to_db: 10 log10(max(amin, S)) − 10 log10(max(amin, |ref|)), over the whole matrix at once.
         let total = mels * frames
+        if s.compression == .log10Plus1 {
+            let gain = Float(s.logGain)
+            for i in 0..<total { dst[i] = log10f(1 + gain * dst[i]) }
+            return out
+        }
+        // power_to_db: 10 log10(max(amin, S)) − 10 log10(max(amin, |ref|)), over the whole matrix at once.
+        let amin = Float(s.amin)
         for i in 0..<total {
-            let db = 10 * log10f(dst[i]) - Float(logRef)
+            let db = 10 * log10f(max(amin, dst[i])) - Float(logRef)
             dst[i] = db
             peak = max(peak, db)
         }

@@ -1,7 +1,8 @@
 import Foundation
+import FusionCore
 
 /// Frequency ↔ mel conversions and the triangular mel filterbank, as `librosa.filters.mel`.
-public enum MelScale: String, Codable, Equatable, Sendable {
+public enum MelScale: String, ConfigChoice {
     /// Slaney's Auditory Toolbox scale: linear below 1 kHz, logarithmic above (librosa's default).
     case slaney
     /// The HTK formula `2595 * log10(1 + f / 700)`.
@@ -32,6 +33,17 @@ public enum MelScale: String, Codable, Equatable, Sendable {
     }
 }
 
+/// How each triangular mel filter is scaled (librosa's `norm`).
+public enum MelNorm: String, ConfigChoice {
+    /// Slaney's area normalisation, `2 / (upper edge − lower edge)`: constant energy per hertz
+    /// (librosa's default, `norm="slaney"`).
+    case slaney
+    /// Each filter's weights sum to 1 (librosa's `norm=1`, Essentia's `unit_sum`).
+    case sum
+    /// Peak 1 (librosa's `norm=None`).
+    case none
+}
+
 /// A mel filterbank stored sparsely: filter `m` covers FFT bins `starts[m] ..< starts[m] + lengths[m]`.
 public struct MelFilterbank: Sendable {
     /// Number of mel bands.
@@ -47,39 +59,50 @@ public struct MelFilterbank: Sendable {
     /// The nonzero weights of all filters, concatenated.
     public let weights: [Float]
 
+    /// Where the filters are triangles.
+    public enum Triangles: String, ConfigChoice {
+        /// Linear in hertz between the mel-spaced edges (librosa).
+        case hz
+        /// Linear in mels (Essentia's MelBands with weighting "warping").
+        case mel
+    }
+
     /// Builds the filterbank exactly as `librosa.filters.mel(sr=, n_fft=, n_mels=, fmin=, fmax=,
     /// htk=, norm=)`: triangles between consecutive mel-spaced edge frequencies, computed in
-    /// double precision and stored as Float32; with `slaneyNorm` each triangle is scaled by
-    /// `2 / (upper edge − lower edge)` so it has constant energy per hertz.
+    /// double precision and stored as Float32, each scaled as `norm` says; with `triangles`
+    /// `.mel` the triangles are linear in mels, as Essentia's `MelBands`.
     public init(sampleRate: Int, nFFT: Int, melCount: Int, fMin: Double = 0, fMax: Double? = nil,
-                scale: MelScale = .slaney, slaneyNorm: Bool = true) {
+                scale: MelScale = .slaney, norm: MelNorm = .slaney, triangles: Triangles = .hz) {
         let top = fMax ?? Double(sampleRate) / 2
         let bins = nFFT / 2 + 1
         let fftFreqs = (0..<bins).map { Double($0) * Double(sampleRate) / Double(nFFT) }
         let minMel = scale.mel(fMin), maxMel = scale.mel(top)
-        let edges = (0..<(melCount + 2)).map { i -> Double in
-            scale.hz(minMel + (maxMel - minMel) * Double(i) / Double(melCount + 1))
-        }
+        let melEdges = (0..<(melCount + 2)).map { i in minMel + (maxMel - minMel) * Double(i) / Double(melCount + 1) }
+        let edges = triangles == .mel ? melEdges : melEdges.map(scale.hz)
+        let positions = triangles == .mel ? fftFreqs.map(scale.mel) : fftFreqs
         var starts = [Int](), lengths = [Int](), offsets = [Int](), weights = [Float]()
         for m in 0..<melCount {
             let lowDiff = edges[m + 1] - edges[m], highDiff = edges[m + 2] - edges[m + 1]
-            let norm = slaneyNorm ? 2 / (edges[m + 2] - edges[m]) : 1
-            var first = -1, row = [Float]()
+            let area = norm == .slaney ? 2 / (scale.hz(melEdges[m + 2]) - scale.hz(melEdges[m])) : 1
+            var first = -1, row = [Double]()
             for k in 0..<bins {
-                let lower = (fftFreqs[k] - edges[m]) / lowDiff
-                let upper = (edges[m + 2] - fftFreqs[k]) / highDiff
-                let w = max(0, min(lower, upper)) * norm
+                let lower = (positions[k] - edges[m]) / lowDiff
+                let upper = (edges[m + 2] - positions[k]) / highDiff
+                let w = max(0, min(lower, upper)) * area
                 if w > 0 {
                     if first < 0 { first = k }
                     // Keep interior zeros so the run stays contiguous.
                     while first + row.count < k { row.append(0) }
-                    row.append(Float(w))
+                    row.append(w)
                 }
             }
+            // librosa.util.normalize(norm=1): a filter without weight stays as it is.
+            let total = row.reduce(0, +)
+            if norm == .sum && total > 0 { row = row.map { $0 / total } }
             starts.append(max(first, 0))
             lengths.append(row.count)
             offsets.append(weights.count)
-            weights += row
+            weights += row.map { Float($0) }
         }
         self.melCount = melCount
         self.binCount = bins

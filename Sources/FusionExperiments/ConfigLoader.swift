@@ -86,6 +86,18 @@ public enum ConfigLoader {
                                       "input_scale": 32768.0, "log_scale": 0.1, "log_offset": 2.0, "standardize": false,
                                       "deltas": 0] as [String: Any]
         }
+        if value(at: ["model", "audio", "preset"], in: tree) as? String == AudioPreset.soundEmbedding.rawValue {
+            // The Essentia front end aiSFX was trained with (aisfx/spectrogram/spectrogram_essentia.py:
+            // EasyLoader at its unit gain, FrameCutter, symmetric Hann, power MelBands with HTK warping
+            // and unit-sum filters, log10(1e4 x + 1)) and its "original" min-max scaling (0 … 9.457798957824707);
+            // 2.29 s gives its 100-frame block.
+            preprocessing["audio"] = ["sample_rate": 44100, "duration": 2.29, "n_fft": 2048, "win_length": 2048, "hop_length": 1024,
+                                      "center": true, "pad_mode": "constant", "framing": "essentia", "window": "hann_symmetric",
+                                      "n_mels": 96, "fmin": 0.0, "fmax": 22050.0, "mel_triangles": "mel",
+                                      "mel_scale": "htk", "mel_norm": "sum", "compression": "log10_1p",
+                                      "log_gain": 10_000.0, "features": "log_mel", "log_scale": 1 / 9.457798957824707, "log_offset": 0.0,
+                                      "top_db": 0.0, "standardize": false, "deltas": 0] as [String: Any]
+        }
         return preprocessing.isEmpty ? [:] : ["preprocessing": preprocessing]
     }
 

@@ -61,6 +61,7 @@ public enum ConfigValidation {
                 "expected 0 up to below fmax, got \(p.audio.fmin)")
         require(p.audio.topDb >= 0 && p.audio.topDb.isFinite, "preprocessing.audio.top_db", "expected 0 (no floor) or a positive number of dB, got \(p.audio.topDb)")
         require(p.audio.inputScale > 0 && p.audio.inputScale.isFinite, "preprocessing.audio.input_scale", "expected a positive number, got \(p.audio.inputScale)")
+        require(p.audio.logGain > 0 && p.audio.logGain.isFinite, "preprocessing.audio.log_gain", "expected a positive number, got \(p.audio.logGain)")
         require(p.audio.logScale != 0 && p.audio.logScale.isFinite && p.audio.logOffset.isFinite, "preprocessing.audio.log_scale",
                 "expected a finite non-zero scale and a finite offset, got \(p.audio.logScale) and \(p.audio.logOffset)")
         require(p.audio.center || p.audio.duration * Double(p.audio.sampleRate) >= Double(p.audio.nFft), "preprocessing.audio.center",

@@ -129,7 +129,8 @@ public final class ExperimentData {
         return vocabulary
     }
 
-    static func preprocessingSettings(_ config: ExperimentConfig) -> PreprocessingSettings {
+    /// The preprocessing `config` describes, for the modalities its model uses.
+    public static func preprocessingSettings(_ config: ExperimentConfig) -> PreprocessingSettings {
         let p = config.preprocessing, modalities = Set(config.model.modalities)
         var image: ImagePreprocessing?
         if modalities.contains(.image) {
@@ -159,6 +160,14 @@ public final class ExperimentData {
             mfcc.inputScale = p.audio.inputScale
             mfcc.logScale = p.audio.logScale
             mfcc.logOffset = p.audio.logOffset
+            mfcc.padMode = p.audio.padMode
+            mfcc.melScale = p.audio.melScale
+            mfcc.melNorm = p.audio.melNorm
+            mfcc.compression = p.audio.compression
+            mfcc.logGain = p.audio.logGain
+            mfcc.windowShape = p.audio.window
+            mfcc.framing = p.audio.framing
+            mfcc.melTriangles = p.audio.melTriangles
             audio = AudioPreprocessing(durationSeconds: p.audio.duration, mfcc: mfcc)
         }
         let text = modalities.contains(.text) ? TextPreprocessing(maxLength: p.text.maxLength) : nil

@@ -220,7 +220,12 @@ enum OnnxExporter {
                 out.x = g.op("Flatten", [v.x], [.int("axis", 1)])
                 out.lengths = nil
             case "global_pool":
-                let mask = positionMask(v)
+                var v = v
+                if let rows = spec.rows {
+                    v.x = g.op(rows == .max ? "ReduceMax" : "ReduceMean", [v.x], [.ints("axes", [2]), .int("keepdims", 0)])
+                    v.shape = StackShape(.channels, [v.shape.dims[0], v.shape.dims[2]])
+                }
+                let mask = spec.masked ?? true ? positionMask(v) : nil
                 let x = positions(v)
                 switch spec.op ?? .avg {
                 case .avg:

@@ -66,11 +66,11 @@ public struct AudioPreprocessingConfig: Codable, Equatable, Sendable {
     public var sampleRate = 8000
     @Doc("Clip length in seconds: longer clips are trimmed; the features of shorter ones are computed on the real clip, then padded with zero frames, which are masked.")
     public var duration = 0.5
-    @Doc("STFT window and FFT size in samples (a periodic Hann window, centred frames with n_fft/2 zeros at both ends: librosa ≥ 0.10's pad_mode \"constant\").")
+    @Doc("STFT FFT size in samples (and the window's length unless win_length says otherwise).")
     public var nFft = 256
     @Doc("Samples between the starts of successive STFT frames.")
     public var hopLength = 128
-    @Doc("Mel filters: Slaney's mel scale with Slaney area normalisation, fmin 0, fmax sample_rate/2 (librosa's defaults: htk=False, norm=\"slaney\"); log power in dB with ref 1, amin 1e-10, top_db 80 below the clip's peak.")
+    @Doc("Mel filters between fmin and fmax, on `mel_scale` and scaled as `mel_norm` (librosa's defaults: Slaney's scale and area normalisation); log power compressed as `compression`.")
     public var nMels = 32
     @Doc("MFCC coefficients kept (DCT-II of the log-mel spectrum, orthonormal); at most n_mels.")
     public var nMfcc = 13
@@ -88,11 +88,27 @@ public struct AudioPreprocessingConfig: Codable, Equatable, Sendable {
     public var fmax = 0.0
     @Doc("Centre frames on their sample with n_fft/2 zeros at both ends (librosa's center=True); false: frames start at 0 and stop before the clip ends.")
     public var center = true
-    @Doc("Dynamic range kept below the clip's loudest mel bin, in dB (0: no floor).")
+    @Doc("How frames are padded at both ends when `center` is true: constant (zeros; librosa ≥ 0.9) or reflect (numpy's mirror; librosa < 0.9).")
+    public var padMode: MFCCSettings.PadMode = .constant
+    @Doc("The mel scale: slaney (Auditory Toolbox: linear below 1 kHz; librosa's htk=False) or htk (2595 log10(1 + f / 700)).")
+    public var melScale: MelScale = .slaney
+    @Doc("How each mel filter is scaled: slaney (area normalisation; librosa's norm=\"slaney\"), sum (weights sum to 1; librosa's norm=1, Essentia's unit_sum) or none (peak 1).")
+    public var melNorm: MelNorm = .slaney
+    @Doc("How mel power becomes a log value: db (10 log10(max(1e-10, power)), then the top_db floor; librosa's power_to_db) or log10_1p (log10(1 + log_gain × power); Essentia's shift_scale_log).")
+    public var compression: MFCCSettings.Compression = .db
+    @Doc("compression log10_1p: the power's gain inside the logarithm.")
+    public var logGain = 10_000.0
+    @Doc("The analysis window: hann (periodic; librosa, scipy) or hann_symmetric (Essentia's \"hann\").")
+    public var window: MFCCSettings.Window = .hann
+    @Doc("With center true, how many frames a clip of n samples gives (frame t centred on sample t × hop_length): librosa (1 + n // hop_length) or essentia (every frame that starts before the clip ends: ceil((n + n_fft / 2) / hop_length), Essentia's FrameCutter).")
+    public var framing: MFCCSettings.Framing = .librosa
+    @Doc("Where the mel filters are triangles: hz (linear in hertz between mel-spaced edges; librosa) or mel (linear in mels; Essentia's MelBands with weighting \"warping\").")
+    public var melTriangles: MelFilterbank.Triangles = .hz
+    @Doc("compression db: dynamic range kept below the clip's loudest mel bin, in dB (0: no floor).")
     public var topDb = 80.0
     @Doc("Samples are multiplied by this before the STFT (32768: 16-bit integer scale, as openWakeWord's front end).")
     public var inputScale = 1.0
-    @Doc("log_mel: the dB values are multiplied by this…")
+    @Doc("log_mel: the compressed values (dB, or log10_1p's) are multiplied by this…")
     public var logScale = 1.0
     @Doc("log_mel: …and this is added.")
     public var logOffset = 0.0

@@ -38,10 +38,11 @@ public enum PreprocessingDescription {
             out["audio"] = [
                 "sample_rate": m.sampleRate, "resampling": "soxr HQ (librosa's res_type \"soxr_hq\")", "channels": "mean of the channels",
                 "duration": audio.durationSeconds, "samples": audio.sampleCount,
-                "n_fft": m.nFFT, "win_length": m.window, "hop_length": m.hopLength, "window": "hann (periodic)",
-                "center": m.center, "pad_mode": m.padMode.rawValue,
-                "n_mels": m.nMels, "mel_scale": m.melScale == .slaney ? "slaney" : "htk", "mel_norm": m.slaneyNorm ? "slaney" : "none",
+                "n_fft": m.nFFT, "win_length": m.window, "hop_length": m.hopLength, "window": m.windowShape == .hann ? "hann (periodic)" : "hann (symmetric)",
+                "center": m.center, "pad_mode": m.padMode.rawValue, "framing": m.framing.rawValue, "mel_triangles": m.melTriangles.rawValue,
+                "n_mels": m.nMels, "mel_scale": m.melScale.rawValue, "mel_norm": m.melNorm.rawValue,
                 "fmin": m.fMin, "fmax": m.fMax ?? Double(m.sampleRate) / 2, "power": 2.0,
+                "compression": m.compression.rawValue, "log_gain": m.logGain,
                 "ref": m.ref, "amin": m.amin, "top_db": m.topDB.map { $0 as Any } ?? NSNull(),
                 "features": m.output.rawValue, "input_scale": m.inputScale, "log_scale": m.logScale, "log_offset": m.logOffset,
                 "n_mfcc": m.nMFCC, "dct": "type 2, orthonormal (features mfcc)",
@@ -50,7 +51,7 @@ public enum PreprocessingDescription {
                 "standardize_over": "each row over the clip's real frames (mean, population standard deviation; a row of variance below 1e-10 is only centred)",
                 "frames": audio.shape[1], "shape": audio.shape,
                 "padding": "features are computed on the real clip (trimmed to `samples`), then zero frames are appended up to `frames`; audio_mask is 1 for the real frames",
-                "librosa": "y = librosa.load(path, sr=sample_rate, mono=True)[0][:samples]; m = librosa.feature.mfcc(y=y, sr=sample_rate, n_fft=n_fft, hop_length=hop_length, win_length=win_length, n_mels=n_mels, n_mfcc=n_mfcc, fmin=fmin, fmax=fmax, htk=(mel_scale == 'htk'), center=center, pad_mode=pad_mode, top_db=top_db); then deltas (librosa.feature.delta), standardisation and padding as stated",
+                "librosa": "y = librosa.load(path, sr=sample_rate, mono=True)[0][:samples]; m = librosa.feature.mfcc(y=y, sr=sample_rate, n_fft=n_fft, hop_length=hop_length, win_length=win_length, n_mels=n_mels, n_mfcc=n_mfcc, fmin=fmin, fmax=fmax, htk=(mel_scale == 'htk'), center=center, pad_mode=pad_mode, top_db=top_db, norm={'slaney': 'slaney', 'sum': 1, 'none': None}[mel_norm]); compression log10_1p: np.log10(1 + log_gain * librosa.feature.melspectrogram(...)) in place of power_to_db; then deltas (librosa.feature.delta), standardisation and padding as stated",
             ] as [String: Any]
         }
         if settings.text != nil {

@@ -55,9 +55,9 @@ public struct ImageEncoderConfig: Codable, Equatable, Sendable {
 
 /// The audio encoder of a model: a named preset, or layers written out (`layers`, which wins).
 public struct AudioEncoderConfig: Codable, Equatable, Sendable {
-    @Doc("`cnn2d` (default: 2-D conv stages over coefficients × frames, flatten, linear), `cnn2d_mean` (mean over the valid frames instead of flatten), `cnn1d_mean` (1-D convs over time), `bigru` or `bilstm` (a bidirectional recurrent layer of `dim` units per direction, its last states), or `speech_embedding` (Google's speech embedding, pretrained: a 96-d embedding of every 76-frame window, 80 ms apart, averaged over the clip; its own front end as defaults: 16 kHz, 32 Slaney mels 60–3800 Hz, 400-sample window, hop 160, dB / 10 + 2 on 16-bit-scaled samples).")
+    @Doc("`cnn2d` (default: 2-D conv stages over coefficients × frames, flatten, linear), `cnn2d_mean` (mean over the valid frames instead of flatten), `cnn1d_mean` (1-D convs over time), `bigru` or `bilstm` (a bidirectional recurrent layer of `dim` units per direction, its last states), `speech_embedding` (Google's speech embedding, pretrained: a 96-d embedding of every 76-frame window, 80 ms apart, averaged over the clip; its own front end as defaults: 16 kHz, 32 Slaney mels 60–3800 Hz, 400-sample window, hop 160, dB / 10 + 2 on 16-bit-scaled samples), or `sound_embedding` (aiSFX's sound-effects embedding, pretrained on nine sound-effect libraries, weights CC BY 4.0: a 9-layer VGG-style CNN giving 512-d, the mean over mels then the maximum over time; Essentia's front end it was trained with as defaults: 44.1 kHz, 2.29 s (100 frames), a symmetric 2048-sample Hann window, hop 1024, 96 unit-sum HTK mel triangles, log10(1 + 10⁴ · power) / 9.4578).")
     public var preset: AudioPreset = .cnn2d
-    @Doc("Weights of a pretrained preset: empty for the preset's own (speech_embedding: speech_embedding.safetensors in $FUSIONLAB_PRETRAINED_DIR or ~/.cache/fusionlab/pretrained, written by scripts/fetch-pretrained.sh), \"none\" for random initialisation, or a safetensors file with the encoder's keys, relative to this file.")
+    @Doc("Weights of a pretrained preset: empty for the preset's own (speech_embedding: speech_embedding.safetensors, sound_embedding: sound_embedding.safetensors, in $FUSIONLAB_PRETRAINED_DIR or ~/.cache/fusionlab/pretrained, written by scripts/fetch-pretrained.sh), \"none\" for random initialisation, or a safetensors file with the encoder's keys, relative to this file.")
     public var pretrained = ""
     @Doc("The encoder as a layer stack over `[coefficients, frames]`; when given, `preset` and its settings are not used.")
     public var layers: [LayerSpec] = []
@@ -193,9 +193,11 @@ public enum AudioPreset: String, ConfigChoice {
     case bilstm
     /// Google's speech embedding (as openWakeWord ships it), pretrained.
     case speechEmbedding = "speech_embedding"
+    /// aiSFX's sound-effects embedding (Ma & Lerch, ISMIR 2022), pretrained.
+    case soundEmbedding = "sound_embedding"
 
     /// Whether the preset comes with pretrained weights.
-    public var hasPretrainedWeights: Bool { self == .speechEmbedding }
+    public var hasPretrainedWeights: Bool { self == .speechEmbedding || self == .soundEmbedding }
 }
 
 /// The text encoder presets.

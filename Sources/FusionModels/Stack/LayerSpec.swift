@@ -73,6 +73,10 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     public var p: Double? = nil
     @Doc("global_pool: avg (default), max or attention (a learned query), over the valid steps or pixels.")
     public var op: PoolOp? = nil
+    @Doc("global_pool of an image value: first pool each column's rows (H: the mel or coefficient axis of audio) with avg or max, then the columns (W: time) with `op`, as audio CNNs do (default: all pixels at once).")
+    public var rows: PoolOp? = nil
+    @Doc("global_pool: pool only the valid steps (default true); false pools the zero padding too, as a reference model that zero-pads its input does.")
+    public var masked: Bool? = nil
     @Doc("gru and lstm: hidden units per direction.")
     public var hidden: Int? = nil
     @Doc("gru, lstm and transformer: stacked layers (default 1).")
@@ -121,7 +125,7 @@ public struct LayerSpec: Codable, Equatable, Sendable {
         "conv2d": ["channels", "kernel", "stride", "padding", "dilation", "groups", "bias"],
         "max_pool1d": ["kernel", "stride", "padding"], "avg_pool1d": ["kernel", "stride", "padding"],
         "max_pool2d": ["kernel", "stride", "padding"], "avg_pool2d": ["kernel", "stride", "padding"],
-        "flatten": [], "global_pool": ["op"],
+        "flatten": [], "global_pool": ["op", "rows", "masked"],
         "linear": ["units", "bias"], "dropout": ["p"], "batch_norm": ["eps", "momentum"], "layer_norm": [],
         "relu": [], "relu6": [], "leaky_relu": ["slope"], "clamp": ["lower", "upper"], "gelu": [], "tanh": [], "sigmoid": [],
         "residual": ["layers"],
@@ -133,7 +137,7 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     ]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case type, name, channels, kernel, stride, padding, dilation, groups, eps, momentum, units, bias, p, op, hidden, numLayers
+        case type, name, channels, kernel, stride, padding, dilation, groups, eps, momentum, units, bias, p, op, rows, masked, hidden, numLayers
         case bidirectional, output, slope, lower, upper, heads, feedForward, normFirst, activation, encoding, binary, layers
     }
 
@@ -193,6 +197,8 @@ public struct LayerSpec: Codable, Equatable, Sendable {
         bias = try c.decodeIfPresent(Bool.self, forKey: .bias)
         p = try c.decodeIfPresent(Double.self, forKey: .p)
         op = try c.decodeIfPresent(PoolOp.self, forKey: .op)
+        rows = try c.decodeIfPresent(PoolOp.self, forKey: .rows)
+        masked = try c.decodeIfPresent(Bool.self, forKey: .masked)
         hidden = try c.decodeIfPresent(Int.self, forKey: .hidden)
         numLayers = try c.decodeIfPresent(Int.self, forKey: .numLayers)
         bidirectional = try c.decodeIfPresent(Bool.self, forKey: .bidirectional)
@@ -226,6 +232,8 @@ public struct LayerSpec: Codable, Equatable, Sendable {
         try c.encodeIfPresent(bias, forKey: .bias)
         try c.encodeIfPresent(p, forKey: .p)
         try c.encodeIfPresent(op, forKey: .op)
+        try c.encodeIfPresent(rows, forKey: .rows)
+        try c.encodeIfPresent(masked, forKey: .masked)
         try c.encodeIfPresent(hidden, forKey: .hidden)
         try c.encodeIfPresent(numLayers, forKey: .numLayers)
         try c.encodeIfPresent(bidirectional, forKey: .bidirectional)

@@ -144,10 +144,16 @@ public final class LayerStack: Module {
         case "flatten":
             return (nil, { v in withShape(v, v.x.reshaped([v.x.shape[0], -1]), lengths: .some(nil)) })
         case "global_pool":
-            let op = spec.op ?? .avg
+            let op = spec.op ?? .avg, masked = spec.masked ?? true
             let attention = op == .attention ? AttentionPool(features: output.dims[0], rng: &rng) : nil
-            return (attention, { v in
-                let mask = positionMask(v)
+            return (attention, { value in
+                var v = value
+                if let rows = spec.rows {
+                    // Rows first ([B, C, H, W] → [B, C, W]), then the columns as steps.
+                    v.x = rows == .max ? v.x.max(axis: 2) : v.x.mean(axes: [2])
+                    v.shape = StackShape(.channels, [v.shape.dims[0], v.shape.dims[2]])
+                }
+                let mask = masked ? positionMask(v) : nil
                 let y: Tensor
                 if let attention {
                     y = attention(positions(v), mask: mask)

@@ -99,6 +99,8 @@ extension ModelConfig {
                 return [L(c.preset == .bigru ? "gru" : "lstm") { $0.hidden = c.dim; $0.bidirectional = true }]
             case .speechEmbedding:
                 return SpeechEmbedding.layers(L)
+            case .soundEmbedding:
+                return SoundEmbedding.layers(L)
             }
         case .text:
             let c = text
@@ -234,5 +236,28 @@ enum SpeechEmbedding {
             if let pool { specs.append(L("max_pool2d") { $0.kernel = pool; $0.stride = pool }) }
         }
         return specs + [conv(19, 96, alongMels: false, bias: false), L("global_pool") { _ in }]
+    }
+}
+
+/// aiSFX's sound-effects embedding (Ma & Lerch, "Representation Learning for the Automatic
+/// Indexing of Sound Effects Libraries", ISMIR 2022; `aisfx` 0.1.2's `EmbeddingNet('max', 3, 1,
+/// 64)`, the DCASE cross-task baseline's 9-layer CNN) over `[96 mels, 100 frames]`, read as a
+/// one-channel image of mels × frames: four blocks of two 3×3 convolutions (no bias) with batch
+/// norm and ReLU, 2×2 max pooling after the first three; then the mean over mels and the
+/// maximum over every frame, padding included, as aiSFX zero-pads a clip shorter than its
+/// 100-frame block. Its kernels run over (frames, mels); `scripts/pretrained/convert.py
+/// sound-embedding` swaps their two axes, which leaves the network the same.
+enum SoundEmbedding {
+    static func layers(_ L: (String, (inout LayerSpec) -> Void) -> LayerSpec) -> [LayerSpec] {
+        var specs: [LayerSpec] = []
+        for (block, channels) in [64, 128, 256, 512].enumerated() {
+            for conv in 1...2 {
+                let name = "block\(block + 1)_conv\(conv)"
+                specs += [L("conv2d") { $0.name = name; $0.channels = channels; $0.kernel = [3]; $0.padding = [1]; $0.bias = false },
+                          L("batch_norm") { $0.name = "block\(block + 1)_bn\(conv)" }, L("relu") { _ in }]
+            }
+            if block < 3 { specs.append(L("max_pool2d") { $0.kernel = [2] }) }
+        }
+        return specs + [L("global_pool") { $0.rows = .avg; $0.op = .max; $0.masked = false }]
     }
 }
