@@ -45,7 +45,9 @@ let package = Package(
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
 
         // MARK: - Numeric core
-        .target(name: "FusionTensor", dependencies: ["CBLAS", "CFusionSystem"]),
+        // Hand-vectorised C kernels, one binary for every x86-64 CPU: AVX-512 / AVX2 variants chosen at start-up.
+        .target(name: "CFusionKernels"),
+        .target(name: "FusionTensor", dependencies: ["CBLAS", "CFusionSystem", "CFusionKernels"]),
         // int8 inference kernels on oneDNN (the library PyTorch's x86 quantized backend uses)
         .target(name: "FusionInt8", dependencies: ["FusionTensor", "CDNNL"]),
         .target(name: "FusionNN", dependencies: ["FusionTensor", "FusionInt8"]),

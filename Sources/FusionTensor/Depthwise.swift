@@ -1,3 +1,5 @@
+import CFusionKernels
+
 // Depthwise convolution (one filter per channel) computed directly, and zero padding with
 // different amounts on each side, each with its backward beside its forward.
 
@@ -114,59 +116,42 @@ extension Tensor {
         }
     }
 
-    /// The depthwise convolution computed channels-last: input and output gradients are laid out
+    /// The depthwise convolution computed channels-last by the C kernels (CFusionKernels: AVX-512,
+    /// AVX2 or baseline, chosen at start-up): input and output gradients are laid out
     /// `[B, H, W, C]`, so every tap is one multiply-add over a run of channels. Threads split the
     /// channels, and each channel's sums run in the same order whatever their number.
     func depthwiseChannelsLast(weight: Tensor, bias: Tensor?, geo: Conv2dGeometry, ho: Int, wo: Int) -> Tensor {
         let (b, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
-        let (kh, kw) = geo.kernel, (sh, sw) = geo.stride, (ph, pw) = geo.padding, (dh, dw) = geo.dilation
+        let (kh, kw) = geo.kernel
         let taps = kh * kw
+        var g = fl_depthwise_geometry(h: Int32(h), w: Int32(w), channels: Int32(c), out_h: Int32(ho), out_w: Int32(wo),
+                                      kernel_h: Int32(kh), kernel_w: Int32(kw), stride_h: Int32(geo.stride.0), stride_w: Int32(geo.stride.1),
+                                      pad_h: Int32(geo.padding.0), pad_w: Int32(geo.padding.1),
+                                      dilation_h: Int32(geo.dilation.0), dilation_w: Int32(geo.dilation.1))
         // Channels-last copies of the input and the taps ([kh·kw, C]).
         let xt = Tensor.channelsLast(data, batch: b, channels: c, plane: h * w)
         let wt = Tensor(uninitializedShape: [taps, c])
         for ch in 0..<c { for t in 0..<taps { wt.data[t * c + ch] = weight.data[ch * taps + t] } }
         let yt = Tensor(uninitializedShape: [b * ho * wo * c])
-        let pxt = xt.data, pwt = wt.data, pyt = yt.data, pb = bias?.data
-        /// Calls `body(inputOffset, outputOffset, tap)` for every valid (output pixel, tap) pair of sample `n`.
-        @inline(__always) func forEachTap(_ n: Int, _ body: (Int, Int, Int) -> Void) {
-            for oh in 0..<ho {
-                for ow in 0..<wo {
-                    let o = ((n * ho + oh) * wo + ow) * c
-                    for i in 0..<kh {
-                        let ih = oh * sh - ph + i * dh
-                        guard ih >= 0 && ih < h else { continue }
-                        for j in 0..<kw {
-                            let iw = ow * sw - pw + j * dw
-                            guard iw >= 0 && iw < w else { continue }
-                            body(((n * h + ih) * w + iw) * c, o, i * kw + j)
-                        }
-                    }
-                }
-            }
-        }
+        let pxt = xt.data, pwt = wt.data, pyt = yt.data, pb = bias.map { UnsafePointer($0.data) }
+        let (inPlane, outPlane) = (h * w * c, ho * wo * c)
         parallelChunks(c, costPerItem: b * ho * wo * taps) { range in
-            let (lo, n) = (range.lowerBound, range.count)
             for sample in 0..<b {
-                for q in 0..<(ho * wo) {
-                    let dst = pyt + (sample * ho * wo + q) * c + lo
-                    for k in 0..<n { dst[k] = pb?[lo + k] ?? 0 }
-                }
-                forEachTap(sample) { xi, yo, t in
-                    let dst = pyt + yo + lo, src = pxt + xi + lo, wv = pwt + t * c + lo
-                    for k in 0..<n { dst[k] += wv[k] * src[k] }
-                }
+                fl_depthwise_nhwc_forward(&g, pxt + sample * inPlane, pwt, pb, pyt + sample * outPlane,
+                                          Int32(range.lowerBound), Int32(range.upperBound))
             }
         }
         let out = Tensor.channelsFirst(pyt, batch: b, channels: c, height: ho, width: wo)
         let x = self
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
-        return withExtendedLifetime(yt) { out }.recording("depthwise_conv2d", inputs) { g in
+        return withExtendedLifetime(yt) { out }.recording("depthwise_conv2d", inputs) { grad in
             let needX = x.requiresGrad, needW = weight.requiresGrad, needB = bias?.requiresGrad ?? false
-            let gyt = Tensor.channelsLast(g.data, batch: b, channels: c, plane: ho * wo)
+            let gyt = Tensor.channelsLast(grad.data, batch: b, channels: c, plane: ho * wo)
             let gxt = needX ? Tensor.zeros([b * h * w * c]) : nil
             let gwt = needW ? Tensor.zeros([taps * c]) : nil
             let gb = needB ? Tensor.zeros([c]) : nil
             let pg = gyt.data, pgx = gxt?.data, pgw = gwt?.data, pgb = gb?.data
+            var g = g
             parallelChunks(c, costPerItem: b * ho * wo * taps * 2) { range in
                 let (lo, n) = (range.lowerBound, range.count)
                 for sample in 0..<b {
@@ -176,17 +161,8 @@ extension Tensor {
                             for k in 0..<n { pgb[lo + k] += src[k] }
                         }
                     }
-                    forEachTap(sample) { xi, yo, t in
-                        let gy = pg + yo + lo
-                        if let pgw {
-                            let dst = pgw + t * c + lo, src = pxt + xi + lo
-                            for k in 0..<n { dst[k] += gy[k] * src[k] }
-                        }
-                        if let pgx {
-                            let dst = pgx + xi + lo, wv = pwt + t * c + lo
-                            for k in 0..<n { dst[k] += wv[k] * gy[k] }
-                        }
-                    }
+                    fl_depthwise_nhwc_backward(&g, pxt + sample * inPlane, pwt, pg + sample * outPlane,
+                                               pgx.map { $0 + sample * inPlane }, pgw, Int32(lo), Int32(range.upperBound))
                 }
             }
             let gx = gxt.map { Tensor.channelsFirst($0.data, batch: b, channels: c, height: h, width: w) }

@@ -121,6 +121,9 @@ final class GradientCheckTests: XCTestCase {
         gradCheck([xc, wc, bc], "depthwise conv2d channels-last") {
             $0[0].conv2d(weight: $0[1], bias: $0[2], stride: (2, 1), padding: (1, 1), groups: 32)
         }
+        gradCheck([xc, wc, bc], "depthwise conv2d channels-last strided dilated") {
+            $0[0].conv2d(weight: $0[1], bias: $0[2], stride: (1, 2), padding: (2, 1), dilation: (2, 1), groups: 32)
+        }
         let spread = randomTensor([3, 7], seed: 33, low: -3, high: 9)
         gradCheck([spread], "relu6") { $0[0].relu6() }
         let x1 = randomTensor([2, 3, 9], seed: 27), w1 = randomTensor([4, 3, 3], seed: 28), b1 = randomTensor([4], seed: 29)

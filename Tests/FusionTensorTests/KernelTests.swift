@@ -167,3 +167,34 @@ final class KernelTests: XCTestCase {
         assertClose(two, one)
     }
 }
+
+/// The channels-last depthwise kernel gives the same numbers under every instruction set this CPU
+/// has (AVX-512, AVX2 with FMA, baseline), within rounding, for channel counts that leave tails.
+final class KernelISATests: XCTestCase {
+    func testDepthwiseKernelsAgreeAcrossInstructionSets() throws {
+        let original = KernelISA.current
+        defer { KernelISA.use(original) }
+        func run(_ isa: String, channels: Int) -> [[Float]]? {
+            guard KernelISA.use(isa) else { return nil }
+            var rng = SeededGenerator(seed: UInt64(channels))
+            let x = Tensor.randn([2, channels, 7, 6], using: &rng), w = Tensor.randn([channels, 1, 3, 3], using: &rng)
+            let b = Tensor.randn([channels], using: &rng)
+            for t in [x, w, b] { t.requiresGrad = true }
+            let y = x.conv2d(weight: w, bias: b, stride: (2, 1), padding: (1, 2), dilation: (1, 2), groups: channels)
+            (y * y).sum().backward()
+            return [y.scalars] + [x, w, b].map { $0.grad?.scalars ?? [] }
+        }
+        for channels in [37, 70, 128] {
+            let reference = try XCTUnwrap(run("baseline", channels: channels))
+            for isa in ["avx2", "avx512"] {
+                guard let result = run(isa, channels: channels) else { print("\(isa): not on this CPU"); continue }
+                for (name, (ours, base)) in zip(["y", "∂x", "∂w", "∂b"], zip(result, reference)) {
+                    XCTAssertEqual(ours.count, base.count)
+                    let scale = base.map(abs).max() ?? 1
+                    let worst = zip(ours, base).map { abs($0 - $1) }.max() ?? 0
+                    XCTAssertLessThan(worst, 1e-5 * max(scale, 1), "\(isa) \(name), \(channels) channels")
+                }
+            }
+        }
+    }
+}

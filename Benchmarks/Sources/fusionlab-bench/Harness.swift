@@ -1,4 +1,5 @@
 import Foundation
+import FusionTensor
 
 /// One measured number, printed as a JSON line with the keys every FusionLab benchmark shares.
 struct Measurement {
@@ -8,11 +9,20 @@ struct Measurement {
     let value: Double
 
     var json: String {
-        let object: [String: Any] = ["workload": workload, "system": "fusionlab", "threads": threads, "metric": metric, "value": value]
+        let object: [String: Any] = ["workload": workload, "system": "fusionlab", "threads": threads, "metric": metric, "value": value,
+                                     "machine": ["cpu": machineCPU, "kernels": KernelISA.current]]
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
         return String(decoding: data, as: UTF8.self)
     }
 }
+
+/// The CPU's model name (/proc/cpuinfo), recorded with every measurement.
+let machineCPU: String = {
+    guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+          let colon = line.firstIndex(of: ":") else { return "unknown" }
+    return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+}()
 
 /// Settings every workload receives.
 struct BenchOptions {

@@ -59,6 +59,7 @@ if selected.isEmpty {
     exit(2)
 }
 Threading.setThreads(options.threads)
+if !options.json { print("machine: \(machineCPU), kernels \(KernelISA.current)") }
 for name in selected {
     guard let run = workloads[name] else { continue }
     for m in run(options) {

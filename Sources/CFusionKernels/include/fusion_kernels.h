@@ -1,0 +1,45 @@
+// FusionLab's hand-vectorised kernels, compiled for several x86 instruction sets in one binary
+// and chosen once at start-up from what the CPU supports (never -march=native): AVX-512F,
+// AVX2 with FMA, or the baseline every x86-64 (and every other) CPU runs. The environment
+// variable FUSIONLAB_ISA (avx512, avx2 or baseline) caps the choice, for measuring and testing
+// each path on one machine.
+#ifndef FUSION_KERNELS_H
+#define FUSION_KERNELS_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// The geometry of a depthwise convolution over one sample laid out channels-last: input
+/// [h, w, channels], output [out_h, out_w, channels], taps [kernel_h · kernel_w, channels].
+typedef struct {
+    int h, w, channels;
+    int out_h, out_w;
+    int kernel_h, kernel_w;
+    int stride_h, stride_w;
+    int pad_h, pad_w;
+    int dilation_h, dilation_w;
+} fl_depthwise_geometry;
+
+/// The instruction set the kernels use: "avx512", "avx2" or "baseline".
+const char *fl_kernels_isa(void);
+
+/// Switches to the instruction set `name` ("avx512", "avx2" or "baseline") when the CPU has it:
+/// returns 1, or 0 and changes nothing. For tests that compare the paths; not thread-safe.
+int fl_kernels_use_isa(const char *name);
+
+/// Forward over channels [c0, c1) of one sample: y = bias + Σ taps · x (bias may be NULL).
+void fl_depthwise_nhwc_forward(const fl_depthwise_geometry *g, const float *x, const float *taps, const float *bias,
+                               float *y, int c0, int c1);
+
+/// Backward over channels [c0, c1) of one sample: adds ∂L/∂taps into grad_taps and ∂L/∂x into
+/// grad_x (either may be NULL), given ∂L/∂y. Every sum runs in the same order whatever the
+/// channel range, so splitting channels between threads never changes a result.
+void fl_depthwise_nhwc_backward(const fl_depthwise_geometry *g, const float *x, const float *taps, const float *grad_y,
+                                float *grad_x, float *grad_taps, int c0, int c1);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
