@@ -1,5 +1,6 @@
 import CFusionKernels
 
+
 // Depthwise convolution (one filter per channel) computed directly, and zero padding with
 // different amounts on each side, each with its backward beside its forward.
 
@@ -22,51 +23,41 @@ extension Tensor {
         let geo = Conv2dGeometry(kernel: (kh, kw), stride: stride, padding: padding, dilation: dilation)
         let (ho, wo) = (geo.outputSize(h, axis: 0), geo.outputSize(w, axis: 1))
         precondition(ho > 0 && wo > 0, "depthwiseConv2d: input \(h)×\(w) is too small for kernel \(kh)×\(kw) (padding \(padding), dilation \(dilation))")
-        // Many channels over small planes: rows of a few pixels leave a per-plane loop little to
-        // vectorise, so those run channels-last, the innermost loop over channels.
-        if c >= 32 && wo < 32 {
+        var geometry = fl_depthwise_geometry(h: Int32(h), w: Int32(w), channels: Int32(c), out_h: Int32(ho), out_w: Int32(wo),
+                                             kernel_h: Int32(kh), kernel_w: Int32(kw), stride_h: Int32(geo.stride.0), stride_w: Int32(geo.stride.1),
+                                             pad_h: Int32(geo.padding.0), pad_w: Int32(geo.padding.1),
+                                             dilation_h: Int32(geo.dilation.0), dilation_w: Int32(geo.dilation.1))
+        // Small "same" planes run as flat runs of pixels, forward and backward (AVX-512); other
+        // small planes with many channels run channels-last, the innermost loop over channels.
+        let flat = fl_depthwise_planes_flat(&geometry) == 1
+        if !flat && c >= 32 && wo < 16 {
             return depthwiseChannelsLast(weight: weight, bias: bias, geo: geo, ho: ho, wo: wo)
         }
         let out = Tensor(uninitializedShape: [b, c, ho, wo])
         let px = data, pw = weight.data, po = out.data, pb = bias?.data
         // For each kernel column j, the output columns whose input column is inside the image.
         let spans = (0..<kw).map { j in DepthwiseSpan(j: j, geo: geo, width: w, outWidth: wo) }
+        var g = geometry
         parallelChunks(b * c, costPerItem: ho * wo * kh * kw) { planes in
-            for plane in planes {
-                let ch = plane % c
-                let src = px + plane * h * w, dst = po + plane * ho * wo, k = pw + ch * kh * kw
-                let start = pb?[ch] ?? 0
-                for oh in 0..<ho {
-                    let row = dst + oh * wo
-                    for ow in 0..<wo { row[ow] = start }
-                    for i in 0..<kh {
-                        let ih = oh * geo.stride.0 - geo.padding.0 + i * geo.dilation.0
-                        guard ih >= 0 && ih < h else { continue }
-                        let line = src + ih * w
-                        for j in 0..<kw {
-                            let span = spans[j], wv = k[i * kw + j]
-                            guard span.lo < span.hi else { continue }
-                            let base = line + span.offset
-                            if geo.stride.1 == 1 {
-                                for ow in span.lo..<span.hi { row[ow] += wv * base[ow] }
-                            } else {
-                                let sw = geo.stride.1
-                                for ow in span.lo..<span.hi { row[ow] += wv * base[ow &* sw] }
-                            }
-                        }
-                    }
-                }
-            }
+            fl_depthwise_planes_forward(&g, px, pw, pb, po, Int32(planes.lowerBound), Int32(planes.upperBound))
         }
         let x = self, wd = weight.detached()
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         return out.recording("depthwise_conv2d", inputs) { g in
             let needX = x.requiresGrad, needW = weight.requiresGrad, needB = bias?.requiresGrad ?? false
-            let gx = needX ? Tensor.zeros([b, c, h, w]) : nil
+            let gx = needX ? (flat ? Tensor(uninitializedShape: [b, c, h, w]) : Tensor.zeros([b, c, h, w])) : nil
             let gw = needW ? Tensor.zeros([c, 1, kh, kw]) : nil
             let gb = needB ? Tensor.zeros([c]) : nil
             let pg = g.data, pk = wd.data, px = x.data
             let pgx = gx?.data, pgw = gw?.data, pgb = gb?.data
+            if flat {
+                var geometry = geometry
+                parallelChunks(c, costPerItem: b * ho * wo * kh * kw * 2) { channels in
+                    _ = fl_depthwise_planes_backward(&geometry, Int32(b), px, pk, pg, pgx, pgw, pgb,
+                                                     Int32(channels.lowerBound), Int32(channels.upperBound))
+                }
+                return bias == nil ? [gx, gw] : [gx, gw, gb]
+            }
             // By channel: every sample of a channel in one worker, in order.
             parallelChunks(c, costPerItem: b * ho * wo * kh * kw * 2) { channels in
                 for ch in channels {
@@ -190,22 +181,15 @@ extension Tensor {
         return out
     }
 
-    /// `dst[n][c][r] = src[n][r][c]` for `batch` row-major `rows × columns` matrices, in 32 × 32
-    /// tiles (both sides stay in cache), the tiles spread over the threads.
+    /// `dst[n][c][r] = src[n][r][c]` for `batch` row-major `rows × columns` matrices (the C
+    /// kernel: 8 × 8 register blocks in 32 × 32 tiles), strips of 32 rows spread over the threads.
     static func transposeTiles(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>, batch: Int, rows: Int, columns: Int) {
         let tile = 32
-        let rowTiles = (rows + tile - 1) / tile, columnTiles = (columns + tile - 1) / tile
+        let rowTiles = (rows + tile - 1) / tile
         parallelChunks(batch * rowTiles, costPerItem: tile * columns) { range in
             for item in range {
                 let n = item / rowTiles, r0 = (item % rowTiles) * tile, r1 = Swift.min(r0 + tile, rows)
-                let s = src + n * rows * columns, d = dst + n * rows * columns
-                for ct in 0..<columnTiles {
-                    let c0 = ct * tile, c1 = Swift.min(c0 + tile, columns)
-                    for r in r0..<r1 {
-                        let line = s + r * columns
-                        for c in c0..<c1 { d[c * rows + r] = line[c] }
-                    }
-                }
+                fl_transpose(src + n * rows * columns, dst + n * rows * columns, Int32(rows), Int32(columns), Int32(r0), Int32(r1))
             }
         }
     }

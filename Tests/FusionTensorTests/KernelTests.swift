@@ -168,31 +168,41 @@ final class KernelTests: XCTestCase {
     }
 }
 
-/// The channels-last depthwise kernel gives the same numbers under every instruction set this CPU
-/// has (AVX-512, AVX2 with FMA, baseline), within rounding, for channel counts that leave tails.
+/// The depthwise kernels give the same numbers under every instruction set this CPU has
+/// (AVX-512, AVX2 with FMA, baseline), within rounding, on every path: small "same" planes as
+/// flat runs, wide planes by rows (stride 1, 2 and 3), and many channels channels-last.
 final class KernelISATests: XCTestCase {
     func testDepthwiseKernelsAgreeAcrossInstructionSets() throws {
         let original = KernelISA.current
         defer { KernelISA.use(original) }
-        func run(_ isa: String, channels: Int) -> [[Float]]? {
+        typealias Case = (channels: Int, h: Int, w: Int, k: Int, stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int))
+        let cases: [Case] = [
+            (37, 7, 6, 3, (2, 1), (1, 2), (1, 2)),   // channels-last, tails of 37 channels
+            (70, 5, 6, 3, (1, 1), (1, 1), (1, 1)),   // flat (AVX-512), channels-last otherwise
+            (8, 9, 9, 5, (1, 1), (2, 2), (1, 1)),    // flat, 81 pixels: a partial vector
+            (6, 11, 40, 3, (2, 2), (1, 1), (1, 1)),  // rows, stride 2 (even and odd columns)
+            (5, 10, 37, 3, (1, 3), (1, 1), (1, 1)),  // rows, stride 3
+            (4, 6, 35, 3, (1, 1), (0, 2), (1, 2)),   // rows, stride 1, dilated
+        ]
+        func run(_ isa: String, _ c: Case) -> [[Float]]? {
             guard KernelISA.use(isa) else { return nil }
-            var rng = SeededGenerator(seed: UInt64(channels))
-            let x = Tensor.randn([2, channels, 7, 6], using: &rng), w = Tensor.randn([channels, 1, 3, 3], using: &rng)
-            let b = Tensor.randn([channels], using: &rng)
+            var rng = SeededGenerator(seed: UInt64(c.channels * 100 + c.w))
+            let x = Tensor.randn([2, c.channels, c.h, c.w], using: &rng), w = Tensor.randn([c.channels, 1, c.k, c.k], using: &rng)
+            let b = Tensor.randn([c.channels], using: &rng)
             for t in [x, w, b] { t.requiresGrad = true }
-            let y = x.conv2d(weight: w, bias: b, stride: (2, 1), padding: (1, 2), dilation: (1, 2), groups: channels)
+            let y = x.conv2d(weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.channels)
             (y * y).sum().backward()
             return [y.scalars] + [x, w, b].map { $0.grad?.scalars ?? [] }
         }
-        for channels in [37, 70, 128] {
-            let reference = try XCTUnwrap(run("baseline", channels: channels))
+        for c in cases {
+            let reference = try XCTUnwrap(run("baseline", c))
             for isa in ["avx2", "avx512"] {
-                guard let result = run(isa, channels: channels) else { print("\(isa): not on this CPU"); continue }
+                guard let result = run(isa, c) else { print("\(isa): not on this CPU"); continue }
                 for (name, (ours, base)) in zip(["y", "∂x", "∂w", "∂b"], zip(result, reference)) {
                     XCTAssertEqual(ours.count, base.count)
                     let scale = base.map(abs).max() ?? 1
                     let worst = zip(ours, base).map { abs($0 - $1) }.max() ?? 0
-                    XCTAssertLessThan(worst, 1e-5 * max(scale, 1), "\(isa) \(name), \(channels) channels")
+                    XCTAssertLessThan(worst, 1e-5 * max(scale, 1), "\(isa) \(name), \(c)")
                 }
             }
         }

@@ -28,9 +28,29 @@ const char *fl_kernels_isa(void);
 /// returns 1, or 0 and changes nothing. For tests that compare the paths; not thread-safe.
 int fl_kernels_use_isa(const char *name);
 
+/// dst[c · rows + r] = src[r · columns + c] for rows r0 ..< r1 of a row-major rows × columns
+/// matrix (8 × 8 blocks in registers with AVX2, inside 32 × 32 tiles that stay in cache).
+void fl_transpose(const float *src, float *dst, int rows, int columns, int r0, int r1);
+
 /// Forward over channels [c0, c1) of one sample: y = bias + Σ taps · x (bias may be NULL).
 void fl_depthwise_nhwc_forward(const fl_depthwise_geometry *g, const float *x, const float *taps, const float *bias,
                                float *y, int c0, int c1);
+
+/// Forward of planes first ..< end laid out channels-first: x [planes, h, w], taps [channels,
+/// kernel_h · kernel_w], bias [channels] or NULL, y [planes, out_h, out_w]; plane p is channel
+/// p % channels. Vectorised along output rows, or along whole planes for small "same" ones.
+void fl_depthwise_planes_forward(const fl_depthwise_geometry *g, const float *x, const float *taps, const float *bias, float *y,
+                                 int first, int end);
+
+/// Whether `fl_depthwise_planes_backward` handles this geometry on this CPU: stride 1 with
+/// "same" padding on planes of at most 256 pixels, with AVX-512.
+int fl_depthwise_planes_flat(const fl_depthwise_geometry *g);
+
+/// Backward, channels-first, for channels first ..< end over all `batch` samples: writes ∂L/∂x
+/// (grad_x [batch, channels, h, w]) and adds ∂L/∂taps and ∂L/∂bias (each may be NULL), samples
+/// summed in order. Returns 0 (doing nothing) when `fl_depthwise_planes_flat` is 0.
+int fl_depthwise_planes_backward(const fl_depthwise_geometry *g, int batch, const float *x, const float *taps, const float *grad_y,
+                                 float *grad_x, float *grad_taps, float *grad_bias, int first, int end);
 
 /// Backward over channels [c0, c1) of one sample: adds ∂L/∂taps into grad_taps and ∂L/∂x into
 /// grad_x (either may be NULL), given ∂L/∂y. Every sum runs in the same order whatever the
