@@ -1,6 +1,7 @@
 import ArgumentParser
 import FusionExperiments
 import FusionMPI
+import FusionTensor
 import Logging
 
 /// The FusionLab command line: parses, then calls the library.
@@ -13,6 +14,8 @@ struct FusionLab: ParsableCommand {
     )
 }
 
+// A generic CPU model name makes OpenBLAS use its SSE3 kernels: restart once with the right ones.
+BLASCore.restartWithBetterCoreIfNeeded()
 LoggingSystem.bootstrap { ConsoleLogHandler(label: $0) }
 // Under mpirun, MPI starts here and is finalised after a command that succeeded. A command that
 // fails exits without finalising, which makes mpirun end the other ranks at once.

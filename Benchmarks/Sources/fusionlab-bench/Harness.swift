@@ -10,7 +10,7 @@ struct Measurement {
 
     var json: String {
         let object: [String: Any] = ["workload": workload, "system": "fusionlab", "threads": threads, "metric": metric, "value": value,
-                                     "machine": ["cpu": machineCPU, "kernels": KernelISA.current]]
+                                     "machine": ["cpu": machineCPU, "kernels": KernelISA.current, "openblas": BLASCore.name]]
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
         return String(decoding: data, as: UTF8.self)
     }

@@ -58,8 +58,9 @@ if selected.isEmpty {
     FileHandle.standardError.write(Data("\(usage())\n".utf8))
     exit(2)
 }
+BLASCore.restartWithBetterCoreIfNeeded()
 Threading.setThreads(options.threads)
-if !options.json { print("machine: \(machineCPU), kernels \(KernelISA.current)") }
+if !options.json { print("machine: \(machineCPU), kernels \(KernelISA.current), OpenBLAS \(BLASCore.name)") }
 for name in selected {
     guard let run = workloads[name] else { continue }
     for m in run(options) {
