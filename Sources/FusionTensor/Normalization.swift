@@ -100,9 +100,31 @@ extension Tensor {
                 rstd[ci] = 1 / (runningVar.data[ci] + eps).squareRoot()
             }
         }
+        let input = self
+        var inputs = [input]
+        if let weight { inputs.append(weight) }
+        if let bias { inputs.append(bias) }
         let out = Tensor(uninitializedShape: shape)
-        let xhat = Tensor(uninitializedShape: shape)
         let po = out.data, pw = weight?.data, pb = bias?.data
+        if !Tensor.needsGrad(inputs) {
+            // Nothing to record (inference, or a frozen layer on a frozen input): one pass of
+            // x · scale + shift per channel, planes spread over the threads.
+            let scale = (0..<c).map { rstd[$0] * (pw?[$0] ?? 1) }
+            let shift = (0..<c).map { (pb?[$0] ?? 0) - mean[$0] * scale[$0] }
+            scale.withUnsafeBufferPointer { sc in
+                shift.withUnsafeBufferPointer { sh in
+                    parallelChunks(b * c, costPerItem: s) { planes in
+                        for plane in planes {
+                            let ci = plane % c, (a, t) = (sc[ci], sh[ci])
+                            let src = px + plane * s, dst = po + plane * s
+                            for k in 0..<s { dst[k] = src[k] * a + t }
+                        }
+                    }
+                }
+            }
+            return out
+        }
+        let xhat = Tensor(uninitializedShape: shape)
         let ph = xhat.data
         for bi in 0..<b {
             for ci in 0..<c {
@@ -115,10 +137,6 @@ extension Tensor {
                 }
             }
         }
-        let input = self
-        var inputs = [input]
-        if let weight { inputs.append(weight) }
-        if let bias { inputs.append(bias) }
         return out.recording("batchNorm", inputs) { g in
             let pg = g.data, ph = xhat.data
             var sumD = [Float](repeating: 0, count: c), sumDX = [Float](repeating: 0, count: c)
