@@ -78,16 +78,16 @@ public enum Compression {
     public static let throughputBatch = 256
 
     /// The run at `path`, checked to be a finished run that is not quantized already.
-    static func source(_ path: String) throws -> (RunDirectory, [String: Any]) {
+    static func source(_ path: String) throws -> (RunDirectory, RunManifest) {
         // Inside a job-parallel comparison each rank compresses its own runs; a whole `mpirun … compress` would repeat the work.
         guard !Distributed.splitsBatches else {
             throw ExperimentError("compress runs in one process; start it without mpirun (it would write every run once per rank)")
         }
         let run = try RunDirectory.open(path)
         let status = run.status
-        guard status == "finished" else { throw ExperimentError("\(path): the run is \(status); only a finished run can be compressed") }
-        let manifest = (try? FileIO.read(path + "/manifest.json")).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
-        if let c = manifest["compression"] as? [String: Any], (c["kind"] as? String) == "int8" {
+        guard status == .finished else { throw ExperimentError("\(path): the run is \(status.rawValue); only a finished run can be compressed") }
+        let manifest = run.manifest ?? RunManifest()
+        if manifest.compression?.kind == "int8" {
             throw ExperimentError("\(path): the run is int8-quantized already; compress its source run instead")
         }
         return (run, manifest)
@@ -138,9 +138,9 @@ public enum Compression {
 
         var newConfig = config
         newConfig.name = config.name + "-int8"
-        let details: [String: Any] = ["kind": "int8", "source": path, "calibration_batches": batches.count,
-                                      "quantized_layers": report.quantized,
-                                      "float_layers": Dictionary(report.float.map { ($0.key, $0.reason) }) { a, _ in a }]
+        var details = RunManifest.Compression(kind: "int8", source: path)
+        (details.calibrationBatches, details.quantizedLayers) = (batches.count, report.quantized)
+        details.floatLayers = Dictionary(report.float.map { ($0.key, $0.reason) }) { a, _ in a }
         return try directRun(model, config: newConfig, label: "int8", details: details, source: source, sparsity: nil, progress: progress) {
             try Int8Quantization.save(model, to: $0, metadata: ["experiment": newConfig.name, "source": path])
         }
@@ -183,9 +183,9 @@ public enum Compression {
 
     /// metrics.json (the test metrics with a `compression` entry), predictions.csv and
     /// compression.json.
-    static func write(_ o: Outcome, evaluation: Evaluation, details: [String: Any], run: RunDirectory, classNames: [String],
+    static func write(_ o: Outcome, evaluation: Evaluation, details: RunManifest.Compression, run: RunDirectory, classNames: [String],
                       split: Split = .test) throws {
-        var summary = details
+        var summary = (try JSONSerialization.jsonObject(with: JSONEncoder().encode(details)) as? [String: Any]) ?? [:]
         summary["evaluated_split"] = split.rawValue
         summary["test_accuracy"] = o.metrics.accuracy
         summary["source_test_accuracy"] = o.sourceMetrics.accuracy

@@ -45,13 +45,13 @@ extension Compression {
             newConfig.distill.teacher = []
             newConfig.transfer.initFrom = ""
             var start = sourceWeights
-            var details: [String: Any] = ["kind": "prune", "method": method.rawValue, "sparsity": sparsity, "source": path,
-                                          "finetune_epochs": finetuneEpochs]
+            var details = RunManifest.Compression(kind: "prune", source: path)
+            (details.method, details.sparsity, details.finetuneEpochs) = (method.rawValue, sparsity, finetuneEpochs)
             if method == .channels {
                 let shrunk = try ChannelPruning.shrink(config.model, inputs: data.modelInputs, weights: sourceWeights, sparsity: sparsity)
                 newConfig.model = shrunk.model
                 start = shrunk.weights
-                details["layers"] = shrunk.summary
+                details.layers = shrunk.summary
                 progress.log("\(label): " + (shrunk.summary.isEmpty ? "no prunable channels" : shrunk.summary.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", ")))
             }
             let outcome: Outcome
@@ -68,7 +68,7 @@ extension Compression {
                 let train = try data.loader(.train)
                 let accumulation = max(config.training.gradAccumulation, 1)
                 let stepsPerEpoch = max((train.batchCount + accumulation - 1) / accumulation, 1)
-                let result = try ExperimentRunner.run(newConfig, runsRoot: root, progress: progress, manifest: ["compression": details]) { trainer in
+                let result = try ExperimentRunner.run(newConfig, runsRoot: root, progress: progress, manifest: { $0.compression = details }) { trainer in
                     try trainer.model.load(start, source: sourceRun.bestCheckpoint)
                     if method == .magnitude {
                         trainer.pruner = MagnitudePruner(model: trainer.model, finalSparsity: sparsity,
@@ -95,7 +95,7 @@ extension Compression {
     }
 
     /// A compressed run made without training: `model` as it is, saved by `save`, measured.
-    static func directRun(_ model: MultimodalClassifier, config: ExperimentConfig, label: String, details: [String: Any],
+    static func directRun(_ model: MultimodalClassifier, config: ExperimentConfig, label: String, details: RunManifest.Compression,
                           source: Source, sparsity: Double?, progress: Progress, save: (String) throws -> Void) throws -> Outcome {
         let (data, reference) = (source.data, source.reference)
         let run = try RunDirectory.create(root: source.root, config: config)
@@ -104,8 +104,10 @@ extension Compression {
             try writeFileAtomically(try FileIO.read(source.run.vocabulary), to: run.vocabulary)
         }
         progress.log("run \(run.path)")
-        try run.writeManifest(config: config, datasetRoot: data.dataset.root,
-                              extra: ExperimentRunner.splitCounts(data).merging(["status": "running", "compression": details]) { $1 })
+        var manifest = RunDirectory.baseManifest(config: config, datasetRoot: data.dataset.root)
+        ExperimentRunner.recordSplits(data, in: &manifest)
+        (manifest.status, manifest.pid, manifest.compression) = (.running, Int(getpid()), details)
+        try run.writeManifest(manifest)
         var outcome: Outcome?
         _ = try ExperimentRunner.recordingStatus(run) {
             try save(run.bestCheckpoint)

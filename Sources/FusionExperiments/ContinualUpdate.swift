@@ -63,8 +63,8 @@ public enum ContinualUpdate {
     /// Runs the update; every check happens before training starts.
     public static func run(parent: String, options: Options, progress: Progress) throws -> Outcome {
         let parentDirectory = try RunDirectory.open(parent)
-        guard parentDirectory.status == "finished" else {
-            throw ExperimentError("update: \(parent) is \(parentDirectory.status); only a finished run can be updated")
+        guard parentDirectory.status == .finished else {
+            throw ExperimentError("update: \(parent) is \(parentDirectory.status.rawValue); only a finished run can be updated")
         }
         guard options.rehearsal >= 0 else { throw ExperimentError("update: --rehearsal must be ≥ 0, got \(options.rehearsal)") }
         guard options.lwf >= 0 && options.lwf < 1 else { throw ExperimentError("update: --lwf must be in [0, 1), got \(options.lwf)") }
@@ -151,13 +151,12 @@ public enum ContinualUpdate {
                                           + oldTrain.prefix(4).map { Entry(sample: $0, split: .train, id: "train-\($0.id)", labels: oldLabels) }))
 
 
-        let lineage = ((try? FileIO.read(parent + "/manifest.json")).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }?["lineage"]
-            as? [String] ?? [parent])
+        let lineage = parentDirectory.manifest?.lineage ?? [parent]
         let parentCheckpoint = parentDirectory.bestCheckpoint
-        let result = try ExperimentRunner.run(config, runsRoot: options.runsRoot, progress: progress, manifest: [
-            "parent": parent, "update": ["data": options.data, "rehearsal": replayCount, "lwf": options.lwf, "from_scratch": options.fromScratch,
-                                         "added_labels": added],
-        ]) { trainer in
+        let result = try ExperimentRunner.run(config, runsRoot: options.runsRoot, progress: progress, manifest: { m in
+            m.parent = parent
+            m.update = .init(data: options.data, rehearsal: replayCount, lwf: options.lwf, fromScratch: options.fromScratch, addedLabels: added)
+        }) { trainer in
             guard !options.fromScratch, !added.isEmpty else { return }
             // The grown head: the parent's classes keep their rows.
             let source = try Safetensors.read(parentCheckpoint).tensors
@@ -176,11 +175,11 @@ public enum ContinualUpdate {
         let parentOnOld = parentMetrics?["accuracy"] as? Double ?? .nan
         let outcome = Outcome(run: runPath, parent: parent, parentOnOld: parentOnOld, updatedOnOld: onOld, updatedOnNew: updatedOnNew,
                               addedLabels: added, lineage: lineage + [runPath])
-        try RunDirectory(path: runPath).updateManifest([
-            "lineage": outcome.lineage,
-            "update_results": ["parent_test_accuracy_parent": parentOnOld, "parent_test_accuracy_updated": onOld,
-                               "new_test_accuracy": updatedOnNew, "forgetting": outcome.forgetting],
-        ])
+        try RunDirectory(path: runPath).updateManifest { m in
+            m.lineage = outcome.lineage
+            m.updateResults = .init(parentTestAccuracyParent: parentOnOld, parentTestAccuracyUpdated: onOld, newTestAccuracy: updatedOnNew,
+                                    forgetting: outcome.forgetting)
+        }
         return outcome
     }
 

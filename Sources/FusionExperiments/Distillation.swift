@@ -86,7 +86,7 @@ public struct TeacherTargets {
             throw ExperimentError(error.description.replacingOccurrences(of: "transfer.init_from", with: "distill.teacher"))
         }
         let folder = URL(fileURLWithPath: checkpoint).deletingLastPathComponent().deletingLastPathComponent().path
-        guard RunDirectory(path: folder).status == "finished" else {
+        guard RunDirectory(path: folder).status == .finished else {
             throw ExperimentError("distill.teacher: \(folder) is not a finished run")
         }
         return folder

@@ -8,10 +8,10 @@ import FusionTensor
 /// Runs experiments: one run, a resumed run, and the data a run needs.
 public enum ExperimentRunner {
     /// Trains, validates and tests `config` in a new run folder under `runsRoot`. `manifest`
-    /// adds entries to manifest.json; `prepare` sees the trainer before training (compression
-    /// loads its starting weights and pruner there).
+    /// fills in what the caller adds to manifest.json; `prepare` sees the trainer before training
+    /// (compression loads its starting weights and pruner there).
     public static func run(_ config: ExperimentConfig, runsRoot: String = "runs", progress: Progress,
-                           manifest: [String: Any] = [:], prepare: ((Trainer) throws -> Void)? = nil) throws -> RunResult {
+                           manifest: (inout RunManifest) -> Void = { _ in }, prepare: ((Trainer) throws -> Void)? = nil) throws -> RunResult {
         Threading.setThreads(config.training.threads)
         // Data parallel: rank 0 makes the folder and tells the others where it is.
         let run: RunDirectory
@@ -21,7 +21,7 @@ public enum ExperimentRunner {
         } else {
             run = try RunDirectory.create(root: runsRoot, config: config)
         }
-        if Distributed.isWriter { try writeTextAtomically(ConfigLoader.resolvedJSON(config), to: run.path + "/config.resolved.json") }
+        if Distributed.isWriter { try writeTextAtomically(ConfigLoader.resolvedJSON(config), to: run.file(RunFile.config)) }
         progress.log("run \(run.path)")
         return try recordingStatus(run) {
             let data = try preparedOnRankZeroFirst {
@@ -30,30 +30,34 @@ public enum ExperimentRunner {
                                            detail: { progress.detail($0) })
             }
             if Distributed.isWriter {
-                try run.writeManifest(config: config, datasetRoot: data.dataset.root,
-                                      extra: splitCounts(data).merging(["status": "running", "pid": Int(getpid()),
-                                                                        "world_size": Distributed.splitsBatches ? Distributed.size : 1]) { $1 }
-                                          .merging(manifest) { $1 })
+                var m = RunDirectory.baseManifest(config: config, datasetRoot: data.dataset.root)
+                recordSplits(data, in: &m)
+                (m.status, m.pid, m.worldSize) = (.running, Int(getpid()), Distributed.splitsBatches ? Distributed.size : 1)
+                manifest(&m)
+                try run.writeManifest(m)
             }
             let trainer = try Trainer(config: config, data: data, run: run, progress: progress)
             try prepare?(trainer)
             if let teacher = trainer.teacher, Distributed.isWriter {
-                try run.updateManifest(["distilled_from": teacher.teachers, "distill_temperature": config.distill.temperature,
-                                        "distill_alpha": config.distill.alpha])
+                try run.updateManifest { m in
+                    (m.distilledFrom, m.distillTemperature, m.distillAlpha) = (teacher.teachers, config.distill.temperature, config.distill.alpha)
+                }
             }
             return try trainer.fit()
         }
     }
 
     /// Runs `body` and records `finished` or `failed` (with the error) in the run's manifest
-    /// (on the writing rank).
+    /// (on the writing rank); SIGINT or SIGTERM meanwhile records `interrupted` and exits (130 or 143).
     static func recordingStatus(_ run: RunDirectory, _ body: () throws -> RunResult) throws -> RunResult {
+        let watch = Distributed.isWriter ? InterruptWatch(run) : nil
+        defer { watch?.stop() }
         do {
             let result = try body()
-            if Distributed.isWriter { try run.setStatus("finished") }
+            if Distributed.isWriter { try run.setStatus(.finished) }
             return result
         } catch {
-            if Distributed.isWriter { try? run.setStatus("failed", error: "\(error)") }
+            if Distributed.isWriter { try? run.setStatus(.failed, error: "\(error)") }
             throw error
         }
     }
@@ -79,7 +83,7 @@ public enum ExperimentRunner {
         }
         let hasState = FileManager.default.fileExists(atPath: run.resumeState)
         return try recordingStatus(run) {
-            if Distributed.isWriter { try run.setStatus("running") }
+            if Distributed.isWriter { try run.setStatus(.running) }
             let trainer = try Trainer(config: config, data: data, run: run, progress: progress, initialize: !hasState)
             guard hasState else {
                 progress.log("no finished epoch to resume from: starting the run over")
@@ -95,8 +99,8 @@ public enum ExperimentRunner {
         -> (model: MultimodalClassifier, data: ExperimentData, config: ExperimentConfig) {
         let run = try RunDirectory.open(directory)
         // evaluate, predict, serve and export read a run's final model: a killed or failed run has none.
-        guard run.status == "finished" else {
-            throw ExperimentError("\(directory): the run is \(run.status), not finished; its checkpoint is not a final model "
+        guard run.status == .finished else {
+            throw ExperimentError("\(directory): the run is \(run.status.rawValue), not finished; its checkpoint is not a final model "
                                   + "(resume it with fusionlab run --resume, or use a finished run)")
         }
         var config = try run.config()
@@ -135,15 +139,12 @@ public enum ExperimentRunner {
     }
 
     /// The labels a run's manifest records, in order.
-    static func recordedClasses(_ run: String) -> [String]? {
-        guard let data = try? FileIO.read(run + "/manifest.json"),
-              let manifest = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-        return manifest["classes"] as? [String]
-    }
+    static func recordedClasses(_ run: String) -> [String]? { RunDirectory(path: run).manifest?.classes }
 
-    static func splitCounts(_ data: ExperimentData) -> [String: Any] {
+    /// Samples per split, the class names and the modalities of `data`, into `manifest`.
+    static func recordSplits(_ data: ExperimentData, in manifest: inout RunManifest) {
         var counts: [String: Int] = [:]
         for split in Split.allCases { counts[split.rawValue] = data.caches[split]?.count ?? 0 }
-        return ["samples": counts, "classes": data.classNames, "modalities": data.config.model.modalities.map { $0.rawValue }]
+        (manifest.samples, manifest.classes, manifest.modalities) = (counts, data.classNames, data.config.model.modalities.map { $0.rawValue })
     }
 }

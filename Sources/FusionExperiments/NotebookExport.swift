@@ -62,9 +62,7 @@ public enum NotebookExport {
         var dataset: [(String, String)] = [("dataset", config.dataset.path), ("classes", metrics.classNames.joined(separator: ", ")),
                                            ("modalities", config.model.modalities.map { $0.rawValue }.joined(separator: ", ")),
                                            ("fusion", config.model.fusion.kind.rawValue)]
-        if let data = (try? FileIO.read(directory + "/manifest.json")),
-           let manifest = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-           let samples = manifest["samples"] as? [String: Any] {
+        if let samples = run.manifest?.samples {
             dataset.append(("samples", ["train", "val", "test"].map { "\($0) \(samples[$0] ?? 0)" }.joined(separator: ", ")))
         }
         let configJSON = (try? String(contentsOfFile: directory + "/config.resolved.json", encoding: .utf8)) ?? "{}"
@@ -76,18 +74,15 @@ public enum NotebookExport {
 
     /// The lineage table of a run made by `fusionlab update` (empty for other runs).
     static func lineageRows(_ directory: String) -> [[String]] {
-        func manifest(_ run: String) -> [String: Any] {
-            (try? FileIO.read(run + "/manifest.json")).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
-        }
-        guard let lineage = manifest(directory)["lineage"] as? [String], lineage.count > 1 else { return [] }
+        guard let lineage = RunDirectory(path: directory).manifest?.lineage, lineage.count > 1 else { return [] }
         return lineage.enumerated().map { step, run in
-            let m = manifest(run)
+            let m = RunDirectory(path: run).manifest ?? RunManifest()
             let metrics = (try? FileIO.read(run + "/metrics.json")).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
-            let results = m["update_results"] as? [String: Any]
-            let data = (m["update"] as? [String: Any])?["data"] as? String ?? (m["dataset"] as? String ?? "")
+            let results = m.updateResults
+            let data = m.update?.data ?? m.dataset ?? ""
             func f(_ v: Any?) -> String { (v as? Double).map { String(format: "%.4f", $0) } ?? "–" }
             return ["\(step)", URL(fileURLWithPath: run).lastPathComponent, step == 0 ? "(first run)" : data, f(metrics?["accuracy"]),
-                    f(results?["parent_test_accuracy_updated"]), (results?["forgetting"] as? Double).map { String(format: "%+.4f", $0) } ?? "–"]
+                    f(results?.parentTestAccuracyUpdated), results.map { String(format: "%+.4f", $0.forgetting) } ?? "–"]
         }
     }
 

@@ -84,8 +84,8 @@ public enum Robustness {
     public static func evaluate(run: String, options: Options, progress: Progress) throws -> RunResult {
         guard options.levels >= 2 else { throw ExperimentError("robustness: --levels must be at least 2, got \(options.levels)") }
         let directory = try RunDirectory.open(run)
-        guard directory.status == "finished" else {
-            throw ExperimentError("robustness: \(run) is \(directory.status), not finished; only a finished run has a model to measure")
+        guard directory.status == .finished else {
+            throw ExperimentError("robustness: \(run) is \(directory.status.rawValue), not finished; only a finished run has a model to measure")
         }
         let start = Date()
         let (model, data, config) = try ExperimentRunner.load(run: run, progress: progress)
@@ -224,7 +224,7 @@ public enum Robustness {
             for variant in ((try? fm.contentsOfDirectory(atPath: root)) ?? []).sorted() {
                 for stamp in ((try? fm.contentsOfDirectory(atPath: "\(root)/\(variant)")) ?? []).sorted() {
                     let run = "\(root)/\(variant)/\(stamp)"
-                    if (try? RunDirectory.open(run))?.status == "finished" { runs.append(run) }
+                    if (try? RunDirectory.open(run))?.status == .finished { runs.append(run) }
                 }
             }
             guard !runs.isEmpty else { throw ExperimentError("robustness: \(target) has no finished runs under runs/") }

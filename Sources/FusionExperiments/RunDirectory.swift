@@ -19,15 +19,15 @@ public struct RunDirectory {
         let base = "\(root)/\(config.name)/\(stamp)-\(hash)"
         // An exclusive create: two runs started in the same second never share a folder.
         let path = try JobQueue.newFolder(base)
-        for sub in ["/checkpoints", "/events"] {
-            try FileManager.default.createDirectory(atPath: path + sub, withIntermediateDirectories: true)
+        for sub in [RunFile.checkpoints, RunFile.events] {
+            try FileManager.default.createDirectory(atPath: path + "/" + sub, withIntermediateDirectories: true)
         }
         return RunDirectory(path: path)
     }
 
     /// An existing run folder (for `--resume`, evaluate, predict, export).
     public static func open(_ path: String) throws -> RunDirectory {
-        guard FileManager.default.fileExists(atPath: path + "/config.resolved.json") else {
+        guard FileManager.default.fileExists(atPath: path + "/" + RunFile.config) else {
             throw ExperimentError("\(path): not a run directory (no config.resolved.json)")
         }
         return RunDirectory(path: path)
@@ -35,12 +35,12 @@ public struct RunDirectory {
 
     /// The configuration the run used.
     public func config() throws -> ExperimentConfig {
-        let tree = try ConfigLoader.parseJSONFile(path + "/config.resolved.json")
-        return try ConfigLoader.decode(tree, defaultSource: path + "/config.resolved.json")
+        let tree = try ConfigLoader.parseJSONFile(file(RunFile.config))
+        return try ConfigLoader.decode(tree, defaultSource: file(RunFile.config))
     }
 
     /// Paths inside the run.
-    public var checkpoints: String { path + "/checkpoints" }
+    public var checkpoints: String { file(RunFile.checkpoints) }
     /// Best weights by the validation metric.
     public var bestCheckpoint: String { checkpoints + "/best.safetensors" }
     /// Weights after the last finished epoch.
@@ -48,67 +48,68 @@ public struct RunDirectory {
     /// Weights, optimizer state and trainer state after the last finished epoch.
     public var resumeState: String { checkpoints + "/resume.safetensors" }
     /// A word vocabulary built from the training split.
-    public var vocabulary: String { path + "/vocab.txt" }
+    public var vocabulary: String { file(RunFile.vocabulary) }
 
-    /// Writes `manifest.json`: seed, code version (FusionLab's and its git commit, built in), the
-    /// command line and its `--set` overrides, dataset hash, threads and machine.
-    func writeManifest(config: ExperimentConfig, datasetRoot: String, extra: [String: Any] = [:]) throws {
-        var manifest: [String: Any] = [
-            "experiment": config.name, "seed": config.seed, "threads": config.training.threads,
-            "code_version": codeVersion(), "command_line": CommandLine.arguments, "overrides": commandLineOverrides(),
-            "dataset": datasetRoot, "dataset_hash": datasetHash(datasetRoot),
-            "machine": machineDescription(), "created": ISO8601DateFormatter().string(from: Date()),
-        ]
-        for (k, v) in extra { manifest[k] = v }
-        let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        try writeFileAtomically(data, to: path + "/manifest.json")
+    /// The path of one of the run's files (`RunFile`).
+    public func file(_ name: String) -> String { path + "/" + name }
+
+    /// The run's manifest.json (nil when it has none or it does not read).
+    public var manifest: RunManifest? { RunManifest.read(file(RunFile.manifest)) }
+
+    /// A new manifest: seed, code version (FusionLab's and its git commit, built in), the command
+    /// line and its `--set` overrides, dataset hash, threads and machine.
+    static func baseManifest(config: ExperimentConfig, datasetRoot: String) -> RunManifest {
+        var m = RunManifest()
+        (m.experiment, m.seed, m.threads) = (config.name, config.seed, config.training.threads)
+        (m.codeVersion, m.commandLine, m.overrides) = (codeVersion(), CommandLine.arguments, commandLineOverrides())
+        (m.dataset, m.datasetHash) = (datasetRoot, datasetHash(datasetRoot))
+        (m.machine, m.created) = (.current, ISO8601DateFormatter().string(from: Date()))
+        return m
     }
 
-    /// Adds `entries` to manifest.json (atomically).
-    func updateManifest(_ entries: [String: Any]) throws {
-        var manifest = ((try? FileIO.read(path + "/manifest.json"))
-            .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }) ?? [:]
-        for (k, v) in entries { manifest[k] = v }
-        let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        try writeFileAtomically(data, to: path + "/manifest.json")
+    /// Writes manifest.json (atomically).
+    func writeManifest(_ manifest: RunManifest) throws { try manifest.write(to: file(RunFile.manifest)) }
+
+    /// Changes manifest.json (atomically), starting from an empty one when there is none.
+    func updateManifest(_ change: (inout RunManifest) -> Void) throws {
+        var m = manifest ?? RunManifest()
+        change(&m)
+        try writeManifest(m)
     }
 
-    /// Records the run's status in manifest.json — `running`, `finished` or `failed` (with the
-    /// error) — creating a minimal manifest when the run failed before writing one.
-    public func setStatus(_ status: String, error: String? = nil) throws {
-        var manifest = ((try? FileIO.read(path + "/manifest.json"))
-            .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }) ?? [:]
-        manifest["status"] = status
-        manifest[status == "running" ? "started" : "ended"] = ISO8601DateFormatter().string(from: Date())
-        if status == "running" { manifest["pid"] = Int(getpid()) }
-        if let error { manifest["error"] = error } else { manifest.removeValue(forKey: "error") }
-        let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        try writeFileAtomically(data, to: path + "/manifest.json")
+    /// Records the run's status in manifest.json, with the time, the process id while running and
+    /// the error that stopped it, creating a minimal manifest when the run failed before writing one.
+    public func setStatus(_ status: RunStatus, error: String? = nil) throws {
+        try updateManifest { m in
+            m.status = status
+            let now = ISO8601DateFormatter().string(from: Date())
+            if status == .running { (m.started, m.pid) = (now, Int(getpid())) } else { m.ended = now }
+            m.error = error
+        }
     }
 
-    /// The status manifest.json records; runs from before statuses count as finished when they
-    /// wrote metrics.json, and as failed otherwise.
-    public var status: String {
-        let manifest = (try? FileIO.read(path + "/manifest.json"))
-            .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
-        if let s = manifest?["status"] as? String {
-            // A run whose process is gone without recording an end was killed.
-            if s == "running", let pid = manifest?["pid"] as? Int, kill(pid_t(pid), 0) != 0 && errno == ESRCH { return "failed" }
+    /// The status manifest.json records. A `running` run whose process is gone was killed
+    /// (interrupted); runs from before statuses count as finished when they wrote metrics.json,
+    /// and as failed otherwise.
+    public var status: RunStatus {
+        let m = manifest
+        if let s = m?.status {
+            if s == .running, let pid = m?.pid, kill(pid_t(pid), 0) != 0 && errno == ESRCH { return .interrupted }
             return s
         }
-        return FileManager.default.fileExists(atPath: path + "/metrics.json") ? "finished" : "failed"
+        return FileManager.default.fileExists(atPath: file(RunFile.metrics)) ? .finished : .failed
     }
 
     /// Writes `history.csv` (the learning curve).
     func writeHistory(_ history: [EpochRecord]) throws {
         var csv = EpochRecord.csvHeader + "\n"
         for h in history { csv += h.csvRow + "\n" }
-        try writeTextAtomically(csv, to: path + "/history.csv")
+        try writeTextAtomically(csv, to: file(RunFile.history))
     }
 
     /// The history written so far.
     public func history() throws -> [EpochRecord] {
-        guard let text = try? String(contentsOfFile: path + "/history.csv", encoding: .utf8) else { return [] }
+        guard let text = try? String(contentsOfFile: file(RunFile.history), encoding: .utf8) else { return [] }
         return text.split(separator: "\n").dropFirst().compactMap { EpochRecord(csvRow: String($0)) }
     }
 }
@@ -182,9 +183,7 @@ extension RunDirectory {
     /// Throws when the dataset at `root` is not the one the run was trained on (its hash in
     /// manifest.json differs), so features or evaluations never silently mix datasets.
     public func checkDatasetUnchanged(_ root: String) throws {
-        guard let data = (try? FileIO.read(path + "/manifest.json")),
-              let manifest = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let recorded = manifest["dataset_hash"] as? String else { return }
+        guard let recorded = manifest?.datasetHash else { return }
         let now = datasetHash(root)
         guard now == recorded else {
             throw ExperimentError("\(root): the dataset changed since the run \(path) was trained (hash \(now), manifest.json says \(recorded)); "
@@ -202,14 +201,3 @@ func datasetHash(_ root: String) -> String {
     return String(format: "%016llx", h)
 }
 
-/// Kernel, architecture, cores and memory.
-func machineDescription() -> [String: Any] {
-    var name = utsname()
-    uname(&name)
-    func field<T>(_ value: T) -> String {
-        withUnsafeBytes(of: value) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-    }
-    return ["system": field(name.sysname), "release": field(name.release), "machine": field(name.machine),
-            "cores": ProcessInfo.processInfo.activeProcessorCount,
-            "memory_gib": Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824]
-}

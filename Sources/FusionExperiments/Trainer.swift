@@ -337,8 +337,7 @@ public final class Trainer {
             progress.log(String(format: "all-reduce: %.3f s in %d steps (%.2f ms a step) of %d bytes each, %d ranks",
                                 Distributed.collectiveSeconds, steps, 1000 * Distributed.collectiveSeconds / Double(steps), bytes, Distributed.size))
             if writes {
-                try run.updateManifest(["allreduce": ["seconds": Distributed.collectiveSeconds, "steps": steps, "bytes_per_step": bytes,
-                                                      "world_size": Distributed.size]])
+                try run.updateManifest { $0.allreduce = .init(seconds: Distributed.collectiveSeconds, steps: steps, bytesPerStep: bytes, worldSize: Distributed.size) }
             }
         }
         guard writes else {

@@ -22,7 +22,7 @@ public enum Transfer {
             // Only finished runs: a run killed after a few epochs has a best checkpoint too.
             let runs = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
                 .filter { FileManager.default.fileExists(atPath: "\(folder)/\($0)/checkpoints/best.safetensors")
-                    && RunDirectory(path: "\(folder)/\($0)").status == "finished" }.sorted()
+                    && RunDirectory(path: "\(folder)/\($0)").status == .finished }.sorted()
             guard let latest = runs.last else {
                 throw ExperimentError("transfer.init_from: experiment \(initFrom) (\"\(name)\") has no finished run under \(folder); run it first")
             }

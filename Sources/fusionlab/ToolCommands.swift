@@ -256,8 +256,8 @@ struct ExportFeatures: ParsableCommand {
 struct Runs: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List runs (experiment, folder, status, test accuracy); --remove-failed deletes failed runs.")
     @Option(help: "Folder that holds run directories.", completion: .directory) var runs = "runs"
-    @Flag(help: "List only failed (or killed) runs.") var failed = false
-    @Flag(help: "Delete the failed runs listed.") var removeFailed = false
+    @Flag(help: "List only failed and interrupted (or killed) runs.") var failed = false
+    @Flag(help: "Delete the failed and interrupted runs listed.") var removeFailed = false
     @OptionGroup var output: OutputOptions
 
     func run() throws {
@@ -270,11 +270,12 @@ struct Runs: ParsableCommand {
         for path in paths {
             guard let run = try? RunDirectory.open(path) else { continue }
             let status = run.status
-            guard !failed && !removeFailed || status == "failed" else { continue }
+            let stopped = status == .failed || status == .interrupted
+            guard !failed && !removeFailed || stopped else { continue }
             let accuracy = (try? FileIO.read(path + "/metrics.json")).flatMap { try? ClassificationMetrics.decode($0) }
                 .map { String(format: "test accuracy %.4f", $0.accuracy) } ?? ""
-            print("\(path)  \(status)  \(accuracy)")
-            if removeFailed && status == "failed" {
+            print("\(path)  \(status.rawValue)  \(accuracy)")
+            if removeFailed && stopped {
                 try reportingErrors {
                     do { try fm.removeItem(atPath: path) } catch { throw ExperimentError("\(path): cannot remove (\(error.localizedDescription))") }
                 }

@@ -75,7 +75,7 @@ extension EndToEndTests {
         try FileManager.default.copyItem(atPath: source + "/config.resolved.json", toPath: unfinished + "/config.resolved.json")
         try Data("{\"status\": \"running\", \"pid\": 999999}".utf8).write(to: URL(fileURLWithPath: unfinished + "/manifest.json"))
         let killed = try fusionlab(["compress", unfinished, "--quantize", "int8"])
-        XCTAssertTrue(killed.status != 0 && killed.err.contains("the run is failed; only a finished run can be compressed"), killed.err)
+        XCTAssertTrue(killed.status != 0 && killed.err.contains("the run is interrupted; only a finished run can be compressed"), killed.err)
         try FileManager.default.removeItem(atPath: unfinished)
         // A fine-tune may not start from an int8 checkpoint.
         let transfer = try fusionlab(["run", layeredExperiment("from-int8"), "--set", "transfer.init_from=\(run)"])

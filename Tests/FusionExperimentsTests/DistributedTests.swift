@@ -102,8 +102,8 @@ extension EndToEndTests {
         if process.isRunning { process.terminate() }
         XCTAssertLessThan(Date().timeIntervalSince(killedAt), 10)
         XCTAssertNotEqual(process.terminationStatus, 0)
-        // Listed as failed once rank 0's process is gone (mpirun ends it).
-        let entry = "killed/" + URL(fileURLWithPath: folder).lastPathComponent + "  failed"
+        // Listed as interrupted once rank 0's process is gone (mpirun's SIGTERM, or its death).
+        let entry = "killed/" + URL(fileURLWithPath: folder).lastPathComponent + "  interrupted"
         var listed = try fusionlab(["runs", "--failed"])
         for _ in 0..<50 where !listed.out.contains(entry) {
             usleep(100_000)

@@ -105,12 +105,67 @@ final class EndToEndTests: XCTestCase {
             XCTAssertTrue(refused.status != 0 && refused.err.contains("not finished"), "\(command): \(refused.err)")
         }
         let listed = try fusionlab(["runs", "--failed"])
-        XCTAssertTrue(listed.out.contains("99999999-999999-killed  failed"), listed.out)
+        XCTAssertTrue(listed.out.contains("99999999-999999-killed  interrupted"), listed.out)
         XCTAssertFalse(listed.out.contains(finished), listed.out)
         let removed = try fusionlab(["runs", "--remove-failed"])
         XCTAssertTrue(removed.out.contains("removed"), removed.out)
         XCTAssertFalse(FileManager.default.fileExists(atPath: killed))
         XCTAssertTrue(FileManager.default.fileExists(atPath: finished))
+    }
+
+    func testCtrlCDuringTrainingRecordsAnInterruptedRunThatResumes() throws {
+        let experiment = tinyExperiment("interrupt", epochs: 400, samples: 200)
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = ["run", experiment, "--quiet"]
+        process.currentDirectoryURL = Self.workspace
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait for the first finished epoch (its checkpoint), then press Ctrl-C.
+        let deadline = Date().addingTimeInterval(120)
+        var run: String?
+        while Date() < deadline {
+            if let r = runDirectories("interrupt").last, FileManager.default.fileExists(atPath: r + "/checkpoints/resume.safetensors") { run = r; break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let folder = try XCTUnwrap(run, "no epoch finished in time")
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 128 + SIGINT)
+        let manifest = try XCTUnwrap(RunManifest.read(folder + "/manifest.json"))
+        XCTAssertEqual(manifest.status, .interrupted)
+        XCTAssertEqual(manifest.error, "interrupted by SIGINT")
+        XCTAssertNotNil(manifest.ended)
+        XCTAssertEqual(try RunDirectory.open(folder).status, .interrupted)
+        // The interrupted run is listed with --failed and refused as a final model.
+        XCTAssertTrue(try fusionlab(["runs", "--failed"]).out.contains("\(URL(fileURLWithPath: folder).lastPathComponent)  interrupted"))
+        XCTAssertTrue(try fusionlab(["evaluate", folder]).err.contains("the run is interrupted, not finished"))
+        try FileManager.default.removeItem(atPath: folder)
+    }
+
+    func testManifestsReadTypedAndOldOnesStillRead() throws {
+        // A manifest of an older run: unknown keys and an unknown status, no machine.
+        let path = Self.workspace.appendingPathComponent("old-manifest.json").path
+        try Data(#"{"experiment": "x", "seed": 3, "status": "paused", "samples": {"train": 5}, "something_new": [1, 2]}"#.utf8)
+            .write(to: URL(fileURLWithPath: path))
+        let old = try XCTUnwrap(RunManifest.read(path))
+        XCTAssertEqual(old.experiment, "x")
+        XCTAssertEqual(old.seed, 3)
+        XCTAssertNil(old.status)
+        XCTAssertEqual(old.samples, ["train": 5])
+        // Written and read back: the same manifest, under the documented snake_case keys.
+        var m = old
+        (m.status, m.worldSize, m.distilledFrom) = (.finished, 2, ["a"])
+        m.compression = .init(kind: "prune", source: "runs/x/1", method: "channels", sparsity: 0.5, finetuneEpochs: 2,
+                              layers: ["encoders.image.layers.b0_dw": "32 → 16"])
+        m.allreduce = .init(seconds: 0.5, steps: 4, bytesPerStep: 128, worldSize: 2)
+        try m.write(to: path)
+        XCTAssertEqual(RunManifest.read(path), m)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        for key in ["\"world_size\" : 2", "\"distilled_from\"", "\"finetune_epochs\"", "\"bytes_per_step\"", "\"encoders.image.layers.b0_dw\""] {
+            XCTAssertTrue(text.contains(key), "\(key) not in \(text)")
+        }
     }
 
     func testNamesNeverBecomePathsAndDatasetsAreNotOverwritten() throws {
