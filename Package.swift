@@ -13,6 +13,9 @@ let package = Package(
         .library(name: "FusionData", targets: ["FusionData"]),
         .library(name: "FusionModels", targets: ["FusionModels"]),
         .library(name: "FusionReports", targets: ["FusionReports"]),
+        .library(name: "FusionConfig", targets: ["FusionConfig"]),
+        .library(name: "FusionTraining", targets: ["FusionTraining"]),
+        .library(name: "FusionDeploy", targets: ["FusionDeploy"]),
         .library(name: "FusionExperiments", targets: ["FusionExperiments"]),
         .library(name: "FusionServe", targets: ["FusionServe"]),
         .executable(name: "fusionlab", targets: ["fusionlab"]),
@@ -69,13 +72,26 @@ let package = Package(
         .target(name: "FusionReports", dependencies: ["FusionTensor"]),
 
         // MARK: - Experiments
+        // The experiment format: typed configuration, loader, schema, validation. Knows no trainer.
+        .target(name: "FusionConfig", dependencies: ["FusionCore", "FusionTensor", "FusionData", "FusionModels", "FusionReports"]),
+        // Training: runs and their folders, the trainer, data plumbing, transfer, distillation, resume.
         .target(
-            name: "FusionExperiments",
+            name: "FusionTraining",
             dependencies: [
-                "FusionTensor", "FusionNN", "FusionOptim", "FusionData", "FusionModels", "FusionReports", "FusionMPI",
+                "FusionConfig", "FusionTensor", "FusionNN", "FusionOptim", "FusionData", "FusionModels", "FusionReports", "FusionMPI",
                 .product(name: "Logging", package: "swift-log"),
             ],
             plugins: ["BuildInfo"]
+        ),
+        // Export and deployment: ONNX, feature export, prediction for serving.
+        .target(name: "FusionDeploy", dependencies: ["FusionConfig", "FusionTraining", "FusionTensor", "FusionNN", "FusionData", "FusionModels", "FusionReports"]),
+        // The studies above them: compare, sweep, ensemble, robustness, update, compress, notebooks.
+        .target(
+            name: "FusionExperiments",
+            dependencies: [
+                "FusionConfig", "FusionTraining", "FusionDeploy",
+                "FusionTensor", "FusionNN", "FusionOptim", "FusionData", "FusionModels", "FusionReports", "FusionMPI",
+            ]
         ),
         // The inference server (`fusionlab serve`)
         .target(

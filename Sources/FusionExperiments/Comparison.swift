@@ -1,3 +1,7 @@
+import FusionReports
+import FusionConfig
+import FusionDeploy
+import FusionTraining
 import Foundation
 import FusionData
 import FusionMPI
@@ -51,7 +55,7 @@ public enum Comparison {
     }
 
     /// Runs the comparison of the experiment at `loaded` into `runs/<name>/compare-<stamp>/`.
-    public static func run(_ loaded: ConfigLoader.Loaded, runsRoot: String = "runs", progress: Progress,
+    public static func run(_ loaded: ConfigLoader.Loaded, runsRoot: String = "runs", progress: FusionTraining.Progress,
                            finished report: (ComparisonRun) -> Void = { _ in }) throws
         -> (directory: String, runs: [ComparisonRun], table: String) {
         let base = loaded.config
@@ -176,7 +180,7 @@ public enum Comparison {
 
     /// The compressed versions of a finished run (`compare.compress`), as rows labelled
     /// `<variant> · <compression>`, and the source's own deployment cost.
-    static func compress(_ result: RunResult, variant: String, seed: UInt64, specs: [CompressionSpec], progress: Progress) throws
+    static func compress(_ result: RunResult, variant: String, seed: UInt64, specs: [CompressionSpec], progress: FusionTraining.Progress) throws
         -> (source: DeploymentCost?, runs: [ComparisonRun]) {
         var source: DeploymentCost?
         var runs: [ComparisonRun] = []

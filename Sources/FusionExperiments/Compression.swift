@@ -1,3 +1,7 @@
+import FusionReports
+import FusionConfig
+import FusionDeploy
+import FusionTraining
 import Foundation
 import FusionData
 import FusionModels
@@ -42,7 +46,7 @@ public enum Compression {
     }
 
     /// Applies one `compare.compress` entry to the finished run at `run`.
-    public static func apply(_ spec: CompressionSpec, run: String, progress: Progress) throws -> Outcome {
+    public static func apply(_ spec: CompressionSpec, run: String, progress: FusionTraining.Progress) throws -> Outcome {
         switch spec.kind {
         case .int8: return try quantize(run: run, calibrationBatches: spec.calibrationBatches, progress: progress)
         case .magnitude, .channels:
@@ -108,7 +112,7 @@ public enum Compression {
     }
 
     /// Checks and loads the source run and measures it (at `threads`, when given, instead of the run's).
-    static func load(_ path: String, threads: Int?, progress: Progress) throws -> Source {
+    static func load(_ path: String, threads: Int?, progress: FusionTraining.Progress) throws -> Source {
         let (run, _) = try source(path)
         let (model, data, config) = try ExperimentRunner.load(run: path, progress: progress)
         if let threads { Threading.setThreads(threads) }
@@ -122,7 +126,7 @@ public enum Compression {
     /// Quantizes the finished run at `path` to int8 (calibrating on `calibrationBatches` training
     /// batches), into a new run folder beside it.
     /// `threads` overrides the run's `training.threads` for the measurements.
-    public static func quantize(run path: String, calibrationBatches: Int, threads: Int? = nil, progress: Progress) throws -> Outcome {
+    public static func quantize(run path: String, calibrationBatches: Int, threads: Int? = nil, progress: FusionTraining.Progress) throws -> Outcome {
         guard calibrationBatches >= 1 else { throw ExperimentError("--calibration-batches: expected at least 1, got \(calibrationBatches)") }
         let source = try load(path, threads: threads, progress: progress)
         let (model, data, config) = (source.model, source.data, source.config)

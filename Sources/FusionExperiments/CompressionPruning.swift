@@ -1,3 +1,7 @@
+import FusionReports
+import FusionConfig
+import FusionDeploy
+import FusionTraining
 import Foundation
 import FusionData
 import FusionModels
@@ -31,7 +35,7 @@ extension Compression {
     /// (the magnitude schedule ramps over all but the last; 0 prunes in one shot), one new run each.
     /// `threads` overrides the run's `training.threads` for the measurements (fine-tuning keeps the run's).
     public static func prune(run path: String, sparsities: [Double], method: PruneMethod, finetuneEpochs: Int, threads: Int? = nil,
-                             progress: Progress) throws -> [Outcome] {
+                             progress: FusionTraining.Progress) throws -> [Outcome] {
         guard finetuneEpochs >= 0 else { throw ExperimentError("--finetune-epochs: expected 0 or more, got \(finetuneEpochs)") }
         let source = try load(path, threads: threads, progress: progress)
         let (data, config, reference, sourceRun, root) = (source.data, source.config, source.reference, source.run, source.root)
@@ -96,7 +100,7 @@ extension Compression {
 
     /// A compressed run made without training: `model` as it is, saved by `save`, measured.
     static func directRun(_ model: MultimodalClassifier, config: ExperimentConfig, label: String, details: RunManifest.Compression,
-                          source: Source, sparsity: Double?, progress: Progress, save: (String) throws -> Void) throws -> Outcome {
+                          source: Source, sparsity: Double?, progress: FusionTraining.Progress, save: (String) throws -> Void) throws -> Outcome {
         let (data, reference) = (source.data, source.reference)
         let run = try RunDirectory.create(root: source.root, config: config)
         try writeTextAtomically(ConfigLoader.resolvedJSON(config), to: run.path + "/config.resolved.json")

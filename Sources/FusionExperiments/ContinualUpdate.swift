@@ -1,3 +1,7 @@
+import FusionReports
+import FusionConfig
+import FusionDeploy
+import FusionTraining
 import Foundation
 import FusionCore
 import FusionData
@@ -61,7 +65,7 @@ public enum ContinualUpdate {
     }
 
     /// Runs the update; every check happens before training starts.
-    public static func run(parent: String, options: Options, progress: Progress) throws -> Outcome {
+    public static func run(parent: String, options: Options, progress: FusionTraining.Progress) throws -> Outcome {
         let parentDirectory = try RunDirectory.open(parent)
         guard parentDirectory.status == .finished else {
             throw ExperimentError("update: \(parent) is \(parentDirectory.status.rawValue); only a finished run can be updated")

@@ -1,3 +1,7 @@
+import FusionReports
+import FusionConfig
+import FusionDeploy
+import FusionTraining
 import Foundation
 import FusionData
 import FusionTensor
@@ -14,7 +18,7 @@ public enum Ensemble {
     }
 
     /// Evaluates `runs` together on `split` and writes metrics.json and predictions.csv to `output`.
-    public static func evaluate(runs: [String], method: Method, split: Split = .test, output: String, progress: Progress) throws -> Evaluation {
+    public static func evaluate(runs: [String], method: Method, split: Split = .test, output: String, progress: FusionTraining.Progress) throws -> Evaluation {
         guard !runs.isEmpty else { throw ExperimentError("ensemble: no runs given") }
         var members: [Evaluation] = []
         var classNames: [String] = []

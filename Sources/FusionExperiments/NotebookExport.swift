@@ -1,3 +1,7 @@
+import FusionReports
+import FusionConfig
+import FusionDeploy
+import FusionTraining
 import Foundation
 import FusionData
 

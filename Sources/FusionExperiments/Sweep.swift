@@ -1,3 +1,7 @@
+import FusionReports
+import FusionConfig
+import FusionDeploy
+import FusionTraining
 import Foundation
 import FusionMPI
 import FusionTensor
@@ -29,7 +33,7 @@ public enum Sweep {
     }
 
     /// Runs the sweep of the experiment at `loaded` into `runs/<name>/sweep-<stamp>/`.
-    public static func run(_ loaded: ConfigLoader.Loaded, runsRoot: String = "runs", progress: Progress) throws
+    public static func run(_ loaded: ConfigLoader.Loaded, runsRoot: String = "runs", progress: FusionTraining.Progress) throws
         -> (directory: String, trials: [Trial], best: Trial, bestFile: String) {
         let base = loaded.config
         guard !base.sweep.axes.isEmpty else { throw ExperimentError("\(loaded.path): sweep.axes is empty: name the keys to search") }

@@ -1,4 +1,0 @@
-import Foundation
-@_exported import FusionReports
-import FusionTensor
-
