@@ -1,0 +1,16 @@
+// FusionTraining: one run, from a configuration to a finished run folder.
+//
+//   ExperimentRunner        run, resume and load a run; records its status (SIGINT/SIGTERM: interrupted)
+//   RunDirectory            the run folder: config.resolved.json, history.csv, checkpoints/, events/;
+//   RunManifest             manifest.json typed (RunStatus, RunFile names), old manifests still read
+//   ExperimentData          the dataset, feature caches, tokenizer and loaders a run trains on
+//   Trainer(+Support)       the epoch loop: steps (one process or data-parallel), validation, early
+//                           stopping, checkpoints, TensorBoard events, evaluation and predictions
+//   FrozenPrefixCache       a frozen encoder prefix computed once per sample
+//   Transfer                init_from, freezing by pattern, LR multipliers, gradual unfreezing
+//   Distillation            teacher targets from finished runs
+//   TrainingNoise           training.noise: the robustness protocol's corruptions on training batches
+//   ResumeState, RunWeights resume after the last finished epoch; what a checkpoint holds
+//   JobQueue                job-parallel runs under mpirun, exclusive folder creation
+//   DefaultDataset          the generated default dataset
+//   Progress                console progress, log levels, the log handler
