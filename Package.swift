@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "FusionMPI", targets: ["FusionMPI"]),
         .library(name: "FusionOptim", targets: ["FusionOptim"]),
         .library(name: "FusionCore", targets: ["FusionCore"]),
+        .library(name: "FusionMedia", targets: ["FusionMedia"]),
         .library(name: "FusionData", targets: ["FusionData"]),
         .library(name: "FusionModels", targets: ["FusionModels"]),
         .library(name: "FusionReports", targets: ["FusionReports"]),
@@ -63,7 +64,10 @@ let package = Package(
         .target(name: "FusionCore", dependencies: ["FusionTensor"]),
 
         // MARK: - Modality front ends
-        .target(name: "FusionData", dependencies: ["FusionCore", "FusionTensor", "CPNG", "CTurboJPEG", "CSndFile", "CSoxr", "CAVUtil"]),
+        // Decoders and signal front ends: PNG/JPEG, audio files, image transforms, MFCC, augmentation, corruptions.
+        .target(name: "FusionMedia", dependencies: ["FusionCore", "FusionTensor", "CPNG", "CTurboJPEG", "CSndFile", "CSoxr", "CAVUtil"]),
+        // Dataset folders, importers, feature caches, tokenizers, batches (re-exports FusionMedia).
+        .target(name: "FusionData", dependencies: ["FusionMedia", "FusionCore", "FusionTensor"]),
 
         // MARK: - Models (no codec libraries: inputs arrive as FusionCore batches)
         .target(name: "FusionModels", dependencies: ["FusionCore", "FusionTensor", "FusionNN"]),

@@ -1,3 +1,4 @@
+import FusionMedia
 import Foundation
 
 /// BERT's normalisation and pre-tokenisation, as Hugging Face tokenizers' `BertNormalizer` +

@@ -1,3 +1,4 @@
+import FusionMedia
 import Dispatch
 import Foundation
 import FusionTensor

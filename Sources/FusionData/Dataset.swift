@@ -1,3 +1,4 @@
+import FusionMedia
 import Foundation
 
 /// `dataset.json`: `{"name", "task": "classification", "labels": [...], "samples": "samples.jsonl", "source"}`.

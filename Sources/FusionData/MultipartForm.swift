@@ -1,3 +1,4 @@
+import FusionMedia
 import Foundation
 
 /// A `multipart/form-data` body (RFC 7578) split into its named parts: what `fusionlab serve`

@@ -1,3 +1,4 @@
+import FusionMedia
 import Foundation
 import FusionTensor
 

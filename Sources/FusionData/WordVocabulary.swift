@@ -1,3 +1,4 @@
+import FusionMedia
 import Foundation
 
 /// Anything that turns a text into a fixed number of token ids plus an attention mask.
