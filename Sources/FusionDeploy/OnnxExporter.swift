@@ -193,8 +193,8 @@ enum OnnxExporter {
             var out = v
             out.shape = output
             switch spec.type {
-            case "conv2d", "conv1d":
-                let twoD = spec.type == "conv2d"
+            case .conv2d, .conv1d:
+                let twoD = spec.type == .conv2d
                 let k = twoD ? two(spec.kernel, 1) : [spec.kernel?[0] ?? 1]
                 let s = twoD ? two(spec.stride, 1) : [spec.stride?[0] ?? 1]
                 // ONNX pads: every axis's start, then every axis's end; the valid-length rule reads the start.
@@ -208,20 +208,20 @@ enum OnnxExporter {
                                               .int("group", spec.groups ?? 1)])
                 out.lengths = windowLengths(v.lengths, output: output.dims[output.dims.count - 1], kernel: k[k.count - 1],
                                             stride: s[s.count - 1], padding: begin[begin.count - 1], dilation: d[d.count - 1])
-            case "max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d":
-                let twoD = spec.type.hasSuffix("2d")
+            case .maxPool2d, .avgPool2d, .maxPool1d, .avgPool1d:
+                let twoD = spec.type.rawValue.hasSuffix("2d")
                 let k = twoD ? two(spec.kernel, 1) : [spec.kernel?[0] ?? 1]
                 let s = twoD ? two(spec.stride ?? spec.kernel, 1) : [spec.stride?[0] ?? k[0]]
                 let p = twoD ? two(spec.padding, 0) : [spec.padding?[0] ?? 0]
                 var attributes: [OnnxGraph.Attribute] = [.ints("kernel_shape", k), .ints("strides", s), .ints("pads", p + p)]
-                if spec.type.hasPrefix("avg") { attributes.append(.int("count_include_pad", 1)) }
-                out.x = g.op(spec.type.hasPrefix("max") ? "MaxPool" : "AveragePool", [v.x], attributes)
+                if spec.type.rawValue.hasPrefix("avg") { attributes.append(.int("count_include_pad", 1)) }
+                out.x = g.op(spec.type.rawValue.hasPrefix("max") ? "MaxPool" : "AveragePool", [v.x], attributes)
                 out.lengths = windowLengths(v.lengths, output: output.dims[output.dims.count - 1], kernel: k[k.count - 1],
                                             stride: s[s.count - 1], padding: p[p.count - 1], dilation: 1)
-            case "flatten":
+            case .flatten:
                 out.x = g.op("Flatten", [v.x], [.int("axis", 1)])
                 out.lengths = nil
-            case "global_pool":
+            case .globalPool:
                 var v = v
                 if let rows = spec.rows {
                     v.x = g.op(rows == .max ? "ReduceMax" : "ReduceMean", [v.x], [.ints("axes", [2]), .int("keepdims", 0)])
@@ -253,36 +253,36 @@ enum OnnxExporter {
                     out.x = g.op("ReduceSum", [g.op("Mul", [x, weights]), g.ints([1])], [.int("keepdims", 0)])
                 }
                 out.lengths = nil
-            case "linear": out.x = try linear(v.x, key)
-            case "layer_norm":
+            case .linear: out.x = try linear(v.x, key)
+            case .layerNorm:
                 out.x = g.op("LayerNormalization", [v.x, try tensor(key + ".weight"), try tensor(key + ".bias")],
                              [.int("axis", -1), .float("epsilon", 1e-5)])
-            case "batch_norm":
+            case .batchNorm:
                 out.x = g.op("BatchNormalization", [v.x, try tensor(key + ".weight"), try tensor(key + ".bias"),
                                                     try tensor(key + ".running_mean"), try tensor(key + ".running_var")],
                              [.float("epsilon", Float(spec.eps ?? 1e-5))])
-            case "dropout": break
-            case "relu", "relu6", "gelu", "tanh", "sigmoid": out.x = activation(v.x, spec.type)
-            case "leaky_relu": out.x = g.op("LeakyRelu", [v.x], [.float("alpha", Float(spec.slope ?? 0.01))])
-            case "clamp":
+            case .dropout: break
+            case .relu, .relu6, .gelu, .tanh, .sigmoid: out.x = activation(v.x, spec.type.rawValue)
+            case .leakyRelu: out.x = g.op("LeakyRelu", [v.x], [.float("alpha", Float(spec.slope ?? 0.01))])
+            case .clamp:
                 out.x = g.op("Clip", [v.x, g.scalar(Float(spec.lower ?? -Double(Float.greatestFiniteMagnitude))),
                                       g.scalar(Float(spec.upper ?? Double(Float.greatestFiniteMagnitude)))])
-            case "residual":
+            case .residual:
                 guard let inner = step.inner else { throw OnnxExportError(description: "\(step.path): a residual layer without its block") }
                 let y = try stack(inner, v, prefix: key + ".layers", path: step.path + ".layers")
                 out.x = g.op("Add", [v.x, y.x])
-            case "positional":
+            case .positional:
                 if spec.encoding == .learned {
                     out.x = g.op("Add", [v.x, try tensor(key + ".weight")])
                 } else {
                     let table = sinusoidalPositions(steps: step.input.dims[0], width: step.input.dims[1])
                     out.x = g.op("Add", [v.x, g.constant(table.scalars, shape: table.shape, hint: "positions")])
                 }
-            case "embedding":
+            case .embedding:
                 guard let tokens = v.tokens else { throw OnnxExportError(description: "\(step.path): embedding needs token ids") }
                 out.x = g.op("Gather", [try tensor(key + ".weight"), tokens], [.int("axis", 0)])
                 out.tokens = nil
-            case "bag_of_words":
+            case .bagOfWords:
                 guard let tokens = v.tokens else { throw OnnxExportError(description: "\(step.path): bag_of_words needs token ids") }
                 let vocabulary = step.vocabulary
                 let t = step.input.dims[0]
@@ -300,7 +300,7 @@ enum OnnxExporter {
                 out.x = counts
                 out.tokens = nil
                 out.lengths = nil
-            case "transformer":
+            case .transformer:
                 let (steps, width) = (step.input.dims[0], step.input.dims[1])
                 let valid = positionMask(v)
                 var h = v.x
@@ -309,8 +309,8 @@ enum OnnxExporter {
                                          normFirst: spec.normFirst ?? false, activation: (spec.activation ?? .relu).rawValue, valid: valid)
                 }
                 out.x = h
-            case "gru", "lstm":
-                let (sequence, last) = try recurrent(v, key: key, gru: spec.type == "gru", hidden: spec.hidden ?? 1,
+            case .gru, .lstm:
+                let (sequence, last) = try recurrent(v, key: key, gru: spec.type == .gru, hidden: spec.hidden ?? 1,
                                                      layers: spec.numLayers ?? 1, bidirectional: spec.bidirectional ?? false,
                                                      steps: step.input.dims[0])
                 if (spec.output ?? .last) == .last {
@@ -319,8 +319,6 @@ enum OnnxExporter {
                 } else {
                     out.x = sequence
                 }
-            default:
-                throw OnnxExportError(description: "\(step.path): layer type \(spec.type) has no ONNX export")
             }
             return out
         }

@@ -160,9 +160,8 @@ extension Compression {
 /// fusion and head are unchanged; grouped (depthwise) convolutions and the layers feeding them keep
 /// theirs.
 enum ChannelPruning {
-    static let passThrough: Set<String> = ["relu", "relu6", "gelu", "tanh", "sigmoid", "leaky_relu", "dropout", "max_pool2d", "avg_pool2d",
-                                           "max_pool1d", "avg_pool1d", "batch_norm", "flatten"]
-    static let prunable: Set<String> = ["conv2d", "conv1d", "linear"]
+    static let passThrough = Set(LayerKind.allCases.filter { $0.channelPruning == .passesThrough })
+    static let prunable = Set(LayerKind.allCases.filter { $0.channelPruning == .prunable })
 
     /// The shrunk model configuration (every stack written out as layers), its weights, and the
     /// new width of each pruned layer by key (`encoders.image.layers.0`: `6 → 3`).
@@ -181,7 +180,7 @@ enum ChannelPruning {
                 while j < plan.steps.count {
                     let t = plan.steps[j].spec.type
                     if prunable.contains(t) { break }
-                    let channelwisePool = t == "global_pool" && plan.steps[j].spec.op != .attention
+                    let channelwisePool = t == .globalPool && plan.steps[j].spec.op != .attention
                     guard passThrough.contains(t) || channelwisePool else { j = plan.steps.count; break }
                     between.append(j)
                     j += 1
@@ -200,7 +199,7 @@ enum ChannelPruning {
                 let kept = (0..<width).sorted { norms[$0] > norms[$1] || (norms[$0] == norms[$1] && $0 < $1) }.prefix(keep).sorted()
                 weights[key + ".weight"] = take(w, axis: 0, kept, blocks: 1)
                 if let b = weights[key + ".bias"] { weights[key + ".bias"] = take(b, axis: 0, kept, blocks: 1) }
-                for k in between where plan.steps[k].spec.type == "batch_norm" {
+                for k in between where plan.steps[k].spec.type == .batchNorm {
                     for name in ["weight", "bias", "running_mean", "running_var"] {
                         let bn = prefix + plan.steps[k].key + "." + name
                         if let t = weights[bn] { weights[bn] = take(t, axis: 0, kept, blocks: 1) }
@@ -212,7 +211,7 @@ enum ChannelPruning {
                 }
                 // After flatten, each channel is a block of positions in the next layer's inputs.
                 weights[next] = take(nw, axis: 1, kept, blocks: nw.shape[1] / width)
-                if step.spec.type == "linear" { specs[i].units = keep } else { specs[i].channels = keep }
+                if step.spec.type == .linear { specs[i].units = keep } else { specs[i].channels = keep }
                 summary[key] = "\(width) → \(keep)"
             }
             switch modality {

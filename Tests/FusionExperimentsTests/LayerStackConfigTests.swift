@@ -52,6 +52,17 @@ final class LayerStackConfigTests: XCTestCase {
         XCTAssertEqual(again.model.image.layers, config.model.image.layers)
     }
 
+    /// The PyTorch twin (Benchmarks/twin/twin_model.py) is the one second place that must know
+    /// every layer kind: a kind it does not name fails here.
+    func testTheTwinKnowsEveryLayerKind() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let twin = try String(contentsOf: root.appendingPathComponent("Benchmarks/twin/twin_model.py"), encoding: .utf8)
+        for kind in LayerKind.allCases {
+            XCTAssertTrue(twin.contains("\"\(kind.rawValue)\""), "Benchmarks/twin/twin_model.py does not handle \(kind.rawValue)")
+            XCTAssertEqual(LayerSpec.types[kind.rawValue], kind.settings)
+        }
+    }
+
     func testGlobalPoolCanPoolRowsFirstAndIncludeThePadding() throws {
         func encode(_ pool: String) throws -> [Float] {
             let config = try load(#"{"audio": {"layers": [{"type": "max_pool2d", "kernel": 1}, \#(pool)]}}"#)

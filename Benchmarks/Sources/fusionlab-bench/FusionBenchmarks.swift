@@ -18,11 +18,11 @@ func fusionCost(_ options: BenchOptions) -> [Measurement] {
     }
     for kind in FusionKind.allCases {
         var rng = SeededGenerator(seed: 0)
-        var bag = LayerSpec("embedding"), proj = LayerSpec("linear")
+        var bag = LayerSpec(.embedding), proj = LayerSpec(.linear)
         bag.units = 64
         proj.units = 128
         // Force-unwrap-free: the plan of a fixed, valid stack.
-        guard let plan = try? LayerPlan([bag, LayerSpec("global_pool"), proj, LayerSpec("relu")], input: StackShape(.tokens, [32]),
+        guard let plan = try? LayerPlan([bag, LayerSpec(.globalPool), proj, LayerSpec(.relu)], input: StackShape(.tokens, [32]),
                                         path: "text", vocabulary: 8000) else { return results }
         let textBag = StackEncoder(plan, vocabulary: 8000, seed: 0, rng: &rng)
         let encoders: [Modality: any ModalityEncoder] = [

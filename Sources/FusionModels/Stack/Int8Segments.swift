@@ -16,7 +16,7 @@ extension LayerStack {
         var compiled = 0
         let steps = plan.steps
         // Every int8 convolution must have a oneDNN kernel for its input here, not at the first forward.
-        for step in steps where step.spec.type == "conv2d" {
+        for step in steps where step.spec.type == .conv2d {
             guard let conv = layers[step.key] as? Conv2d, let kernels = conv.int8, step.input.kind == .image else { continue }
             for k in [kernels.plain, kernels.relu] {
                 do { _ = try k.implementation(shape: [1] + step.input.dims) } catch {
@@ -66,16 +66,16 @@ extension LayerStack {
         while true {
             // After this layer: ReLU, then pooling, dropout and flatten, then the next int8 layer?
             var j = k + 1
-            let relu = j < steps.count && steps[j].spec.type == "relu"
+            let relu = j < steps.count && steps[j].spec.type == .relu
             if relu { j += 1 }
             var between: [Int] = []
             var image: [Int]? = steps[k].output.kind == .image ? steps[k].output.dims : nil
             var nextFlatten: [Int]?
             while relu && j < steps.count {
                 let t = steps[j].spec.type
-                if t == "max_pool2d" || t == "avg_pool2d" || t == "dropout" {
-                    between.append(j); if t != "dropout" { image = steps[j].output.dims }
-                } else if t == "flatten", let shape = image {
+                if t == .maxPool2d || t == .avgPool2d || t == .dropout {
+                    between.append(j); if t != .dropout { image = steps[j].output.dims }
+                } else if t == .flatten, let shape = image {
                     between.append(j); nextFlatten = shape
                 } else { break }
                 j += 1
@@ -99,19 +99,21 @@ extension LayerStack {
             for b in between {
                 let spec = steps[b].spec
                 switch spec.type {
-                case "max_pool2d", "avg_pool2d":
+                case .maxPool2d, .avgPool2d:
                     let kk = LayerStack.pair(spec.kernel, 1), ss = LayerStack.pair(spec.stride ?? spec.kernel, 1), pp = LayerStack.pair(spec.padding, 0)
-                    let pool = try Int8Pool(max: spec.type == "max_pool2d", kernel: kk, stride: ss, padding: pp)
+                    let pool = try Int8Pool(max: spec.type == .maxPool2d, kernel: kk, stride: ss, padding: pp)
                     ops.append { v in
                         guard case .codes(let q) = v else { throw Int8Error("int8 run: expected codes") }
                         return .codes(try pool(q))
                     }
-                case "flatten":
+                case .flatten:
                     ops.append { v in
                         guard case .codes(let q) = v else { throw Int8Error("int8 run: expected codes") }
                         return .codes(try q.flattened())
                     }
-                default: break  // dropout: identity in evaluation
+                case .conv1d, .conv2d, .maxPool1d, .avgPool1d, .globalPool, .linear, .dropout, .batchNorm, .layerNorm, .relu,
+                     .relu6, .leakyRelu, .clamp, .gelu, .tanh, .sigmoid, .residual, .gru, .lstm, .transformer, .positional,
+                     .embedding, .bagOfWords: break  // dropout: identity in evaluation
                 }
             }
             kernelHere = next
@@ -131,8 +133,8 @@ extension LayerStack {
     /// linear over vectors (reading a channels-last flattened `[C, H, W]` image when given).
     private func kernel(at index: Int, channelsLast image: [Int]?) -> Int8Kernel? {
         let step = plan.steps[index]
-        if step.spec.type == "conv2d", step.input.kind == .image, let conv = layers[step.key] as? Conv2d, let k = conv.int8?.plain { return k }
-        if step.spec.type == "linear", step.input.kind == .vector, let linear = layers[step.key] as? Linear, let k = linear.int8 {
+        if step.spec.type == .conv2d, step.input.kind == .image, let conv = layers[step.key] as? Conv2d, let k = conv.int8?.plain { return k }
+        if step.spec.type == .linear, step.input.kind == .vector, let linear = layers[step.key] as? Linear, let k = linear.int8 {
             guard let image else { return k }
             return try? k.channelsLast(channels: image[0], height: image[1], width: image[2])
         }
@@ -146,14 +148,15 @@ extension LayerStack {
         guard let lengths else { return nil }
         let spec = step.spec
         switch spec.type {
-        case "conv2d":
+        case .conv2d:
             let k = pair(spec.kernel, 1), s = pair(spec.stride, 1), p = pair(spec.padding, 0), d = pair(spec.dilation, 1)
             return lengths.map { LayerPlan.validSteps($0, outputLength: step.output.dims[2], kernel: k.1, stride: s.1, padding: p.1, dilation: d.1) }
-        case "max_pool2d", "avg_pool2d":
+        case .maxPool2d, .avgPool2d:
             let k = pair(spec.kernel, 1), s = pair(spec.stride ?? spec.kernel, 1), p = pair(spec.padding, 0)
             return lengths.map { LayerPlan.validSteps($0, outputLength: step.output.dims[2], kernel: k.1, stride: s.1, padding: p.1, dilation: 1) }
-        case "flatten": return nil
-        default: return lengths
+        case .flatten: return nil
+        case .conv1d, .maxPool1d, .avgPool1d, .globalPool, .linear, .dropout, .batchNorm, .layerNorm, .relu, .relu6, .leakyRelu,
+             .clamp, .gelu, .tanh, .sigmoid, .residual, .gru, .lstm, .transformer, .positional, .embedding, .bagOfWords: return lengths
         }
     }
 }

@@ -107,25 +107,26 @@ public struct LayerPlan: Sendable {
             let k = Double(spec.kernel?.first ?? 1), k2 = Double(spec.kernel?.last ?? 1)
             let hidden = Double(spec.hidden ?? 1), dirs = spec.bidirectional == true ? 2.0 : 1.0
             switch spec.type {
-            case "conv2d": total += o[0] * i[0] / Double(spec.groups ?? 1) * k * k2 + o[0] * bias
-            case "conv1d": total += o[0] * i[0] / Double(spec.groups ?? 1) * k + o[0] * bias
-            case "linear": total += (i.last ?? 0) * (o.last ?? 0) + (o.last ?? 0) * bias
-            case "batch_norm": total += 2 * i[0]
-            case "layer_norm": total += 2 * (i.last ?? 0)
-            case "embedding": total += Double(step.vocabulary) * (o.last ?? 0)
-            case "gru", "lstm":
-                let g = (spec.type == "gru" ? 3 : 4) * hidden
+            case .conv2d: total += o[0] * i[0] / Double(spec.groups ?? 1) * k * k2 + o[0] * bias
+            case .conv1d: total += o[0] * i[0] / Double(spec.groups ?? 1) * k + o[0] * bias
+            case .linear: total += (i.last ?? 0) * (o.last ?? 0) + (o.last ?? 0) * bias
+            case .batchNorm: total += 2 * i[0]
+            case .layerNorm: total += 2 * (i.last ?? 0)
+            case .embedding: total += Double(step.vocabulary) * (o.last ?? 0)
+            case .gru, .lstm:
+                let g = (spec.type == .gru ? 3 : 4) * hidden
                 for layer in 0..<(spec.numLayers ?? 1) {
                     let inF = layer == 0 ? i[1] : hidden * dirs
                     total += dirs * (g * (inF + hidden) + 2 * g)
                 }
-            case "transformer":
+            case .transformer:
                 let d = i[1], ff = Double(spec.feedForward ?? 4 * step.input.dims[1])
                 total += Double(spec.numLayers ?? 1) * (4 * d * d + 4 * d + 2 * d * ff + ff + d + 4 * d)
-            case "positional" where spec.encoding == .learned: total += i[0] * i[1]
-            case "global_pool" where spec.op == .attention: total += o[0] + 1
-            case "residual": total += step.inner?.parameterEstimate ?? 0
-            default: break
+            case .positional where spec.encoding == .learned: total += i[0] * i[1]
+            case .globalPool where spec.op == .attention: total += o[0] + 1
+            case .residual: total += step.inner?.parameterEstimate ?? 0
+            case .maxPool1d, .maxPool2d, .avgPool1d, .avgPool2d, .flatten, .globalPool, .dropout, .relu, .relu6, .leakyRelu,
+                 .clamp, .gelu, .tanh, .sigmoid, .positional, .bagOfWords: break
             }
         }
         return total
@@ -151,7 +152,7 @@ public struct LayerPlan: Sendable {
 
     static func resolve(_ spec: LayerSpec, _ shape: StackShape, path: String, vocabulary: Int) throws
         -> (StackShape, StackShape, LayerPlan?) {
-        func fail(_ message: String) -> LayerStackError { LayerStackError(path: path, message: "\(spec.type): \(message)") }
+        func fail(_ message: String) -> LayerStackError { LayerStackError(path: path, message: "\(spec.type.rawValue): \(message)") }
         func want(_ kinds: [StackShape.Kind], hint: String = "", fromImage: Bool = true) throws -> StackShape {
             if kinds.contains(shape.kind) { return shape }
             for k in kinds where fromImage || shape.kind != .image { if let s = convert(shape, to: k) { return s } }
@@ -189,10 +190,10 @@ public struct LayerPlan: Sendable {
         }
         let noInputSizes = "; sizes are inferred, so only the output size is written"
         switch spec.type {
-        case "conv2d", "max_pool2d", "avg_pool2d":
+        case .conv2d, .maxPool2d, .avgPool2d:
             let x = try want([.image])
             let (kh, kw) = try pair(spec.kernel, "kernel", default: 0, min: 1)
-            let isPool = spec.type != "conv2d"
+            let isPool = spec.type != .conv2d
             let (strideH, strideW) = try pair(spec.stride ?? (isPool ? [kh, kw] : nil), "stride", default: 1, min: 1)
             let sides = try LayerPlan.sides(spec)
             guard sides.allSatisfy({ $0 >= 0 }) else { throw fail("\"padding\" must be at least 0, got \(spec.padding ?? [])") }
@@ -204,10 +205,10 @@ public struct LayerPlan: Sendable {
             let h = try outSize(x.dims[1] + sides[0] + sides[1], k: kh, s: strideH, p: 0, d: dh, axis: "height", input: x)
             let w = try outSize(x.dims[2] + sides[2] + sides[3], k: kw, s: strideW, p: 0, d: dw, axis: "width", input: x)
             return (x, StackShape(.image, [c, h, w]), nil)
-        case "conv1d", "max_pool1d", "avg_pool1d":
+        case .conv1d, .maxPool1d, .avgPool1d:
             let x = try want([.channels], hint: shape.kind == .image ? "; use conv2d on images" : "")
             let k = try one(spec.kernel, "kernel", default: 0, min: 1)
-            let isPool = spec.type != "conv1d"
+            let isPool = spec.type != .conv1d
             let s = try one(spec.stride ?? (isPool ? [k] : nil), "stride", default: 1, min: 1)
             let p = try one(spec.padding, "padding", default: 0, min: 0)
             let d = isPool ? 1 : try one(spec.dilation, "dilation", default: 1, min: 1)
@@ -216,10 +217,10 @@ public struct LayerPlan: Sendable {
             if !isPool { try checkGroups(spec.groups, input: x.dims[0], output: c) }
             let l = try outSize(x.dims[1], k: k, s: s, p: p, d: d, axis: "length", input: x)
             return (x, StackShape(.channels, [c, l]), nil)
-        case "flatten":
+        case .flatten:
             guard shape.kind != .tokens else { throw fail("cannot flatten token ids; start a text stack with embedding or bag_of_words") }
             return (shape, StackShape(.vector, [shape.dims.reduce(1, *)]), nil)
-        case "global_pool":
+        case .globalPool:
             guard shape.kind != .tokens && shape.kind != .vector else { throw fail("expects a value with positions to pool over, got \(shape)") }
             if let rows = spec.rows {
                 guard shape.kind == .image else { throw fail("\"rows\" pools the rows of an image value, got \(shape)") }
@@ -227,34 +228,34 @@ public struct LayerPlan: Sendable {
             }
             let features = shape.kind == .sequence ? shape.dims[1] : shape.dims[0]
             return (shape, StackShape(.vector, [features]), nil)
-        case "linear":
+        case .linear:
             let x = try want([.vector, .sequence], hint: shape.kind == .image ? "; add flatten or global_pool before it" : "", fromImage: false)
             let units = try positive(spec.units, "units")
             return (x, StackShape(x.kind, Array(x.dims.dropLast()) + [units]), nil)
-        case "layer_norm":
+        case .layerNorm:
             let x = try want([.vector, .sequence], hint: shape.kind == .image ? "; use batch_norm on images" : "", fromImage: false)
             return (x, x, nil)
-        case "batch_norm":
+        case .batchNorm:
             let x = try want([.image, .channels, .vector])
             if let eps = spec.eps, !(eps > 0 && eps < 1) { throw fail("\"eps\" must be in (0, 1), got \(eps)") }
             if let m = spec.momentum, !(m >= 0 && m <= 1) { throw fail("\"momentum\" must be in [0, 1], got \(m)") }
             return (x, x, nil)
-        case "dropout":
+        case .dropout:
             let p = spec.p ?? 0.5
             guard p >= 0 && p < 1 else { throw fail("\"p\" must be in [0, 1), got \(p)") }
             guard shape.kind != .tokens else { throw fail("expects features, got \(shape)") }
             return (shape, shape, nil)
-        case "relu", "relu6", "gelu", "tanh", "sigmoid", "leaky_relu", "clamp":
+        case .relu, .relu6, .gelu, .tanh, .sigmoid, .leakyRelu, .clamp:
             guard shape.kind != .tokens else { throw fail("expects features, got \(shape); start a text stack with embedding or bag_of_words") }
             if let slope = spec.slope, !(slope >= 0 && slope < 1) { throw fail("\"slope\" must be in [0, 1), got \(slope)") }
-            if spec.type == "clamp" {
+            if spec.type == .clamp {
                 guard spec.lower != nil || spec.upper != nil else { throw fail("give \"lower\", \"upper\" or both") }
                 guard [spec.lower, spec.upper].allSatisfy({ $0.map { $0.isFinite } ?? true }), (spec.lower ?? -.infinity) < (spec.upper ?? .infinity) else {
                     throw fail("expected finite bounds with lower < upper, got \(spec.lower.map { "\($0)" } ?? "none") and \(spec.upper.map { "\($0)" } ?? "none")")
                 }
             }
             return (shape, shape, nil)
-        case "residual":
+        case .residual:
             guard let layers = spec.layers, !layers.isEmpty else { throw fail("\"layers\" must list the block's layers") }
             guard shape.kind != .tokens else { throw fail("expects features, got \(shape)") }
             let inner = try LayerPlan(layers, input: shape, path: path + ".layers", vocabulary: vocabulary, requireVector: false)
@@ -262,7 +263,7 @@ public struct LayerPlan: Sendable {
                 throw fail("the block maps \(shape) to \(inner.output); a residual block must keep its input's shape")
             }
             return (shape, shape, inner)
-        case "gru", "lstm":
+        case .gru, .lstm:
             let x = try want([.sequence], hint: shape.kind == .vector ? "; a recurrent layer needs steps, so put it before flatten/global_pool" : "")
             let hidden = try positive(spec.hidden, "hidden")
             _ = try positive(spec.numLayers, "num_layers", default: 1)
@@ -272,7 +273,7 @@ public struct LayerPlan: Sendable {
             case .last: return (x, StackShape(.vector, [width]), nil)
             case .sequence: return (x, StackShape(.sequence, [x.dims[0], width]), nil)
             }
-        case "transformer":
+        case .transformer:
             let x = try want([.sequence])
             let heads = try positive(spec.heads, "heads")
             guard x.dims[1] % heads == 0 else { throw fail("the width \(x.dims[1]) of \(x) is not divisible by \(heads) heads") }
@@ -280,18 +281,16 @@ public struct LayerPlan: Sendable {
             _ = try positive(spec.numLayers, "num_layers", default: 1)
             if let p = spec.p, !(p >= 0 && p < 1) { throw fail("\"p\" must be in [0, 1), got \(p)") }
             return (x, x, nil)
-        case "positional":
+        case .positional:
             let x = try want([.sequence])
             return (x, x, nil)
-        case "embedding":
+        case .embedding:
             guard shape.kind == .tokens else { throw fail("expects token ids (the first layer of a text stack), got \(shape)") }
             let units = try positive(spec.units, "units")
             return (shape, StackShape(.sequence, [shape.dims[0], units]), nil)
-        case "bag_of_words":
+        case .bagOfWords:
             guard shape.kind == .tokens else { throw fail("expects token ids (the first layer of a text stack), got \(shape)") }
             return (shape, StackShape(.vector, [vocabulary]), nil)
-        default:
-            throw fail("unknown layer type\(noInputSizes)")
         }
     }
 
@@ -317,7 +316,7 @@ public struct LayerPlan: Sendable {
         func at(_ v: [Int]?, _ i: Int) -> Int { Swift.max(1, v.map { $0.count > i ? $0[i] : ($0.first ?? 1) } ?? 1) }
         var out = spec
         out.samePadding = false
-        if spec.type == "conv2d" {
+        if spec.type == .conv2d {
             guard let x = shape.kind == .image ? shape : convert(shape, to: .image) else { return spec }
             let (t, b) = pads(x.dims[1], at(spec.kernel, 0), at(spec.stride, 0), at(spec.dilation, 0))
             let (l, r) = pads(x.dims[2], at(spec.kernel, 1), at(spec.stride, 1), at(spec.dilation, 1))

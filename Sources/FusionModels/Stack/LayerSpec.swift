@@ -34,6 +34,131 @@ public enum PositionEncoding: String, ConfigChoice {
     case learned
 }
 
+/// A layer kind of a stack, as spelled in JSON: every kind's settings and rules are found from
+/// here, and every switch over kinds is exhaustive, so a new kind makes the compiler point at
+/// each place that must learn it (shapes, parameters, builder, ONNX, int8, pruning).
+public enum LayerKind: String, ConfigChoice {
+    /// 1-D convolution over a channels × steps value.
+    case conv1d
+    /// 2-D convolution over an image.
+    case conv2d
+    /// 1-D max pooling.
+    case maxPool1d = "max_pool1d"
+    /// 2-D max pooling.
+    case maxPool2d = "max_pool2d"
+    /// 1-D average pooling.
+    case avgPool1d = "avg_pool1d"
+    /// 2-D average pooling.
+    case avgPool2d = "avg_pool2d"
+    /// Everything of a sample as one vector.
+    case flatten
+    /// Pooling over the valid steps or pixels into one vector.
+    case globalPool = "global_pool"
+    /// A fully connected layer (per step on a sequence).
+    case linear
+    /// Dropout while training.
+    case dropout
+    /// Batch normalisation over channels.
+    case batchNorm = "batch_norm"
+    /// Layer normalisation over features.
+    case layerNorm = "layer_norm"
+    /// ReLU.
+    case relu
+    /// ReLU clipped at 6.
+    case relu6
+    /// Leaky ReLU.
+    case leakyRelu = "leaky_relu"
+    /// Values clipped to [lower, upper].
+    case clamp
+    /// GELU.
+    case gelu
+    /// tanh.
+    case tanh
+    /// The logistic sigmoid.
+    case sigmoid
+    /// A block whose output is added to its input.
+    case residual
+    /// A GRU over the steps.
+    case gru
+    /// An LSTM over the steps.
+    case lstm
+    /// Transformer encoder layers.
+    case transformer
+    /// Position encodings added to a sequence.
+    case positional
+    /// Token embeddings.
+    case embedding
+    /// Token counts over the vocabulary.
+    case bagOfWords = "bag_of_words"
+
+    /// The JSON keys this kind accepts besides `type` and `name`.
+    public var settings: [String] {
+        switch self {
+        case .conv1d, .conv2d: return ["channels", "kernel", "stride", "padding", "dilation", "groups", "bias"]
+        case .maxPool1d, .maxPool2d, .avgPool1d, .avgPool2d: return ["kernel", "stride", "padding"]
+        case .flatten, .layerNorm, .relu, .relu6, .gelu, .tanh, .sigmoid: return []
+        case .globalPool: return ["op", "rows", "masked"]
+        case .linear: return ["units", "bias"]
+        case .dropout: return ["p"]
+        case .batchNorm: return ["eps", "momentum"]
+        case .leakyRelu: return ["slope"]
+        case .clamp: return ["lower", "upper"]
+        case .residual: return ["layers"]
+        case .gru, .lstm: return ["hidden", "num_layers", "bidirectional", "output", "p"]
+        case .transformer: return ["heads", "feed_forward", "num_layers", "p", "norm_first", "activation"]
+        case .positional: return ["encoding"]
+        case .embedding: return ["units"]
+        case .bagOfWords: return ["binary"]
+        }
+    }
+
+    /// Kinds whose every setting has a default, so the bare string form is allowed.
+    public var optionalOnly: Bool {
+        switch self {
+        case .leakyRelu, .globalPool, .positional, .bagOfWords, .dropout, .batchNorm: return true
+        case .conv1d, .conv2d, .maxPool1d, .maxPool2d, .avgPool1d, .avgPool2d, .flatten, .linear, .layerNorm, .relu, .relu6, .clamp,
+             .gelu, .tanh, .sigmoid, .residual, .gru, .lstm, .transformer, .embedding: return settings.isEmpty
+        }
+    }
+
+    /// The settings a kind cannot do without, as a JSON hint.
+    var required: String? {
+        switch self {
+        case .conv1d, .conv2d: return "\"channels\": …, \"kernel\": …"
+        case .maxPool1d, .avgPool1d, .maxPool2d, .avgPool2d: return "\"kernel\": …"
+        case .linear, .embedding: return "\"units\": …"
+        case .gru, .lstm: return "\"hidden\": …"
+        case .transformer: return "\"heads\": …"
+        case .residual: return "\"layers\": […]"
+        case .flatten, .globalPool, .dropout, .batchNorm, .layerNorm, .relu, .relu6, .leakyRelu, .clamp, .gelu, .tanh, .sigmoid,
+             .positional, .bagOfWords: return nil
+        }
+    }
+
+    /// What channel pruning does with a layer of this kind.
+    public enum ChannelPruningRole: Sendable {
+        /// Its output channels (units) can be pruned.
+        case prunable
+        /// Works per channel: the pruned channels pass through it.
+        case passesThrough
+        /// Mixes or reshapes channels: pruning stops before it.
+        case stops
+    }
+
+    /// What channel pruning does with a layer of this kind.
+    public var channelPruning: ChannelPruningRole {
+        switch self {
+        case .conv1d, .conv2d, .linear: return .prunable
+        case .relu, .relu6, .gelu, .tanh, .sigmoid, .leakyRelu, .dropout, .maxPool1d, .maxPool2d, .avgPool1d, .avgPool2d, .batchNorm, .flatten:
+            return .passesThrough
+        case .globalPool, .layerNorm, .clamp, .residual, .gru, .lstm, .transformer, .positional, .embedding, .bagOfWords: return .stops
+        }
+    }
+
+    /// Whether the kind pools or convolves over two spatial axes.
+    public var isTwoD: Bool { self == .conv2d || self == .maxPool2d || self == .avgPool2d }
+}
+
 /// One layer of an encoder written in an experiment file, as JSON:
 /// `{"type": "conv2d", "channels": 16, "kernel": 5, "padding": 2}`, or just `"relu"` for a
 /// layer without settings.
@@ -44,7 +169,7 @@ public enum PositionEncoding: String, ConfigChoice {
 /// for every type and key.
 public struct LayerSpec: Codable, Equatable, Sendable {
     @Doc("The layer type: conv1d, conv2d, max_pool1d/2d, avg_pool1d/2d, flatten, global_pool, linear, dropout, batch_norm, layer_norm, relu, relu6, leaky_relu, clamp, gelu, tanh, sigmoid, residual, gru, lstm, transformer, positional, embedding, bag_of_words.")
-    public var type: String = ""
+    public var type: LayerKind = .relu
     @Doc("Key of the layer's parameters instead of its position (encoders.image.layers.<name>.weight).")
     public var name: String? = nil
     @Doc("conv1d / conv2d: output channels.")
@@ -109,7 +234,7 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     /// What each setting does, by JSON key (from the `@Doc` texts above).
     public static let settingDocumentation: [String: String] = {
         var docs = [String: String]()
-        for child in Mirror(reflecting: LayerSpec("relu")).children {
+        for child in Mirror(reflecting: LayerSpec(.relu)).children {
             guard let label = child.label, let option = child.value as? any DocumentedOption else { continue }
             docs[snakeCase(String(label.drop(while: { $0 == "_" })))] = option.documentation
         }
@@ -117,24 +242,10 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     }()
 
     /// A layer of `type` with no settings.
-    public init(_ type: String) { self.type = type }
+    public init(_ type: LayerKind) { self.type = type }
 
     /// Layer types and the keys each accepts (beside `type` and `name`), in JSON spelling.
-    public static let types: [String: [String]] = [
-        "conv1d": ["channels", "kernel", "stride", "padding", "dilation", "groups", "bias"],
-        "conv2d": ["channels", "kernel", "stride", "padding", "dilation", "groups", "bias"],
-        "max_pool1d": ["kernel", "stride", "padding"], "avg_pool1d": ["kernel", "stride", "padding"],
-        "max_pool2d": ["kernel", "stride", "padding"], "avg_pool2d": ["kernel", "stride", "padding"],
-        "flatten": [], "global_pool": ["op", "rows", "masked"],
-        "linear": ["units", "bias"], "dropout": ["p"], "batch_norm": ["eps", "momentum"], "layer_norm": [],
-        "relu": [], "relu6": [], "leaky_relu": ["slope"], "clamp": ["lower", "upper"], "gelu": [], "tanh": [], "sigmoid": [],
-        "residual": ["layers"],
-        "gru": ["hidden", "num_layers", "bidirectional", "output", "p"],
-        "lstm": ["hidden", "num_layers", "bidirectional", "output", "p"],
-        "transformer": ["heads", "feed_forward", "num_layers", "p", "norm_first", "activation"],
-        "positional": ["encoding"],
-        "embedding": ["units"], "bag_of_words": ["binary"],
-    ]
+    public static let types: [String: [String]] = Dictionary(uniqueKeysWithValues: LayerKind.allCases.map { ($0.rawValue, $0.settings) })
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case type, name, channels, kernel, stride, padding, dilation, groups, eps, momentum, units, bias, p, op, rows, masked, hidden, numLayers
@@ -150,11 +261,11 @@ public struct LayerSpec: Codable, Equatable, Sendable {
 
     /// Decodes `"relu"` or an object whose keys belong to its type.
     public init(from decoder: Decoder) throws {
-        if let single = try? decoder.singleValueContainer(), let type = try? single.decode(String.self) {
-            guard let keys = LayerSpec.types[type] else { throw LayerSpec.unknownType(type, decoder.codingPath) }
-            guard keys.isEmpty || type == "dropout" || LayerSpec.optionalOnly.contains(type) else {
+        if let single = try? decoder.singleValueContainer(), let name = try? single.decode(String.self) {
+            guard let type = LayerKind(rawValue: name) else { throw LayerSpec.unknownType(name, decoder.codingPath) }
+            guard type.optionalOnly else {
                 throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                    debugDescription: "\"\(type)\" needs settings; write {\"type\": \"\(type)\", \(LayerSpec.required[type].map { "\"\($0)\": …" } ?? "…")}"))
+                    debugDescription: "\"\(name)\" needs settings; write {\"type\": \"\(name)\", \(type.required ?? "…")}"))
             }
             self.init(type)
             return
@@ -165,29 +276,30 @@ public struct LayerSpec: Codable, Equatable, Sendable {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
                 debugDescription: "a layer needs a \"type\": one of \(LayerSpec.types.keys.sorted().joined(separator: ", "))"))
         }
-        let type = try c.decode(String.self, forKey: .type)
+        let typeName = try c.decode(String.self, forKey: .type)
+        guard let type = LayerKind(rawValue: typeName) else { throw LayerSpec.unknownType(typeName, decoder.codingPath + [CodingKeys.type]) }
         self.init(type)
-        guard let allowed = LayerSpec.types[type] else { throw LayerSpec.unknownType(type, decoder.codingPath + [CodingKeys.type]) }
+        let allowed = type.settings
         // The decoder converts snake_case to camelCase; compare in JSON spelling.
         for key in raw.allKeys {
             let json = snakeCase(key.stringValue)
             guard json != "type" && json != "name" && !allowed.contains(json) else { continue }
             let hint = nearestName(json, among: allowed + ["name"]).map { "; did you mean \"\($0)\"?" } ?? ""
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                debugDescription: "\"\(json)\" is not a setting of \(type) (its settings: \(allowed.isEmpty ? "none" : allowed.joined(separator: ", ")))\(hint)"))
+                debugDescription: "\"\(json)\" is not a setting of \(type.rawValue) (its settings: \(allowed.isEmpty ? "none" : allowed.joined(separator: ", ")))\(hint)"))
         }
         name = try c.decodeIfPresent(String.self, forKey: .name)
         channels = try c.decodeIfPresent(Int.self, forKey: .channels)
         kernel = try LayerSpec.intList(c, .kernel)
         stride = try LayerSpec.intList(c, .stride)
         if (try? c.decode(String.self, forKey: .padding)) == "same" {
-            guard type == "conv2d" || type == "conv1d" else {
+            guard type == .conv2d || type == .conv1d else {
                 throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath + [CodingKeys.padding],
-                    debugDescription: "\"same\" padding is for conv1d and conv2d; \(type) takes zeros per side"))
+                    debugDescription: "\"same\" padding is for conv1d and conv2d; \(type.rawValue) takes zeros per side"))
             }
             samePadding = true
         } else {
-            padding = try LayerSpec.intList(c, .padding, allowFour: type == "conv2d")
+            padding = try LayerSpec.intList(c, .padding, allowFour: type == .conv2d)
         }
         dilation = try LayerSpec.intList(c, .dilation)
         groups = try c.decodeIfPresent(Int.self, forKey: .groups)
@@ -250,15 +362,6 @@ public struct LayerSpec: Codable, Equatable, Sendable {
         try c.encodeIfPresent(layers, forKey: .layers)
     }
 
-    /// Types whose every setting has a default, so the bare string form is allowed.
-    static let optionalOnly: Set<String> = ["leaky_relu", "global_pool", "positional", "bag_of_words", "dropout", "batch_norm"]
-    /// The settings a type cannot do without.
-    static let required: [String: String] = [
-        "conv1d": "\"channels\": …, \"kernel\": …", "conv2d": "\"channels\": …, \"kernel\": …",
-        "max_pool1d": "\"kernel\": …", "avg_pool1d": "\"kernel\": …", "max_pool2d": "\"kernel\": …", "avg_pool2d": "\"kernel\": …",
-        "linear": "\"units\": …", "gru": "\"hidden\": …", "lstm": "\"hidden\": …", "transformer": "\"heads\": …",
-        "embedding": "\"units\": …", "residual": "\"layers\": […]",
-    ]
 
     static func unknownType(_ type: String, _ path: [CodingKey]) -> DecodingError {
         let hint = nearestName(type, among: Array(types.keys)).map { "; did you mean \"\($0)\"?" } ?? ""

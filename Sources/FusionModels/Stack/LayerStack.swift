@@ -30,7 +30,7 @@ public final class LayerStack: Module {
         var skipNext = false
         for (i, step) in plan.steps.enumerated() {
             if skipNext { skipNext = false; run.append { $0 }; continue }
-            let fuseReLU = i + 1 < plan.steps.count && plan.steps[i + 1].spec.type == "relu" && step.spec.type == "conv2d"
+            let fuseReLU = i + 1 < plan.steps.count && plan.steps[i + 1].spec.type == .relu && step.spec.type == .conv2d
             let (module, body) = LayerStack.build(step, vocabulary: vocabulary, fuseReLU: fuseReLU,
                                                   seed: seed ^ Hash64.fnv1a(step.path.utf8), rng: &rng)
             if let module { modules[step.key] = module }
@@ -102,7 +102,7 @@ public final class LayerStack: Module {
             return out
         }
         switch spec.type {
-        case "conv2d":
+        case .conv2d:
             let k = two(spec.kernel, 1), s = two(spec.stride, 1), d = two(spec.dilation, 1)
             let sides = (try? LayerPlan.sides(spec)) ?? [0, 0, 0, 0]
             // Equal sides per axis go to the convolution; otherwise the zeros are added first.
@@ -117,15 +117,15 @@ public final class LayerStack: Module {
                 return withShape(v, y, lengths: v.lengths.map { $0.map {
                     LayerPlan.validSteps($0 + sides[2] - p.1, outputLength: output.dims[2], kernel: k.1, stride: s.1, padding: p.1, dilation: d.1) } })
             })
-        case "max_pool2d", "avg_pool2d":
+        case .maxPool2d, .avgPool2d:
             let k = two(spec.kernel, 1), s = two(spec.stride ?? spec.kernel, 1), p = two(spec.padding, 0)
-            let isMax = spec.type == "max_pool2d"
+            let isMax = spec.type == .maxPool2d
             return (nil, { v in
                 let y = isMax ? v.x.maxPool2d(kernel: k, stride: s, padding: p) : v.x.avgPool2d(kernel: k, stride: s, padding: p)
                 return withShape(v, y, lengths: v.lengths.map { $0.map {
                     LayerPlan.validSteps($0, outputLength: output.dims[2], kernel: k.1, stride: s.1, padding: p.1, dilation: 1) } })
             })
-        case "conv1d":
+        case .conv1d:
             let k = spec.kernel?[0] ?? 1, s = spec.stride?[0] ?? 1, p = spec.padding?[0] ?? 0, d = spec.dilation?[0] ?? 1
             let conv = Conv1d(input.dims[0], output.dims[0], kernel: k, stride: s, padding: p, dilation: d, groups: spec.groups ?? 1,
                               bias: spec.bias ?? true, rng: &rng)
@@ -133,17 +133,17 @@ public final class LayerStack: Module {
                 withShape(v, conv(v.x), lengths: v.lengths.map { $0.map {
                     LayerPlan.validSteps($0, outputLength: output.dims[1], kernel: k, stride: s, padding: p, dilation: d) } })
             })
-        case "max_pool1d", "avg_pool1d":
+        case .maxPool1d, .avgPool1d:
             let k = spec.kernel?[0] ?? 1, s = spec.stride?[0] ?? k, p = spec.padding?[0] ?? 0
-            let isMax = spec.type == "max_pool1d"
+            let isMax = spec.type == .maxPool1d
             return (nil, { v in
                 let y = isMax ? v.x.maxPool1d(kernel: k, stride: s, padding: p) : v.x.avgPool1d(kernel: k, stride: s, padding: p)
                 return withShape(v, y, lengths: v.lengths.map { $0.map {
                     LayerPlan.validSteps($0, outputLength: output.dims[1], kernel: k, stride: s, padding: p, dilation: 1) } })
             })
-        case "flatten":
+        case .flatten:
             return (nil, { v in withShape(v, v.x.reshaped([v.x.shape[0], -1]), lengths: .some(nil)) })
-        case "global_pool":
+        case .globalPool:
             let op = spec.op ?? .avg, masked = spec.masked ?? true
             let attention = op == .attention ? AttentionPool(features: output.dims[0], rng: &rng) : nil
             return (attention, { value in
@@ -164,38 +164,38 @@ public final class LayerStack: Module {
                 }
                 return withShape(v, y, lengths: .some(nil))
             })
-        case "linear":
+        case .linear:
             let linear = Linear(input.dims[input.dims.count - 1], spec.units ?? 1, bias: spec.bias ?? true, rng: &rng)
             return (linear, { v in withShape(v, linear(v.x)) })
-        case "layer_norm":
+        case .layerNorm:
             let norm = LayerNorm(input.dims[input.dims.count - 1])
             return (norm, { v in withShape(v, norm(v.x)) })
-        case "batch_norm":
+        case .batchNorm:
             let norm = BatchNorm(input.dims[0], momentum: Float(spec.momentum ?? 0.1), eps: Float(spec.eps ?? 1e-5))
             return (norm, { v in withShape(v, norm(v.x)) })
-        case "dropout":
+        case .dropout:
             let dropout = Dropout(Float(spec.p ?? 0.5), seed: seed)
             return (dropout, { v in withShape(v, dropout(v.x)) })
-        case "relu": return (nil, { v in withShape(v, v.x.relu()) })
-        case "relu6": return (nil, { v in withShape(v, v.x.relu6()) })
-        case "clamp":
+        case .relu: return (nil, { v in withShape(v, v.x.relu()) })
+        case .relu6: return (nil, { v in withShape(v, v.x.relu6()) })
+        case .clamp:
             let (lower, upper) = (spec.lower.map(Float.init), spec.upper.map(Float.init))
             return (nil, { v in withShape(v, v.x.clamped(lower: lower, upper: upper)) })
-        case "gelu": return (nil, { v in withShape(v, v.x.gelu()) })
-        case "tanh": return (nil, { v in withShape(v, v.x.tanh()) })
-        case "sigmoid": return (nil, { v in withShape(v, v.x.sigmoid()) })
-        case "leaky_relu":
+        case .gelu: return (nil, { v in withShape(v, v.x.gelu()) })
+        case .tanh: return (nil, { v in withShape(v, v.x.tanh()) })
+        case .sigmoid: return (nil, { v in withShape(v, v.x.sigmoid()) })
+        case .leakyRelu:
             let slope = Float(spec.slope ?? 0.01)
             return (nil, { v in withShape(v, v.x.relu() - (v.x * -1).relu() * slope) })
-        case "residual":
+        case .residual:
             guard let inner = step.inner else { preconditionFailure("LayerStack: a residual step without its block") }
             let block = LayerStack(inner, vocabulary: vocabulary, seed: seed, rng: &rng)
             return (block, { v in
                 let y = block.forward(v)
                 return withShape(v, v.x + y.x)
             })
-        case "gru", "lstm":
-            let rnn = RecurrentLayer(spec.type == "gru" ? .gru : .lstm, inputSize: input.dims[1], hiddenSize: spec.hidden ?? 1,
+        case .gru, .lstm:
+            let rnn = RecurrentLayer(spec.type == .gru ? .gru : .lstm, inputSize: input.dims[1], hiddenSize: spec.hidden ?? 1,
                                      numLayers: spec.numLayers ?? 1, bidirectional: spec.bidirectional ?? false,
                                      dropout: Float(spec.p ?? 0), seed: seed, rng: &rng)
             let last = (spec.output ?? .last) == .last
@@ -203,7 +203,7 @@ public final class LayerStack: Module {
                 let (sequence, final) = rnn(v.x, lengths: v.lengths)
                 return last ? withShape(v, final, lengths: .some(nil)) : withShape(v, sequence)
             })
-        case "transformer":
+        case .transformer:
             let width = input.dims[1]
             let block = TransformerStack(dim: width, heads: spec.heads ?? 1, feedForward: spec.feedForward ?? 4 * width,
                                          layers: spec.numLayers ?? 1, dropout: Float(spec.p ?? 0.1),
@@ -213,7 +213,7 @@ public final class LayerStack: Module {
                 let padding = v.lengths.map { lengths in lengths.map { n in (0..<input.dims[0]).map { $0 >= n } } }
                 return withShape(v, block(v.x, keyPaddingMask: padding))
             })
-        case "positional":
+        case .positional:
             let (steps, width) = (input.dims[0], input.dims[1])
             if spec.encoding == .learned {
                 let table = LearnedPositions(steps: steps, width: width, rng: &rng)
@@ -221,7 +221,7 @@ public final class LayerStack: Module {
             }
             let table = sinusoidalPositions(steps: steps, width: width)
             return (nil, { v in withShape(v, v.x + table) })
-        case "embedding":
+        case .embedding:
             let embedding = Embedding(count: vocabulary, dim: spec.units ?? 1, paddingIndex: 0, rng: &rng)
             return (embedding, { v in
                 guard let tokens = v.tokens else { preconditionFailure("LayerStack: embedding needs token ids") }
@@ -229,7 +229,7 @@ public final class LayerStack: Module {
                 out.tokens = nil
                 return out
             })
-        case "bag_of_words":
+        case .bagOfWords:
             let binary = spec.binary ?? false
             return (nil, { v in
                 guard let tokens = v.tokens else { preconditionFailure("LayerStack: bag_of_words needs token ids") }
@@ -246,8 +246,6 @@ public final class LayerStack: Module {
                 out.tokens = nil
                 return out
             })
-        default:
-            preconditionFailure("LayerStack: unknown layer type \(spec.type) (LayerPlan admits none)")
         }
     }
 }
@@ -281,7 +279,7 @@ public final class StackEncoder: Module, ModalityEncoder {
         func stable(_ plan: LayerPlan, _ layers: [String: Module]) -> Int {
             var k = 0
             for step in plan.steps {
-                if step.spec.type == "dropout" { break }
+                if step.spec.type == .dropout { break }
                 if let module = layers[step.key] {
                     if module.namedParameters().contains(where: { $0.tensor.requiresGrad }) { break }
                     if let inner = step.inner, let block = module as? LayerStack, stable(inner, block.layers) < inner.steps.count { break }

@@ -35,7 +35,7 @@ extension ModelConfig {
     /// The layers of `modality`'s encoder: written out in the file, or its preset's. Nil for a
     /// pretrained text encoder, which is not a stack.
     public func layerSpecs(for modality: Modality) throws -> [LayerSpec]? {
-        func L(_ type: String, _ set: (inout LayerSpec) -> Void = { _ in }) -> LayerSpec {
+        func L(_ type: LayerKind, _ set: (inout LayerSpec) -> Void = { _ in }) -> LayerSpec {
             var spec = LayerSpec(type)
             set(&spec)
             return spec
@@ -49,32 +49,32 @@ extension ModelConfig {
                 var specs: [LayerSpec] = []
                 for (i, out) in c.channels.enumerated() {
                     let k = i < c.kernels.count ? c.kernels[i] : 3, s = i < c.strides.count ? c.strides[i] : 1
-                    specs.append(L("conv2d") { $0.channels = out; $0.kernel = [k]; $0.stride = [s]; $0.padding = [k / 2]; $0.bias = c.batchNorm ? false : nil })
-                    if c.batchNorm { specs.append(L("batch_norm")) }
-                    specs.append(L("relu"))
+                    specs.append(L(.conv2d) { $0.channels = out; $0.kernel = [k]; $0.stride = [s]; $0.padding = [k / 2]; $0.bias = c.batchNorm ? false : nil })
+                    if c.batchNorm { specs.append(L(.batchNorm)) }
+                    specs.append(L(.relu))
                     if c.residual {
-                        var block = [L("conv2d") { $0.channels = out; $0.kernel = [3]; $0.padding = [1]; $0.bias = c.batchNorm ? false : nil }]
-                        if c.batchNorm { block.append(L("batch_norm")) }
-                        block.append(L("relu"))
-                        block.append(L("conv2d") { $0.channels = out; $0.kernel = [3]; $0.padding = [1]; $0.bias = c.batchNorm ? false : nil })
-                        if c.batchNorm { block.append(L("batch_norm")) }
-                        specs.append(L("residual") { $0.layers = block })
-                        specs.append(L("relu"))
+                        var block = [L(.conv2d) { $0.channels = out; $0.kernel = [3]; $0.padding = [1]; $0.bias = c.batchNorm ? false : nil }]
+                        if c.batchNorm { block.append(L(.batchNorm)) }
+                        block.append(L(.relu))
+                        block.append(L(.conv2d) { $0.channels = out; $0.kernel = [3]; $0.padding = [1]; $0.bias = c.batchNorm ? false : nil })
+                        if c.batchNorm { block.append(L(.batchNorm)) }
+                        specs.append(L(.residual) { $0.layers = block })
+                        specs.append(L(.relu))
                     }
                     switch c.pooling {
                     case .none: break
-                    case .avg: specs.append(L("avg_pool2d") { $0.kernel = [2] })
-                    case .max: specs.append(L("max_pool2d") { $0.kernel = [2] })
+                    case .avg: specs.append(L(.avgPool2d) { $0.kernel = [2] })
+                    case .max: specs.append(L(.maxPool2d) { $0.kernel = [2] })
                     }
                 }
-                specs.append(c.preset == .cnn ? L("flatten") : L("global_pool"))
-                specs.append(L("linear") { $0.units = c.dim })
-                specs.append(L("relu"))
+                specs.append(c.preset == .cnn ? L(.flatten) : L(.globalPool))
+                specs.append(L(.linear) { $0.units = c.dim })
+                specs.append(L(.relu))
                 return specs
             case .lenet:
-                return [L("conv2d") { $0.channels = 6; $0.kernel = [5]; $0.padding = [2] }, L("relu"), L("max_pool2d") { $0.kernel = [2] },
-                        L("conv2d") { $0.channels = 16; $0.kernel = [5] }, L("relu"), L("max_pool2d") { $0.kernel = [2] },
-                        L("flatten"), L("linear") { $0.units = 120 }, L("relu"), L("linear") { $0.units = c.dim }, L("relu")]
+                return [L(.conv2d) { $0.channels = 6; $0.kernel = [5]; $0.padding = [2] }, L(.relu), L(.maxPool2d) { $0.kernel = [2] },
+                        L(.conv2d) { $0.channels = 16; $0.kernel = [5] }, L(.relu), L(.maxPool2d) { $0.kernel = [2] },
+                        L(.flatten), L(.linear) { $0.units = 120 }, L(.relu), L(.linear) { $0.units = c.dim }, L(.relu)]
             case .efficientnetLite0, .efficientnetLite1, .efficientnetLite2:
                 return EfficientNetLite.layers(c.preset, L)
             }
@@ -85,18 +85,18 @@ extension ModelConfig {
             case .cnn2d, .cnn2dMean:
                 var specs: [LayerSpec] = []
                 for out in c.channels {
-                    specs += [L("conv2d") { $0.channels = out; $0.kernel = [3]; $0.padding = [1] }, L("relu"), L("max_pool2d") { $0.kernel = [2] }]
+                    specs += [L(.conv2d) { $0.channels = out; $0.kernel = [3]; $0.padding = [1] }, L(.relu), L(.maxPool2d) { $0.kernel = [2] }]
                 }
-                specs.append(c.preset == .cnn2d ? L("flatten") : L("global_pool"))
-                return specs + [L("linear") { $0.units = c.dim }, L("relu")]
+                specs.append(c.preset == .cnn2d ? L(.flatten) : L(.globalPool))
+                return specs + [L(.linear) { $0.units = c.dim }, L(.relu)]
             case .cnn1dMean:
                 var specs: [LayerSpec] = []
                 for out in c.channels {
-                    specs += [L("conv1d") { $0.channels = out; $0.kernel = [5]; $0.padding = [2] }, L("relu"), L("max_pool1d") { $0.kernel = [2] }]
+                    specs += [L(.conv1d) { $0.channels = out; $0.kernel = [5]; $0.padding = [2] }, L(.relu), L(.maxPool1d) { $0.kernel = [2] }]
                 }
-                return specs + [L("global_pool"), L("linear") { $0.units = c.dim }, L("relu")]
+                return specs + [L(.globalPool), L(.linear) { $0.units = c.dim }, L(.relu)]
             case .bigru, .bilstm:
-                return [L(c.preset == .bigru ? "gru" : "lstm") { $0.hidden = c.dim; $0.bidirectional = true }]
+                return [L(c.preset == .bigru ? .gru : .lstm) { $0.hidden = c.dim; $0.bidirectional = true }]
             case .speechEmbedding:
                 return SpeechEmbedding.layers(L)
             case .soundEmbedding:
@@ -108,17 +108,17 @@ extension ModelConfig {
             let pool: PoolOp = switch c.pooling { case .max: .max; case .mean: .avg }
             switch c.preset {
             case .embeddingBag:
-                var specs = [L("embedding") { $0.units = c.embeddingDim }, L("global_pool") { $0.op = pool }]
-                if c.embeddingDim != c.dim { specs += [L("linear") { $0.units = c.dim }, L("relu")] }
+                var specs = [L(.embedding) { $0.units = c.embeddingDim }, L(.globalPool) { $0.op = pool }]
+                if c.embeddingDim != c.dim { specs += [L(.linear) { $0.units = c.dim }, L(.relu)] }
                 return specs
             case .bagOfWords:
-                return [L("bag_of_words"), L("linear") { $0.units = c.dim }, L("relu")]
+                return [L(.bagOfWords), L(.linear) { $0.units = c.dim }, L(.relu)]
             case .gru:
-                return [L("embedding") { $0.units = c.embeddingDim }, L("gru") { $0.hidden = c.dim }]
+                return [L(.embedding) { $0.units = c.embeddingDim }, L(.gru) { $0.hidden = c.dim }]
             case .transformer:
-                return [L("embedding") { $0.units = c.dim }, L("positional") { $0.encoding = .learned },
-                        L("transformer") { $0.heads = c.heads; $0.numLayers = c.numLayers; $0.normFirst = true; $0.activation = .gelu },
-                        L("layer_norm"), L("global_pool") { $0.op = pool }]
+                return [L(.embedding) { $0.units = c.dim }, L(.positional) { $0.encoding = .learned },
+                        L(.transformer) { $0.heads = c.heads; $0.numLayers = c.numLayers; $0.normFirst = true; $0.activation = .gelu },
+                        L(.layerNorm), L(.globalPool) { $0.op = pool }]
             case .pretrained: return nil
             }
         }
@@ -191,14 +191,14 @@ public enum EfficientNetLite {
     /// layers named `b<i>_expand`, `b<i>_dw`, `b<i>_project` and their `_bn`), the 1280-wide
     /// head convolution, global average pooling and the reference's dropout. Convolutions have no
     /// bias, pad as TensorFlow's SAME, and every batch norm has eps 1e-3 and momentum 0.01.
-    static func layers(_ preset: ImagePreset, _ L: (String, (inout LayerSpec) -> Void) -> LayerSpec) -> [LayerSpec] {
+    static func layers(_ preset: ImagePreset, _ L: (LayerKind, (inout LayerSpec) -> Void) -> LayerSpec) -> [LayerSpec] {
         let v = variant(preset)
         func conv(_ name: String, _ channels: Int, kernel: Int = 1, stride: Int = 1, groups: Int? = nil) -> LayerSpec {
-            L("conv2d") { $0.name = name; $0.channels = channels; $0.kernel = [kernel]; $0.stride = [stride]
+            L(.conv2d) { $0.name = name; $0.channels = channels; $0.kernel = [kernel]; $0.stride = [stride]
                 $0.samePadding = kernel > 1 || stride > 1; $0.groups = groups; $0.bias = false }
         }
-        func norm(_ name: String) -> LayerSpec { L("batch_norm") { $0.name = name; $0.eps = 1e-3; $0.momentum = 0.01 } }
-        let relu6 = L("relu6") { _ in }
+        func norm(_ name: String) -> LayerSpec { L(.batchNorm) { $0.name = name; $0.eps = 1e-3; $0.momentum = 0.01 } }
+        let relu6 = L(.relu6) { _ in }
         var specs = [conv("stem", 32, kernel: 3, stride: 2), norm("stem_bn"), relu6]
         for (i, block) in blocks(width: v.width, depth: v.depth).enumerated() {
             let skip = block.stride == 1 && block.output == block.input
@@ -207,9 +207,9 @@ public enum EfficientNetLite {
             if block.expand != 1 { body += [conv(prefix + "expand", wide), norm(prefix + "expand_bn"), relu6] }
             body += [conv(prefix + "dw", wide, kernel: block.kernel, stride: block.stride, groups: wide), norm(prefix + "dw_bn"), relu6,
                      conv(prefix + "project", block.output), norm(prefix + "project_bn")]
-            specs += skip ? [L("residual") { $0.name = "b\(i)"; $0.layers = body }] : body
+            specs += skip ? [L(.residual) { $0.name = "b\(i)"; $0.layers = body }] : body
         }
-        return specs + [conv("head", 1280), norm("head_bn"), relu6, L("global_pool") { _ in }, L("dropout") { $0.p = v.dropout }]
+        return specs + [conv("head", 1280), norm("head_bn"), relu6, L(.globalPool) { _ in }, L(.dropout) { $0.p = v.dropout }]
     }
 }
 
@@ -221,21 +221,21 @@ public enum EfficientNetLite {
 /// by one; `global_pool` averages the windows that lie on real audio. Keys match
 /// `scripts/pretrained/convert.py speech-embedding`.
 enum SpeechEmbedding {
-    static func layers(_ L: (String, (inout LayerSpec) -> Void) -> LayerSpec) -> [LayerSpec] {
+    static func layers(_ L: (LayerKind, (inout LayerSpec) -> Void) -> LayerSpec) -> [LayerSpec] {
         func conv(_ i: Int, _ channels: Int, alongMels: Bool, bias: Bool = true) -> LayerSpec {
-            L("conv2d") { $0.name = "conv\(i)"; $0.channels = channels; $0.kernel = alongMels ? [3, 1] : [1, 3]
+            L(.conv2d) { $0.name = "conv\(i)"; $0.channels = channels; $0.kernel = alongMels ? [3, 1] : [1, 3]
                 $0.padding = alongMels ? [1, 0] : [0]; $0.bias = bias ? nil : false }
         }
-        let act = [L("leaky_relu") { $0.slope = 0.2 }, L("clamp") { $0.lower = -0.4 }]
-        var specs = [L("conv2d") { $0.name = "conv0"; $0.channels = 24; $0.kernel = [3]; $0.padding = [1, 0]; $0.bias = false },
-                     L("relu") { _ in }, L("batch_norm") { $0.name = "bn0"; $0.eps = 1e-3; $0.momentum = 0.01 }] + act
+        let act = [L(.leakyRelu) { $0.slope = 0.2 }, L(.clamp) { $0.lower = -0.4 }]
+        var specs = [L(.conv2d) { $0.name = "conv0"; $0.channels = 24; $0.kernel = [3]; $0.padding = [1, 0]; $0.bias = false },
+                     L(.relu) { _ in }, L(.batchNorm) { $0.name = "bn0"; $0.eps = 1e-3; $0.momentum = 0.01 }] + act
         // (output channels, pooling after the stage: kernel over mels × frames)
         let stages: [(Int, [Int]?)] = [(24, [2, 2]), (48, nil), (48, [2, 1]), (72, nil), (72, [2, 2]), (96, nil), (96, [2, 1]), (96, nil), (96, [2, 2])]
         for (stage, (channels, pool)) in stages.enumerated() {
             specs += [conv(2 * stage + 1, channels, alongMels: true)] + act + [conv(2 * stage + 2, channels, alongMels: false)] + act
-            if let pool { specs.append(L("max_pool2d") { $0.kernel = pool; $0.stride = pool }) }
+            if let pool { specs.append(L(.maxPool2d) { $0.kernel = pool; $0.stride = pool }) }
         }
-        return specs + [conv(19, 96, alongMels: false, bias: false), L("global_pool") { _ in }]
+        return specs + [conv(19, 96, alongMels: false, bias: false), L(.globalPool) { _ in }]
     }
 }
 
@@ -248,16 +248,16 @@ enum SpeechEmbedding {
 /// 100-frame block. Its kernels run over (frames, mels); `scripts/pretrained/convert.py
 /// sound-embedding` swaps their two axes, which leaves the network the same.
 enum SoundEmbedding {
-    static func layers(_ L: (String, (inout LayerSpec) -> Void) -> LayerSpec) -> [LayerSpec] {
+    static func layers(_ L: (LayerKind, (inout LayerSpec) -> Void) -> LayerSpec) -> [LayerSpec] {
         var specs: [LayerSpec] = []
         for (block, channels) in [64, 128, 256, 512].enumerated() {
             for conv in 1...2 {
                 let name = "block\(block + 1)_conv\(conv)"
-                specs += [L("conv2d") { $0.name = name; $0.channels = channels; $0.kernel = [3]; $0.padding = [1]; $0.bias = false },
-                          L("batch_norm") { $0.name = "block\(block + 1)_bn\(conv)" }, L("relu") { _ in }]
+                specs += [L(.conv2d) { $0.name = name; $0.channels = channels; $0.kernel = [3]; $0.padding = [1]; $0.bias = false },
+                          L(.batchNorm) { $0.name = "block\(block + 1)_bn\(conv)" }, L(.relu) { _ in }]
             }
-            if block < 3 { specs.append(L("max_pool2d") { $0.kernel = [2] }) }
+            if block < 3 { specs.append(L(.maxPool2d) { $0.kernel = [2] }) }
         }
-        return specs + [L("global_pool") { $0.rows = .avg; $0.op = .max; $0.masked = false }]
+        return specs + [L(.globalPool) { $0.rows = .avg; $0.op = .max; $0.masked = false }]
     }
 }
