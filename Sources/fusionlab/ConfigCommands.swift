@@ -35,12 +35,12 @@ struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check an experiment file (extends, --set, keys, types, ranges, layer shapes, memory, files named) without running it.")
     @Argument(help: "Experiment file.", completion: .file(extensions: ["json"])) var experiment: String
-    @Option(name: .customLong("set"), help: "Override a key: --set training.epochs=5 (repeatable).") var overrides: [String] = []
+    @OptionGroup var settings: OverrideOptions
     @Flag(help: "Print the resolved experiment: every key after extends, --set and the defaults.") var print = false
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let loaded = try reportingErrors { try ConfigLoader.load(experiment, overrides: overrides) }
+        let loaded = try reportingErrors { try ConfigLoader.load(experiment, overrides: settings.overrides) }
         let missing = ConfigValidation.checkFiles(loaded.config)
         guard missing.isEmpty else {
             for issue in missing { FileHandle.standardError.write(Data("error: \(experiment): \(issue.path): \(issue.message)\n".utf8)) }

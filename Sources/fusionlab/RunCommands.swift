@@ -19,10 +19,17 @@ struct OutputOptions: ParsableArguments {
     }
 }
 
+/// `--set key.path=value`, the one declaration of it every command that reads an experiment shares.
+struct OverrideOptions: ParsableArguments {
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a key of the experiment: --set training.epochs=5 (repeatable).",
+                                                         valueName: "key.path=value"))
+    var overrides: [String] = []
+}
+
 /// Options every command that runs experiments shares.
 struct RunOptions: ParsableArguments {
-    @Option(name: .customLong("set"), help: "Override a key of the experiment: --set training.epochs=5 (repeatable).")
-    var overrides: [String] = []
+    @OptionGroup var settings: OverrideOptions
+    var overrides: [String] { settings.overrides }
     @Option(help: "Folder that receives run directories.", completion: .directory) var runs = "runs"
     @Option(help: ArgumentHelp("Folder for the preprocessed-feature cache (same as --set dataset.cache_dir=…; "
                                + "else $FUSIONLAB_CACHE_DIR, the dataset folder, or ~/.cache/fusionlab when that is read-only).",

@@ -226,7 +226,7 @@ struct ExportFeatures: ParsableCommand {
         abstract: "Write each split's preprocessed features (safetensors) and features.json, for a PyTorch twin on the same numbers.")
     @Argument(help: "A run directory (its vocabulary and splits) or an experiment file.", completion: .file()) var source: String
     @Option(name: .shortAndLong, help: "Output folder (default: <run dir>/features, or features/<experiment name>).", completion: .directory) var output: String?
-    @Option(name: .customLong("set"), help: "Override a key of an experiment file (repeatable).") var overrides: [String] = []
+    @OptionGroup var settings: OverrideOptions
     @OptionGroup var outputOptions: OutputOptions
 
     func run() throws {
@@ -241,7 +241,7 @@ struct ExportFeatures: ParsableCommand {
                 let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, reuseVocabulary: true, log: progress.log)
                 return try FeatureExport.write(data, to: output ?? source + "/features")
             }
-            let config = try ConfigLoader.load(source, overrides: overrides).config
+            let config = try ConfigLoader.load(source, overrides: settings.overrides).config
             Threading.setThreads(config.training.threads)
             let folder = output ?? "features/\(config.name)"
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

@@ -20,7 +20,7 @@ struct Update: ParsableCommand {
     @Option(help: "Seed (default: the parent's).") var seed: UInt64?
     @Flag(help: "Train from scratch on the new data and all of the parent's (the joint baseline an update is measured against).") var fromScratch = false
     @Option(help: "Runs folder.", completion: .directory) var runs = "runs"
-    @Option(name: .customLong("set"), help: "Override a key of the updated experiment (repeatable), e.g. training.lr=0.003.") var overrides: [String] = []
+    @OptionGroup var settings: OverrideOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
@@ -32,7 +32,7 @@ struct Update: ParsableCommand {
         options.seed = seed
         options.fromScratch = fromScratch
         options.runsRoot = runs
-        options.overrides = overrides
+        options.overrides = settings.overrides
         let progress = output.progress()
         let outcome = try reportingErrors { try ContinualUpdate.run(parent: parent, options: options, progress: progress) }
         print(String(format: "parent's test split: parent %.4f, updated %.4f (forgetting %+.4f); new test split: %.4f",
