@@ -4,8 +4,10 @@
 //   RunDirectory            the run folder: config.resolved.json, history.csv, checkpoints/, events/;
 //   RunManifest             manifest.json typed (RunStatus, RunFile names), old manifests still read
 //   ExperimentData          the dataset, feature caches, tokenizer and loaders a run trains on
-//   Trainer(+Support)       the epoch loop: steps (one process or data-parallel), validation, early
-//                           stopping, checkpoints, TensorBoard events, evaluation and predictions
+//   Trainer                 `fit`: a short loop over the epochs; evaluation and predictions
+//   TrainingSteps           the step runners: one process, or data-parallel (all-reduce in TrainerSupport)
+//   TrainerEpoch            an epoch's start, batches, record and files; the test of the best weights
+//   BestSelection           which epoch is kept, and the patience early stopping reads
 //   FrozenPrefixCache       a frozen encoder prefix computed once per sample
 //   Transfer                init_from, freezing by pattern, LR multipliers, gradual unfreezing
 //   Distillation            teacher targets from finished runs

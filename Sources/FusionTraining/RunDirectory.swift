@@ -144,7 +144,7 @@ public struct EpochRecord: Equatable {
             .joined(separator: ",")
     }
 
-    init(epoch: Int, trainLoss: Double, trainAccuracy: Double, valLoss: Double, valAccuracy: Double, valF1Macro: Double,
+    package init(epoch: Int, trainLoss: Double, trainAccuracy: Double, valLoss: Double, valAccuracy: Double, valF1Macro: Double,
          lrScale: Double, seconds: Double) {
         (self.epoch, self.trainLoss, self.trainAccuracy, self.valLoss, self.valAccuracy) = (epoch, trainLoss, trainAccuracy, valLoss, valAccuracy)
         (self.valF1Macro, self.lrScale, self.seconds) = (valF1Macro, lrScale, seconds)

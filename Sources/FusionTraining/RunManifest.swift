@@ -198,7 +198,9 @@ final class InterruptWatch {
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
                 try? run.setStatus(.interrupted, error: sig == SIGINT ? "interrupted by SIGINT" : "interrupted by SIGTERM")
-                exit(128 + sig)
+                // _exit, not exit: the training thread is still running, and exit's handlers
+                // would tear down what it uses under it.
+                _exit(128 + sig)
             }
             source.resume()
             sources.append(source)

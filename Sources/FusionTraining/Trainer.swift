@@ -62,6 +62,8 @@ public final class Trainer {
     public var pruner: MagnitudePruner?
     /// The image and audio encoders' frozen prefix outputs, while `fit` runs.
     var prefixCaches: [FrozenPrefixCache] = []
+    /// CPU seconds the process used in the last epoch's training.
+    var cpuSecondsOfEpoch = 0.0
     /// The checkpoint `transfer.init_from` resolved to, recorded in checkpoints that leave frozen weights out.
     let initialisedFrom: String?
 
@@ -136,39 +138,13 @@ public final class Trainer {
     public func fit(resumed: ResumeState? = nil) throws -> RunResult {
         let t = config.training
         let train = try data.loader(.train)
-        let hasVal = data.caches[.val] != nil
-        let metric = t.earlyStopping.metric, metricName = metric.rawValue
-        // Without a validation split the training loss selects (lower is better).
-        let lowerIsBetter = metric.lowerIsBetter || !hasVal
+        var selection = BestSelection(t.earlyStopping, hasValidation: data.caches[.val] != nil, resumed: resumed)
         var history = resumed?.history ?? []
-        var best = resumed?.bestValue ?? (lowerIsBetter ? Double.infinity : -Double.infinity)
-        var bestEpoch = resumed?.bestEpoch ?? 0
-        var sinceBest = resumed?.epochsSinceBest ?? 0
         var trainSeconds = resumed?.trainSeconds ?? 0
-        // Data parallel under mpirun: every rank computes its slice of each global batch, the
-        // gradients are summed across ranks, and every rank takes the same step. Only rank 0
-        // writes files; the others keep the best weights in memory for the test.
-        let parallel = Distributed.splitsBatches
-        let writes = Distributed.isWriter
-        if parallel {
-            guard t.batchSize >= Distributed.size else {
-                throw ExperimentError("training.batch_size \(t.batchSize) is smaller than the \(Distributed.size) ranks; each rank needs samples of every batch")
-            }
-            train.shard = (Distributed.rank, Distributed.size)
-            // Every rank's slice of the last, short batch must be trainable on its own.
-            let last = train.batchIndices(epoch: 1).last?.count ?? t.batchSize
-            let smallest = last / Distributed.size
-            if smallest < 2 && model.namedModules().contains(where: { $0.module is BatchNorm }) {
-                throw ExperimentError("training.batch_size: the last batch of each epoch has \(last) samples, so a rank gets \(smallest) and "
-                    + "batch_norm needs at least 2; set training.drop_last: true or a batch size that divides the training split differently")
-            }
-            for (_, tensor) in model.stateDict() { Distributed.broadcast(tensor.data, count: tensor.count) }
-            Distributed.resetCollectiveClock()
-        }
+        // Only rank 0 writes files; the other ranks keep the best weights in memory for the test.
+        let steps: StepRunner = Distributed.splitsBatches ? try DataParallelSteps(self, loader: train) : SingleProcessSteps(self)
+        let events = Distributed.isWriter ? try TensorBoardWriter(directory: run.file(RunFile.events)) : nil
         var bestState: [String: Tensor] = [:]
-        var optimizerSteps = 0
-        var rankZeroScore: Double?
-        let events = writes ? try TensorBoardWriter(directory: run.path + "/events") : nil
         let startEpoch = (resumed?.epoch ?? 0) + 1
         if startEpoch > 1 { progress.log("resuming after epoch \(startEpoch - 1)") }
         // Patterns unfrozen in earlier epochs stay unfrozen after a resume.
@@ -178,200 +154,42 @@ public final class Trainer {
         prefixCaches = FrozenPrefixCache.caches(model: model, config: config)
         for cache in prefixCaches { if let line = try cache.refresh(data: data) { progress.log(line) } }
         defer { prefixCaches.forEach { $0.detach() }; prefixCaches = [] }
-        var epoch = startEpoch
         pruner?.start()
+        var epoch = startEpoch
         while epoch <= t.epochs {
-            for step in config.transfer.unfreeze where step.epoch == epoch {
-                let keys = model.unfreeze(step.patterns)
-                progress.log("epoch \(epoch): unfroze \(keys.count) parameter tensors matching \(step.patterns)")
-                for cache in prefixCaches { if let line = try cache.refresh(data: data) { progress.log("epoch \(epoch): " + line) } }
-            }
+            try unfreeze(atEpoch: epoch)
             let started = Date()
             // The last epoch is always at the final sparsity, so it can be the best.
             if epoch == t.epochs { pruner?.finishRamp() }
-            model.train()
-            var dropoutSeeds = SeededGenerator.derived(seed: config.seed, stream: "dropout-\(epoch)")
-            // Each rank draws its own dropout masks (rank 0 those of a single process).
-            model.reseedAll(dropoutSeeds.next() &+ UInt64(Distributed.rank) &* 0x9E37_79B9_7F4A_7C15)
-            let scale = scheduleMultiplier(epoch - 1)
-            optimizer.learningRateScale = scale
-            var lossSum = 0.0, correct = 0, seen = 0, batchIndex = 0, skipped = 0
-            let batches = train.batchCount
-            progress.startEpoch(epoch, of: t.epochs, batches: batches)
-            optimizer.zeroGrad()
-            let globalSizes = parallel ? train.batchIndices(epoch: epoch).map(\.count) : []
-            var pending = StepStatistics()
-            let cpuAtStart = processCPUSeconds()
-            var dataSeconds = 0.0
-            let batchesOfEpoch = train.epoch(epoch).makeIterator()
-            while true {
-                let waited = Date()
-                guard let clean = batchesOfEpoch.next() else { break }
-                batchIndex += 1
-                let noisy = try noise?.apply(clean, epoch: epoch, batch: batchIndex) ?? clean
-                let b = prefixCaches.reduce(noisy) { $1.apply($0) }
-                dataSeconds += Date().timeIntervalSince(waited)
-                if parallel {
-                    // This rank's share of the global batch's mean loss (the sum over ranks is that
-                    // mean); an empty slice of a short batch still joins the step's all-reduce.
-                    if b.size > 0 {
-                        let (logits, loss) = try forward(b)
-                        let finite = loss.item.isFinite
-                        let share = Float(b.size) / Float(max(globalSizes[batchIndex - 1], 1)) / Float(t.gradAccumulation)
-                        if finite { (loss * share).backward() }
-                        pending.add(loss: finite ? Double(loss.item) * Double(b.size) : 0,
-                                    correct: zip(logits.argmax(axis: 1), b.labels).filter { $0 == $1 }.count, seen: b.size, finite: finite)
-                    }
-                    guard batchIndex % t.gradAccumulation == 0 || batchIndex == batches else { continue }
-                    let step = allReduceStep(pending)
-                    pending = StepStatistics()
-                    if step.nonFinite > 0 || !gradientsAreFinite() {
-                        if t.nonFinite == .skip { skipped += 1; optimizer.zeroGrad(); continue }
-                        throw ExperimentError("training diverged at epoch \(epoch), step \(batchIndex): the loss or a gradient is not finite on "
-                            + "\(step.nonFinite > 0 ? "\(Int(step.nonFinite)) rank(s)" : "the summed gradients") "
-                            + "(lower training.lr, set training.grad_clip, or training.non_finite: \"skip\" to drop such batches)")
-                    }
-                    applyStep()
-                    optimizerSteps += 1
-                    pruner?.advance()
-                    lossSum += step.loss
-                    correct += Int(step.correct)
-                    seen += Int(step.seen)
-                    try events?.scalar("train/step_loss", Float(step.loss / max(step.seen, 1)), step: (epoch - 1) * batches + batchIndex)
-                    progress.batch(batchIndex, loss: lossSum / Double(max(seen, 1)), samples: seen, since: started)
-                    continue
-                }
-                let (logits, loss) = try forward(b)
-                guard loss.item.isFinite else {
-                    if t.nonFinite == .skip { skipped += 1; optimizer.zeroGrad(); continue }
-                    throw ExperimentError("training diverged at epoch \(epoch), step \(batchIndex): the loss is \(loss.item) "
-                        + "(lower training.lr, set training.grad_clip, or training.non_finite: \"skip\" to drop such batches)")
-                }
-                (t.gradAccumulation > 1 ? loss / Float(t.gradAccumulation) : loss).backward()
-                if batchIndex % t.gradAccumulation == 0 || batchIndex == batches {
-                    guard gradientsAreFinite() else {
-                        if t.nonFinite == .skip { skipped += 1; optimizer.zeroGrad(); continue }
-                        throw ExperimentError("training diverged at epoch \(epoch), step \(batchIndex): a gradient is not finite "
-                            + "(lower training.lr, set training.grad_clip, or training.non_finite: \"skip\" to drop such batches)")
-                    }
-                    applyStep()
-                    pruner?.advance()
-                }
-                lossSum += Double(loss.item) * Double(b.size)
-                correct += zip(logits.argmax(axis: 1), b.labels).filter { $0 == $1 }.count
-                seen += b.size
-                try events?.scalar("train/step_loss", loss.item, step: (epoch - 1) * batches + batchIndex)
-                progress.batch(batchIndex, loss: lossSum / Double(max(seen, 1)), samples: seen, since: started)
-            }
+            let scale = beginEpoch(epoch)
+            let totals = try trainEpoch(epoch, loader: train, steps: steps, noise: noise, events: events, started: started)
             let epochTrainSeconds = Date().timeIntervalSince(started)
-            let cpuPercent = 100 * (processCPUSeconds() - cpuAtStart) / max(epochTrainSeconds, 1e-9)
             trainSeconds += epochTrainSeconds
-            if skipped > 0 { progress.log("epoch \(epoch): skipped \(skipped) batch update(s) with a non-finite loss or gradient") }
-            guard seen > 0 else { throw ExperimentError("training diverged at epoch \(epoch): every batch had a non-finite loss") }
-            let val = hasVal ? try evaluate(.val) : nil
-            var record = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(seen, 1)),
-                                     valLoss: val?.loss ?? .nan, valAccuracy: val?.metrics.accuracy ?? .nan,
-                                     valF1Macro: val?.metrics.f1Macro ?? .nan, lrScale: Double(scale),
-                                     seconds: Date().timeIntervalSince(started))
-            record.samplesPerSecond = Double(seen) / max(epochTrainSeconds, 1e-9)
-            record.cpuPercent = cpuPercent
-            record.peakRSSMiB = peakResidentMiB()
-            record.dataSeconds = dataSeconds
-            record.computeSeconds = epochTrainSeconds - dataSeconds
+            let val = selection.hasValidation ? try evaluate(.val) : nil
+            var record = epochRecord(epoch, totals: totals, val: val, scale: scale, started: started, trainSeconds: epochTrainSeconds)
+            var score = selection.score(val, record: record)
             // Data parallel: rank 0's validation decides for every rank (BatchNorm statistics are
             // per rank, so the ranks' own validation passes may differ slightly).
-            if parallel {
-                var decided = [record.valLoss, record.valAccuracy, record.valF1Macro,
-                               val.map { metric == .loss ? $0.loss : ($0.metrics.value(named: metricName) ?? $0.metrics.accuracy) } ?? record.trainLoss]
-                Distributed.broadcast(&decided)
-                (record.valLoss, record.valAccuracy, record.valF1Macro) = (decided[0], decided[1], decided[2])
-                rankZeroScore = decided[3]
-            }
+            if Distributed.splitsBatches { score = broadcastDecision(&record, score: score) }
             history.append(record)
-            let score = rankZeroScore ?? (val.map { metric == .loss ? $0.loss : ($0.metrics.value(named: metricName) ?? $0.metrics.accuracy) } ?? record.trainLoss)
-            let bestLoss = bestEpoch >= 1 && bestEpoch <= history.count ? history[bestEpoch - 1].valLoss : .infinity
-            let (replaces, improved) = EpochSelection(lowerIsBetter: lowerIsBetter, minDelta: t.earlyStopping.minDelta)
-                .compare(score: score, valLoss: record.valLoss, best: best, bestLoss: bestLoss)
-            if pruner?.reachedFinal ?? true, replaces || bestEpoch == 0 {
-                if improved || bestEpoch == 0 { best = score }
-                bestEpoch = epoch; sinceBest = 0
-                if writes {
-                    try RunWeights.save(model, to: run.bestCheckpoint, metadata: weightMetadata(["epoch": "\(epoch)", "\(metricName)": "\(score)"]),
-                                        saveFrozen: t.saveFrozen)
+            if selection.consider(epoch: epoch, score: score, history: history, eligible: pruner?.reachedFinal ?? true) {
+                if Distributed.isWriter {
+                    try RunWeights.save(model, to: run.bestCheckpoint,
+                                        metadata: weightMetadata(["epoch": "\(epoch)", "\(selection.metric.rawValue)": "\(score)"]), saveFrozen: t.saveFrozen)
                 } else {
                     bestState = Dictionary(uniqueKeysWithValues: model.stateDict().map { ($0.key, Tensor($0.tensor.scalars, shape: $0.tensor.shape)) })
                 }
-            } else {
-                sinceBest += 1
             }
-            var scalars = [("train/loss", record.trainLoss), ("train/accuracy", record.trainAccuracy), ("val/loss", record.valLoss),
-                           ("val/accuracy", record.valAccuracy), ("val/f1_macro", record.valF1Macro), ("lr_scale", record.lrScale),
-                           ("machine/samples_per_second", record.samplesPerSecond), ("machine/cpu_percent", record.cpuPercent),
-                           ("machine/peak_rss_mib", record.peakRSSMiB), ("machine/data_seconds", record.dataSeconds),
-                           ("machine/compute_seconds", record.computeSeconds)]
-            // The learning rate each parameter group actually used.
-            for group in optimizer.groups { scalars.append(("lr/\(group.name)", Double(group.learningRate * scale))) }
-            for (tag, value) in scalars where !value.isNaN {
-                try events?.scalar(tag, Float(value), step: epoch)
-            }
-            if writes {
-                try events?.flush()
-                try run.writeHistory(history)
-                if t.save != .best {
-                    try RunWeights.save(model, to: run.lastCheckpoint, metadata: weightMetadata(["epoch": "\(epoch)"]), saveFrozen: t.saveFrozen)
-                }
-                if t.save == .all {
-                    try RunWeights.save(model, to: run.checkpoints + "/epoch-\(epoch).safetensors", metadata: weightMetadata(["epoch": "\(epoch)"]),
-                                        saveFrozen: t.saveFrozen)
-                }
-                try ResumeState(epoch: epoch, history: history, bestValue: best, bestEpoch: bestEpoch, epochsSinceBest: sinceBest,
-                                trainSeconds: trainSeconds).save(model: model, optimizer: optimizer, to: run.resumeState)
-            }
-            progress.endEpoch(record, metricName: metricName, best: bestEpoch == epoch)
-            if t.earlyStopping.patience > 0 && sinceBest >= t.earlyStopping.patience {
-                progress.log("early stopping: no \(metricName) improvement for \(sinceBest) epochs (best epoch \(bestEpoch))")
+            try writeEpoch(record, history: history, selection: selection, trainSeconds: trainSeconds, events: events)
+            progress.endEpoch(record, metricName: selection.metric.rawValue, best: selection.bestEpoch == epoch)
+            if t.earlyStopping.patience > 0 && selection.sinceBest >= t.earlyStopping.patience {
+                progress.log("early stopping: no \(selection.metric.rawValue) improvement for \(selection.sinceBest) epochs (best epoch \(selection.bestEpoch))")
                 break
             }
             epoch += 1
         }
-        // Test the best weights, through the whole encoder again.
-        prefixCaches.forEach { $0.detach() }
-        prefixCaches = []
-        if writes { try RunWeights.load(model, from: run.bestCheckpoint) } else if !bestState.isEmpty { try model.load(bestState, source: "best epoch") }
-        let test = try evaluate(data.caches[.test] != nil ? .test : (hasVal ? .val : .train))
-        for (tag, value) in [("test/accuracy", test.metrics.accuracy), ("test/f1_macro", test.metrics.f1Macro), ("test/loss", test.loss)] where value.isFinite {
-            try events?.scalar(tag, Float(value), step: bestEpoch)
-        }
-        try events?.close()
-        if parallel {
-            // What the all-reduce cost: the cost model's inputs (Benchmarks/README.md).
-            let trainable = parameters.filter(\.requiresGrad)
-            let bytes = 4 * (trainable.reduce(0) { $0 + $1.count } + trainable.count + 4)
-            let steps = max(optimizerSteps, 1)
-            progress.log(String(format: "all-reduce: %.3f s in %d steps (%.2f ms a step) of %d bytes each, %d ranks",
-                                Distributed.collectiveSeconds, steps, 1000 * Distributed.collectiveSeconds / Double(steps), bytes, Distributed.size))
-            if writes {
-                try run.updateManifest { $0.allreduce = .init(seconds: Distributed.collectiveSeconds, steps: steps, bytesPerStep: bytes, worldSize: Distributed.size) }
-            }
-        }
-        guard writes else {
-            return RunResult(directory: run.path, test: test.metrics, bestValidation: best, bestEpoch: bestEpoch,
-                             parameters: model.parameterCount, trainSeconds: trainSeconds, history: history)
-        }
-
-        let testedSplit: Split = data.caches[.test] != nil ? .test : (hasVal ? .val : .train)
-        var report = (try JSONSerialization.jsonObject(with: try test.metrics.jsonData()) as? [String: Any]) ?? [:]
-        report["evaluated_split"] = testedSplit.rawValue
-        report["selection"] = ["metric": hasVal ? metricName : "train_loss", "split": hasVal ? "val" : "train", "epoch": bestEpoch,
-                               "value": best,
-                               "rule": "best \(hasVal ? metricName : "train_loss"); ties go to the lower validation loss, then the later epoch"]
-        try writeFileAtomically(try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys]),
-                                to: run.path + "/metrics.json")
-        try writePredictions(test, to: run.path + "/predictions.csv", classNames: data.classNames)
-        // training.save "best": the finished run keeps its best weights only.
-        if t.save == .best { try? FileManager.default.removeItem(atPath: run.resumeState) }
-        return RunResult(directory: run.path, test: test.metrics, bestValidation: best, bestEpoch: bestEpoch,
-                         parameters: model.parameterCount, trainSeconds: trainSeconds, history: history)
+        return try finishRun(selection: selection, bestState: bestState, history: history, trainSeconds: trainSeconds, events: events,
+                             optimizerSteps: (steps as? DataParallelSteps)?.optimizerSteps)
     }
 
     /// Whether every collected gradient is finite.

@@ -139,6 +139,29 @@ final class LayerStackConfigTests: XCTestCase {
 
 /// The best-epoch rule.
 final class EpochSelectionTests: XCTestCase {
+    /// The trainer's best-epoch hook alone: improvements, ties to the lower validation loss,
+    /// epochs that pruning makes ineligible, and the patience count early stopping reads.
+    func testBestSelectionKeepsTheBestEligibleEpochAndCountsPatience() {
+        var early = EarlyStoppingConfig()
+        early.metric = .accuracy
+        var selection = BestSelection(early, hasValidation: true, resumed: nil)
+        var history: [EpochRecord] = []
+        func epoch(_ n: Int, accuracy: Double, valLoss: Double, eligible: Bool = true) -> Bool {
+            history.append(EpochRecord(epoch: n, trainLoss: 1, trainAccuracy: 0.5, valLoss: valLoss, valAccuracy: accuracy, valF1Macro: accuracy,
+                                       lrScale: 1, seconds: 1))
+            return selection.consider(epoch: n, score: accuracy, history: history, eligible: eligible)
+        }
+        XCTAssertTrue(epoch(1, accuracy: 0.6, valLoss: 0.9))
+        XCTAssertFalse(epoch(2, accuracy: 0.9, valLoss: 0.5, eligible: false), "pruning not at its final sparsity yet")
+        XCTAssertEqual(selection.sinceBest, 1)
+        XCTAssertTrue(epoch(3, accuracy: 0.8, valLoss: 0.7))
+        XCTAssertTrue(epoch(4, accuracy: 0.8, valLoss: 0.6), "a tie with a lower validation loss replaces the best")
+        XCTAssertFalse(epoch(5, accuracy: 0.8, valLoss: 0.65), "a tie with a higher validation loss does not")
+        XCTAssertFalse(epoch(6, accuracy: .nan, valLoss: .nan))
+        XCTAssertEqual([selection.bestEpoch, selection.sinceBest], [4, 2])
+        XCTAssertEqual(selection.best, 0.8)
+    }
+
     func testTiesGoToTheLowerValidationLossThenTheLaterEpoch() {
         let accuracy = EpochSelection(lowerIsBetter: false, minDelta: 0)
         XCTAssertEqual(accuracy.compare(score: 0.9, valLoss: 0.5, best: 0.8, bestLoss: 0.1).replaces, true, "a better score wins")
