@@ -55,7 +55,7 @@ let package = Package(
         // int8 inference kernels on oneDNN (the library PyTorch's x86 quantized backend uses)
         .target(name: "FusionInt8", dependencies: ["FusionTensor", "CDNNL"]),
         .target(name: "FusionNN", dependencies: ["FusionTensor", "FusionInt8"]),
-        .target(name: "FusionOptim", dependencies: ["FusionTensor", "FusionNN"]),
+        .target(name: "FusionOptim", dependencies: ["FusionTensor"]),
 
         // Open MPI: who this process is in an mpirun job, and the collectives
         .target(name: "FusionMPI", dependencies: ["CMPI"]),
@@ -73,7 +73,7 @@ let package = Package(
         .target(name: "FusionModels", dependencies: ["FusionCore", "FusionTensor", "FusionNN"]),
 
         // MARK: - Reports: metrics, comparison tables, notebooks, SVG, TensorBoard
-        .target(name: "FusionReports", dependencies: ["FusionTensor"]),
+        .target(name: "FusionReports", dependencies: ["FusionCore"]),
 
         // MARK: - Experiments
         // The experiment format: typed configuration, loader, schema, validation. Knows no trainer.

@@ -1,3 +1,4 @@
+import FusionCore
 import FusionReports
 import FusionConfig
 import FusionDeploy

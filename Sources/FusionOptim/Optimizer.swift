@@ -1,4 +1,3 @@
-import FusionNN
 import FusionTensor
 
 /// Parameters that share a learning rate and weight decay.

@@ -1,3 +1,4 @@
+import FusionCore
 import Foundation
 
 /// One finished run of a comparison, as its report reads it.

@@ -1,3 +1,4 @@
+import FusionCore
 import Foundation
 
 /// Precision, recall, F1 and support of one class, one-vs-rest.

@@ -1,3 +1,4 @@
+import FusionCore
 import Foundation
 
 /// Everything a notebook about one run needs.

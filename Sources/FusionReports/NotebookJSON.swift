@@ -1,3 +1,4 @@
+import FusionCore
 import Foundation
 
 /// Serialises JSON objects the way Jupyter saves notebooks — Python's

@@ -1,3 +1,4 @@
+import FusionCore
 import Foundation
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+import FusionCore
 import ArgumentParser
 import Foundation
 import FusionExperiments
