@@ -160,5 +160,5 @@ let package = Package(
         .testTarget(name: "FusionDataTests", dependencies: ["FusionData", "FusionTensor"],
                     resources: [.copy("Golden")]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -45,9 +45,11 @@ enum FeatureCacheBuilder {
                     presence.withUnsafeMutableBufferPointer { presenceBuffer in
                         errors.withUnsafeMutableBufferPointer { errorBuffer in
                         validFrames.withUnsafeMutableBufferPointer { framesBuffer in
-                            let (img, aud, txt, pre, err) = (imageBuffer.baseAddress, audioBuffer.baseAddress, textBuffer.baseAddress,
-                                                             presenceBuffer.baseAddress, errorBuffer.baseAddress)
-                            let valid = framesBuffer.baseAddress
+                            // Each sample's rows are written by one worker only; concurrentPerform waits for all.
+                            nonisolated(unsafe) let img = imageBuffer.baseAddress, aud = audioBuffer.baseAddress
+                            nonisolated(unsafe) let txt = textBuffer.baseAddress, pre = presenceBuffer.baseAddress
+                            nonisolated(unsafe) let err = errorBuffer.baseAddress, valid = framesBuffer.baseAddress
+                            let reuse = reuse
                             DispatchQueue.concurrentPerform(iterations: chunks) { c in
                                 let extractor = settings.audio.flatMap { try? MFCC($0.mfcc) }
                                 for i in (n * c / chunks)..<(n * (c + 1) / chunks) {

@@ -1,5 +1,6 @@
 import CMPI
 import Foundation
+import Synchronization
 
 /// The processes of an Open MPI job (`mpirun -np N fusionlab …`): who this process is, and the
 /// collectives that data-parallel training and job-parallel comparisons use.
@@ -10,18 +11,28 @@ import Foundation
 /// communication error; a rank that fails otherwise exits without finalising MPI, which makes
 /// mpirun end the others, so no rank waits forever (`abort` ends the job at once explicitly).
 public enum Distributed {
-    /// This process's rank, and the number of processes.
-    public private(set) static var rank = 0, size = 1
+    private static let lock = Mutex(State())
+    private static var state: State { lock.withLock { $0 } }
+    struct State: Sendable {
+        var rank = 0, size = 1, started = false, dataParallel = true, collectiveSeconds = 0.0
+    }
+    /// This process's rank.
+    public static var rank: Int { state.rank }
+    /// The number of processes.
+    public static var size: Int { state.size }
     /// Whether MPI was initialised.
-    public private(set) static var started = false
+    public static var started: Bool { state.started }
     /// Whether training splits each batch across the ranks (on by default; job-parallel
     /// comparisons turn it off so that each rank trains whole runs alone).
-    public static var dataParallel = true
+    public static var dataParallel: Bool {
+        get { state.dataParallel }
+        set { lock.withLock { $0.dataParallel = newValue } }
+    }
     /// Seconds spent inside collectives since start (all-reduce, broadcast, barrier).
-    public private(set) static var collectiveSeconds = 0.0
+    public static var collectiveSeconds: Double { state.collectiveSeconds }
 
     /// Restarts the `collectiveSeconds` clock.
-    public static func resetCollectiveClock() { collectiveSeconds = 0 }
+    public static func resetCollectiveClock() { lock.withLock { $0.collectiveSeconds = 0 } }
 
     /// Whether Open MPI started this process (mpirun sets the world size in its environment).
     public static var launchedByMPI: Bool {
@@ -40,9 +51,8 @@ public enum Distributed {
                 exit(1)
             }
         }
-        rank = Int(fusionlab_mpi_rank())
-        size = Int(fusionlab_mpi_size())
-        started = true
+        let (r, n) = (Int(fusionlab_mpi_rank()), Int(fusionlab_mpi_size()))
+        lock.withLock { $0.rank = r; $0.size = n; $0.started = true }
     }
 
     /// Finalises MPI (idempotent).
@@ -60,7 +70,7 @@ public enum Distributed {
 
     private static func timed<T>(_ body: () -> T) -> T {
         let start = fusionlab_mpi_wtime()
-        defer { collectiveSeconds += fusionlab_mpi_wtime() - start }
+        defer { let spent = fusionlab_mpi_wtime() - start; lock.withLock { $0.collectiveSeconds += spent } }
         return body()
     }
 

@@ -376,7 +376,9 @@ public final class MFCC {
                 withExtendedLifetime(features) { (base + b * per).update(from: features.data, count: per) }
             }
         }
-        if chunks == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: work) }
+        // Each chunk has its own extractor and writes its own rows; concurrentPerform waits for all.
+        nonisolated(unsafe) let chunk = work
+        if chunks == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: chunks) { chunk($0) } }
         return out
     }
 }

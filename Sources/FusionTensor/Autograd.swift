@@ -15,8 +15,12 @@ final class GradNode {
 
 /// Whether operations are recorded for differentiation (on by default).
 public enum GradMode {
+    private static let state = Locked(true)
     /// Recording switch; use `withNoGrad` rather than setting it directly.
-    public static var isEnabled = true
+    public static var isEnabled: Bool {
+        get { state.value }
+        set { state.value = newValue }
+    }
 }
 
 /// Runs `body` without recording operations: for evaluation, inference and optimizer updates.

@@ -129,10 +129,17 @@ extension Tensor {
 /// Counts the multiply-accumulates of every GEMM (linear maps, matrix products, convolutions)
 /// run inside `OpCounter.count`, for reporting a model's cost.
 public enum OpCounter {
+    private static let counting = Locked(false), counted = Locked(0)
     /// Whether GEMMs are being counted.
-    public static var isCounting = false
+    public static var isCounting: Bool {
+        get { counting.value }
+        set { counting.value = newValue }
+    }
     /// Multiply-accumulates counted so far.
-    public static var multiplyAccumulates = 0
+    public static var multiplyAccumulates: Int {
+        get { counted.value }
+        set { counted.value = newValue }
+    }
 
     /// Runs `body` without recording gradients and returns the multiply-accumulates of its GEMMs.
     public static func count(_ body: () -> Void) -> Int {

@@ -8,13 +8,15 @@ import Foundation
 /// not something left to the library's default.
 public enum Threading {
     /// Threads used by FusionLab's own kernels (im2col, pooling, elementwise) and by OpenBLAS.
-    public private(set) static var threads: Int = 1
+    private static let count = Locked(1)
+    /// Threads used by FusionLab's own kernels (im2col, pooling, elementwise) and by OpenBLAS.
+    public static var threads: Int { count.value }
 
     /// Sets the thread count of FusionLab's kernels. OpenBLAS itself stays single-threaded: its
     /// idle pool threads spin-yield and would compete with FusionLab's workers for the cores.
     public static func setThreads(_ n: Int) {
         precondition(n >= 1, "Threading.setThreads: expected at least one thread, got \(n)")
-        threads = n
+        count.value = n
         openblas_set_num_threads(1)
     }
 
@@ -27,6 +29,8 @@ public enum Threading {
             for w in 0..<Swift.max(count, 1) { body(w) }
             return
         }
+        // concurrentPerform returns only when every worker is done, so `body` never escapes.
+        nonisolated(unsafe) let body = body
         DispatchQueue.concurrentPerform(iterations: count) { w in
             let dictionary = Thread.current.threadDictionary
             dictionary["fusionlab.worker"] = true
@@ -46,6 +50,8 @@ public func parallelChunks(_ count: Int, costPerItem: Int = 1, _ body: (Range<In
         return
     }
     let chunks = Swift.min(threads, count)
+    // concurrentPerform returns only when every chunk is done, so `body` never escapes.
+    nonisolated(unsafe) let body = body
     DispatchQueue.concurrentPerform(iterations: chunks) { c in
         let lo = count * c / chunks, hi = count * (c + 1) / chunks
         if lo < hi { body(lo..<hi) }

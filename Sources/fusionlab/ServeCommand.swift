@@ -57,7 +57,7 @@ struct Serve: ParsableCommand {
                     // The one line a script waits for (stdout, flushed), even with --quiet.
                     print("serving \(model.version) on http://\(host):\(port)")
                     if !quiet { print("  POST /v1/predict (fields: \(model.modalities.map(\.rawValue).joined(separator: ", "))), GET /health, GET /metrics; Ctrl-C or SIGTERM stops") }
-                    fflush(stdout)
+                    fflush(nil)  // every output stream: stdout is a C global Swift 6 will not touch from here
                 }
             } catch { outcome.error = error }
             done.signal()

@@ -61,13 +61,17 @@ final class MFCCTests: XCTestCase {
     func testStandardizeGivesZeroMeanUnitVariance() throws {
         var s = MFCCSettings()
         (s.sampleRate, s.nFFT, s.hopLength, s.nMels, s.nMFCC, s.standardize) = (16000, 512, 160, 40, 13, true)
-        let samples = (0..<8000).map { Float(sin(Double($0) * 0.05) * 0.5 + sin(Double($0) * 0.31) * 0.2) }
+        let samples: [Float] = (0..<8000).map { i in
+            let t = Double(i)
+            let wave: Double = sin(t * 0.05) * 0.5 + sin(t * 0.31) * 0.2
+            return Float(wave)
+        }
         let out = try MFCC(s)(samples)
         let frames = out.shape[1]
         for k in 1..<13 {
             let row = Array(out.scalars[(k * frames)..<((k + 1) * frames)])
             let mean = row.reduce(0, +) / Float(frames)
-            let variance = row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(frames)
+            let variance: Float = row.reduce(Float(0)) { (sum: Float, v: Float) -> Float in sum + (v - mean) * (v - mean) } / Float(frames)
             XCTAssertEqual(mean, 0, accuracy: 1e-4)
             XCTAssertEqual(variance, 1, accuracy: 1e-3)
         }

@@ -5,7 +5,7 @@ import XCTest
 
 /// Runs the `fusionlab` executable on a tiny generated dataset, as a researcher would.
 final class EndToEndTests: XCTestCase {
-    static var workspace: URL = FileManager.default.temporaryDirectory.appendingPathComponent("fusionlab-e2e-\(UUID().uuidString)")
+    nonisolated(unsafe) static var workspace: URL = FileManager.default.temporaryDirectory.appendingPathComponent("fusionlab-e2e-\(UUID().uuidString)")
 
     override class func setUp() {
         super.setUp()

@@ -230,8 +230,10 @@ extension EndToEndTests {
         }
         let lock = NSLock()
         nonisolated(unsafe) var replies: [(String, LoopbackHTTP.Reply?)] = []
+        let files = Dictionary(uniqueKeysWithValues: ids.map { ($0, sampleFiles($0)) })
         LoopbackHTTP.concurrently(16) { i in
-            let id = ids[i % 4], f = self.sampleFiles(id)
+            let id = ids[i % 4]
+            guard let f = files[id] else { return }
             let reply = try? client.predict([("image", "\(id).png", f.image), ("audio", "\(id).wav", f.audio)])
             lock.lock(); replies.append((id, reply)); lock.unlock()
         }

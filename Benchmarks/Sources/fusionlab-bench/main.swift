@@ -18,7 +18,7 @@ let workloads: [String: (BenchOptions) -> [Measurement]] = [
     "efficientnet": efficientNetBenchmark,
 ]
 
-func usage() -> String {
+@MainActor func usage() -> String {
     "usage: fusionlab-bench <workload> [--threads N] [--json] [--dir DIR] [--corpus FILE --vocab FILE]\nworkloads: \(workloads.keys.sorted().joined(separator: ", "))"
 }
 
