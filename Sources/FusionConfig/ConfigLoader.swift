@@ -45,6 +45,8 @@ public enum ConfigLoader {
         // A pretrained preset brings the preprocessing its weights were trained with, as
         // defaults the file can see (`validate --print`) and override.
         let merged = deepMerge(deepMerge(defaults, presetDefaults(tree)), tree)
+        checkIntegers(merged, schema: integerSchema, path: "", sources: sources, defaultSource: defaultSource, problems: &problems)
+        if !problems.isEmpty { throw ExperimentError(problems.joined(separator: "\n")) }
         let config: ExperimentConfig
         do {
             let data = try JSONSerialization.data(withJSONObject: merged)
@@ -60,6 +62,32 @@ public enum ConfigLoader {
             throw ExperimentError(issues.map { "\(sourceOf($0.path, sources, defaultSource)): \($0.path): \($0.message)" }.joined(separator: "\n"))
         }
         return config
+    }
+
+    /// The format's schema, for the integer checks (built once).
+    nonisolated(unsafe) private static let integerSchema = ConfigSchema.jsonSchema()
+
+    /// Integer keys hold integers within their range: a fraction, a value beyond 64 bits or one
+    /// below the key's minimum is an error naming the key, before the decoder sees it.
+    static func checkIntegers(_ tree: [String: Any], schema: [String: Any], path: String, sources: [String: String], defaultSource: String,
+                              problems: inout [String]) {
+        let properties = (schema["properties"] as? [String: Any]) ?? [:]
+        for (key, value) in tree {
+            guard let child = properties[key] as? [String: Any] else { continue }
+            let here = path.isEmpty ? key : path + "." + key
+            if let object = value as? [String: Any] {
+                checkIntegers(object, schema: child, path: here, sources: sources, defaultSource: defaultSource, problems: &problems)
+                continue
+            }
+            guard child["type"] as? String == "integer", let number = value as? NSNumber, !(value is Bool && "\(value)" != "0" && "\(value)" != "1") else { continue }
+            let d = number.doubleValue
+            let minimum = (child["minimum"] as? NSNumber)?.doubleValue
+            if !d.isFinite || d != d.rounded() || abs(d) >= 9.2e18 {
+                problems.append("\(sourceOf(here, sources, defaultSource)): \(here): expected an integer, got \(number)")
+            } else if let minimum, d < minimum {
+                problems.append("\(sourceOf(here, sources, defaultSource)): \(here): expected an integer ≥ \(Int(minimum)), got \(Int(d))")
+            }
+        }
     }
 
     /// Defaults that follow other settings of `tree`: the image normalisation's length follows the

@@ -134,6 +134,13 @@ final class ConfigTests: XCTestCase {
         XCTAssertTrue(issues.first?.message.contains("scripts/fetch-pretrained.sh") ?? false)
     }
 
+    func testIntegerKeysRefuseFractionsAndValuesBelowTheirMinimum() {
+        let path = write("ints.json", "{}")
+        expectError(path, overrides: ["training.epochs=0.5"], ["training.epochs: expected an integer, got 0.5"])
+        expectError(path, overrides: ["seed=-1"], ["seed: expected an integer ≥ 0, got -1"])
+        expectError(path, overrides: ["preprocessing.audio.n_mels=1e30"], ["preprocessing.audio.n_mels: expected an integer, got 1e+30"])
+    }
+
     func testOverridePathsMustExist() {
         let path = write("ok.json", "{}")
         expectError(path, overrides: ["training.epoch=3"], ["--set training.epoch: no key epoch at training; did you mean training.epochs?"])

@@ -144,6 +144,43 @@ final class EndToEndTests: XCTestCase {
         try FileManager.default.removeItem(atPath: folder)
     }
 
+    /// Every numeric key of the format, set to 0, −1, a huge value, a fraction and NaN: loading
+    /// and validating answers with a located error or accepts, and never traps.
+    func testEveryNumericKeyWithHostileValuesGivesAnErrorNeverASignal() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let schema = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("Experiments/experiment.schema.json")))
+            as? [String: Any])
+        var keys: [String] = []
+        func walk(_ node: [String: Any], _ path: [String]) {
+            if let type = node["type"] as? String, type == "number" || type == "integer" { keys.append(path.joined(separator: ".")) }
+            for (key, child) in (node["properties"] as? [String: Any]) ?? [:] {
+                if let child = child as? [String: Any] { walk(child, path + [key]) }
+            }
+        }
+        walk(schema, [])
+        XCTAssertGreaterThan(keys.count, 50)
+        let experiment = Self.workspace.appendingPathComponent(tinyExperiment("hostile")).path
+        var refused = 0
+        // In process: a trap here ends the test run, so it cannot pass unnoticed; the command's
+        // own exit codes are checked by the tests of `validate`.
+        for key in keys.sorted() {
+            for value in ["0", "-1", "1e12", "0.5", "NaN"] {
+                do {
+                    let loaded = try ConfigLoader.load(experiment, overrides: ["\(key)=\(value)"])
+                    _ = ConfigValidation.checkFiles(loaded.config)
+                } catch {
+                    refused += 1
+                    // A located error: the file or the --set, then the JSON path and what was expected.
+                    let text = "\(error)"
+                    XCTAssertTrue(text.hasPrefix(experiment + ": ") || text.hasPrefix("--set \(key): "),
+                                  "--set \(key)=\(value) refused without saying where: \(text)")
+                    XCTAssertFalse(text.contains("not valid JSON"), "--set \(key)=\(value): \(text)")
+                }
+            }
+        }
+        print("hostile values: \(keys.count) numeric keys × 5 values, \(refused) refused with a located error, none crashed")
+    }
+
     func testManifestsReadTypedAndOldOnesStillRead() throws {
         // A manifest of an older run: unknown keys and an unknown status, no machine.
         let path = Self.workspace.appendingPathComponent("old-manifest.json").path
