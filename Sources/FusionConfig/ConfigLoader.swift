@@ -188,6 +188,10 @@ public enum ConfigLoader {
         // FileIO, not FileManager.contents: Foundation's reader leaks a buffer on empty files.
         let data: Data
         do { data = try FileIO.read(path) } catch let error as FusionDataError { throw ExperimentError(error.description) }
+        // Foundation's parser lets a trailing comma through; JSON (and every other tool) does not.
+        if let (line, column) = trailingComma(in: data) {
+            throw ExperimentError("\(path): not valid JSON at line \(line), column \(column): a comma before a closing bracket or brace")
+        }
         do {
             guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
                 throw ExperimentError("\(path): expected a JSON object at the top level")
@@ -210,6 +214,28 @@ public enum ConfigLoader {
             }
             throw ExperimentError("\(path): not valid JSON\(location)\(debug.isEmpty ? "" : " (\(debug))")")
         }
+    }
+
+    /// The line and column of the first comma followed (after white space) by `}` or `]`, outside strings.
+    static func trailingComma(in data: Data) -> (Int, Int)? {
+        var inString = false, escaped = false
+        var comma: Int?
+        var line = 1, lineStart = 0, commaLine = 1, commaColumn = 1
+        for (i, byte) in data.enumerated() {
+            if inString {
+                if escaped { escaped = false } else if byte == 0x5C { escaped = true } else if byte == 0x22 { inString = false }
+                continue
+            }
+            switch byte {
+            case 0x22: inString = true; comma = nil
+            case 0x2C: comma = i; (commaLine, commaColumn) = (line, i - lineStart + 1)
+            case 0x7D, 0x5D: if comma != nil { return (commaLine, commaColumn) }
+            case 0x0A: line += 1; lineStart = i + 1
+            case 0x20, 0x09, 0x0D: break
+            default: comma = nil
+            }
+        }
+        return nil
     }
 
     /// The keys whose values are file or folder paths.

@@ -30,7 +30,18 @@ public func nearestName(_ key: String, among candidates: [String]) -> String? {
     }
     guard let best else { return nil }
     if best.distance <= Swift.max(2, key.count / 3) { return best.key }
-    return candidates.filter { $0.contains(key) || key.contains($0) }.sorted().first
+    if let part = candidates.filter({ $0.contains(key) || key.contains($0) }).sorted().first { return part }
+    // An abbreviation ("attn" for "attention"): same first letter, its letters in order, one candidate only.
+    let abbreviated = candidates.filter { candidate in
+        guard candidate.first == key.first, key.count >= 2 else { return false }
+        var rest = Substring(candidate)
+        for c in key {
+            guard let i = rest.firstIndex(of: c) else { return false }
+            rest = rest[rest.index(after: i)...]
+        }
+        return true
+    }
+    return abbreviated.count == 1 ? abbreviated.first : nil
 }
 
 /// Levenshtein distance between two strings, by characters.

@@ -1,3 +1,4 @@
+import FusionModels
 import ArgumentParser
 import Foundation
 import FusionExperiments
@@ -7,7 +8,7 @@ struct Schema: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the JSON Schema of experiment files (for editors), their reference page, or what keys do.")
     @Flag(help: "Print the reference page (docs/experiment-format.md) instead.") var markdown = false
-    @Option(help: ArgumentHelp("Explain the keys starting with this dotted path (training.lr, model.fusion).", valueName: "key"))
+    @Option(help: ArgumentHelp("Explain the keys starting with this dotted path (training.lr, model.fusion), or a layer kind's settings (conv2d).", valueName: "key"))
     var key: String?
     @OptionGroup var output: OutputOptions
 
@@ -16,9 +17,15 @@ struct Schema: ParsableCommand {
             print(markdown ? ConfigSchema.markdown() : ConfigSchema.jsonText(), terminator: "")
             return
         }
+        // A layer kind of `layers` stacks: its settings.
+        if let kind = LayerKind(rawValue: key) {
+            print("layer \(kind.rawValue)" + (kind.settings.isEmpty ? ": no settings" : ", its settings:"))
+            for setting in kind.settings { print("  \(setting): \(LayerSpec.settingDocumentation[setting] ?? "")") }
+            return
+        }
         let matches = ConfigSchema.entries().filter { $0.key == key || $0.key.hasPrefix(key + ".") }
         guard !matches.isEmpty else {
-            let hint = ConfigLoader.nearest(key, among: ConfigSchema.entries().map(\.key)).map { "; did you mean \($0)?" } ?? ""
+            let hint = ConfigLoader.nearest(key, among: ConfigSchema.entries().map(\.key) + LayerKind.spellings).map { "; did you mean \($0)?" } ?? ""
             FileHandle.standardError.write(Data("error: \(key) is not a key of the experiment format\(hint)\n".utf8))
             throw ExitCode(1)
         }

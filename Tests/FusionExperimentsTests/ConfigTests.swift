@@ -134,6 +134,17 @@ final class ConfigTests: XCTestCase {
         XCTAssertTrue(issues.first?.message.contains("scripts/fetch-pretrained.sh") ?? false)
     }
 
+    func testTrailingCommasAreRefusedWithLineAndColumnAndAbbreviationsGetASuggestion() {
+        let comma = write("comma.json", "{\n  \"name\": \"x\",\n  \"seed\": 2,\n}")
+        expectError(comma, ["comma.json: not valid JSON at line 3, column 12: a comma before a closing bracket or brace"])
+        let list = write("list.json", #"{"name": "x", "model": {"modalities": ["image", "audio",]}}"#)
+        expectError(list, ["not valid JSON at line 1, column 56"])
+        let quoted = write("quoted.json", #"{"name": "x", "dataset": {"cache_dir": "a, ]b"}}"#)
+        XCTAssertNoThrow(try ConfigLoader.parseJSONFile(quoted), "a comma inside a string is text")
+        let attn = write("attn.json", #"{"name": "x", "model": {"fusion": {"kind": "attn"}}}"#)
+        expectError(attn, ["model.fusion.kind: expected one of", "got \"attn\"; did you mean \"attention\"?"])
+    }
+
     func testIntegerKeysRefuseFractionsAndValuesBelowTheirMinimum() {
         let path = write("ints.json", "{}")
         expectError(path, overrides: ["training.epochs=0.5"], ["training.epochs: expected an integer, got 0.5"])

@@ -181,6 +181,13 @@ final class EndToEndTests: XCTestCase {
         print("hostile values: \(keys.count) numeric keys × 5 values, \(refused) refused with a located error, none crashed")
     }
 
+    func testSchemaExplainsALayerKind() throws {
+        let conv = try fusionlab(["schema", "--key", "conv2d"])
+        XCTAssertEqual(conv.status, 0, conv.err)
+        XCTAssertTrue(conv.out.hasPrefix("layer conv2d, its settings:") && conv.out.contains("  groups: Convolutions: channel groups"), conv.out)
+        XCTAssertTrue(try fusionlab(["schema", "--key", "relu"]).out.contains("layer relu: no settings"))
+    }
+
     func testManifestsReadTypedAndOldOnesStillRead() throws {
         // A manifest of an older run: unknown keys and an unknown status, no machine.
         let path = Self.workspace.appendingPathComponent("old-manifest.json").path
