@@ -406,30 +406,8 @@ static fl_dot_pairs_fn dot_pairs = dot_pairs_baseline;
 static const char *isa_name = "baseline";
 static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
 
-static void choose_isa(void) {
-#if FL_X86_64
-    const char *cap = getenv("FUSIONLAB_ISA");
-    int allow512 = !cap || strcmp(cap, "avx512") == 0 || *cap == '\0';
-    int allow2 = allow512 || (cap && strcmp(cap, "avx2") == 0);
-    __builtin_cpu_init();
-    if (allow512 && __builtin_cpu_supports("avx512f")) {
-        dot_pairs = dot_pairs_avx512;
-        transpose_tile = transpose_tile_avx2;
-        plane_forward = plane_avx512;
-        flat_planes_enabled = 1;
-        isa_name = "avx512";
-    } else if (allow2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        dot_pairs = dot_pairs_avx2;
-        transpose_tile = transpose_tile_avx2;
-        plane_forward = plane_avx2;
-        flat_planes_enabled = 0;
-        isa_name = "avx2";
-    }
-#endif
-}
-
-int fl_kernels_use_isa(const char *name) {
-    pthread_once(&isa_once, choose_isa);
+/// Switches every kernel to `name` when this CPU runs it; 0 (and no change) otherwise.
+static int install(const char *name) {
     if (strcmp(name, "baseline") == 0) {
         dot_pairs = dot_pairs_baseline;
         transpose_tile = transpose_tile_baseline;
@@ -439,6 +417,7 @@ int fl_kernels_use_isa(const char *name) {
         return 1;
     }
 #if FL_X86_64
+    __builtin_cpu_init();
     if (strcmp(name, "avx2") == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         dot_pairs = dot_pairs_avx2;
         transpose_tile = transpose_tile_avx2;
@@ -457,6 +436,21 @@ int fl_kernels_use_isa(const char *name) {
     }
 #endif
     return 0;
+}
+
+/// The widest instruction set the CPU has, capped by FUSIONLAB_ISA.
+static void choose_isa(void) {
+    const char *cap = getenv("FUSIONLAB_ISA");
+    int allow512 = !cap || *cap == '\0' || strcmp(cap, "avx512") == 0;
+    int allow2 = allow512 || strcmp(cap, "avx2") == 0;
+    if (allow512 && install("avx512")) return;
+    if (allow2 && install("avx2")) return;
+    install("baseline");
+}
+
+int fl_kernels_use_isa(const char *name) {
+    pthread_once(&isa_once, choose_isa);
+    return install(name);
 }
 
 const char *fl_kernels_isa(void) {

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// One recorded operation: the tensors it read and how to turn the gradient of its output
 /// into gradients of those inputs.
 final class GradNode {
@@ -15,11 +17,12 @@ final class GradNode {
 
 /// Whether operations are recorded for differentiation (on by default).
 public enum GradMode {
-    private static let state = Locked(true)
+    // Read by every op: an atomic, not a lock.
+    private static let state = Atomic<Bool>(true)
     /// Recording switch; use `withNoGrad` rather than setting it directly.
     public static var isEnabled: Bool {
-        get { state.value }
-        set { state.value = newValue }
+        get { state.load(ordering: .relaxed) }
+        set { state.store(newValue, ordering: .relaxed) }
     }
 }
 

@@ -1,3 +1,4 @@
+import Synchronization
 import CBLAS
 import Dispatch
 import Foundation
@@ -8,15 +9,16 @@ import Foundation
 /// not something left to the library's default.
 public enum Threading {
     /// Threads used by FusionLab's own kernels (im2col, pooling, elementwise) and by OpenBLAS.
-    private static let count = Locked(1)
+    // Read by every parallel region: an atomic, not a lock.
+    private static let count = Atomic<Int>(1)
     /// Threads used by FusionLab's own kernels (im2col, pooling, elementwise) and by OpenBLAS.
-    public static var threads: Int { count.value }
+    public static var threads: Int { count.load(ordering: .relaxed) }
 
     /// Sets the thread count of FusionLab's kernels. OpenBLAS itself stays single-threaded: its
     /// idle pool threads spin-yield and would compete with FusionLab's workers for the cores.
     public static func setThreads(_ n: Int) {
         precondition(n >= 1, "Threading.setThreads: expected at least one thread, got \(n)")
-        count.value = n
+        count.store(n, ordering: .relaxed)
         openblas_set_num_threads(1)
     }
 

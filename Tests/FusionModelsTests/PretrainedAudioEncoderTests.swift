@@ -56,13 +56,17 @@ final class PretrainedAudioEncoderTests: XCTestCase {
             var worst = 1.0
             for (w, row) in expected.enumerated() {
                 let ours = (0..<96).map { Double(windows.scalars[$0 * expected.count + w]) }
-                let dot = zip(ours, row).reduce(0) { $0 + $1.0 * $1.1 }
-                let norms = (ours.reduce(0) { $0 + $1 * $1 } * row.reduce(0) { $0 + $1 * $1 }).squareRoot()
-                worst = min(worst, dot / norms)
+                worst = min(worst, Self.cosine(ours, row))
             }
             print("speech_embedding \(file): \(expected.count) windows, lowest cosine to openWakeWord's \(worst)")
             XCTAssertGreaterThanOrEqual(worst, 0.9999, file)
         }
+    }
+
+    /// Cosine similarity of two vectors.
+    static func cosine(_ a: [Double], _ b: [Double]) -> Double {
+        let dot = zip(a, b).reduce(0) { $0 + $1.0 * $1.1 }
+        return dot / (a.reduce(0) { $0 + $1 * $1 } * b.reduce(0) { $0 + $1 * $1 }).squareRoot()
     }
 
     /// The `sound_embedding` preset's front end (ConfigLoader.presetDefaults): Essentia's, as aiSFX computes it.
@@ -126,8 +130,7 @@ final class PretrainedAudioEncoderTests: XCTestCase {
             let ours = encoder.encode(ModalityInput(features: features.reshaped([1, 96, 100]), mask: mask)).scalars.map(Double.init)
             let expected = try XCTUnwrap(c["embedding"] as? [Double])
             XCTAssertEqual(ours.count, expected.count, file)
-            let dot = zip(ours, expected).reduce(0) { $0 + $1.0 * $1.1 }
-            let cosine = dot / (ours.reduce(0) { $0 + $1 * $1 } * expected.reduce(0) { $0 + $1 * $1 }).squareRoot()
+            let cosine = Self.cosine(ours, expected)
             let worst = zip(ours, expected).map { abs($0 - $1) }.max() ?? 1
             print("sound_embedding \(file): cosine to aiSFX's \(cosine), max |Δ| \(worst)")
             XCTAssertGreaterThanOrEqual(cosine, 0.9999, file)
