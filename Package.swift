@@ -52,9 +52,7 @@ let package = Package(
         // Hand-vectorised C kernels, one binary for every x86-64 CPU: AVX-512 / AVX2 variants chosen at start-up.
         .target(name: "CFusionKernels"),
         .target(name: "FusionTensor", dependencies: ["CBLAS", "CFusionSystem", "CFusionKernels"]),
-        // int8 inference kernels on oneDNN (the library PyTorch's x86 quantized backend uses)
-        .target(name: "FusionInt8", dependencies: ["FusionTensor", "CDNNL"]),
-        .target(name: "FusionNN", dependencies: ["FusionTensor", "FusionInt8"]),
+        .target(name: "FusionNN", dependencies: ["FusionTensor"]),
         .target(name: "FusionOptim", dependencies: ["FusionTensor"]),
 
         // Open MPI: who this process is in an mpirun job, and the collectives
@@ -72,6 +70,12 @@ let package = Package(
         // MARK: - Models (no codec libraries: inputs arrive as FusionCore batches)
         .target(name: "FusionModels", dependencies: ["FusionCore", "FusionTensor", "FusionNN"]),
 
+        // MARK: - int8 inference
+        // Kernels on oneDNN (the library PyTorch's x86 quantized backend uses), the quantized layers
+        // swapped in for Linear and Conv2d, calibration, int8 checkpoints and compiled int8 stacks.
+        // Float models do not link it.
+        .target(name: "FusionInt8", dependencies: ["FusionTensor", "FusionNN", "FusionModels", "CDNNL"]),
+
         // MARK: - Reports: metrics, comparison tables, notebooks, SVG, TensorBoard
         .target(name: "FusionReports", dependencies: ["FusionCore"]),
 
@@ -82,19 +86,19 @@ let package = Package(
         .target(
             name: "FusionTraining",
             dependencies: [
-                "FusionConfig", "FusionTensor", "FusionNN", "FusionOptim", "FusionData", "FusionModels", "FusionReports", "FusionMPI",
-                .product(name: "Logging", package: "swift-log"),
+                "FusionConfig", "FusionTensor", "FusionNN", "FusionInt8", "FusionOptim", "FusionData", "FusionModels", "FusionReports",
+                "FusionMPI", .product(name: "Logging", package: "swift-log"),
             ],
             plugins: ["BuildInfo"]
         ),
         // Export and deployment: ONNX, feature export, prediction for serving.
-        .target(name: "FusionDeploy", dependencies: ["FusionConfig", "FusionTraining", "FusionTensor", "FusionNN", "FusionData", "FusionModels", "FusionReports"]),
+        .target(name: "FusionDeploy", dependencies: ["FusionConfig", "FusionTraining", "FusionTensor", "FusionNN", "FusionInt8", "FusionData", "FusionModels", "FusionReports"]),
         // The studies above them: compare, sweep, ensemble, robustness, update, compress, notebooks.
         .target(
             name: "FusionExperiments",
             dependencies: [
                 "FusionConfig", "FusionTraining", "FusionDeploy",
-                "FusionTensor", "FusionNN", "FusionOptim", "FusionData", "FusionModels", "FusionReports", "FusionMPI",
+                "FusionTensor", "FusionNN", "FusionInt8", "FusionOptim", "FusionData", "FusionModels", "FusionReports", "FusionMPI",
             ]
         ),
         // The inference server (`fusionlab serve`)
@@ -142,6 +146,7 @@ let package = Package(
             dependencies: ["FusionNN", "FusionTensor", "FusionTestSupport"],
             resources: [.copy("Golden")]
         ),
+        .testTarget(name: "FusionInt8Tests", dependencies: ["FusionInt8", "FusionModels", "FusionNN", "FusionTensor", "FusionTestSupport"]),
         .testTarget(
             name: "FusionModelsTests",
             dependencies: ["FusionModels", "FusionData", "FusionOptim", "FusionNN", "FusionTensor", "FusionTestSupport"],

@@ -1,12 +1,13 @@
-import FusionConfig
-import FusionTraining
 import Foundation
+import FusionConfig
 import FusionCore
 import FusionData
+import FusionInt8
 import FusionModels
 import FusionNN
 import FusionReports
 import FusionTensor
+import FusionTraining
 
 /// A part of a model that has no ONNX export (yet), named so the researcher knows which.
 public struct OnnxExportError: Error, CustomStringConvertible {

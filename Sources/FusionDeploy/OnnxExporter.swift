@@ -53,7 +53,7 @@ enum OnnxExporter {
             g.input("\(m.rawValue)_present", .float, [nil])
             presence[m] = g.op("Unsqueeze", ["\(m.rawValue)_present", g.ints([1])], hint: "presence")
         }
-        var fused = try e.fusion(config.model.fusion, embeddings: embeddings, presence: presence, widths: widths, order: model.modalities)
+        var fused = try model.strategy.onnx(FusionGraph(e, embeddings: embeddings, presence: presence, order: model.modalities))
         if model.head != nil {
             let linears = state.keys.compactMap { key -> Int? in
                 let parts = key.split(separator: ".")

@@ -1,6 +1,7 @@
 import FusionConfig
 import FusionTraining
 import Foundation
+import FusionModels
 import FusionReports
 import FusionTensor
 
@@ -9,12 +10,7 @@ import FusionTensor
 /// name; weights become initializers under their checkpoint keys.
 final class OnnxGraph {
     /// A node attribute.
-    enum Attribute {
-        case int(String, Int)
-        case ints(String, [Int])
-        case float(String, Float)
-        case string(String, String)
-    }
+    typealias Attribute = OnnxAttribute
 
     /// ONNX element types used here (TensorProto.DataType).
     enum ElementType: Int { case float = 1, int64 = 7, bool = 9 }

@@ -1,14 +1,15 @@
-import FusionCore
-import FusionReports
-import FusionConfig
-import FusionDeploy
-import FusionTraining
 import Foundation
+import FusionConfig
+import FusionCore
 import FusionData
-import FusionModels
+import FusionDeploy
+import FusionInt8
 import FusionMPI
+import FusionModels
 import FusionNN
+import FusionReports
 import FusionTensor
+import FusionTraining
 
 /// `fusionlab compress`: new runs made from a finished run — int8 quantization and pruning —
 /// each with its test metrics, checkpoint size and inference speed beside the source's.

@@ -278,20 +278,7 @@ extension MultimodalClassifier {
         }
         let dims = encoders.mapValues { $0.outputDim }
         let f = config.fusion
-        let fusion: any FusionStrategy
-        switch f.kind {
-        case .concat: fusion = ConcatFusion(inputDims: dims)
-        case .late: fusion = LateFusion(inputDims: dims, classes: classes, learnedWeights: f.learnedWeights, rng: &rng)
-        case .gated: fusion = GatedFusion(inputDims: dims, dim: f.dim, rng: &rng)
-        case .tensor: fusion = TensorFusion(inputDims: dims, projection: f.projection, rng: &rng)
-        case .lowRank: fusion = LowRankFusion(inputDims: dims, dim: f.dim, rank: f.rank, rng: &rng)
-        case .attention: fusion = AttentionFusion(inputDims: dims, dim: f.dim, heads: f.heads, rng: &rng)
-        case .transformer:
-            guard f.dim % f.heads == 0 else { throw ModelBuildError(description: "fusion.dim \(f.dim) must be divisible by fusion.heads \(f.heads)") }
-            fusion = TransformerFusion(inputDims: dims, dim: f.dim, layers: f.layers, heads: f.heads, seed: seed, rng: &rng)
-        case .sum: fusion = PoolingFusion(inputDims: dims, dim: f.dim, operation: .sum, rng: &rng)
-        case .product: fusion = PoolingFusion(inputDims: dims, dim: f.dim, operation: .product, rng: &rng)
-        }
+        let fusion = try f.kind.strategy.make(f, inputDims: dims, classes: classes, seed: seed, rng: &rng)
         let head = fusion.producesLogits ? nil
             : MLPHead(inputDim: fusion.outputDim, hidden: config.head.hidden, classes: classes, activation: config.head.activation,
                       dropout: config.head.dropout, seed: seed, rng: &rng)

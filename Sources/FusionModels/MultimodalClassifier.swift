@@ -18,7 +18,8 @@ public final class MultimodalClassifier: Module {
     /// Probability of hiding a modality of a training sample.
     public var modalityDropout: Float
     private let encoderList: [(Modality, any ModalityEncoder)]
-    private let strategy: any FusionStrategy
+    /// The fusion strategy, typed (the same object as `fusion`).
+    public let strategy: any FusionStrategy
     private var dropoutRNG: SeededGenerator
 
     /// Composes `encoders`, `fusion` and `head` (nil exactly when the fusion produces logits).

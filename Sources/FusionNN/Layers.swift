@@ -1,4 +1,3 @@
-import FusionInt8
 import FusionTensor
 
 /// `y = x · Wᵀ + b` over the last axis.
@@ -18,31 +17,35 @@ public final class Linear: Module, UnaryLayer {
         self.bias = bias ? Tensor.uniform([outFeatures], low: -bound, high: bound, using: &rng, requiresGrad: true) : nil
     }
 
-    /// The int8 kernel that computes the layer instead of the float weights once the model is
-    /// quantized (inference only: it records nothing for differentiation).
-    public private(set) var int8: Int8Linear?
-    /// When set, every input widens this range (calibration before quantization).
-    public var calibration: ActivationRange?
-
-    /// Computes the layer in int8 from now on: `weights` and the input's quantization (nil: back to float).
-    public func setInt8(_ weights: Int8Weights?, input: ActivationQuantization?) throws {
-        guard let weights, let input else { int8 = nil; return }
-        int8 = try Int8Linear(weights: weights, bias: bias?.scalars, input: input)
-    }
+    /// Another implementation swapped in for this layer's forward pass after training
+    /// (`QuantizedLinear` from FusionInt8 for int8 inference); nil computes in float.
+    public var swapped: (any SwappedLayer)?
+    /// When set, sees every input before the forward pass (calibration before quantization).
+    public var inputObserver: (@Sendable (Tensor) -> Void)?
 
     /// Applies the map.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        calibration?.observe(x)
-        if let int8 { return runInt8 { try int8(x) } }
+        inputObserver?(x)
+        if let swapped { return swapped(x) }
         return x.linear(weight: weight, bias: bias)
     }
 }
 
-/// The result of an int8 kernel. Kernels are checked when they are made; oneDNN failing on a
-/// later call is a broken invariant, reported with its message.
-@inline(__always)
-func runInt8(_ body: () throws -> Tensor) -> Tensor {
-    do { return try body() } catch { fatalError("int8 kernel: \(error)") }
+/// A forward pass swapped in for a float `Linear` or `Conv2d` once the model is trained, as mlx
+/// swaps `QuantizedLinear` for `Linear`: the float layer keeps its parameters (checkpoints, keys
+/// and shapes do not change) and hands its input to the swapped implementation. Inference only:
+/// it records nothing for differentiation. FusionInt8's quantized layers are the implementations,
+/// so the float layers (and every model built from them) do not link oneDNN.
+public protocol SwappedLayer: AnyObject, Sendable {
+    /// The layer's output for `x`.
+    func callAsFunction(_ x: Tensor) -> Tensor
+    /// The layer's output followed by ReLU (fused where the implementation can).
+    func withReLU(_ x: Tensor) -> Tensor
+}
+
+extension SwappedLayer {
+    /// ReLU after the forward pass, unfused.
+    public func withReLU(_ x: Tensor) -> Tensor { self(x).relu() }
 }
 
 /// 2-D convolution over `[B, C, H, W]` (see `Tensor.conv2d`).
@@ -70,32 +73,23 @@ public final class Conv2d: Module, UnaryLayer {
         self.stride = stride; self.padding = padding; self.dilation = dilation; self.groups = groups
     }
 
-    /// The int8 kernels (without and with a fused ReLU) that compute the layer once the model is
-    /// quantized (inference only).
-    public private(set) var int8: (plain: Int8Conv2d, relu: Int8Conv2d)?
-    /// When set, every input widens this range (calibration before quantization).
-    public var calibration: ActivationRange?
-
-    /// Computes the layer in int8 from now on: `weights` and the input's quantization (nil: back to float).
-    public func setInt8(_ weights: Int8Weights?, input: ActivationQuantization?) throws {
-        guard let weights, let input else { int8 = nil; return }
-        guard groups == 1 else { throw Int8Error("int8 conv2d: grouped convolutions are not quantized") }
-        let b = bias?.scalars
-        int8 = (try Int8Conv2d(weights: weights, bias: b, input: input, stride: stride, padding: padding, dilation: dilation, relu: false),
-                try Int8Conv2d(weights: weights, bias: b, input: input, stride: stride, padding: padding, dilation: dilation, relu: true))
-    }
+    /// Another implementation swapped in for this layer's forward pass after training
+    /// (`QuantizedConv2d` from FusionInt8 for int8 inference); nil computes in float.
+    public var swapped: (any SwappedLayer)?
+    /// When set, sees every input before the forward pass (calibration before quantization).
+    public var inputObserver: (@Sendable (Tensor) -> Void)?
 
     /// Applies the convolution.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        calibration?.observe(x)
-        if let int8 { return runInt8 { try int8.plain(x) } }
+        inputObserver?(x)
+        if let swapped { return swapped(x) }
         return x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
 
     /// Applies the convolution followed by ReLU, fused into one op.
     public func withReLU(_ x: Tensor) -> Tensor {
-        calibration?.observe(x)
-        if let int8 { return runInt8 { try int8.relu(x) } }
+        inputObserver?(x)
+        if let swapped { return swapped.withReLU(x) }
         return x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups, fusedReLU: true)
     }
 }

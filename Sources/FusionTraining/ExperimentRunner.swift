@@ -1,11 +1,12 @@
-import FusionCore
-import FusionReports
-import FusionConfig
 import Foundation
+import FusionConfig
+import FusionCore
 import FusionData
-import FusionModels
+import FusionInt8
 import FusionMPI
+import FusionModels
 import FusionNN
+import FusionReports
 import FusionTensor
 
 /// Runs experiments: one run, a resumed run, and the data a run needs.

@@ -1,8 +1,9 @@
-import FusionReports
-import FusionConfig
 import Foundation
+import FusionConfig
+import FusionInt8
 import FusionModels
 import FusionNN
+import FusionReports
 import FusionTensor
 
 /// A run's checkpoints: `training.save_frozen` and int8 checkpoints handled in one place.

@@ -1,9 +1,10 @@
-import FusionCore
-import FusionReports
-import FusionConfig
 import Foundation
+import FusionConfig
+import FusionCore
+import FusionInt8
 import FusionModels
 import FusionNN
+import FusionReports
 import FusionTensor
 
 /// Initialising a model from another run's weights.

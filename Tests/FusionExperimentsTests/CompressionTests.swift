@@ -1,4 +1,5 @@
 import Foundation
+import FusionInt8
 import FusionNN
 import XCTest
 

@@ -31,18 +31,10 @@ func fusionCost(_ options: BenchOptions) -> [Measurement] {
             .audio: ConvBlockEncoder(inChannels: 1, height: 64, width: 13, dim: 128, rng: &rng),
         ]
         let dims = encoders.mapValues { $0.outputDim }
-        let fusion: any FusionStrategy
-        switch kind {
-        case .concat: fusion = ConcatFusion(inputDims: dims)
-        case .late: fusion = LateFusion(inputDims: dims, classes: 10, learnedWeights: true, rng: &rng)
-        case .gated: fusion = GatedFusion(inputDims: dims, dim: 128, rng: &rng)
-        case .tensor: fusion = TensorFusion(inputDims: dims, projection: 16, rng: &rng)
-        case .lowRank: fusion = LowRankFusion(inputDims: dims, dim: 128, rank: 4, rng: &rng)
-        case .attention: fusion = AttentionFusion(inputDims: dims, dim: 128, rng: &rng)
-        case .transformer: fusion = TransformerFusion(inputDims: dims, dim: 128, layers: 1, heads: 4, rng: &rng)
-        case .sum: fusion = PoolingFusion(inputDims: dims, dim: 128, operation: .sum, rng: &rng)
-        case .product: fusion = PoolingFusion(inputDims: dims, dim: 128, operation: .product, rng: &rng)
-        }
+        var config = FusionConfig()
+        config.kind = kind
+        (config.dim, config.projection, config.rank, config.layers, config.heads) = (128, 16, 4, 1, 4)
+        guard let fusion = try? kind.strategy.make(config, inputDims: dims, classes: 10, seed: 0, rng: &rng) else { return results }
         let head = fusion.producesLogits ? nil : MLPHead(inputDim: fusion.outputDim, hidden: [128], classes: 10, rng: &rng)
         let model = MultimodalClassifier(encoders: encoders, fusion: fusion, head: head)
         let macs = model.costReport(sample: batches[0]).reduce(0) { $0 + $1.macs }

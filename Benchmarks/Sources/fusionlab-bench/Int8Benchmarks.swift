@@ -31,11 +31,11 @@ func int8Layers(_ options: BenchOptions) -> [Measurement] {
         let float = time { _ = withNoGrad { conv.withReLU(x) } }
         let range = ActivationRange()
         range.observe(x)
-        do { try conv.setInt8(Int8Weights(quantizing: conv.weight), input: ActivationQuantization(observed: range)) } catch {
+        do { try QuantizedConv2d.swap(into: conv, weights: Int8Weights(quantizing: conv.weight), input: ActivationQuantization(observed: range)) } catch {
             FileHandle.standardError.write(Data("\(name): \(error)\n".utf8)); continue
         }
         let int8 = time { _ = withNoGrad { conv.withReLU(x) } }
-        let impl = (try? conv.int8?.relu.implementation(shape: x.shape)) ?? "?"
+        let impl = (try? (conv.swapped as? QuantizedConv2d)?.relu.implementation(shape: x.shape)) ?? "?"
         print("\(name) [\(batch), \(c), \(h), \(w)] → \(o): float \(String(format: "%.3f", float)) ms, int8 \(String(format: "%.3f", int8)) ms (\(impl)), ×\(String(format: "%.2f", float / int8))")
         out.append(Measurement(workload: "int8-layers:\(name)", threads: options.threads, metric: "float_over_int8", value: float / int8))
     }
@@ -45,9 +45,9 @@ func int8Layers(_ options: BenchOptions) -> [Measurement] {
         let float = time { _ = withNoGrad { linear(x) } }
         let range = ActivationRange()
         range.observe(x)
-        do { try linear.setInt8(Int8Weights(quantizing: linear.weight), input: ActivationQuantization(observed: range)) } catch { continue }
+        do { try QuantizedLinear.swap(into: linear, weights: Int8Weights(quantizing: linear.weight), input: ActivationQuantization(observed: range)) } catch { continue }
         let int8 = time { _ = withNoGrad { linear(x) } }
-        let impl = (try? linear.int8?.implementation(shape: [batch, i])) ?? "?"
+        let impl = (try? (linear.swapped as? QuantizedLinear)?.kernel.implementation(shape: [batch, i])) ?? "?"
         print("\(name) [\(batch), \(i)] → \(o): float \(String(format: "%.3f", float)) ms, int8 \(String(format: "%.3f", int8)) ms (\(impl)), ×\(String(format: "%.2f", float / int8))")
         out.append(Measurement(workload: "int8-layers:\(name)", threads: options.threads, metric: "float_over_int8", value: float / int8))
     }

@@ -46,3 +46,23 @@ public final class GatedFusion: Module, FusionStrategy {
         return result
     }
 }
+
+extension GatedFusion {
+    /// Gated units of width `dim`.
+    public static func make(_ config: FusionConfig, inputDims: [Modality: Int], classes: Int, seed: UInt64,
+                            rng: inout SeededGenerator) throws -> GatedFusion {
+        GatedFusion(inputDims: inputDims, dim: config.dim, rng: &rng)
+    }
+
+    /// `Σ_m σ(W_z,m [p·e]) ⊙ tanh(W_m p_m e_m) · p_m`.
+    public func onnx(_ f: FusionGraph) throws -> String {
+        let order = try f.modalities()
+        let masked = order.map { m in f.op("Mul", [f.e(m), f.p(m)]) }
+        let joint = f.concat(masked, axis: 1)
+        return f.sum(try zip(order, masked).map { m, x in
+            let gate = f.op("Sigmoid", [try f.g.linear(joint, "fusion.gate.\(m.rawValue)")])
+            let transform = f.op("Tanh", [try f.g.linear(x, "fusion.proj.\(m.rawValue)")])
+            return f.op("Mul", [f.op("Mul", [gate, transform]), f.p(m)])
+        })
+    }
+}

@@ -4,11 +4,11 @@ import FusionTensor
 
 /// A value inside a layer stack: the batch tensor `[B, ...dims]`, what its axes mean, and the
 /// valid steps per sample on its time axis (nil: every step is valid).
-struct StackValue {
-    var x: Tensor
-    var shape: StackShape
-    var lengths: [Int]?
-    var tokens: IndexTensor?
+package struct StackValue {
+    package var x: Tensor
+    package var shape: StackShape
+    package var lengths: [Int]?
+    package var tokens: IndexTensor?
 }
 
 /// The modules of a `LayerPlan`, run in order. Parameter keys are `layers.<position or name>.…`
@@ -21,7 +21,7 @@ public final class LayerStack: Module {
     /// The resolved plan.
     public let plan: LayerPlan
     /// One closure per step; `compileInt8` replaces runs of int8 layers with one closure each.
-    var run: [(StackValue) -> StackValue]
+    package var run: [(StackValue) -> StackValue]
 
     /// Builds the modules of `plan` (vocabulary: token ids of a text stack), initialised from `rng`.
     public init<G: RandomNumberGenerator>(_ plan: LayerPlan, vocabulary: Int, seed: UInt64, rng: inout G) {
@@ -49,7 +49,7 @@ public final class LayerStack: Module {
     func forward(_ value: StackValue, steps: Range<Int>) -> StackValue { run[steps].reduce(value) { $1($0) } }
 
     /// Changes a value's layout to `target` (the automatic conversions of `LayerPlan`).
-    static func adapt(_ v: StackValue, to target: StackShape) -> StackValue {
+    package static func adapt(_ v: StackValue, to target: StackShape) -> StackValue {
         guard v.shape.kind != target.kind else { return v }
         var out = v
         out.shape = target

@@ -24,13 +24,13 @@ final class Int8Tests: XCTestCase {
             XCTAssertEqual(q.zeroPoint, unsigned ? 0 : 64)
             let w = Int8Weights(quantizing: layer.weight)
             let expected = onGrid(x, q).linear(weight: w.dequantized(), bias: layer.bias)
-            try layer.setInt8(w, input: q)
+            try QuantizedLinear.swap(into: layer, weights: w, input: q)
             let got = layer(x)
             XCTAssertEqual(got.shape, [batch, 7])
             let tolerance = 1e-4 * max(1, expected.scalars.map(abs).max() ?? 1)
             XCTAssertLessThan(maxAbsDiff(got, expected), tolerance, "unsigned \(unsigned), batch \(batch)")
             // And close to the float layer itself: the quantization error of 8 bits.
-            try layer.setInt8(nil, input: nil)
+            layer.swapped = nil
             XCTAssertLessThan(maxAbsDiff(got, layer(x)), 0.1)
         }
     }
@@ -53,7 +53,7 @@ final class Int8Tests: XCTestCase {
             let w = Int8Weights(quantizing: conv.weight)
             let grid = onGrid(x, q)
             let expected = grid.conv2d(weight: w.dequantized(), bias: conv.bias, stride: t.s, padding: t.p, dilation: t.d, groups: 1)
-            try conv.setInt8(w, input: q)
+            try QuantizedConv2d.swap(into: conv, weights: w, input: q)
             let plain = conv(x), fused = conv.withReLU(x)
             XCTAssertEqual(plain.shape, expected.shape)
             let tolerance = 1e-4 * max(1, expected.scalars.map(abs).max() ?? 1)

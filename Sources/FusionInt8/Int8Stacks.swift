@@ -1,4 +1,4 @@
-import FusionInt8
+import FusionModels
 import FusionNN
 import FusionTensor
 
@@ -17,7 +17,7 @@ extension LayerStack {
         let steps = plan.steps
         // Every int8 convolution must have a oneDNN kernel for its input here, not at the first forward.
         for step in steps where step.spec.type == .conv2d {
-            guard let conv = layers[step.key] as? Conv2d, let kernels = conv.int8, step.input.kind == .image else { continue }
+            guard let conv = layers[step.key] as? Conv2d, let kernels = conv.swapped as? QuantizedConv2d, step.input.kind == .image else { continue }
             for k in [kernels.plain, kernels.relu] {
                 do { _ = try k.implementation(shape: [1] + step.input.dims) } catch {
                     throw Int8Error("\(step.path): \(error)")
@@ -133,8 +133,8 @@ extension LayerStack {
     /// linear over vectors (reading a channels-last flattened `[C, H, W]` image when given).
     private func kernel(at index: Int, channelsLast image: [Int]?) -> Int8Kernel? {
         let step = plan.steps[index]
-        if step.spec.type == .conv2d, step.input.kind == .image, let conv = layers[step.key] as? Conv2d, let k = conv.int8?.plain { return k }
-        if step.spec.type == .linear, step.input.kind == .vector, let linear = layers[step.key] as? Linear, let k = linear.int8 {
+        if step.spec.type == .conv2d, step.input.kind == .image, let conv = layers[step.key] as? Conv2d, let k = (conv.swapped as? QuantizedConv2d)?.plain { return k }
+        if step.spec.type == .linear, step.input.kind == .vector, let linear = layers[step.key] as? Linear, let k = (linear.swapped as? QuantizedLinear)?.kernel {
             guard let image else { return k }
             return try? k.channelsLast(channels: image[0], height: image[1], width: image[2])
         }

@@ -2,19 +2,6 @@ import FusionCore
 import FusionNN
 import FusionTensor
 
-/// Stacks each modality's projected embedding into `[B, M, dim]` with its presence `[B, M]`.
-func projectedTokens(_ proj: [String: Linear], _ dims: [Modality: Int], _ embeddings: [Modality: Tensor],
-                     _ presence: [Modality: Tensor]) -> (tokens: Tensor, present: Tensor) {
-    var tokens: [Tensor] = [], present: [Tensor] = []
-    for m in ordered(dims) {
-        guard let layer = proj[m.rawValue] else { continue }
-        let e = embedding(embeddings, m, width: dims[m] ?? 0)
-        tokens.append(layer(e).unsqueezed(1))
-        present.append(column(presenceOf(presence, m, batch: e.shape[0])))
-    }
-    return (Tensor.concat(tokens, axis: 1), Tensor.concat(present, axis: 1))
-}
-
 /// Attention fusion: each modality's embedding projected to a common width, scored by a small
 /// additive attention network (`v_h · tanh(W u_m + b)`, Bahdanau et al. 2015, applied over
 /// modalities), and pooled with softmax weights over the present modalities, per head:
@@ -67,40 +54,28 @@ public final class AttentionFusion: Module, FusionStrategy {
     }
 }
 
-/// Cross-modal Transformer fusion: the projected modality embeddings, plus a learned embedding
-/// per modality, are tokens of a Transformer encoder (Vaswani et al. 2017) whose self-attention
-/// lets every modality attend to the others; absent modalities are masked out as keys, and the
-/// outputs are averaged over the present modalities.
-public final class TransformerFusion: Module, FusionStrategy {
-    /// Projections to the model width, by modality name.
-    public let proj: [String: Linear]
-    /// A learned embedding per modality `[M, dim]` (in the fixed order).
-    public let modalityEmbedding: Tensor
-    /// The encoder layers.
-    public let layers: [TransformerEncoderLayer]
-    let dims: [Modality: Int]
-    public let outputDim: Int
-
-    /// `layers` Transformer layers of width `dim` with `heads` heads.
-    public init<G: RandomNumberGenerator>(inputDims: [Modality: Int], dim: Int, layers count: Int, heads: Int,
-                                          dropout: Float = 0.1, seed: UInt64 = 0, rng: inout G) {
-        dims = inputDims
-        proj = projections(inputDims, to: dim, rng: &rng)
-        modalityEmbedding = Tensor.randn([inputDims.count, dim], std: 0.02, using: &rng, requiresGrad: true)
-        layers = (0..<count).map { i in
-            TransformerEncoderLayer(dim: dim, heads: heads, feedForward: 2 * dim, dropout: dropout, activation: .gelu,
-                                    normFirst: true, seed: seed &+ UInt64(10 * i), rng: &rng)
+extension AttentionFusion {
+    /// Width `dim`, `heads` heads (a divisor of `dim`).
+    public static func make(_ config: FusionConfig, inputDims: [Modality: Int], classes: Int, seed: UInt64,
+                            rng: inout SeededGenerator) throws -> AttentionFusion {
+        guard config.heads >= 1, config.dim % config.heads == 0 else {
+            throw ModelBuildError(description: "model.fusion.dim \(config.dim) must be divisible by model.fusion.heads \(config.heads)")
         }
-        outputDim = dim
+        return AttentionFusion(inputDims: inputDims, dim: config.dim, heads: config.heads, rng: &rng)
     }
 
-    /// `[B, dim]`.
-    public func fuse(_ embeddings: [Modality: Tensor], presence: [Modality: Tensor]) -> Tensor {
-        let (tokens, present) = projectedTokens(proj, dims, embeddings, presence)
-        let (b, m) = (present.shape[0], present.shape[1])
-        var h = tokens + modalityEmbedding.unsqueezed(0)
-        let padding = (0..<b).map { i in (0..<m).map { present.data[i * m + $0] < 0.5 } }
-        for layer in layers { h = layer(h, keyPaddingMask: padding) }
-        return maskedMean(h, mask: present)
+    /// Additive attention over the projected modalities, per head, scaled by the count present.
+    public func onnx(_ f: FusionGraph) throws -> String {
+        let order = try f.modalities(), d = outputDim
+        let tokens = f.concat(try order.map { m in f.op("Unsqueeze", [try f.g.linear(f.e(m), "fusion.proj.\(m.rawValue)"), f.g.ints([1])]) }, axis: 1)
+        let present = f.concat(order.map(f.p), axis: 1)
+        let logits = try f.g.linear(f.op("Tanh", [try f.g.linear(tokens, "fusion.score")]), "fusion.scoreOut")  // [B, M, heads]
+        let mask = f.op("Unsqueeze", [present, f.g.ints([2])])
+        let penalty = f.op("Mul", [f.op("Sub", [mask, f.g.scalar(1)]), f.g.scalar(1e9)])
+        let alpha = f.op("Mul", [f.op("Softmax", [f.op("Add", [logits, penalty])], [.int("axis", 1)]), mask])
+        let split = f.op("Reshape", [tokens, f.g.ints([0, order.count, heads, d / heads])])
+        let pooled = f.op("ReduceSum", [f.op("Mul", [split, f.op("Unsqueeze", [alpha, f.g.ints([3])])]), f.g.ints([1])], [.int("keepdims", 0)])
+        let flat = f.op("Reshape", [pooled, f.g.ints([0, d])])
+        return f.op("Mul", [flat, f.op("ReduceSum", [present, f.g.ints([1])], [.int("keepdims", 1)])])
     }
 }

@@ -91,7 +91,3 @@ final class Int8StackTests: XCTestCase {
         XCTAssertGreaterThan(kept.min() ?? 0, 0)
     }
 }
-
-func maxAbsDiff(_ a: Tensor, _ b: Tensor) -> Float {
-    zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? .infinity
-}

@@ -1,4 +1,4 @@
-import FusionInt8
+import FusionNN
 import FusionTensor
 
 /// Post-training static int8 quantization of a model's linear and convolution layers.
@@ -40,12 +40,12 @@ public enum Int8Quantization {
         for (key, m) in model.namedModules() {
             if let conv = m as? Conv2d, conv.groups != 1 { report.float.append((key, "grouped convolution")) }
         }
-        let layers = candidates(model)
-        for (_, layer) in layers { setCalibration(layer, ActivationRange()) }
-        defer { for (_, layer) in layers { setCalibration(layer, nil) } }
+        let layers = candidates(model).map { (key: $0.key, layer: $0.layer, range: ActivationRange()) }
+        for (_, layer, range) in layers { setObserver(layer, { range.observe($0) }) }
+        defer { for (_, layer, _) in layers { setObserver(layer, nil) } }
         try calibrate()
-        for (key, layer) in layers {
-            guard let range = calibration(layer), range.count > 0, range.minimum.isFinite else {
+        for (key, layer, range) in layers {
+            guard range.count > 0, range.minimum.isFinite else {
                 report.float.append((key, "not reached by the calibration batches"))
                 continue
             }
@@ -60,13 +60,9 @@ public enum Int8Quantization {
     static func quantize(_ layer: Module, input: ActivationQuantization, key: String, weights given: Int8Weights? = nil) throws {
         do {
             if let linear = layer as? Linear {
-                let w = given ?? Int8Weights(quantizing: linear.weight)
-                try linear.setInt8(w, input: input)
-                linear.weight.assign(w.dequantized())
+                try QuantizedLinear.swap(into: linear, weights: given ?? Int8Weights(quantizing: linear.weight), input: input)
             } else if let conv = layer as? Conv2d {
-                let w = given ?? Int8Weights(quantizing: conv.weight)
-                try conv.setInt8(w, input: input)
-                conv.weight.assign(w.dequantized())
+                try QuantizedConv2d.swap(into: conv, weights: given ?? Int8Weights(quantizing: conv.weight), input: input)
             }
         } catch {
             throw Int8Error("\(key): \(error)")
@@ -75,18 +71,14 @@ public enum Int8Quantization {
 
     /// The int8 state of a quantized layer: weights and input quantization.
     static func int8State(_ layer: Module) -> (Int8Weights, ActivationQuantization)? {
-        if let k = (layer as? Linear)?.int8 { return (k.weights, k.input) }
-        if let k = (layer as? Conv2d)?.int8?.plain { return (k.weights, k.input) }
+        if let k = ((layer as? Linear)?.swapped as? QuantizedLinear)?.kernel { return (k.weights, k.input) }
+        if let k = ((layer as? Conv2d)?.swapped as? QuantizedConv2d)?.plain { return (k.weights, k.input) }
         return nil
     }
 
-    private static func setCalibration(_ layer: Module, _ range: ActivationRange?) {
-        (layer as? Linear)?.calibration = range
-        (layer as? Conv2d)?.calibration = range
-    }
-
-    private static func calibration(_ layer: Module) -> ActivationRange? {
-        (layer as? Linear)?.calibration ?? (layer as? Conv2d)?.calibration
+    private static func setObserver(_ layer: Module, _ observer: (@Sendable (Tensor) -> Void)?) {
+        (layer as? Linear)?.inputObserver = observer
+        (layer as? Conv2d)?.inputObserver = observer
     }
 
     /// Loads any checkpoint into `model`: int8 ones through `load(_:tensors:metadata:source:)`,

@@ -2,42 +2,6 @@ import FusionCore
 import FusionNN
 import FusionTensor
 
-/// Tensor fusion (Zadeh, Chen, Poria, Cambria & Morency, "Tensor Fusion Network for Multimodal
-/// Sentiment Analysis", EMNLP 2017): the outer product of the embeddings, each extended by a
-/// constant 1, flattened — `⊗_m [e_m; 1]`, of width `Π_m (d_m + 1)` — so it holds every unimodal,
-/// bimodal and trimodal interaction. Each embedding is first projected to `projection` values
-/// (with ReLU) to keep the product small. An absent modality contributes `[0; 1]`: only the
-/// constant term survives, leaving the other modalities' interactions intact.
-public final class TensorFusion: Module, FusionStrategy {
-    /// Per-modality projections, by modality name (absent when `projection` is nil).
-    public let proj: [String: Linear]
-    let dims: [Modality: Int]
-    let widths: [Int]
-    public let outputDim: Int
-
-    /// Tensor fusion with each embedding projected to `projection` values first (nil: used as is).
-    public init<G: RandomNumberGenerator>(inputDims: [Modality: Int], projection: Int?, rng: inout G) {
-        dims = inputDims
-        proj = projection.map { projections(inputDims, to: $0, rng: &rng) } ?? [:]
-        widths = ordered(inputDims).map { projection ?? (inputDims[$0] ?? 0) }
-        outputDim = widths.reduce(1) { $0 * ($1 + 1) }
-    }
-
-    /// `[B, Π (d_m + 1)]`.
-    public func fuse(_ embeddings: [Modality: Tensor], presence: [Modality: Tensor]) -> Tensor {
-        var z: Tensor?
-        for m in ordered(dims) {
-            var e = embedding(embeddings, m, width: dims[m] ?? 0)
-            let b = e.shape[0]
-            if let layer = proj[m.rawValue] { e = layer(e).relu() }
-            let extended = Tensor.concat([e * column(presenceOf(presence, m, batch: b)), Tensor.ones([b, 1])], axis: 1)
-            z = z.map { ($0.unsqueezed(2) * extended.unsqueezed(1)).reshaped([b, -1]) } ?? extended
-        }
-        guard let z else { preconditionFailure("TensorFusion: no modalities") }
-        return z
-    }
-}
-
 /// Low-rank multimodal fusion (Liu, Shen, Lakshminarasimhan, Liang, Zadeh & Morency, "Efficient
 /// Low-rank Multimodal Fusion with Modality-Specific Factors", ACL 2018): tensor fusion's weight
 /// decomposed into `rank` modality-specific factors,
@@ -87,5 +51,25 @@ public final class LowRankFusion: Module, FusionStrategy {
         }
         guard let product else { preconditionFailure("LowRankFusion: no modalities") }
         return (product * rankWeights.reshaped([1, rank, 1])).sum(axes: [1]) + bias
+    }
+}
+
+extension LowRankFusion {
+    /// Rank-`rank` factors to width `dim`.
+    public static func make(_ config: FusionConfig, inputDims: [Modality: Int], classes: Int, seed: UInt64,
+                            rng: inout SeededGenerator) throws -> LowRankFusion {
+        LowRankFusion(inputDims: inputDims, dim: config.dim, rank: config.rank, rng: &rng)
+    }
+
+    /// `Σ_i λ_i ⊙_m ([p·e_m; 1] · W_m^(i)) + b`.
+    public func onnx(_ f: FusionGraph) throws -> String {
+        var product: String?
+        for m in try f.modalities() {
+            let extended = f.op("Concat", [f.op("Mul", [f.e(m), f.p(m)]), f.ones(m)], [.int("axis", 1)])
+            let z = f.op("Reshape", [f.op("MatMul", [extended, try f.g.parameter("fusion.factors.\(m.rawValue)")]), f.g.ints([0, rank, outputDim])])
+            product = product.map { f.op("Mul", [$0, z]) } ?? z
+        }
+        let weighted = f.op("Mul", [product ?? "", f.op("Reshape", [try f.g.parameter("fusion.rankWeights"), f.g.ints([1, rank, 1])])])
+        return f.op("Add", [f.op("ReduceSum", [weighted, f.g.ints([1])], [.int("keepdims", 0)]), try f.g.parameter("fusion.bias")])
     }
 }
