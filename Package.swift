@@ -140,16 +140,13 @@ let package = Package(
 
         // MARK: - Tests
         .target(name: "FusionTestSupport", dependencies: ["FusionTensor"], path: "Tests/FusionTestSupport"),
+        // One test target per module; FusionTestSupport holds the shared checks and the
+        // command-line test helpers (the end-to-end tests run the built `fusionlab`).
         .testTarget(name: "FusionTensorTests", dependencies: ["FusionTensor", "FusionTestSupport"]),
+        .testTarget(name: "FusionCoreTests", dependencies: ["FusionCore", "FusionTensor", "FusionTestSupport"]),
         .testTarget(
             name: "FusionNNTests",
             dependencies: ["FusionNN", "FusionTensor", "FusionTestSupport"],
-            resources: [.copy("Golden")]
-        ),
-        .testTarget(name: "FusionInt8Tests", dependencies: ["FusionInt8", "FusionModels", "FusionNN", "FusionTensor", "FusionTestSupport"]),
-        .testTarget(
-            name: "FusionModelsTests",
-            dependencies: ["FusionModels", "FusionData", "FusionOptim", "FusionNN", "FusionTensor", "FusionTestSupport"],
             resources: [.copy("Golden")]
         ),
         .testTarget(
@@ -157,13 +154,27 @@ let package = Package(
             dependencies: ["FusionOptim", "FusionNN", "FusionTensor", "FusionTestSupport"],
             resources: [.copy("Golden")]
         ),
+        .testTarget(name: "FusionMPITests", dependencies: ["FusionMPI", "FusionTestSupport"]),
+        .testTarget(name: "FusionMediaTests", dependencies: ["FusionMedia", "FusionCore", "FusionTensor", "FusionTestSupport"],
+                    resources: [.copy("Golden")]),
+        .testTarget(name: "FusionDataTests", dependencies: ["FusionData", "FusionTensor", "FusionTestSupport"],
+                    resources: [.copy("Golden")]),
         .testTarget(
-            name: "FusionExperimentsTests",
-            dependencies: ["FusionExperiments", "FusionReports", "FusionModels", "FusionData", "FusionNN", "FusionTensor", "FusionTestSupport"],
+            name: "FusionModelsTests",
+            dependencies: ["FusionModels", "FusionData", "FusionOptim", "FusionNN", "FusionTensor", "FusionTestSupport"],
             resources: [.copy("Golden")]
         ),
-        .testTarget(name: "FusionDataTests", dependencies: ["FusionData", "FusionTensor"],
-                    resources: [.copy("Golden")]),
+        .testTarget(name: "FusionInt8Tests", dependencies: ["FusionInt8", "FusionModels", "FusionNN", "FusionTensor", "FusionTestSupport"]),
+        .testTarget(name: "FusionReportsTests", dependencies: ["FusionReports", "FusionCore", "FusionTestSupport"]),
+        .testTarget(
+            name: "FusionConfigTests",
+            dependencies: ["FusionConfig", "FusionModels", "FusionData", "FusionNN", "FusionTensor", "FusionTestSupport"],
+            resources: [.copy("Golden")]
+        ),
+        .testTarget(name: "FusionTrainingTests", dependencies: ["FusionTraining", "FusionConfig", "FusionReports", "FusionData", "FusionCore", "FusionTensor", "FusionTestSupport"]),
+        .testTarget(name: "FusionDeployTests", dependencies: ["FusionDeploy", "FusionTestSupport"]),
+        .testTarget(name: "FusionExperimentsTests", dependencies: ["FusionExperiments", "FusionReports", "FusionNN", "FusionTestSupport"]),
+        .testTarget(name: "FusionServeTests", dependencies: ["FusionServe", "FusionTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,3 @@
-// FusionCore: the vocabulary every module shares — the modalities, the splits, and the batch the
-// data loader produces and the model consumes — so models need none of the codec libraries.
 @_exported import FusionTensor
 
 /// The modalities a sample can carry, in the fixed order fusion strategies iterate them.

@@ -1,11 +1,15 @@
 import Foundation
 import FusionInt8
 import FusionNN
+import FusionTestSupport
 import XCTest
 
 /// `fusionlab compress` end to end on a generated dataset: int8 and pruned runs are new run
 /// folders that evaluate reads, the source is never touched, and bad requests are clear errors.
-extension EndToEndTests {
+final class CompressionTests: XCTestCase, CommandLineTesting {
+    nonisolated(unsafe) static var workspace = makeWorkspace("compress")
+    override class func tearDown() { removeWorkspace(); super.tearDown() }
+
     func layeredExperiment(_ name: String) -> String {
         tinyExperiment(name, epochs: 3, extra: """
         , "model": {"text": {"embedding_dim": 8, "dim": 8},
@@ -16,10 +20,6 @@ extension EndToEndTests {
                                          "flatten", {"type": "linear", "units": 8}, "relu"]},
                     "fusion": {"dim": 8}, "head": {"hidden": [8]}}
         """)
-    }
-
-    func json(_ path: String) throws -> [String: Any] {
-        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
     }
 
     func predictions(_ run: String) throws -> [String] {
@@ -161,7 +161,7 @@ extension EndToEndTests {
 }
 
 /// An exported notebook executed by Jupyter keeps its figures and runs without errors.
-extension EndToEndTests {
+extension CompressionTests {
     func testAnExportedNotebookSurvivesRunAll() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let tools = ProcessInfo.processInfo.environment["FUSIONLAB_NOTEBOOK_PYTHONPATH"]
@@ -204,7 +204,7 @@ extension EndToEndTests {
 }
 
 /// training.save and training.save_frozen: which checkpoints a run keeps, and frozen weights left out.
-extension EndToEndTests {
+extension CompressionTests {
     func testCheckpointRetentionAndFrozenWeightsLeftOut() throws {
         XCTAssertEqual(try fusionlab(["run", tinyExperiment("keep-source"), "--quiet"]).status, 0)
         let source = try XCTUnwrap(runDirectories("keep-source").last)

@@ -4,6 +4,7 @@ import FoundationXML
 #endif
 @testable import FusionExperiments
 @testable import FusionReports
+import FusionTestSupport
 import XCTest
 
 /// Notebooks are written to real files and parsed back. With FUSIONLAB_TEST_OUTPUT=<dir> they are

@@ -1,9 +1,13 @@
 import Foundation
+import FusionTestSupport
 import XCTest
 
 /// `fusionlab robustness` on a real comparison: curves, the late-fusion baseline, missing
 /// subsets, determinism, the notebook, and clear refusals.
-extension EndToEndTests {
+final class RobustnessTests: XCTestCase, CommandLineTesting {
+    nonisolated(unsafe) static var workspace = makeWorkspace("robustness")
+    override class func tearDown() { removeWorkspace(); super.tearDown() }
+
     func testRobustnessOfAComparisonAgainstLateFusion() throws {
         let experiment = tinyExperiment("robust", epochs: 4, extra: """
         , "compare": {"axes": [{"key": "model.fusion.kind", "values": ["concat", "late"]}], "seeds": [0], "unimodal_baselines": false}

@@ -1,10 +1,14 @@
 import Foundation
 import FusionNN
+import FusionTestSupport
 import XCTest
 
 /// `fusionlab update`: new labels grow the head while the parent's rows stay, the lineage is
 /// recorded across two updates, and bad parents, data and labels are refused before training.
-extension EndToEndTests {
+final class UpdateTests: XCTestCase, CommandLineTesting {
+    nonisolated(unsafe) static var workspace = makeWorkspace("update")
+    override class func tearDown() { removeWorkspace(); super.tearDown() }
+
     /// A copy of a generated dataset with `edit` applied to every samples.jsonl line and `labels` renamed in dataset.json.
     func editedDataset(_ name: String, from source: String, rename: [String: String] = [:], edit: (inout [String: Any]) -> Void = { _ in }) throws -> String {
         let fm = FileManager.default

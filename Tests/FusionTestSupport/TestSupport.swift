@@ -1,3 +1,4 @@
+import Foundation
 import FusionTensor
 import XCTest
 
@@ -58,4 +59,57 @@ public func gradCheck(_ inputs: [Tensor], eps: Float = 1e-2, rtol: Float = 2e-2,
 public func randomTensor(_ shape: [Int], seed: UInt64, low: Float = -1, high: Float = 1) -> Tensor {
     var rng = SeededGenerator(seed: seed)
     return Tensor.uniform(shape, low: low, high: high, using: &rng)
+}
+
+/// Golden files, temporary folders and array comparisons shared by the test targets.
+public enum GoldenFiles {
+    /// The path of committed golden file `name` in `bundle`'s `Golden` folder (a skip when missing).
+    public static func path(_ name: String, in bundle: Bundle) throws -> String {
+        guard let url = bundle.url(forResource: "Golden/" + name, withExtension: nil)
+            ?? bundle.resourceURL?.appendingPathComponent("Golden/" + name) else {
+            throw XCTSkip("golden file \(name) missing")
+        }
+        return url.path
+    }
+
+    /// Parses committed golden JSON file `name` of `bundle`.
+    public static func json(_ name: String, in bundle: Bundle) throws -> [String: Any] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path(name, in: bundle)))
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw NSError(domain: "golden", code: 1)
+        }
+        return object
+    }
+
+    /// A fresh temporary directory, removed when `test` ends.
+    public static func temporaryDirectory(_ test: XCTestCase) throws -> String {
+        let path = NSTemporaryDirectory() + "fusionlab-test-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        test.addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        return path
+    }
+
+    /// The largest absolute difference between two equal-length arrays.
+    public static func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
+        precondition(a.count == b.count, "maxAbsDiff: \(a.count) vs \(b.count) values")
+        return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
+    }
+}
+
+/// A fresh folder for one test's files: under $FUSIONLAB_TEST_OUTPUT when set (kept, so that
+/// scripts/check_notebook.py and scripts/check_tensorboard.py can inspect them), else a
+/// temporary folder that `removeTestOutput` deletes.
+public func makeTestOutputDirectory(_ name: String) -> String {
+    if let root = ProcessInfo.processInfo.environment["FUSIONLAB_TEST_OUTPUT"], !root.isEmpty {
+        let path = "\(root)/\(name)"
+        try? FileManager.default.removeItem(atPath: path)
+        return path
+    }
+    return FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)").path
+}
+
+/// Deletes a test folder unless $FUSIONLAB_TEST_OUTPUT asks to keep it.
+public func removeTestOutput(_ path: String) {
+    guard ProcessInfo.processInfo.environment["FUSIONLAB_TEST_OUTPUT"] == nil else { return }
+    try? FileManager.default.removeItem(atPath: path)
 }

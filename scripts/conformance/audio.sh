@@ -7,5 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir="${1:-${FUSIONLAB_AUDIO_CONFORMANCE:-}}"
 if [ -z "$dir" ] || [ ! -f "$dir/manifest.json" ]; then echo "audio-conformance: no folder (give one, or set FUSIONLAB_AUDIO_CONFORMANCE), skipping"; exit 0; fi
-FUSIONLAB_AUDIO_CONFORMANCE="$(cd "$dir" && pwd)" swift test --filter 'FusionDataTests.AudioTests/testAudioConformance' 2>&1 \
+FUSIONLAB_AUDIO_CONFORMANCE="$(cd "$dir" && pwd)" swift test --filter 'FusionMediaTests.AudioTests/testAudioConformance' 2>&1 \
   | grep -E "audio-conformance:|error:|Executed" | sort -u

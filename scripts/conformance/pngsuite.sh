@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir="${1:-${FUSIONLAB_PNGSUITE:-}}"
 if [ -z "$dir" ] || [ ! -f "$dir/manifest.json" ]; then echo "pngsuite: no PngSuite folder (give one, or set FUSIONLAB_PNGSUITE), skipping"; exit 0; fi
-FUSIONLAB_PNGSUITE="$(cd "$dir" && pwd)" swift test --filter 'FusionDataTests.PNGTests/testPngSuiteConformance' 2>&1 \
+FUSIONLAB_PNGSUITE="$(cd "$dir" && pwd)" swift test --filter 'FusionMediaTests.PNGTests/testPngSuiteConformance' 2>&1 \
   | grep -E "pngsuite:|error:|Executed" | sort -u

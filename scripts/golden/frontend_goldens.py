@@ -17,7 +17,8 @@ import librosa
 import numpy as np
 import soundfile as sf
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "FusionDataTests", "Golden")
+OUT = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "FusionDataTests", "Golden")  # tokenizer goldens
+MEDIA_OUT = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "FusionMediaTests", "Golden")  # audio goldens
 
 
 def make_clip(sr, seconds, seed, tones):
@@ -35,7 +36,7 @@ def make_clip(sr, seconds, seed, tones):
 
 
 def write_clip(name, sr, y):
-    path = os.path.join(OUT, name)
+    path = os.path.join(MEDIA_OUT, name)
     sf.write(path, y, sr, subtype="PCM_16")
     back, _ = sf.read(path, dtype="float32")  # what a reader gets: int16 / 32768
     return back
@@ -132,7 +133,8 @@ def wordpiece_cases():
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    with open(os.path.join(OUT, "mfcc_librosa.json"), "w") as f:
+    os.makedirs(MEDIA_OUT, exist_ok=True)
+    with open(os.path.join(MEDIA_OUT, "mfcc_librosa.json"), "w") as f:
         json.dump(mfcc_cases(), f)
     with open(os.path.join(OUT, "wordpiece_hf.json"), "w", encoding="utf-8") as f:
         json.dump(wordpiece_cases(), f, ensure_ascii=False)

@@ -2,7 +2,7 @@
 
     python scripts/golden/hparams_goldens.py      # needs the tensorboard package
 
-Prints the hex strings that Tests/FusionExperimentsTests/TensorBoardTests.swift
+Prints the hex strings that Tests/FusionReportsTests/TensorBoardTests.swift
 (testHParamsPluginDataMatchesTensorBoardsProtos) compares FusionLab's hand-written encoding with.
 """
 from tensorboard.compat.proto import event_pb2, summary_pb2

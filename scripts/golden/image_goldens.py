@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes Tests/FusionDataTests/Golden/image_pillow.json: Pillow's resize filters on float images
+"""Writes Tests/FusionMediaTests/Golden/image_pillow.json: Pillow's resize filters on float images
 (mode "F", as FusionLab resizes in floating point; torchvision's Resize on PIL images is BILINEAR)
 and Pillow's 8-bit grey conversion (convert("L")) of RGB pixels.
 
@@ -17,7 +17,7 @@ import numpy as np
 import PIL
 from PIL import Image
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "FusionDataTests", "Golden", "image_pillow.json")
+OUT = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "FusionMediaTests", "Golden", "image_pillow.json")
 FILTERS = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "box": Image.BOX}
 # (height, width) -> (height, width): shrinking by integer and non-integer factors, mixed, growing.
 SIZES = [((4, 4), (2, 2)), ((13, 9), (5, 7)), ((48, 64), (32, 32)), ((8, 8), (28, 28)), ((30, 17), (11, 40))]

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 from sklearn.datasets import load_digits
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "FusionDataTests", "Golden")
+OUT = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "FusionMediaTests", "Golden")
 rng = np.random.default_rng(7)
 
 y, x = np.mgrid[0:20, 0:24]
@@ -33,6 +33,9 @@ for name, (image, options) in images.items():
     image.save(buffer, format="JPEG", **options)
     with open(os.path.join(OUT, name), "wb") as f:
         f.write(buffer.getvalue())
+    if name == "digit_scan.jpg":  # also the importer's test input (Tests/FusionDataTests)
+        with open(os.path.join(OUT, "..", "..", "FusionDataTests", "Golden", name), "wb") as f:
+            f.write(buffer.getvalue())
     decoded = Image.open(io.BytesIO(buffer.getvalue()))
     golden[name] = {
         "mode": decoded.mode,

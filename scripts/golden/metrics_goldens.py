@@ -1,4 +1,4 @@
-"""Reference values for Tests/FusionExperimentsTests/MetricsTests.swift, computed by scikit-learn.
+"""Reference values for Tests/FusionReportsTests/MetricsTests.swift, computed by scikit-learn.
 
 Run:  python scripts/golden/metrics_goldens.py   (needs scikit-learn and numpy)
 The printed JSON is pasted into the Swift test as literal values.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes Tests/FusionDataTests/Golden/padded_mfcc_librosa.json: what a PyTorch pipeline gets
+"""Writes Tests/FusionMediaTests/Golden/padded_mfcc_librosa.json: what a PyTorch pipeline gets
 from raw WAV files of variable length with librosa, for FusionLab's fixed-length audio features.
 
 The reference pipeline, per clip (the one FusionLab's `AudioPreprocessing.features` must equal):
@@ -28,7 +28,7 @@ import librosa
 import numpy as np
 import soundfile as sf
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "FusionDataTests", "Golden", "padded_mfcc_librosa.json")
+OUT = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "FusionMediaTests", "Golden", "padded_mfcc_librosa.json")
 
 # (source rate, seconds): 0.1 to 1.7 s at 8, 16, 22.05 and 44.1 kHz.
 SOURCES = {"s8k_0.1": (8000, 0.1), "s8k_0.6": (8000, 0.6), "s16k_0.45": (16000, 0.45),

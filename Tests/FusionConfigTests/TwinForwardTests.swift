@@ -1,6 +1,6 @@
 import Foundation
 import FusionData
-import FusionExperiments
+import FusionConfig
 import FusionModels
 import FusionNN
 import FusionTensor

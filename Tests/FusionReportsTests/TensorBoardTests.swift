@@ -1,6 +1,6 @@
 import Foundation
-@testable import FusionExperiments
 @testable import FusionReports
+import FusionTestSupport
 import XCTest
 
 final class TensorBoardTests: XCTestCase {
@@ -107,23 +107,6 @@ final class TensorBoardTests: XCTestCase {
     }
 }
 
-/// A fresh folder for one test's files: under $FUSIONLAB_TEST_OUTPUT when set (kept, so that
-/// scripts/check_notebook.py and scripts/check_tensorboard.py can inspect them), else a
-/// temporary folder that `removeTestOutput` deletes.
-func makeTestOutputDirectory(_ name: String) -> String {
-    if let root = ProcessInfo.processInfo.environment["FUSIONLAB_TEST_OUTPUT"], !root.isEmpty {
-        let path = "\(root)/\(name)"
-        try? FileManager.default.removeItem(atPath: path)
-        return path
-    }
-    return FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)").path
-}
-
-/// Deletes a test folder unless $FUSIONLAB_TEST_OUTPUT asks to keep it.
-func removeTestOutput(_ path: String) {
-    guard ProcessInfo.processInfo.environment["FUSIONLAB_TEST_OUTPUT"] == nil else { return }
-    try? FileManager.default.removeItem(atPath: path)
-}
 
 private func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 

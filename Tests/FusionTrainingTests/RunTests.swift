@@ -1,71 +1,16 @@
 import Foundation
 import FusionData
-import FusionExperiments
+import FusionReports
+import FusionTensor
+import FusionTestSupport
+import FusionTraining
 import XCTest
 
-/// Runs the `fusionlab` executable on a tiny generated dataset, as a researcher would.
-final class EndToEndTests: XCTestCase {
-    nonisolated(unsafe) static var workspace: URL = FileManager.default.temporaryDirectory.appendingPathComponent("fusionlab-e2e-\(UUID().uuidString)")
-
-    override class func setUp() {
-        super.setUp()
-        try? FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
-    }
-
-    override class func tearDown() {
-        try? FileManager.default.removeItem(at: workspace)
-        super.tearDown()
-    }
-
-    var executable: URL {
-        Bundle.main.bundleURL.appendingPathComponent("fusionlab")
-    }
-
-    /// Runs fusionlab in the workspace; returns exit status, standard output and standard error.
-    @discardableResult
-    func fusionlab(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> (status: Int32, out: String, err: String) {
-        try runProcess(executable, arguments)
-    }
-
-    /// Runs `executable arguments…` in the workspace (with `environment`, or this process's).
-    func runProcess(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, out: String, err: String) {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        process.currentDirectoryURL = Self.workspace
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile(), errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
-    }
-
-    func write(_ name: String, _ text: String) -> String {
-        let url = Self.workspace.appendingPathComponent(name)
-        FileManager.default.createFile(atPath: url.path, contents: Data(text.utf8))
-        return name
-    }
-
-    /// A tiny experiment on a tiny generated dataset, single-threaded for determinism.
-    func tinyExperiment(_ name: String, epochs: Int = 2, samples: Int = 80, extra: String = "") -> String {
-        write("\(name).json", """
-        {"name": "\(name)", "seed": 3,
-         "dataset": {"path": "data-\(samples)", "generate": true, "generator": {"samples": \(samples), "image_size": 16, "audio_seconds": 0.25}},
-         "preprocessing": {"image": {"height": 16, "width": 16}, "audio": {"duration": 0.25, "n_fft": 128, "hop_length": 64, "n_mels": 16, "n_mfcc": 8},
-                           "text": {"max_length": 8}},
-         "model": {"text": {"embedding_dim": 8, "dim": 8}, "image": {"channels": [4], "dim": 8}, "audio": {"channels": [4], "dim": 8},
-                   "fusion": {"dim": 8}, "head": {"hidden": [8]}},
-         "training": {"epochs": \(epochs), "batch_size": 16, "threads": 1}\(extra)}
-        """)
-    }
-
-    func runDirectories(_ experiment: String) -> [String] {
-        let folder = Self.workspace.appendingPathComponent("runs/\(experiment)").path
-        return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted().map { "\(folder)/\($0)" }
-    }
+/// `fusionlab run` on tiny generated datasets: run folders, status, resume, threads, caches,
+/// divergence, distillation.
+final class RunTests: XCTestCase, CommandLineTesting {
+    nonisolated(unsafe) static var workspace = makeWorkspace("run")
+    override class func tearDown() { removeWorkspace(); super.tearDown() }
 
     func testAugmentationWithTheSameSeedGivesTheSameLosses() throws {
         // Augmented batches are copied out of live tensors: the same seed gives the same losses, finite.
@@ -142,50 +87,6 @@ final class EndToEndTests: XCTestCase {
         XCTAssertTrue(try fusionlab(["runs", "--failed"]).out.contains("\(URL(fileURLWithPath: folder).lastPathComponent)  interrupted"))
         XCTAssertTrue(try fusionlab(["evaluate", folder]).err.contains("the run is interrupted, not finished"))
         try FileManager.default.removeItem(atPath: folder)
-    }
-
-    /// Every numeric key of the format, set to 0, −1, a huge value, a fraction and NaN: loading
-    /// and validating answers with a located error or accepts, and never traps.
-    func testEveryNumericKeyWithHostileValuesGivesAnErrorNeverASignal() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let schema = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("Experiments/experiment.schema.json")))
-            as? [String: Any])
-        var keys: [String] = []
-        func walk(_ node: [String: Any], _ path: [String]) {
-            if let type = node["type"] as? String, type == "number" || type == "integer" { keys.append(path.joined(separator: ".")) }
-            for (key, child) in (node["properties"] as? [String: Any]) ?? [:] {
-                if let child = child as? [String: Any] { walk(child, path + [key]) }
-            }
-        }
-        walk(schema, [])
-        XCTAssertGreaterThan(keys.count, 50)
-        let experiment = Self.workspace.appendingPathComponent(tinyExperiment("hostile")).path
-        var refused = 0
-        // In process: a trap here ends the test run, so it cannot pass unnoticed; the command's
-        // own exit codes are checked by the tests of `validate`.
-        for key in keys.sorted() {
-            for value in ["0", "-1", "1e12", "0.5", "NaN"] {
-                do {
-                    let loaded = try ConfigLoader.load(experiment, overrides: ["\(key)=\(value)"])
-                    _ = ConfigValidation.checkFiles(loaded.config)
-                } catch {
-                    refused += 1
-                    // A located error: the file or the --set, then the JSON path and what was expected.
-                    let text = "\(error)"
-                    XCTAssertTrue(text.hasPrefix(experiment + ": ") || text.hasPrefix("--set \(key): "),
-                                  "--set \(key)=\(value) refused without saying where: \(text)")
-                    XCTAssertFalse(text.contains("not valid JSON"), "--set \(key)=\(value): \(text)")
-                }
-            }
-        }
-        print("hostile values: \(keys.count) numeric keys × 5 values, \(refused) refused with a located error, none crashed")
-    }
-
-    func testSchemaExplainsALayerKind() throws {
-        let conv = try fusionlab(["schema", "--key", "conv2d"])
-        XCTAssertEqual(conv.status, 0, conv.err)
-        XCTAssertTrue(conv.out.hasPrefix("layer conv2d, its settings:") && conv.out.contains("  groups: Convolutions: channel groups"), conv.out)
-        XCTAssertTrue(try fusionlab(["schema", "--key", "relu"]).out.contains("layer relu: no settings"))
     }
 
     func testManifestsReadTypedAndOldOnesStillRead() throws {
@@ -324,58 +225,6 @@ final class EndToEndTests: XCTestCase {
         try checkNotebook(Self.workspace.appendingPathComponent(path).path)
     }
 
-    func checkNotebook(_ path: String) throws {
-        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
-        let nb = try XCTUnwrap(object as? [String: Any])
-        XCTAssertEqual(nb["nbformat"] as? Int, 4)
-        let cells = try XCTUnwrap(nb["cells"] as? [[String: Any]])
-        XCTAssertTrue(cells.contains { $0["cell_type"] as? String == "markdown" })
-        XCTAssertTrue(cells.contains { (($0["source"] as? [String])?.joined() ?? "").contains("data:image/svg+xml;base64,") }, "figures embedded as SVG")
-        let title = cells.first.map { ($0["source"] as? [String])?.joined() ?? "" } ?? ""
-        XCTAssertFalse(title.contains("Comparison: Comparison:"), title)
-        XCTAssertEqual(Set(cells.compactMap { $0["id"] as? String }).count, cells.count, "unique cell ids")
-    }
-
-    func testCompareRunsVariantsAndBaselinesAndExportsANotebook() throws {
-        let result = try fusionlab(["compare", tinyExperiment("cmp"), "--notebook"])
-        XCTAssertEqual(result.status, 0, result.err)
-        // One line per finished run: its place in the job and the time the rest should take.
-        XCTAssertTrue(result.out.contains("1/5 fusion=concat") && result.out.contains("ETA"), result.out)
-        XCTAssertTrue(result.out.contains("5/5 unimodal:audio"), result.out)
-        for variant in ["fusion=concat", "fusion=late", "unimodal:text", "unimodal:image", "unimodal:audio"] {
-            XCTAssertTrue(result.out.contains("| \(variant) |"), "\(variant) in: \(result.out)")
-        }
-        XCTAssertTrue(result.out.contains("★"), "the best is marked")
-        let folder = try XCTUnwrap(runDirectories("cmp").first { $0.contains("compare-") })
-        let csv = try String(contentsOfFile: folder + "/comparison.csv", encoding: .utf8).split(separator: "\n")
-        // TensorBoard's HParams dashboard: the experiment in the comparison folder, a session per run.
-        func records(_ dir: String) throws -> Data {
-            try FileManager.default.contentsOfDirectory(atPath: dir).reduce(into: Data()) { data, file in
-                for record in try TensorBoardWriter.readRecords(path: dir + "/" + file) { data.append(contentsOf: record) }
-            }
-        }
-        XCTAssertNotNil(try records(folder + "/events").range(of: Data("_hparams_/experiment".utf8)))
-        let sessions = try FileManager.default.contentsOfDirectory(atPath: folder + "/runs").flatMap { variant in
-            try FileManager.default.contentsOfDirectory(atPath: "\(folder)/runs/\(variant)").map { "\(folder)/runs/\(variant)/\($0)/events" }
-        }
-        XCTAssertFalse(sessions.isEmpty)
-        for events in sessions { XCTAssertNotNil(try records(events).range(of: Data("_hparams_/session_start_info".utf8)), events) }
-        XCTAssertEqual(csv.count, 1 + 5)
-        let notebookLine = try XCTUnwrap(result.out.split(separator: "\n").last { $0.hasPrefix("notebook: ") })
-        try checkNotebook(Self.workspace.appendingPathComponent(String(notebookLine.dropFirst("notebook: ".count))).path)
-    }
-
-    func testSweepWritesTheBestConfigurationAsARunnableFile() throws {
-        let file = tinyExperiment("sw", epochs: 1, extra: #", "sweep": {"method": "grid", "axes": [{"key": "training.lr", "values": [0.001, 0.01]}]}"#)
-        let result = try fusionlab(["sweep", file, "--quiet"])
-        XCTAssertEqual(result.status, 0, result.err)
-        XCTAssertTrue(result.out.contains("trial 0") && result.out.contains("trial 1"), result.out)
-        let bestFile = try XCTUnwrap(result.out.split(separator: " ").last).trimmingCharacters(in: .whitespacesAndNewlines)
-        let validate = try fusionlab(["validate", bestFile])
-        XCTAssertEqual(validate.status, 0, validate.err + validate.out)
-        XCTAssertTrue(validate.out.contains("valid"), validate.out)
-    }
-
     func testResumeAfterAKillMidEpochEndsWithTheSameMetrics() throws {
         let file = tinyExperiment("resume", epochs: 8, samples: 240)
         // Reference: an uninterrupted run.
@@ -438,39 +287,5 @@ final class EndToEndTests: XCTestCase {
         XCTAssertTrue(checkpoint.err.contains("is a checkpoint; name its run folder"), checkpoint.err)
         let alpha = try fusionlab(["validate", student, "--set", "distill.alpha=1.5"])
         XCTAssertTrue(alpha.err.contains("distill.alpha: expected a weight in [0, 1], got 1.5"), alpha.err)
-    }
-
-    func testTransferInitialisesFreezesAndUnfreezesAndEnsemblesCombineRuns() throws {
-        XCTAssertEqual(try fusionlab(["run", tinyExperiment("source"), "--quiet"]).status, 0)
-        let source = try XCTUnwrap(runDirectories("source").last)
-        let target = tinyExperiment("target", epochs: 3, extra: """
-        , "transfer": {"init_from": "\(source)", "include": ["encoders.image", "encoders.audio", "head"],
-                       "freeze": ["encoders.image"], "unfreeze": [{"epoch": 2, "patterns": ["encoders.image"]}],
-                       "lr_multipliers": [{"pattern": "encoders.*", "factor": 0.5}]}
-        """)
-        let result = try fusionlab(["run", target, "--set", "dataset.train_limit=20"])
-        XCTAssertEqual(result.status, 0, result.err)
-        XCTAssertTrue(result.err.contains("initialised 12 tensors from \(source)/checkpoints/best.safetensors"), result.err)
-        XCTAssertTrue(result.err.contains("froze 4 parameter tensors"), result.err)
-        XCTAssertTrue(result.err.contains("epoch 2: unfroze 4 parameter tensors"), result.err)
-        let finetuned = try XCTUnwrap(runDirectories("target").last)
-        let ensemble = try fusionlab(["ensemble", source, finetuned, "--method", "vote", "--output", "ens", "--quiet"])
-        XCTAssertEqual(ensemble.status, 0, ensemble.err)
-        XCTAssertTrue(ensemble.out.contains("ensemble of 2 runs (vote)"), ensemble.out)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: Self.workspace.appendingPathComponent("ens/metrics.json").path))
-    }
-
-    func testConfigErrorsNameTheFileAndPath() throws {
-        let bad = write("bad.json", #"{"name": "bad", "trainig": {"epochs": 2}, "model": {"fusion": {"kind": "tensr"}}}"#)
-        let result = try fusionlab(["run", bad])
-        XCTAssertEqual(result.status, 1)
-        XCTAssertTrue(result.err.contains("bad.json: trainig: unknown key; did you mean \"training\"?"), result.err)
-        let set = try fusionlab(["validate", tinyExperiment("ok"), "--set", "training.epochz=3"])
-        XCTAssertTrue((set.out + set.err).contains("did you mean training.epochs?"), set.out + set.err)
-        let range = try fusionlab(["run", tinyExperiment("range"), "--set", "training.batch_size=0"])
-        XCTAssertEqual(range.status, 1)
-        XCTAssertTrue(range.err.contains("--set training.batch_size: training.batch_size: expected at least 1, got 0"), range.err)
-        let missing = try fusionlab(["run", "nowhere.json"])
-        XCTAssertTrue(missing.err.contains("nowhere.json: no such file"), missing.err)
     }
 }

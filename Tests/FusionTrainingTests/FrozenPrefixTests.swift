@@ -1,9 +1,13 @@
 import Foundation
+import FusionTestSupport
 import XCTest
 
 /// The frozen-prefix cache: a frozen image backbone runs once per sample, and the run it gives is
 /// the run without the cache (training.cache_frozen_prefix: false), through an unfreeze schedule.
-extension EndToEndTests {
+final class FrozenPrefixTests: XCTestCase, CommandLineTesting {
+    nonisolated(unsafe) static var workspace = makeWorkspace("frozen")
+    override class func tearDown() { removeWorkspace(); super.tearDown() }
+
     func frozenPrefixExperiment(_ name: String) -> String {
         write("\(name).json", """
         {"name": "\(name)", "seed": 3,

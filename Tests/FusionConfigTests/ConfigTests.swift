@@ -1,6 +1,6 @@
 import Foundation
 import FusionData
-import FusionExperiments
+import FusionConfig
 import FusionModels
 import XCTest
 
@@ -115,7 +115,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertFalse(a.center)
         let sound = write("sound.json", #"{"name": "s", "model": {"modalities": ["audio"], "audio": {"preset": "sound_embedding", "pretrained": "none"}}}"#)
         let config = try ConfigLoader.load(sound).config
-        let m = try XCTUnwrap(ExperimentData.preprocessingSettings(config).audio)
+        let m = try XCTUnwrap(config.preprocessingSettings.audio)
         XCTAssertEqual(m.shape, [96, 100], "aiSFX's 100-frame block")
         XCTAssertEqual([m.mfcc.sampleRate, m.mfcc.nFFT, m.mfcc.window, m.mfcc.hopLength, m.mfcc.nMels], [44100, 2048, 2048, 1024, 96])
         XCTAssertEqual(m.mfcc.framing, .essentia)

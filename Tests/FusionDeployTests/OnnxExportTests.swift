@@ -1,11 +1,15 @@
 import Foundation
+import FusionTestSupport
 import XCTest
 
 /// `fusionlab export onnx` on every fusion strategy and every layer kind, checked in onnxruntime
 /// (scripts/onnx_check.py) against FusionLab's probabilities on reference inputs where clips are
 /// shorter than the audio window (masks matter) and every other sample lacks some modalities.
 /// onnxruntime comes from scripts/fetch-python-tools.sh (onnx); without it the check is skipped, saying so.
-extension EndToEndTests {
+final class OnnxExportTests: XCTestCase, CommandLineTesting {
+    nonisolated(unsafe) static var workspace = makeWorkspace("onnx")
+    override class func tearDown() { removeWorkspace(); super.tearDown() }
+
     /// Three encoder sets that together use every layer type.
     static let onnxLayerSets: [String: String] = [
         "A": """

@@ -1,11 +1,15 @@
 import Foundation
+import FusionTestSupport
 import XCTest
 
 /// `mpirun -np 2 fusionlab …` on real Open MPI processes: data-parallel training equals one
 /// process, a killed rank ends the job and `--resume` finishes it, and a comparison spread over
 /// ranks reports what one process does. Skipped (with the reason) where Open MPI is missing;
 /// `scripts/setup.sh` installs it.
-extension EndToEndTests {
+final class DistributedTests: XCTestCase, CommandLineTesting {
+    nonisolated(unsafe) static var workspace = makeWorkspace("mpi")
+    override class func tearDown() { removeWorkspace(); super.tearDown() }
+
     /// The mpirun binary, or a skip.
     func mpirunPath() throws -> String {
         for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {

@@ -1,4 +1,5 @@
 import Foundation
+import FusionTestSupport
 import XCTest
 #if canImport(Glibc)
 import Glibc
@@ -111,7 +112,10 @@ struct LoopbackHTTP {
 /// `fusionlab serve` as a real process on loopback: answers equal `fusionlab predict`, concurrent
 /// requests are batched, bad uploads get 4xx with the decoder's message (without leaking), the
 /// limits hold, and SIGTERM answers what is in flight before exiting.
-extension EndToEndTests {
+final class ServeTests: XCTestCase, CommandLineTesting {
+    nonisolated(unsafe) static var workspace = makeWorkspace("serve")
+    override class func tearDown() { removeWorkspace(); super.tearDown() }
+
     /// A running server and the port it printed.
     final class Server {
         let process: Process

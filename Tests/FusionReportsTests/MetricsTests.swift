@@ -1,5 +1,6 @@
 import Foundation
-import FusionExperiments
+import FusionCore
+import FusionReports
 import XCTest
 
 /// Expected values come from scikit-learn 1.9.1: `python scripts/golden/metrics_goldens.py`
