@@ -81,23 +81,23 @@ let package = Package(
 
         // MARK: - Experiments
         // The experiment format: typed configuration, loader, schema, validation. Knows no trainer.
-        .target(name: "FusionConfig", dependencies: ["FusionCore", "FusionTensor", "FusionData", "FusionModels", "FusionReports"]),
+        .target(name: "FusionConfig", dependencies: ["FusionCore", "FusionTensor", "FusionNN", "FusionData", "FusionModels", "FusionReports"]),
         // Training: runs and their folders, the trainer, data plumbing, transfer, distillation, resume.
         .target(
             name: "FusionTraining",
             dependencies: [
-                "FusionConfig", "FusionTensor", "FusionNN", "FusionInt8", "FusionOptim", "FusionData", "FusionModels", "FusionReports",
+                "FusionConfig", "FusionCore", "FusionTensor", "FusionNN", "FusionInt8", "FusionOptim", "FusionData", "FusionModels", "FusionReports",
                 "FusionMPI", .product(name: "Logging", package: "swift-log"),
             ],
             plugins: ["BuildInfo"]
         ),
         // Export and deployment: ONNX, feature export, prediction for serving.
-        .target(name: "FusionDeploy", dependencies: ["FusionConfig", "FusionTraining", "FusionTensor", "FusionNN", "FusionInt8", "FusionData", "FusionModels", "FusionReports"]),
+        .target(name: "FusionDeploy", dependencies: ["FusionConfig", "FusionCore", "FusionTraining", "FusionTensor", "FusionNN", "FusionInt8", "FusionData", "FusionModels", "FusionReports"]),
         // The studies above them: compare, sweep, ensemble, robustness, update, compress, notebooks.
         .target(
             name: "FusionExperiments",
             dependencies: [
-                "FusionConfig", "FusionTraining", "FusionDeploy",
+                "FusionConfig", "FusionCore", "FusionTraining", "FusionDeploy",
                 "FusionTensor", "FusionNN", "FusionInt8", "FusionOptim", "FusionData", "FusionModels", "FusionReports", "FusionMPI",
             ]
         ),
@@ -119,14 +119,14 @@ let package = Package(
         .executableTarget(
             name: "fusionlab",
             dependencies: [
-                "FusionTensor", "FusionNN", "FusionOptim", "FusionModels", "FusionData", "FusionExperiments", "FusionMPI", "FusionServe",
+                "FusionCore", "FusionTensor", "FusionNN", "FusionOptim", "FusionModels", "FusionData", "FusionExperiments", "FusionMPI", "FusionServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "fusionlab-bench",
-            dependencies: ["FusionTensor", "FusionInt8", "FusionNN", "FusionOptim", "FusionModels", "FusionData", "CBLAS"],
+            dependencies: ["FusionCore", "FusionTensor", "FusionInt8", "FusionNN", "FusionOptim", "FusionModels", "FusionData", "CBLAS"],
             path: "Benchmarks/Sources/fusionlab-bench"
         ),
         // Fuzz harnesses for every reader of untrusted input (scripts/fuzz.sh builds them with
@@ -155,16 +155,16 @@ let package = Package(
             resources: [.copy("Golden")]
         ),
         .testTarget(name: "FusionMPITests", dependencies: ["FusionMPI", "FusionTestSupport"]),
-        .testTarget(name: "FusionMediaTests", dependencies: ["FusionMedia", "FusionCore", "FusionTensor", "FusionTestSupport"],
+        .testTarget(name: "FusionMediaTests", dependencies: ["FusionMedia", "FusionData", "FusionCore", "FusionTensor", "FusionTestSupport"],
                     resources: [.copy("Golden")]),
         .testTarget(name: "FusionDataTests", dependencies: ["FusionData", "FusionTensor", "FusionTestSupport"],
                     resources: [.copy("Golden")]),
         .testTarget(
             name: "FusionModelsTests",
-            dependencies: ["FusionModels", "FusionData", "FusionOptim", "FusionNN", "FusionTensor", "FusionTestSupport"],
+            dependencies: ["FusionModels", "FusionCore", "FusionData", "FusionOptim", "FusionNN", "FusionTensor", "FusionTestSupport"],
             resources: [.copy("Golden")]
         ),
-        .testTarget(name: "FusionInt8Tests", dependencies: ["FusionInt8", "FusionModels", "FusionNN", "FusionTensor", "FusionTestSupport"]),
+        .testTarget(name: "FusionInt8Tests", dependencies: ["FusionInt8", "FusionCore", "FusionModels", "FusionNN", "FusionTensor", "FusionTestSupport"]),
         .testTarget(name: "FusionReportsTests", dependencies: ["FusionReports", "FusionCore", "FusionTestSupport"]),
         .testTarget(
             name: "FusionConfigTests",
@@ -173,7 +173,7 @@ let package = Package(
         ),
         .testTarget(name: "FusionTrainingTests", dependencies: ["FusionTraining", "FusionConfig", "FusionReports", "FusionData", "FusionCore", "FusionTensor", "FusionTestSupport"]),
         .testTarget(name: "FusionDeployTests", dependencies: ["FusionDeploy", "FusionTestSupport"]),
-        .testTarget(name: "FusionExperimentsTests", dependencies: ["FusionExperiments", "FusionReports", "FusionNN", "FusionTestSupport"]),
+        .testTarget(name: "FusionExperimentsTests", dependencies: ["FusionExperiments", "FusionReports", "FusionInt8", "FusionNN", "FusionTestSupport"]),
         .testTarget(name: "FusionServeTests", dependencies: ["FusionServe", "FusionTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -116,6 +116,8 @@ public enum ConfigValidation {
         require(t.gradClip >= 0, "training.grad_clip", "expected 0 (off) or a positive norm, got \(t.gradClip)")
         require((1...256).contains(t.threads), "training.threads", "expected 1...256, got \(t.threads)")
         require(t.labelSmoothing >= 0 && t.labelSmoothing < 1, "training.label_smoothing", "expected [0, 1), got \(t.labelSmoothing)")
+        let alpha = c.evaluation.conformalAlpha
+        require(alpha.isFinite && alpha >= 0 && alpha < 1, "evaluation.conformal_alpha", "expected a level in [0, 1) (0: off), got \(alpha)")
         for (key, value) in [("image", t.noise.image), ("audio", t.noise.audio), ("text", t.noise.text), ("probability", t.noise.probability)] {
             require(value >= 0 && value <= 1, "training.noise.\(key)", "expected [0, 1], got \(value)")
         }

@@ -276,8 +276,12 @@ public struct DistillConfig: Codable, Equatable, Sendable {
 
 /// Evaluation.
 public struct EvaluationConfig: Codable, Equatable, Sendable {
-    @Doc("Metrics reported in comparison tables; the first one marks the best variant.")
+    @Doc("Metrics reported in comparison tables; the first one is tested for significance and marks the best variant.")
     public var metrics: [MetricName] = [.accuracy, .f1Macro]
+    @Doc("Apply the temperature fitted on the validation split (metrics.json: calibration.temperature) in predict, serve and the ONNX export's description. metrics.json's calibration block is written either way.")
+    public var calibrate = false
+    @Doc("Miscoverage level α of split conformal prediction sets calibrated on the validation split (0: off). 0.1 gives sets that hold the true class for at least 90 % of exchangeable samples; metrics.json reports conformal.coverage and conformal.mean_set_size on test, and predict and serve return the set.")
+    public var conformalAlpha = 0.0
     /// A configuration with every default.
     public init() {}
 }

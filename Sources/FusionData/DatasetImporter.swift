@@ -406,9 +406,9 @@ public enum DatasetImporter {
 
 /// RFC 4180 CSV: a header row, quoted fields with doubled quotes, commas and newlines inside
 /// quotes, CRLF or LF line ends; errors name the line.
-enum CSV {
-    /// The rows after the header, each with the line it starts on and its fields by column name.
-    static func records(_ text: String, delimiter: Character, file: String) throws -> [(line: Int, fields: [String: String])] {
+package enum CSV {
+    /// Every row, the header included, with the line it starts on and its fields in order.
+    package static func rows(_ text: String, delimiter: Character, file: String) throws -> [(line: Int, values: [String])] {
         var rows = [(line: Int, values: [String])]()
         var field = "", values = [String](), inQuotes = false, line = 1, rowStart = 1, afterQuote = false
         var iterator = text.makeIterator()
@@ -449,6 +449,12 @@ enum CSV {
         }
         if inQuotes { throw FusionDataError(file: file, line: rowStart, "a quoted field is never closed") }
         if !field.isEmpty || !values.isEmpty { endRow() }
+        return rows
+    }
+
+    /// The rows after the header, each with the line it starts on and its fields by column name.
+    package static func records(_ text: String, delimiter: Character, file: String) throws -> [(line: Int, fields: [String: String])] {
+        let rows = try rows(text, delimiter: delimiter, file: file)
         guard let header = rows.first else { return [] }
         let names = header.values.map { $0.trimmingCharacters(in: .whitespaces) }
         if let duplicate = Dictionary(grouping: names, by: { $0 }).first(where: { $0.value.count > 1 && !$0.key.isEmpty })?.key {

@@ -67,13 +67,23 @@ public enum OnnxExport {
             inputs.append(["name": "\(m.rawValue)_present", "type": "float32", "shape": ["batch"], "meaning": "1 when the sample has this modality, 0 when absent"])
         }
         let preprocessing = PreprocessingDescription.json(data.settings, config: config)
-        let info: [String: Any] = [
+        var info: [String: Any] = [
             "format": "fusionlab-onnx", "opset": OnnxExporter.opset, "model": URL(fileURLWithPath: output).lastPathComponent,
             "run": run, "classes": data.classNames, "modalities": model.modalities.map(\.rawValue), "inputs": inputs,
             "outputs": [["name": "logits", "shape": ["batch", data.classNames.count]], ["name": "probabilities", "shape": ["batch", data.classNames.count]]],
             "preprocessing": preprocessing, "vocabulary": FileManager.default.fileExists(atPath: run + "/vocab.txt") ? run + "/vocab.txt" : "",
             "fusionlab_version": BuildInfo.version, "fusionlab_commit": BuildInfo.commit,
         ]
+        // What predict and serve apply after the graph: the calibrated temperature and the conformal threshold.
+        let calibrated = try InferenceModel.calibration(run: run, config: config)
+        if config.evaluation.calibrate {
+            info["calibration"] = ["temperature": Double(calibrated.temperature),
+                                   "use": "probabilities = softmax(logits / temperature): what fusionlab predict and serve return"]
+        }
+        if let q = calibrated.conformalThreshold {
+            info["conformal"] = ["alpha": config.evaluation.conformalAlpha, "threshold": q,
+                                 "use": "prediction set = every class k with 1 - probabilities[k] <= threshold (probabilities as above)"]
+        }
         try FileIO.writeAtomically(try JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys]), to: description)
         guard referenceSamples > 0 else { return Summary(model: output, description: description, reference: nil, samples: 0, ops: exported.ops) }
 

@@ -78,6 +78,12 @@ public final class InferenceModel: @unchecked Sendable {
     public let version: String
     /// The run folder.
     public let run: String
+    /// The temperature the logits are divided by: the run's fitted one with
+    /// `evaluation.calibrate`, else 1.
+    public let temperature: Float
+    /// The conformal score threshold `q̂` (metrics.json `conformal.threshold`) with
+    /// `evaluation.conformal_alpha`, for prediction sets.
+    public let conformalThreshold: Double?
     let model: MultimodalClassifier
     let data: ExperimentData
     let config: ExperimentConfig
@@ -96,6 +102,31 @@ public final class InferenceModel: @unchecked Sendable {
         let bytes = (try? Data(contentsOf: URL(fileURLWithPath: checkpoint))) ?? Data()
         let hash = bytes.withUnsafeBytes { Hash64.checksum($0) }
         version = "\(URL(fileURLWithPath: run).standardizedFileURL.lastPathComponent)@\(String(hash, radix: 16).prefix(12))"
+        (temperature, conformalThreshold) = try InferenceModel.calibration(run: run, config: config)
+    }
+
+    /// The temperature (1 unless `evaluation.calibrate`) and the conformal threshold (with
+    /// `evaluation.conformal_alpha`) the run's metrics.json recorded.
+    public static func calibration(run: String, config: ExperimentConfig) throws -> (temperature: Float, conformalThreshold: Double?) {
+        let metricsPath = run + "/" + RunFile.metrics
+        let metrics = (try? Data(contentsOf: URL(fileURLWithPath: metricsPath))).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        var temperature: Float = 1
+        if config.evaluation.calibrate {
+            guard let t = ((metrics?["calibration"] as? [String: Any])?["temperature"] as? NSNumber)?.doubleValue, t.isFinite, t > 0 else {
+                throw ExperimentError("\(metricsPath): evaluation.calibrate is set but there is no calibration.temperature (a run from before calibration was measured?)")
+            }
+            temperature = Float(t)
+        }
+        let threshold = config.evaluation.conformalAlpha > 0
+            ? ((metrics?["conformal"] as? [String: Any])?["threshold"] as? NSNumber)?.doubleValue : nil
+        return (temperature, threshold)
+    }
+
+    /// The conformal prediction set of probabilities `p` (class names, most probable first), or
+    /// nil when the run has no conformal calibration.
+    public func predictionSet(_ p: [Float]) -> [String]? {
+        guard let q = conformalThreshold else { return nil }
+        return ConformalSets.set(p.map(Double.init), threshold: q).sorted { p[$0] > p[$1] }.map { classNames[$0] }
     }
 
     /// Decodes one sample the way training decoded its split (resize, MFCC, tokenizer,
@@ -168,7 +199,7 @@ public final class InferenceModel: @unchecked Sendable {
             presence[.text] = Tensor(samples.map { $0.text == nil ? 0 : 1 }, shape: [n])
         }
         let logits = withNoGrad { model(MultimodalBatch(inputs: inputs, presence: presence, labels: [Int](repeating: 0, count: n))) }
-        let probabilities = logits.softmax(axis: 1).scalars
+        let probabilities = (temperature == 1 ? logits : logits * (1 / temperature)).softmax(axis: 1).scalars
         let c = classNames.count
         return (0..<n).map { Array(probabilities[$0 * c..<($0 + 1) * c]) }
     }
@@ -192,14 +223,16 @@ final class ExtractorPool: @unchecked Sendable {
 
 /// Predictions for single files with a finished run's model and preprocessing.
 public enum Predictor {
-    /// Class probabilities for one sample given as files and text; any modality may be absent.
+    /// Class probabilities for one sample given as files and text (any modality may be absent),
+    /// and its conformal prediction set when the run has one.
     public static func predict(run: String, image: String?, audio: String?, text: String?, progress: FusionTraining.Progress) throws
-        -> (classNames: [String], probabilities: [Float]) {
+        -> (classNames: [String], probabilities: [Float], set: [String]?) {
         let model = try InferenceModel(run: run, progress: progress)
         let sample: PreparedSample
         do { sample = try model.prepare(try RawSample.files(image: image, audio: audio, text: text)) } catch let error as InferenceInputError {
             throw ExperimentError(error.description)
         }
-        return (model.classNames, model.predict([sample])[0])
+        let probabilities = model.predict([sample])[0]
+        return (model.classNames, probabilities, model.predictionSet(probabilities))
     }
 }

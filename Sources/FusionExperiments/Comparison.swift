@@ -102,7 +102,7 @@ public enum Comparison {
                     finished.append(try decode(run.merging(["job_file": object["job_file"] ?? ""]) { a, _ in a }, index: i + 1, total: total))
                 }
             }
-            let table = Distributed.rank == 0 ? try writeFiles(finished, metrics: metrics, to: directory) : ""
+            let table = Distributed.rank == 0 ? try writeFiles(finished, metrics: metrics, to: directory, final: true, progress: progress) : ""
             if Distributed.rank == 0 { try writeHParams(hparamRuns(finished, all), metrics: tensorBoardMetrics, to: directory) }
             return (directory, finished, table)
         }
@@ -113,7 +113,7 @@ public enum Comparison {
             finished += runs
             try writeFiles(finished, metrics: metrics, to: directory)
         }
-        let table = try writeFiles(finished, metrics: metrics, to: directory)
+        let table = try writeFiles(finished, metrics: metrics, to: directory, final: true, progress: progress)
         try writeHParams(hparamRuns(finished, all), metrics: tensorBoardMetrics, to: directory)
         return (directory, finished, table)
     }
@@ -208,10 +208,21 @@ public enum Comparison {
     }
 
     /// Writes comparison.csv, comparison.md and comparison.json (after every run, so a finished
-    /// result is never lost) and returns the Markdown table.
+    /// result is never lost) and returns the Markdown table; the `final` write adds the
+    /// statistics (`ComparisonStatistics`) from each run's predictions.csv.
     @discardableResult
-    static func writeFiles(_ runs: [ComparisonRun], metrics: [String], to directory: String) throws -> String {
-        try ComparisonReport.write(entries(runs), metrics: metrics, to: directory)
+    static func writeFiles(_ runs: [ComparisonRun], metrics: [String], to directory: String, final: Bool = false,
+                           progress: FusionTraining.Progress? = nil) throws -> String {
+        guard final else { return try ComparisonReport.write(entries(runs), metrics: metrics, to: directory) }
+        let outcomes = runs.map { run -> ComparisonStatistics.Run in
+            let path = run.result.directory + "/" + RunFile.predictions
+            var read: TestOutcomes?
+            do { read = try TestOutcomes.read(predictionsCSV: path) } catch { progress?.log("compare: no statistics for \(run.variant) seed \(run.seed): \(error)") }
+            return ComparisonStatistics.Run(variant: run.variant, seed: run.seed, outcomes: read)
+        }
+        let baselines = Set(runs.map(\.variant).filter { $0.hasPrefix("unimodal:") })
+        let statistics = ComparisonStatistics.analyze(outcomes, metrics: metrics, baselines: baselines)
+        return try ComparisonReport.write(entries(runs), metrics: metrics, to: directory, statistics: statistics)
     }
 
     /// Mean ± std per variant, in first-appearance order, with the best (first metric) marked.

@@ -23,10 +23,12 @@ public struct ComparisonEntry: Sendable {
 /// A comparison's files: comparison.csv (every run), comparison.md (mean ± std per variant, the
 /// best marked) and comparison.json (what the notebook exporter reads back).
 public enum ComparisonReport {
-    /// Writes comparison.csv and comparison.md (after every run, so a finished result is never
-    /// lost) and returns the Markdown table.
+    /// Writes comparison.csv, comparison.md and comparison.json (after every run, so a finished
+    /// result is never lost) and returns the Markdown table. `statistics` (the last write of a
+    /// comparison) adds 95 % intervals, paired tests and the significance-aware ★.
     @discardableResult
-    public static func write(_ runs: [ComparisonEntry], metrics: [String], to directory: String) throws -> String {
+    public static func write(_ runs: [ComparisonEntry], metrics: [String], to directory: String,
+                             statistics: [VariantStatistics]? = nil) throws -> String {
         let costs = runs.contains { $0.deployment != nil }
         var csv = "variant,seed," + metrics.joined(separator: ",") + ",parameters,train_seconds,best_epoch,run_dir"
             + (costs ? ",nonzero_parameters,file_bytes,samples_per_second,sparsity" : "") + "\n"
@@ -43,37 +45,78 @@ public enum ComparisonReport {
         }
         try writeTextAtomically(csv, to: directory + "/comparison.csv")
         let rows = summarize(runs, metrics: metrics)
-        var md = "| variant | " + metrics.map { "test \($0)" }.joined(separator: " | ") + " | parameters | train s | runs |"
+        let stats = Dictionary((statistics ?? []).map { ($0.variant, $0) }, uniquingKeysWith: { a, _ in a })
+        let seeds = Set(runs.map(\.seed)).count
+        let tested = statistics != nil
+        var md = "| variant | " + metrics.map { "test \($0)" + (tested ? " [95 % CI]" : "") }.joined(separator: " | ")
+            + (tested ? " | p vs best (Holm) | p vs best unimodal (Holm)" : "") + " | parameters | train s | runs |"
             + (costs ? " non-zero parameters | file KiB | samples/s |" : "") + "\n"
-        md += "|---|" + metrics.map { _ in "---|" }.joined() + "---|---|---|" + (costs ? "---|---|---|" : "") + "\n"
+        md += "|---|" + metrics.map { _ in "---|" }.joined() + (tested ? "---|---|" : "") + "---|---|---|" + (costs ? "---|---|---|" : "") + "\n"
+        func p(_ t: PairedTest?) -> String {
+            guard let t else { return "–" }
+            return t.adjusted < 0.001 ? "<0.001" : String(format: "%.3f", t.adjusted)
+        }
         for row in rows {
+            let s = stats[row.variant]
             let cells = metrics.map { m -> String in
                 guard let v = row.values[m] else { return "–" }
-                let text = String(format: "%.3f ± %.3f", v.mean, v.std)
-                return row.isBest && m == metrics.first ? "**\(text)** ★" : text
+                var text = String(format: "%.3f ± %.3f", v.mean, v.std)
+                if let i = s?.intervals[m] { text += String(format: " [%.3f, %.3f]", i.low, i.high) }
+                guard m == metrics.first, let verdict = s?.verdict else { return text }
+                switch verdict {
+                case .best: return "**\(text)** ★"
+                case .tiedForBest: return "\(text) ≈"
+                case .worse: return text
+                }
             }
             md += "| \(row.variant) | " + cells.joined(separator: " | ")
-                + " | \(row.parameters) | \(String(format: "%.1f", row.trainSeconds)) | \(row.runs) |"
+            if tested { md += " | \(p(s?.versusBest)) | \(p(s?.versusBaseline))" }
+            md += " | \(row.parameters) | \(String(format: "%.1f", row.trainSeconds)) | \(row.runs) |"
             if costs {
                 md += row.deployment.map { " \($0.nonzeroParameters) | \(String(format: "%.1f", Double($0.fileBytes) / 1024)) | \(String(format: "%.0f", $0.samplesPerSecond)) |" }
                     ?? " – | – | – |"
             }
             md += "\n"
         }
+        if tested {
+            let first = metrics.first ?? "accuracy"
+            let clear = statistics?.contains { $0.verdict == .best } ?? false
+            md += "\n" + (clear ? "★: the best \(first), better than every other variant at Holm-adjusted p < 0.05."
+                : "≈: no variant beats the others significantly on \(first); the variants marked ≈ are tied with the best (Holm-adjusted p ≥ 0.05).")
+            md += " Mean ± standard deviation over seeds; " + ComparisonStatistics.method + "."
+            if seeds < 3 { md += " With \(seeds) seed\(seeds == 1 ? "" : "s") (fewer than 3), the intervals ignore seed variance." }
+            md += "\n"
+        } else if rows.count > 1 {
+            md += "\nIntervals and significance tests are added when the comparison has finished.\n"
+        }
         try writeTextAtomically(md, to: directory + "/comparison.md")
         // The summary the notebook exporter reads back.
         var representative: [String: String] = [:]
         for r in runs where representative[r.variant] == nil { representative[r.variant] = r.directory }
-        let summary: [String: Any] = [
+        var summary: [String: Any] = [
             "metrics": metrics,
             "rows": rows.map { row -> [String: Any] in
                 var out: [String: Any] = ["variant": row.variant, "parameters": row.parameters, "train_seconds": row.trainSeconds, "runs": row.runs,
                                           "best": row.isBest, "run_dir": representative[row.variant] ?? "",
+                                          "run_dirs": runs.filter { $0.variant == row.variant }.map(\.directory),
                                           "values": row.values.mapValues { ["mean": $0.mean, "std": $0.std] }]
                 if let d = row.deployment { out["deployment"] = d.json }
+                if let s = stats[row.variant] {
+                    out["interval_95"] = s.intervals.mapValues { ["estimate": $0.estimate, "low": $0.low, "high": $0.high] }
+                    out["verdict"] = s.verdict.rawValue
+                    func test(_ t: PairedTest?) -> Any {
+                        t.map { ["against": $0.against, "difference": $0.difference, "p": $0.p, "p_holm": $0.adjusted] as [String: Any] } ?? NSNull()
+                    }
+                    out["versus_best"] = test(s.versusBest)
+                    out["versus_best_unimodal"] = test(s.versusBaseline)
+                }
                 return out
             },
         ]
+        if tested {
+            summary["statistics"] = ["method": ComparisonStatistics.method, "seeds": seeds, "seed_variance_included": seeds >= 3,
+                                     "test_metric": metrics.first ?? ""] as [String: Any]
+        }
         try writeFileAtomically(try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys]),
                                 to: directory + "/comparison.json")
         return md

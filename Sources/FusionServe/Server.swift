@@ -90,7 +90,9 @@ final class ServeMetrics: @unchecked Sendable {
 ///
 /// - `POST /v1/predict`: `multipart/form-data` with any of `text` (a field), `image` (PNG or
 ///   JPEG) and `audio` (any format the audio reader takes); absent modalities are masked out.
-///   The answer: `{"label", "probabilities": {class: p}, "modalities": [present], "model": {"version", "run"}}`.
+///   The answer: `{"label", "probabilities": {class: p}, "modalities": [present], "model": {"version", "run"}}`,
+///   plus `"prediction_set": [classes]` when the run has conformal sets (`evaluation.conformal_alpha`);
+///   probabilities use the fitted temperature when `evaluation.calibrate`.
 /// - `GET /health`: the model's version, classes and modalities.
 /// - `GET /metrics`: Prometheus text format.
 ///
@@ -246,11 +248,13 @@ public final class InferenceServer: Sendable {
         let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] } ?? 0
         var classes: [String: Double] = [:]
         for (name, p) in zip(model.classNames, probabilities) { classes[name] = Double(p) }
-        return json(.ok, [
+        var answer: [String: Any] = [
             "label": model.classNames[best], "probabilities": classes,
             "modalities": model.modalities.map(\.rawValue).filter { seen.contains($0) },
             "model": ["version": model.version, "run": model.run],
-        ])
+        ]
+        if let set = model.predictionSet(probabilities) { answer["prediction_set"] = set }
+        return json(.ok, answer)
     }
 
     private func failure(_ error: RequestError) -> Response {

@@ -141,6 +141,7 @@ extension Trainer {
         report["selection"] = ["metric": hasVal ? metricName : "train_loss", "split": hasVal ? "val" : "train", "epoch": selection.bestEpoch,
                                "value": selection.best,
                                "rule": "best \(hasVal ? metricName : "train_loss"); ties go to the lower validation loss, then the later epoch"]
+        for (key, value) in try calibrationReport(test, testedSplit: testedSplit, hasValidation: hasVal) { report[key] = value }
         try writeFileAtomically(try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys]),
                                 to: run.file(RunFile.metrics))
         try writePredictions(test, to: run.file(RunFile.predictions), classNames: data.classNames)
@@ -148,4 +149,35 @@ extension Trainer {
         if config.training.save == .best { try? FileManager.default.removeItem(atPath: run.resumeState) }
         return result
     }
+
+    /// metrics.json's `calibration` block (the temperature fitted on validation) and, with
+    /// `evaluation.conformal_alpha`, its `conformal` block (sets calibrated on validation, with
+    /// the temperature when `evaluation.calibrate`), both measured on the tested split.
+    func calibrationReport(_ test: Evaluation, testedSplit: Split, hasValidation: Bool) throws -> [String: Any] {
+        let validation = hasValidation && testedSplit != .val ? try evaluate(.val) : nil
+        func doubles(_ e: Evaluation) -> [[Double]] { e.probabilities.map { $0.map(Double.init) } }
+        let calibration = Calibration.measure(probabilities: doubles(test), labels: test.labels,
+                                              validation: validation.map { (doubles($0), $0.labels) })
+        var out: [String: Any] = ["calibration": try jsonObject(calibration)]
+        let alpha = config.evaluation.conformalAlpha
+        if alpha > 0 {
+            guard let validation else {
+                progress.log("evaluation.conformal_alpha: no validation split to calibrate the sets on; no conformal block")
+                return out
+            }
+            let t = config.evaluation.calibrate ? calibration.temperature : 1
+            func scaled(_ e: Evaluation) -> [[Double]] { doubles(e).map { Calibration.scale($0, temperature: t) } }
+            let sets = ConformalSets.measure(probabilities: scaled(test), labels: test.labels, calibration: (scaled(validation), validation.labels),
+                                             alpha: alpha)
+            out["conformal"] = try jsonObject(sets)
+            progress.log(String(format: "conformal sets (α %.2f, calibrated on %d validation samples): coverage %.3f, mean size %.2f on %@",
+                                alpha, sets.calibrationSamples, sets.coverage, sets.meanSetSize, testedSplit.rawValue))
+        }
+        return out
+    }
+}
+
+/// A Codable value as a JSON object tree.
+func jsonObject<T: Encodable>(_ value: T) throws -> Any {
+    try JSONSerialization.jsonObject(with: JSONEncoder().encode(value))
 }

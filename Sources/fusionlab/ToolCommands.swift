@@ -76,9 +76,10 @@ struct Predict: ParsableCommand {
             return
         }
         guard image != nil || audio != nil || text != nil else { throw ValidationError("give --image, --audio, --text or --dataset") }
-        let (names, probabilities) = try reportingErrors { try Predictor.predict(run: runDirectory, image: image, audio: audio, text: text, progress: progress) }
+        let (names, probabilities, set) = try reportingErrors { try Predictor.predict(run: runDirectory, image: image, audio: audio, text: text, progress: progress) }
         let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] } ?? 0
         print("predicted: \(names[best])")
+        if let set { print("prediction set: {\(set.joined(separator: ", "))}") }
         for (name, p) in zip(names, probabilities) { print(String(format: "  %-24@ %.4f", name, p)) }
     }
 }

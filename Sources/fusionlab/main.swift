@@ -10,7 +10,7 @@ struct FusionLab: ParsableCommand {
         commandName: "fusionlab",
         abstract: "Multimodal fusion experiments: train, evaluate, compare and export.",
         version: "FusionLab \(BuildInfo.version) (commit \(BuildInfo.commit))",
-        subcommands: [Run.self, Compare.self, SweepCommand.self, EnsembleCommand.self, Compress.self, RobustnessCommand.self, Update.self, Evaluate.self, Predict.self, Serve.self, Validate.self, Inspect.self, ExportNotebook.self, ExportFeatures.self, Export.self, GenerateDataset.self, ImportCommand.self, Runs.self, Schema.self, Demo.self]
+        subcommands: [Run.self, Compare.self, SweepCommand.self, EnsembleCommand.self, Compress.self, RobustnessCommand.self, ExplainCommand.self, Update.self, Evaluate.self, Predict.self, Serve.self, Validate.self, Inspect.self, ExportNotebook.self, ExportFeatures.self, Export.self, GenerateDataset.self, ImportCommand.self, Runs.self, Schema.self, Demo.self]
     )
 }
 
