@@ -21,12 +21,23 @@ public struct ServeOptions: Sendable {
     public var maxUploadBytes = 16 << 20
     /// How long a request may wait for the model before a 503.
     public var timeoutMilliseconds = 10_000
-    /// The most predict requests handled at once (a 503 with Retry-After beyond it).
+    /// The most predict requests handled at once once their body has arrived (a 503 with
+    /// Retry-After beyond it).
     public var maxConcurrent = 64
+    /// The most requests whose body is still arriving, counted apart from `maxConcurrent`, so
+    /// slow uploads cannot take the places of requests ready for the model (a 503 beyond it).
+    public var maxUploading = 256
+    /// How long a request's whole body may take to arrive after its headers (a 408 beyond it):
+    /// a client trickling bytes cannot hold a place longer.
+    public var bodyTimeoutMilliseconds = 10_000
+    /// After SIGTERM or SIGINT: how long requests in flight get to finish before the server
+    /// exits anyway.
+    public var drainSeconds = 15.0
     /// Log every request (swift-log at info) instead of notices only.
     public var verbose = false
 
-    /// The defaults: 127.0.0.1:8080, batches of up to 32 after 5 ms, 16 MiB uploads, 10 s timeout, 64 at once.
+    /// The defaults: 127.0.0.1:8080, batches of up to 32 after 5 ms, 16 MiB uploads within 10 s
+    /// (256 at once), 10 s timeout, 64 at the model at once, 15 s to drain.
     public init() {}
 }
 
@@ -96,9 +107,12 @@ final class ServeMetrics: @unchecked Sendable {
 /// - `GET /health`: the model's version, classes and modalities.
 /// - `GET /metrics`: Prometheus text format.
 ///
-/// Concurrent requests are micro-batched (`ServeOptions.maxBatch`, `maxWaitMilliseconds`). Bad
-/// input is a 4xx with the decoder's message; SIGTERM or SIGINT stops accepting connections,
-/// answers the requests in flight, then returns.
+/// A request goes through two stages with their own limits: its body arrives (at most
+/// `maxUploading` at once, each within `bodyTimeoutMilliseconds`), then it is decoded and
+/// predicted (at most `maxConcurrent` at once). Concurrent requests are micro-batched
+/// (`ServeOptions.maxBatch`, `maxWaitMilliseconds`). Bad input is a 4xx with the decoder's
+/// message; SIGTERM or SIGINT stops accepting connections at once, answers the requests in
+/// flight, then returns — within `drainSeconds`, after which the process exits anyway.
 public final class InferenceServer: Sendable {
     /// The model served.
     public let model: InferenceModel
@@ -107,6 +121,7 @@ public final class InferenceServer: Sendable {
     let metrics: ServeMetrics
     let batcher: MicroBatcher
     let limiter: ConcurrencyLimiter
+    let uploads: ConcurrencyLimiter
 
     /// A server for `model` (nothing listens until `run`).
     public init(model: InferenceModel, options: ServeOptions) {
@@ -119,6 +134,7 @@ public final class InferenceServer: Sendable {
             metrics.forward.record(time)
         }
         limiter = ConcurrencyLimiter(limit: options.maxConcurrent)
+        uploads = ConcurrencyLimiter(limit: options.maxUploading)
     }
 
     /// Serves until SIGTERM or SIGINT, then drains; `onRunning` receives the bound port.
@@ -138,6 +154,8 @@ public final class InferenceServer: Sendable {
             logger: logger
         )
         defer { batcher.drain() }
+        let watchdog = DrainWatchdog(seconds: options.drainSeconds, logger: logger)
+        defer { watchdog.cancel() }
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
     }
 
@@ -168,6 +186,22 @@ public final class InferenceServer: Sendable {
     private func predict(_ request: Request) async -> Response {
         let start = ContinuousClock.now
         let endpoint = "/v1/predict"
+        // Stage 1: the body arrives, within its deadline, among at most maxUploading.
+        guard uploads.enter() else {
+            metrics.count(endpoint: endpoint, status: 503)
+            return failure(RequestError(status: .serviceUnavailable, message: "the server is receiving \(uploads.limit) uploads already; retry",
+                                        headers: [.retryAfter: "1"]))
+        }
+        let body: ByteBuffer
+        do {
+            defer { uploads.leave() }
+            body = try await receive(request)
+        } catch {
+            let failed = (error as? RequestError) ?? RequestError(status: .badRequest, message: "could not read the request body: \(error)")
+            metrics.count(endpoint: endpoint, status: Int(failed.status.code))
+            return failure(failed)
+        }
+        // Stage 2: decoding and the model, among at most maxConcurrent.
         guard limiter.enter() else {
             metrics.count(endpoint: endpoint, status: 503)
             return failure(RequestError(status: .serviceUnavailable, message: "the server is at its limit of \(limiter.limit) concurrent requests; retry",
@@ -181,7 +215,7 @@ public final class InferenceServer: Sendable {
         }
         let response: Response
         do {
-            response = try await answer(request)
+            response = try await answer(request, body: body)
         } catch let error as RequestError {
             response = failure(error)
         } catch let error as InferenceInputError {
@@ -198,22 +232,36 @@ public final class InferenceServer: Sendable {
         return response
     }
 
-    private func answer(_ request: Request) async throws -> Response {
-        // Announced in `predict`; withdrawn unless the sample reaches the batcher.
-        var submitted = false
-        defer { if !submitted { batcher.withdraw() } }
-        guard let type = request.headers[.contentType], let boundary = MultipartForm.boundary(contentType: type) else {
+    /// The request's body: within `maxUploadBytes` (413) and `bodyTimeoutMilliseconds` (408).
+    private func receive(_ request: Request) async throws -> ByteBuffer {
+        guard let type = request.headers[.contentType], MultipartForm.boundary(contentType: type) != nil else {
             throw RequestError(status: .unsupportedMediaType,
                                message: "expected Content-Type multipart/form-data with a boundary, got \(request.headers[.contentType].map { "\"\($0)\"" } ?? "none")")
         }
         let tooLarge = RequestError(status: .contentTooLarge, message: "the request body is larger than the limit of \(options.maxUploadBytes) bytes")
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > options.maxUploadBytes { throw tooLarge }
-        let body: ByteBuffer
-        do { body = try await request.body.collect(upTo: options.maxUploadBytes) } catch is NIOTooManyBytesError {
+        let (limit, timeout) = (options.maxUploadBytes, options.bodyTimeoutMilliseconds)
+        let tooSlow = RequestError(status: .requestTimeout, message: "the request body did not arrive within \(timeout) ms", headers: [.connection: "close"])
+        do {
+            return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+                group.addTask { try await request.body.collect(upTo: limit) }
+                group.addTask { try await Task.sleep(for: .milliseconds(timeout)); return nil }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let body = first else { throw tooSlow }
+                return body
+            }
+        } catch is NIOTooManyBytesError {
             throw tooLarge
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw tooLarge
         }
+    }
+
+    private func answer(_ request: Request, body: ByteBuffer) async throws -> Response {
+        // Announced in `predict`; withdrawn unless the sample reaches the batcher.
+        var submitted = false
+        defer { if !submitted { batcher.withdraw() } }
+        let boundary = request.headers[.contentType].flatMap { MultipartForm.boundary(contentType: $0) } ?? ""
         let form: MultipartForm
         do { form = try MultipartForm(body: Data(body.readableBytesView), boundary: boundary) } catch {
             throw RequestError(status: .badRequest, message: "\(error)")
@@ -267,4 +315,28 @@ public final class InferenceServer: Sendable {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
+}
+
+/// After SIGTERM or SIGINT, gives the graceful shutdown `seconds` to finish, then ends the
+/// process: a client that never finishes its request cannot keep the server alive.
+final class DrainWatchdog: @unchecked Sendable {
+    private let sources: [DispatchSourceSignal]
+
+    init(seconds: Double, logger: Logger) {
+        sources = [SIGTERM, SIGINT].map { signal in
+            _ = Foundation.signal(signal, SIG_IGN)  // delivered to the dispatch sources (here and the server's), not the default action
+            let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
+            source.setEventHandler {
+                DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
+                    logger.notice("serve: requests still in flight \(seconds) s after the signal; exiting without them")
+                    exit(0)
+                }
+            }
+            source.resume()
+            return source
+        }
+    }
+
+    /// Stops watching (the server stopped by itself).
+    func cancel() { sources.forEach { $0.cancel() } }
 }

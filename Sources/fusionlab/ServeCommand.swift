@@ -9,8 +9,10 @@ struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve a run's model over HTTP: POST /v1/predict (multipart text, image, audio), GET /health, GET /metrics.",
         discussion: """
-        Concurrent requests are micro-batched. SIGTERM or SIGINT stops accepting, answers the requests in \
-        flight, then exits. Example:
+        Concurrent requests are micro-batched. A request's body must arrive within --body-timeout-ms; uploads \
+        in progress have their own limit (--max-uploading), so slow clients cannot take the model's places. \
+        SIGTERM or SIGINT stops accepting at once, answers the requests in flight, and exits within \
+        --drain-seconds. Example:
           curl -F text="a red square" -F image=@cat.png -F audio=@meow.wav http://127.0.0.1:8080/v1/predict
         """)
     @Argument(help: "Run directory.", completion: .directory) var runDirectory: String
@@ -20,7 +22,10 @@ struct Serve: ParsableCommand {
     @Option(help: "How long (ms) a batch may wait for requests still being received to join it (a lone request never waits).") var maxWaitMs = 5.0
     @Option(help: "Largest request body, in MiB.") var maxUploadMib = 16.0
     @Option(help: "How long (ms) a request may wait for the model before a 503.") var timeoutMs = 10_000
-    @Option(help: "Most predict requests handled at once (a 503 with Retry-After beyond).") var maxConcurrent = 64
+    @Option(help: "Most predict requests at the model at once, once their body has arrived (a 503 with Retry-After beyond).") var maxConcurrent = 64
+    @Option(help: "Most requests whose body is still arriving, apart from --max-concurrent (a 503 beyond).") var maxUploading = 256
+    @Option(help: "How long (ms) a request's whole body may take to arrive (a 408 beyond).") var bodyTimeoutMs = 10_000
+    @Option(help: "After SIGTERM or SIGINT: seconds for requests in flight to finish before the server exits anyway.") var drainSeconds = 15.0
     @Option(help: "Threads for the model's forward pass (default: the run's training.threads).") var threads: Int?
     @OptionGroup var output: OutputOptions
 
@@ -31,6 +36,9 @@ struct Serve: ParsableCommand {
         guard maxUploadMib > 0, maxUploadMib <= 4096 else { throw ValidationError("--max-upload-mib must be in (0, 4096], got \(maxUploadMib)") }
         guard timeoutMs >= 1 else { throw ValidationError("--timeout-ms must be at least 1, got \(timeoutMs)") }
         guard maxConcurrent >= 1 else { throw ValidationError("--max-concurrent must be at least 1, got \(maxConcurrent)") }
+        guard maxUploading >= 1 else { throw ValidationError("--max-uploading must be at least 1, got \(maxUploading)") }
+        guard bodyTimeoutMs >= 1 else { throw ValidationError("--body-timeout-ms must be at least 1, got \(bodyTimeoutMs)") }
+        guard drainSeconds >= 0, drainSeconds.isFinite else { throw ValidationError("--drain-seconds must be ≥ 0, got \(drainSeconds)") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
     }
 
@@ -46,6 +54,9 @@ struct Serve: ParsableCommand {
         options.maxUploadBytes = Int(maxUploadMib * 1024 * 1024)
         options.timeoutMilliseconds = timeoutMs
         options.maxConcurrent = maxConcurrent
+        options.maxUploading = maxUploading
+        options.bodyTimeoutMilliseconds = bodyTimeoutMs
+        options.drainSeconds = drainSeconds
         options.verbose = output.verbose
         let server = InferenceServer(model: model, options: options)
         let (host, quiet) = (self.host, output.quiet)

@@ -297,24 +297,66 @@ final class ServeTests: XCTestCase, CommandLineTesting {
         XCTAssertTrue(server.process.isRunning)
     }
 
-    func testServeEnforcesTimeoutAndConcurrencyLimits() throws {
-        let run = try servedRun()
-        // A slow upload (half its body, a 1.2 s pause, the rest) holds the batch window open
-        // (1.5 s): a request waiting beside it times out (300 ms), a third is over the limit of 2,
-        // and the slow one is answered once it has arrived.
-        let server = try startServer(run, ["--max-wait-ms", "1500", "--timeout-ms", "300", "--max-concurrent", "2"])
-        let client = server.client
-        let lock = NSLock()
-        nonisolated(unsafe) var replies: [LoopbackHTTP.Reply] = []
-        LoopbackHTTP.concurrently(3) { i in
-            usleep(UInt32(i) * 100_000)
-            if let r = try? client.predict([("text", nil, Data(String(repeating: "a round shape ", count: 40).utf8))], pause: i == 0 ? 1.2 : 0) {
-                lock.lock(); replies.append(r); lock.unlock()
-            }
+    /// Opens a connection that sends a predict request's headers and the first bytes of its
+    /// body, then stalls (a trickling client); returns the socket.
+    func stalledUpload(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw NSError(domain: "socket", code: Int(errno)) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        XCTAssertEqual(replies.map(\.status).sorted(), [200, 503, 503], replies.map(\.text).joined(separator: "\n"))
-        XCTAssertTrue(replies.contains { $0.text.contains("timeout (300 ms)") }, replies.map(\.text).joined(separator: "\n"))
-        XCTAssertTrue(replies.contains { $0.text.contains("limit of 2 concurrent") && $0.headers["retry-after"] == "1" }, replies.map(\.text).joined(separator: "\n"))
+        guard connected == 0 else { close(fd); throw NSError(domain: "connect", code: Int(errno)) }
+        let head = "POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n"
+        _ = head.withCString { Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        return fd
+    }
+
+    /// The status line's code of what `fd` receives within `seconds` (0: nothing).
+    func statusReceived(_ fd: Int32, within seconds: Int) -> Int {
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let n = recv(fd, &buffer, buffer.count, 0)
+        guard n > 0 else { return 0 }
+        return Int(String(decoding: buffer[0..<n], as: UTF8.self).split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+
+    func testSlowUploadsDoNotStarveFastRequestsAndSIGTERMEndsOnTime() throws {
+        let run = try servedRun()
+        let text = [("text", nil as String?, Data("a photo with a round shape".utf8))]
+        // 40 stalled uploads: fast requests are still answered at once (uploads have their own
+        // places, apart from the model's), the stalled ones get 408 at the body deadline.
+        let server = try startServer(run, ["--body-timeout-ms", "1500", "--max-concurrent", "4"])
+        let stalled = try (0..<40).map { _ in try stalledUpload(port: server.port) }
+        defer { stalled.forEach { close($0) } }
+        usleep(200_000)
+        for _ in 0..<6 {
+            let started = Date()
+            let reply = try server.client.predict(text)
+            XCTAssertEqual(reply.status, 200, reply.text)
+            XCTAssertLessThan(Date().timeIntervalSince(started), 1.0, "a fast request waited behind stalled uploads")
+        }
+        XCTAssertEqual(statusReceived(stalled[0], within: 5), 408, "a stalled upload ends at the body deadline")
+
+        // A small upload limit: past it, a 503 that says why; and SIGTERM with uploads stalled
+        // for longer than the drain limit still ends the server on time.
+        let limited = try startServer(run, ["--max-uploading", "2", "--body-timeout-ms", "60000", "--drain-seconds", "1.5"])
+        let holders = try (0..<2).map { _ in try stalledUpload(port: limited.port) }
+        defer { holders.forEach { close($0) } }
+        usleep(200_000)
+        let refused = try limited.client.predict(text)
+        XCTAssertEqual(refused.status, 503, refused.text)
+        XCTAssertTrue(refused.text.contains("receiving 2 uploads"), refused.text)
+        let signalled = Date()
+        kill(limited.process.processIdentifier, SIGTERM)
+        limited.process.waitUntilExit()
+        let took = Date().timeIntervalSince(signalled)
+        XCTAssertLessThan(took, 4, "SIGTERM must end the server within the drain limit (1.5 s), took \(took) s")
+        XCTAssertEqual(limited.process.terminationReason, .exit)
     }
 
     func testServeDrainsInFlightRequestsOnSIGTERM() throws {
