@@ -143,10 +143,21 @@ public enum DatasetImporter {
         log("import: label \"\(labelColumn)\"" + [("text", textColumn), ("image", imageColumn), ("audio", audioColumn),
                                                    ("split", splitColumn), ("id", idColumn)]
             .compactMap { role, name in name.map { ", \(role) \"\($0)\"" } }.joined())
-        let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL.path
+        var outside: [String] = []
+        // Media paths are relative to the table's folder, or absolute; files outside that folder
+        // are imported too, and reported.
         func media(_ value: String?) -> String? {
             guard let value, !value.isEmpty else { return nil }
-            return value.hasPrefix("/") ? value : base + "/" + value
+            let resolved = URL(fileURLWithPath: value.hasPrefix("/") ? value : base + "/" + value).standardizedFileURL.path
+            if !resolved.hasPrefix(base + "/") { outside.append(value) }
+            return resolved
+        }
+        defer {
+            if !outside.isEmpty {
+                log("import: \(outside.count) media path(s) lie outside the table's folder \(base) and were imported from there "
+                    + "(e.g. \(outside.prefix(3).joined(separator: ", ")))")
+            }
         }
         var rows = [Row](), skipped = [FusionDataError]()
         for (line, fields) in records {
@@ -230,8 +241,18 @@ public enum DatasetImporter {
         var rows = [Row]()
         for (folder, split) in layout {
             for label in subfolders(folder) {
-                let classFolder = folder + "/" + label
-                guard let walker = fm.enumerator(atPath: classFolder) else { continue }
+                // A class folder that is a symbolic link is followed (the enumerator would not descend into it).
+                let linked = folder + "/" + label
+                let classFolder = URL(fileURLWithPath: linked).resolvingSymlinksInPath().path
+                if classFolder != URL(fileURLWithPath: linked).standardizedFileURL.path {
+                    log("import: class folder \(linked) is a symbolic link; following it to \(classFolder)")
+                }
+                guard let walker = fm.enumerator(atPath: classFolder) else {
+                    log("import: skipping class folder \(linked): it cannot be read")
+                    continue
+                }
+                var found = 0
+                defer { if found == 0 { log("import: class folder \(linked) holds no image, audio or .txt file; no samples for \"\(label)\"") } }
                 var groups = [String: Row]()
                 while let relative = walker.nextObject() as? String {
                     let path = classFolder + "/" + relative
@@ -258,6 +279,7 @@ public enum DatasetImporter {
                         continue
                     }
                     groups[stem] = row
+                    found += 1
                 }
                 for stem in groups.keys.sorted() {
                     guard let row = groups[stem] else { continue }
@@ -289,6 +311,31 @@ public enum DatasetImporter {
             }
             guard clip.info.frames > 0 else { throw fail("audio \(audio): the clip has no samples") }
             guard clip.samples.allSatisfy({ $0.isFinite }) else { throw fail("audio \(audio): the clip has samples that are not finite") }
+        }
+    }
+
+    /// What earlier imports into `target` that were killed left beside it: staging folders
+    /// (`<target>.importing-<pid>`) are deleted; a replaced dataset set aside
+    /// (`<target>.replaced-<pid>`) is deleted when `target` is complete, or renamed back when the
+    /// kill came between the two renames. Only folders of processes that no longer run.
+    static func recoverInterrupted(_ target: String, log: (String) -> Void) {
+        let fm = FileManager.default
+        let url = URL(fileURLWithPath: target)
+        let parent = url.deletingLastPathComponent().path, name = url.lastPathComponent
+        for entry in ((try? fm.contentsOfDirectory(atPath: parent)) ?? []).sorted() {
+            for kind in ["importing", "replaced"] {
+                let prefix = name + ".\(kind)-"
+                guard entry.hasPrefix(prefix), let pid = Int32(entry.dropFirst(prefix.count)), pid != getpid() else { continue }
+                guard kill(pid, 0) != 0 && errno == ESRCH else { continue }  // still running
+                let path = parent + "/" + entry
+                if kind == "replaced" && !fm.fileExists(atPath: target + "/dataset.json") && fm.fileExists(atPath: path + "/dataset.json") {
+                    if rename(path, target) == 0 { log("import: restored \(target) from \(path), set aside by an import that was killed (pid \(pid))") }
+                    continue
+                }
+                if (try? fm.removeItem(atPath: path)) != nil {
+                    log("import: removed \(path), left by an import that was killed (pid \(pid))")
+                }
+            }
         }
     }
 
@@ -337,6 +384,7 @@ public enum DatasetImporter {
                 throw FusionDataError(file: target, "is not a dataset folder (no dataset.json): --force replaces only a dataset; choose another output folder")
             }
         }
+        recoverInterrupted(target, log: log)
         // Everything goes into a sibling folder first, renamed into place once complete.
         let staging = target + ".importing-\(getpid())"
         try? fm.removeItem(atPath: staging)
@@ -351,8 +399,10 @@ public enum DatasetImporter {
             var base = safeFileName(row.id.replacingOccurrences(of: "/", with: "-"))
             if usedNames.contains(base) { base += "-\(records.count)" }
             usedNames.insert(base)
-            func place(_ path: String?) throws -> String? {
-                guard let path else { return nil }
+            func place(_ given: String?) throws -> String? {
+                guard let given else { return nil }
+                // A symbolic link imports the file it points to (a link would dangle inside the dataset).
+                let path = URL(fileURLWithPath: given).resolvingSymlinksInPath().path
                 let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
                 let name = "media/\(base)\(ext.isEmpty ? "" : "." + ext)"
                 let destination = staging + "/" + name

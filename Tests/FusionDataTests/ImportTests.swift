@@ -163,4 +163,50 @@ final class ImportTests: XCTestCase {
         XCTAssertFalse(flat.splitFromSource)
         XCTAssertEqual(try Dataset.load(path: dir + "/flat").info.labels, ["cat", "dog"])
     }
+
+    func testSymbolicLinksAreFollowedOutsidePathsReportedAndKilledImportsCleanedUp() throws {
+        let dir = try TestSupport.temporaryDirectory(self)
+        try writeMedia(dir, count: 6)
+        let fm = FileManager.default
+        // A table beside its media, naming a symlinked image, one outside its folder (../) and one by absolute path.
+        try fm.createDirectory(atPath: dir + "/lab", withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: dir + "/lab/linked.png", withDestinationPath: dir + "/raw/0.png")
+        try fm.copyItem(atPath: dir + "/raw/2.png", toPath: dir + "/lab/local.png")
+        var table = "id,label,image\n"
+        table += "a,cat,linked.png\nb,dog,../raw/4.png\nc,cat,\(dir)/raw/2.png\nd,dog,local.png\ne,cat,local.png\nf,dog,local.png\n"
+        try table.write(toFile: dir + "/lab/table.csv", atomically: true, encoding: .utf8)
+        // What a killed import leaves: a staging folder and a dataset set aside, of a dead process.
+        let dead: Int32 = 999_999
+        try fm.createDirectory(atPath: dir + "/ds.importing-\(dead)/media", withIntermediateDirectories: true)
+        var log = [String]()
+        _ = try DatasetImporter.run(source: dir + "/lab/table.csv", to: dir + "/ds") { log.append($0) }
+        XCTAssertFalse(fm.fileExists(atPath: dir + "/ds.importing-\(dead)"), "the killed import's staging folder is removed")
+        XCTAssertTrue(log.contains { $0.contains("left by an import that was killed") }, "\(log)")
+        XCTAssertTrue(log.contains { $0.contains("2 media path(s) lie outside") }, "\(log)")
+        let ds = try Dataset.load(path: dir + "/ds")
+        let linked = try XCTUnwrap(ds.samples.first { $0.id == "a" }?.imagePath)
+        XCTAssertFalse((try? fm.destinationOfSymbolicLink(atPath: linked)) != nil, "the file is imported, not the link")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: linked)), try Data(contentsOf: URL(fileURLWithPath: dir + "/raw/0.png")))
+
+        // A dataset set aside by an import killed between its two renames is restored.
+        try fm.moveItem(atPath: dir + "/ds", toPath: dir + "/ds.replaced-\(dead)")
+        var force = DatasetImporter.Options()
+        force.force = true
+        log = []
+        _ = try DatasetImporter.run(source: dir + "/lab/table.csv", to: dir + "/ds", options: force) { log.append($0) }
+        XCTAssertTrue(log.contains { $0.contains("restored") }, "\(log)")
+        XCTAssertFalse(fm.fileExists(atPath: dir + "/ds.replaced-\(dead)"))
+
+        // A class folder that is a symbolic link is followed and said so, never dropped.
+        for label in ["cat", "dog"] { try fm.createDirectory(atPath: dir + "/elsewhere/\(label)", withIntermediateDirectories: true) }
+        try fm.createDirectory(atPath: dir + "/tree", withIntermediateDirectories: true)
+        for i in 0..<3 { try fm.copyItem(atPath: dir + "/raw/\(2 * i).png", toPath: dir + "/elsewhere/dog/d\(i).png") }
+        try fm.createDirectory(atPath: dir + "/tree/cat", withIntermediateDirectories: true)
+        for i in 0..<3 { try fm.copyItem(atPath: dir + "/raw/\(2 * i).png", toPath: dir + "/tree/cat/c\(i).png") }
+        try fm.createSymbolicLink(atPath: dir + "/tree/dog", withDestinationPath: "../elsewhere/dog")
+        log = []
+        let report = try DatasetImporter.run(source: dir + "/tree", to: dir + "/classes") { log.append($0) }
+        XCTAssertEqual(report.labels.map(\.0), ["cat", "dog"])
+        XCTAssertTrue(log.contains { $0.contains("is a symbolic link") }, "\(log)")
+    }
 }
