@@ -99,3 +99,12 @@ put("multipart", "text-image", b"multipart/form-data; boundary=XyZ\n--XyZ\r\nCon
 put("multipart", "quoted-boundary", b"multipart/form-data; charset=utf-8; boundary=\"a b\"\npreamble\r\n--a b\r\n"
     b"Content-Disposition: form-data; name=\"audio\"; filename=\"x;y.wav\"\r\n\r\nRIFF\r\n--a b--")
 put("multipart", "empty-part", b"multipart/form-data; boundary=B\n--B\r\nContent-Disposition: form-data; name=\"e\"\r\n\r\n\r\n--B--\r\n")
+
+# table: the first byte picks the format (0 CSV, 1 TSV, 2 JSONL); media under raw/ exist.
+put("table", "csv", b"\x00id,label,text,image,audio\n\xd0\xb0,cat,\"a \"\"quoted\"\", comma\nand newline\",raw/0.png,raw/0.wav\nb,dog,plain,,raw/0.wav\n")
+put("table", "tsv", b"\x01sample_id\tcategory\tcaption\timage\ns1\tbird\ta bird\traw/0.png\ns2\tcat\t\traw/0.png\n")
+put("table", "jsonl", b"\x02{\"id\": \"x\", \"label\": \"cat\", \"image\": \"raw/0.png\", \"split\": \"train\"}\r\n{\"id\": 7, \"label\": 3, \"text\": \"seven\"}\n")
+# overrides: --set lines over a small valid experiment.
+put("overrides", "numbers", b"training.epochs=3\npreprocessing.audio.n_mels=16\nmodel.fusion.kind=gated\nevaluation.conformal_alpha=0.1")
+put("overrides", "lists", b"model.image.channels=[4,8]\nmodel.modalities=[\"text\",\"image\"]\ntraining.learning_rate=1e-3")
+put("overrides", "layers", b"model.image.layers=[{\"type\": \"conv2d\", \"channels\": 2, \"kernel\": 3}, \"relu\", \"flatten\"]")

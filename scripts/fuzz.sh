@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
     *) harnesses+=("$1"); shift ;;
   esac
 done
-[ ${#harnesses[@]} -eq 0 ] && harnesses=(png jpeg audio dataset experiment safetensors cache multipart)
+[ ${#harnesses[@]} -eq 0 ] && harnesses=(png jpeg audio dataset experiment safetensors cache multipart table overrides)
 
 # SwiftPM's repeated --sanitize flags reach swiftc as separate -sanitize= options, of which the
 # last wins; one combined option keeps both coverage instrumentation and AddressSanitizer.

@@ -13,7 +13,7 @@ bash scripts/fetch-python-tools.sh onnx onnx onnxruntime numpy safetensors libro
 swift test "$@"
 if [ "${FUSIONLAB_SKIP_ASAN:-0}" != 1 ]; then
   # Leaks are XCTest's own; memory errors are what this run is for.
-  ASAN_OPTIONS=detect_leaks=0 swift test --scratch-path .build-asan --sanitize=address --filter "FusionTensorTests|FusionMediaTests|FusionDataTests"
+  ASAN_OPTIONS=detect_leaks=0 swift test --scratch-path .build-asan --sanitize=address --filter "FusionTensorTests|FusionMediaTests|FusionDataTests|FusionInt8Tests|FusionServeTests"
 fi
 if [ "${FUSIONLAB_SKIP_FUZZ:-0}" != 1 ]; then
   # A short libFuzzer run of every reader of untrusted input (scripts/fuzz.sh; longer runs by hand).

@@ -69,14 +69,14 @@ public enum DatasetImporter {
     }
 
     /// One sample on its way in: where it came from and its source files.
-    struct Row {
-        var id: String
-        var label: String
-        var split: Split?
-        var text: String?
-        var image: String?
-        var audio: String?
-        var line: Int?
+    package struct Row {
+        package var id: String
+        package var label: String
+        package var split: Split?
+        package var text: String?
+        package var image: String?
+        package var audio: String?
+        package var line: Int?
     }
 
     /// Image files a folder import takes, by extension.
@@ -103,7 +103,7 @@ public enum DatasetImporter {
 
     // MARK: - Tables
 
-    static func tableRows(_ path: String, options: Options, log: (String) -> Void) throws -> ([Row], [FusionDataError]) {
+    package static func tableRows(_ path: String, options: Options, log: (String) -> Void) throws -> ([Row], [FusionDataError]) {
         let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
         guard ["csv", "tsv", "txt", "jsonl", "ndjson", "json"].contains(ext) else {
             throw FusionDataError(file: path, "expected a .csv, .tsv or .jsonl table, or a folder with one subfolder per class")
@@ -201,7 +201,8 @@ public enum DatasetImporter {
 
     static func jsonLines(_ text: String, file: String) throws -> [(line: Int, fields: [String: String])] {
         var out = [(line: Int, fields: [String: String])]()
-        for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // "\r\n" is one Character in Swift: splitting on "\n" alone would keep a CRLF file in one line.
+        for (offset, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }).enumerated() {
             if raw.allSatisfy({ $0.isWhitespace }) { continue }
             let object: Any
             do { object = try JSONSerialization.jsonObject(with: Data(raw.utf8)) } catch {

@@ -114,6 +114,16 @@ final class ImportTests: XCTestCase {
         XCTAssertEqual(try Dataset.load(path: dir + "/skipped").samples.map(\.id), ["a", "c"])
     }
 
+    func testJSONLTablesWithCRLFLineEndsReadLineByLine() throws {
+        let dir = try TestSupport.temporaryDirectory(self)
+        try writeMedia(dir, count: 4)
+        let lines = (0..<4).map { "{\"id\": \"s\($0)\", \"label\": \"\(["cat", "dog"][$0 % 2])\", \"audio\": \"raw/\($0).wav\"}" }
+        try (lines.joined(separator: "\r\n") + "\r\n").write(toFile: dir + "/table.jsonl", atomically: true, encoding: .utf8)
+        let report = try DatasetImporter.run(source: dir + "/table.jsonl", to: dir + "/ds")
+        XCTAssertEqual(report.splits.values.reduce(0, +), 4)
+        XCTAssertEqual(Set(try Dataset.load(path: dir + "/ds").samples.map(\.id)), ["s0", "s1", "s2", "s3"])
+    }
+
     func testJSONLTableWithSplitsAndHardLinks() throws {
         let dir = try TestSupport.temporaryDirectory(self)
         try writeMedia(dir, count: 3)

@@ -27,6 +27,11 @@ enum Harness: String, CaseIterable {
     case cache
     /// A `fusionlab serve` upload: a Content-Type line, then a multipart/form-data body.
     case multipart
+    /// `fusionlab import`'s table reader: the first byte picks CSV, TSV or JSONL, the rest is the
+    /// table (media paths point into a folder holding one PNG and one WAV).
+    case table
+    /// `--set key=value` lines over a valid experiment: value parsing, range checks, validation.
+    case overrides
 
     /// Runs one input; true when the reader accepted it (false: it gave an error).
     @discardableResult
@@ -40,6 +45,8 @@ enum Harness: String, CaseIterable {
         case .safetensors: return fuzzSafetensors(data)
         case .cache: return fuzzCache(data)
         case .multipart: return fuzzMultipart(data)
+        case .table: return fuzzTable(data)
+        case .overrides: return fuzzOverrides(data)
         }
     }
 }
@@ -49,6 +56,7 @@ let scratch: String = {
     let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
     let path = "\(base)/fusionlab-fuzz-\(getpid())"
     try? FileManager.default.createDirectory(atPath: path + "/dataset", withIntermediateDirectories: true)
+    try? FileManager.default.createDirectory(atPath: path + "/table/raw", withIntermediateDirectories: true)
     // Media the fuzzed sample lines may name (existence and readability are what the parser checks).
     _ = FileManager.default.createFile(atPath: path + "/dataset/a.png", contents: Data([0x89, 0x50]))
     _ = FileManager.default.createFile(atPath: path + "/dataset/b.wav", contents: Data([0x52, 0x49]))
@@ -196,5 +204,59 @@ func fuzzMultipart(_ data: Data) -> Bool {
     check(form.parts.count <= 8, "\(form.parts.count) parts over the limit of 8")
     check(form.parts.allSatisfy { !$0.name.isEmpty }, "a part without a name")
     check(form.parts.reduce(0) { $0 + $1.body.count } <= body.count, "parts hold more bytes than the body")
+    return true
+}
+
+func fuzzTable(_ data: Data) -> Bool {
+    guard let kind = data.first else { return false }
+    let ext = ["csv", "tsv", "jsonl"][Int(kind) % 3]
+    let root = scratch + "/table"
+    let path = root + "/table." + ext
+    guard put(Data(data.dropFirst()), path) else { return false }
+    if !FileManager.default.fileExists(atPath: root + "/raw/0.png") {
+        try? FileManager.default.createDirectory(atPath: root + "/raw", withIntermediateDirectories: true)
+        try? PNGEncoder.write(Tensor([0, 0.5, 1, 0.25], shape: [1, 2, 2]), to: root + "/raw/0.png")
+        try? AudioFile.write(AudioClip(sampleRate: 8000, samples: [0, 0.1, -0.1, 0.2]), to: root + "/raw/0.wav")
+    }
+    var options = DatasetImporter.Options()
+    options.badRows = .skip
+    let read: ([DatasetImporter.Row], [FusionDataError])
+    do { read = try DatasetImporter.tableRows(path, options: options, log: { _ in }) } catch {
+        if ProcessInfo.processInfo.environment["FUSIONLAB_FUZZ_DEBUG"] != nil { print(error) }
+        return false
+    }
+    let (rows, skipped) = read
+    if ProcessInfo.processInfo.environment["FUSIONLAB_FUZZ_DEBUG"] != nil { skipped.forEach { print($0) } }
+    check(rows.count + skipped.count <= data.count + 1, "\(rows.count) rows from \(data.count) bytes")
+    check(rows.allSatisfy { !$0.label.isEmpty && !$0.id.isEmpty }, "a row without a label or id")
+    for row in rows {
+        for media in [row.image, row.audio].compactMap({ $0 }) {
+            check(FileManager.default.fileExists(atPath: media), "a row kept with missing media \(media)")
+        }
+    }
+    return skipped.isEmpty
+}
+
+/// The experiment the `overrides` harness changes: small, valid, every modality.
+let overrideBase = """
+{"name": "fuzz", "dataset": {"path": "data", "generate": true},
+ "preprocessing": {"image": {"height": 8, "width": 8}, "audio": {"duration": 0.1, "n_fft": 64, "hop_length": 32, "n_mels": 8, "n_mfcc": 4}},
+ "model": {"image": {"channels": [2], "dim": 4}, "audio": {"channels": [2], "dim": 4}, "text": {"dim": 4, "embedding_dim": 4},
+           "fusion": {"dim": 4}, "head": {"hidden": [4]}},
+ "training": {"epochs": 1, "batch_size": 4}}
+"""
+
+func fuzzOverrides(_ data: Data) -> Bool {
+    let main = scratch + "/overrides.json"
+    if !FileManager.default.fileExists(atPath: main) { _ = put(Data(overrideBase.utf8), main) }
+    let overrides = String(decoding: data, as: UTF8.self).split(separator: "\n").prefix(8).map(String.init)
+    guard let loaded = try? ConfigLoader.load(main, overrides: overrides) else { return false }
+    let config = loaded.config
+    check(!ConfigLoader.resolvedJSON(config).isEmpty, "resolved JSON")
+    let inputs = ExperimentData.modelInputs(config)
+    for modality in Set(config.model.modalities) {
+        guard let plan = try? config.model.plan(for: modality, inputs: inputs) else { return true }
+        check(plan.parameterEstimate.isFinite && plan.parameterEstimate >= 0, "parameter estimate \(plan.parameterEstimate)")
+    }
     return true
 }
