@@ -165,7 +165,7 @@ let package = Package(
             resources: [.copy("Golden")]
         ),
         .testTarget(name: "FusionInt8Tests", dependencies: ["FusionInt8", "FusionCore", "FusionModels", "FusionNN", "FusionTensor", "FusionTestSupport"]),
-        .testTarget(name: "FusionReportsTests", dependencies: ["FusionReports", "FusionCore", "FusionTestSupport"]),
+        .testTarget(name: "FusionReportsTests", dependencies: ["FusionReports", "FusionCore", "FusionTestSupport"], resources: [.copy("Golden")]),
         .testTarget(
             name: "FusionConfigTests",
             dependencies: ["FusionConfig", "FusionModels", "FusionData", "FusionNN", "FusionTensor", "FusionTestSupport"],

@@ -64,20 +64,6 @@ public enum ModalityAttribution {
         enum CodingKeys: String, CodingKey { case accuracy, logLikelihood = "log_likelihood", perClass = "per_class" }
     }
 
-    /// Exact Shapley values of `m` players from `value[mask]` (bit i of the mask: player i present).
-    public static func shapley(_ value: [Double], players m: Int) -> [Double] {
-        precondition(value.count == 1 << m, "shapley: \(value.count) values for \(m) players")
-        func factorial(_ n: Int) -> Double { n <= 1 ? 1 : (2...n).reduce(1.0) { $0 * Double($1) } }
-        return (0..<m).map { i in
-            var phi = 0.0
-            for mask in 0..<(1 << m) where mask & (1 << i) == 0 {
-                let size = mask.nonzeroBitCount
-                phi += factorial(size) * factorial(m - size - 1) / factorial(m) * (value[mask | (1 << i)] - value[mask])
-            }
-            return phi
-        }
-    }
-
     /// The attribution of `run` (finished runs only), written to `run/attribution.json` and
     /// `run/attribution.svg`.
     public static func explain(run: String, progress: FusionTraining.Progress) throws -> Result {
@@ -107,7 +93,7 @@ public enum ModalityAttribution {
             progress.detail("explain: \(subsets.last?.present.joined(separator: "+") ?? "") present: accuracy \(String(format: "%.4f", e.metrics.accuracy))")
         }
         func byModality(_ values: [Double]) -> [String: Double] {
-            Dictionary(uniqueKeysWithValues: zip(modalities.map(\.rawValue), shapley(values, players: m)))
+            Dictionary(uniqueKeysWithValues: zip(modalities.map(\.rawValue), Shapley.values(values, players: m)))
         }
         var perClass: [String: [String: Double]] = [:]
         for (c, name) in data.classNames.enumerated() { perClass[name] = byModality(subsets.map { $0.recall[c] }) }
