@@ -17,8 +17,23 @@ final class StudyTests: XCTestCase, CommandLineTesting {
         for variant in ["fusion=concat", "fusion=late", "unimodal:text", "unimodal:image", "unimodal:audio"] {
             XCTAssertTrue(result.out.contains("| \(variant) |"), "\(variant) in: \(result.out)")
         }
-        XCTAssertTrue(result.out.contains("★"), "the best is marked")
+        // One seed: intervals and tests are there, the ★ only for a significant win (else ≈ ties),
+        // and the table says the intervals ignore seed variance.
+        XCTAssertTrue(result.out.contains("★") || result.out.contains("≈"), result.out)
+        XCTAssertTrue(result.out.contains("[95 % CI]") && result.out.contains("p vs best (Holm)"), result.out)
+        XCTAssertTrue(result.out.contains("the intervals ignore seed variance"), result.out)
         let folder = try XCTUnwrap(runDirectories("cmp").first { $0.contains("compare-") })
+        let summary = try json(folder + "/comparison.json")
+        XCTAssertEqual((summary["statistics"] as? [String: Any])?["seed_variance_included"] as? Bool, false)
+        let rows = try XCTUnwrap(summary["rows"] as? [[String: Any]])
+        for row in rows {
+            let interval = try XCTUnwrap((row["interval_95"] as? [String: [String: Double]])?["accuracy"], "\(row["variant"] ?? "")")
+            let mean = try XCTUnwrap(((row["values"] as? [String: [String: Double]])?["accuracy"])?["mean"])
+            XCTAssertLessThanOrEqual(try XCTUnwrap(interval["low"]), mean + 1e-9)
+            XCTAssertGreaterThanOrEqual(try XCTUnwrap(interval["high"]), mean - 1e-9)
+            XCTAssertNotNil(row["verdict"] as? String)
+        }
+        XCTAssertEqual(rows.filter { $0["versus_best"] is NSNull }.count, 1, "every variant but the best is tested against it")
         let csv = try String(contentsOfFile: folder + "/comparison.csv", encoding: .utf8).split(separator: "\n")
         // TensorBoard's HParams dashboard: the experiment in the comparison folder, a session per run.
         func records(_ dir: String) throws -> Data {
@@ -66,5 +81,44 @@ final class StudyTests: XCTestCase, CommandLineTesting {
         XCTAssertEqual(ensemble.status, 0, ensemble.err)
         XCTAssertTrue(ensemble.out.contains("ensemble of 2 runs (vote)"), ensemble.out)
         XCTAssertTrue(FileManager.default.fileExists(atPath: Self.workspace.appendingPathComponent("ens/metrics.json").path))
+    }
+
+    func testCalibrationConformalSetsAndModalityAttributionOfARun() throws {
+        let experiment = tinyExperiment("calib", epochs: 3, extra: ", \"evaluation\": {\"calibrate\": true, \"conformal_alpha\": 0.2}")
+        let result = try fusionlab(["run", experiment])
+        XCTAssertEqual(result.status, 0, result.err)
+        XCTAssertTrue(result.err.contains("conformal sets (α 0.20") || result.out.contains("conformal sets (α 0.20"), result.err)
+        let run = try XCTUnwrap(runDirectories("calib").last)
+        let metrics = try json(run + "/metrics.json")
+        let calibration = try XCTUnwrap(metrics["calibration"] as? [String: Any])
+        XCTAssertEqual(calibration["bins"] as? Int, 15)
+        let temperature = try XCTUnwrap(calibration["temperature"] as? Double)
+        XCTAssertTrue(temperature > 0.05 && temperature < 20, "\(temperature)")
+        for key in ["ece", "mce", "brier", "ece_after_scaling"] { XCTAssertNotNil(calibration[key] as? Double, key) }
+        let conformal = try XCTUnwrap(metrics["conformal"] as? [String: Any])
+        XCTAssertEqual(conformal["alpha"] as? Double, 0.2)
+        let size = try XCTUnwrap(conformal["mean_set_size"] as? Double)
+        XCTAssertTrue(size >= 0 && size <= 8, "\(size)")
+
+        // predict applies the temperature and returns the set; the probabilities still sum to one.
+        let root = Self.workspace.appendingPathComponent("data-80").path
+        let sample = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: root + "/images").sorted().first)
+        let predicted = try fusionlab(["predict", run, "--image", root + "/images/" + sample, "--text", "a round shape"])
+        XCTAssertEqual(predicted.status, 0, predicted.err)
+        XCTAssertTrue(predicted.out.contains("prediction set: {"), predicted.out)
+        let probabilities = predicted.out.split(separator: "\n").compactMap { line in line.split(separator: " ").last.flatMap { Double($0) } }
+        XCTAssertEqual(probabilities.reduce(0, +), 1, accuracy: 1e-3)
+
+        // explain: 2^3 subsets, Shapley values that sum to all − none, a figure.
+        let explained = try fusionlab(["explain", run])
+        XCTAssertEqual(explained.status, 0, explained.err)
+        let attribution = try json(run + "/attribution.json")
+        XCTAssertEqual((attribution["subsets"] as? [Any])?.count, 8)
+        let shapley = try XCTUnwrap((attribution["shapley"] as? [String: Any])?["accuracy"] as? [String: Double])
+        let all = try XCTUnwrap(attribution["all"] as? Double), none = try XCTUnwrap(attribution["none"] as? Double)
+        XCTAssertEqual(shapley.values.reduce(0, +), all - none, accuracy: 1e-9)
+        XCTAssertEqual(Set(shapley.keys), ["text", "image", "audio"])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run + "/attribution.svg"))
+        XCTAssertTrue(explained.out.contains("interaction"), explained.out)
     }
 }
