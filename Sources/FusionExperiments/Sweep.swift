@@ -78,7 +78,7 @@ public enum Sweep {
         }
         if Distributed.rank == 0 {
             try Comparison.writeHParams(trials.map { ($0.variant.settings, base.seed, $0.variant.label, $0.result.directory) },
-                                        metrics: ["val/\(metric)", "val/loss", "test/accuracy", "test/f1_macro"], to: directory)
+                                        metrics: ["val/\(metric)", "val/loss"], to: directory)
         }
         guard let best = (lowerIsBetter ? trials.min { $0.score < $1.score } : trials.max { $0.score < $1.score }) else {
             throw ExperimentError("\(loaded.path): the sweep ran no trial")
@@ -92,11 +92,12 @@ public enum Sweep {
         return (directory, trials, best, bestFile)
     }
 
+    /// sweep.csv: every trial's validation score, never its test score (choosing among trials by
+    /// test scores would make the test split a validation split; only the selected one is tested).
     static func writeTable(_ trials: [Trial], metric: String, to directory: String) throws {
-        var csv = "trial,settings,val_\(metric),test_accuracy,test_f1_macro,run_dir\n"
+        var csv = "trial,settings,val_\(metric),run_dir\n"
         for (k, t) in trials.enumerated() {
-            csv += "\(k),\"\(t.variant.label)\",\(String(format: "%.6f", t.score)),\(String(format: "%.6f", t.result.test.accuracy)),"
-                + "\(String(format: "%.6f", t.result.test.f1Macro)),\(t.result.directory)\n"
+            csv += "\(k),\"\(t.variant.label.replacingOccurrences(of: "\"", with: "\"\""))\",\(String(format: "%.6f", t.score)),\(t.result.directory)\n"
         }
         try writeTextAtomically(csv, to: directory + "/sweep.csv")
     }

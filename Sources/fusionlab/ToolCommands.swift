@@ -28,10 +28,13 @@ struct SweepCommand: ParsableCommand {
         }
         guard Distributed.rank == 0 else { return }  // rank 0 reports for the whole mpirun job
         for (k, t) in outcome.trials.enumerated() {
-            print(String(format: "trial %d  %@  val %.4f  test accuracy %.4f", k, t.variant.label, t.score, t.result.test.accuracy)
-                  + (t.variant.label == outcome.best.variant.label ? "  ★" : ""))
+            print(String(format: "trial %d  %@  val %.4f", k, t.variant.label, t.score)
+                  + (t.variant.label == outcome.best.variant.label ? "  ★ selected" : ""))
         }
-        print("best: \(outcome.best.variant.label); runnable experiment: \(outcome.bestFile)")
+        // Only the configuration chosen on validation is reported on test.
+        let best = outcome.best.result.test
+        print("best (on validation): \(outcome.best.variant.label); its test accuracy \(String(format: "%.4f", best.accuracy)), "
+              + "F1 macro \(String(format: "%.4f", best.f1Macro)); runnable experiment: \(outcome.bestFile)")
     }
 }
 

@@ -57,6 +57,13 @@ final class StudyTests: XCTestCase, CommandLineTesting {
         let result = try fusionlab(["sweep", file, "--quiet"])
         XCTAssertEqual(result.status, 0, result.err)
         XCTAssertTrue(result.out.contains("trial 0") && result.out.contains("trial 1"), result.out)
+        // Trials show validation scores only; the test score is the selected configuration's.
+        let trialLines = result.out.split(separator: "\n").filter { $0.hasPrefix("trial ") }
+        XCTAssertFalse(trialLines.contains { $0.contains("test") }, result.out)
+        XCTAssertEqual(result.out.components(separatedBy: "test accuracy").count - 1, 1, result.out)
+        let folder = try XCTUnwrap(runDirectories("sw").first { $0.contains("sweep-") })
+        let table = try String(contentsOfFile: folder + "/sweep.csv", encoding: .utf8)
+        XCTAssertFalse(table.contains("test"), table)
         let bestFile = try XCTUnwrap(result.out.split(separator: " ").last).trimmingCharacters(in: .whitespacesAndNewlines)
         let validate = try fusionlab(["validate", bestFile])
         XCTAssertEqual(validate.status, 0, validate.err + validate.out)
