@@ -19,6 +19,7 @@ public enum NotebookExport {
         let name: String
         if fm.fileExists(atPath: directory + "/comparison.json") {
             var (rows, metrics, runs) = try readComparison(directory)
+            let (note, tables) = comparisonTables(directory, rows: rows, metrics: metrics)
             let experiment = URL(fileURLWithPath: directory).deletingLastPathComponent().lastPathComponent
             name = safeFileName(chosen ?? "\(experiment)-\(folderName)")
             // The files the code cells read, copied beside the notebook so that it runs anywhere.
@@ -31,7 +32,7 @@ public enum NotebookExport {
             }
             notebook = NotebookExporter.comparisonNotebook(title: experiment, directory: directory, rows: rows,
                                                            metricNames: metrics, runs: runs, notebookDirectory: outputFolder, filesDirectory: files,
-                                                           robustness: Robustness.figures(directory))
+                                                           robustness: Robustness.figures(directory), statisticsNote: note, tables: tables)
         } else if fm.fileExists(atPath: directory + "/config.resolved.json") {
             var summary = try runSummary(directory)
             name = safeFileName(chosen ?? "\(summary.name)-\(folderName)")
@@ -74,6 +75,23 @@ public enum NotebookExport {
         var summary = RunSummary(name: config.name, runDirectory: directory, configJSON: configJSON, datasetSummary: dataset,
                                  history: try run.history().map { $0.dictionary }, metrics: metrics)
         summary.lineage = lineageRows(directory)
+        let object = (try? JSONSerialization.jsonObject(with: metricsData)) as? [String: Any]
+        func decode<T: Decodable>(_ key: String, _ type: T.Type) -> T? {
+            (object?[key]).flatMap { try? JSONSerialization.data(withJSONObject: $0) }.flatMap { try? JSONDecoder().decode(T.self, from: $0) }
+        }
+        summary.calibration = decode("calibration", Calibration.self)
+        summary.conformal = decode("conformal", ConformalSets.self)
+        if let data = try? FileIO.read(directory + "/attribution.json"),
+           let a = try? JSONDecoder().decode(ModalityAttribution.Result.self, from: data) {
+            let rows = a.modalities.map { m in
+                [m, String(format: "%+.4f", a.shapley.accuracy[m] ?? .nan), String(format: "%.4f", a.alone[m] ?? .nan),
+                 String(format: "%+.4f", a.shapley.logLikelihood[m] ?? .nan)]
+            }
+            let text = "Exact Shapley values over modalities (`fusionlab explain`, \(a.split) split): accuracy with every modality "
+                + String(format: "%.4f, with none %.4f; the interaction (what no single modality explains) is %+.4f.\n\n", a.all, a.none, a.interaction)
+                + markdownTable(header: ["modality", "Shapley (accuracy)", "alone (accuracy)", "Shapley (log-likelihood)"], rows: rows)
+            summary.attribution = (ModalityAttribution.figure(a), text)
+        }
         return summary
     }
 
@@ -102,14 +120,63 @@ public enum NotebookExport {
         for r in rawRows {
             var values: [String: (mean: Double, std: Double)] = [:]
             for (k, v) in r["values"] as? [String: [String: Double]] ?? [:] { values[k] = (v["mean"] ?? .nan, v["std"] ?? 0) }
-            rows.append(ComparisonRow(variant: r["variant"] as? String ?? "?", values: values, parameters: r["parameters"] as? Int ?? 0,
-                                      trainSeconds: r["train_seconds"] as? Double ?? 0, runs: r["runs"] as? Int ?? 0,
-                                      isBest: r["best"] as? Bool ?? false, deployment: DeploymentCost(json: r["deployment"] as? [String: Any])))
+            var row = ComparisonRow(variant: r["variant"] as? String ?? "?", values: values, parameters: r["parameters"] as? Int ?? 0,
+                                    trainSeconds: r["train_seconds"] as? Double ?? 0, runs: r["runs"] as? Int ?? 0,
+                                    isBest: r["best"] as? Bool ?? false, deployment: DeploymentCost(json: r["deployment"] as? [String: Any]))
+            for (k, v) in r["interval_95"] as? [String: [String: Double]] ?? [:] { row.interval[k] = (v["low"] ?? .nan, v["high"] ?? .nan) }
+            row.verdict = r["verdict"] as? String
+            row.pVersusBest = (r["versus_best"] as? [String: Any])?["p_holm"] as? Double
+            row.pVersusBaseline = (r["versus_best_unimodal"] as? [String: Any])?["p_holm"] as? Double
+            rows.append(row)
             if let dir = r["run_dir"] as? String, !dir.isEmpty, var summary = try? runSummary(dir) {
                 summary.name = r["variant"] as? String ?? summary.name
                 runs.append(summary)
             }
         }
         return (rows, metrics, runs)
+    }
+
+    /// The statistics' note and the tables beyond the summary: every seed of every variant
+    /// (comparison.csv), and each class's F1 per variant (mean over its runs' metrics.json).
+    static func comparisonTables(_ directory: String, rows: [ComparisonRow], metrics: [String])
+        -> (note: String?, tables: [(title: String, header: [String], rows: [[String]])]) {
+        let object = (try? FileIO.read(directory + "/comparison.json")).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        var note: String?
+        if let stats = object?["statistics"] as? [String: Any], let method = stats["method"] as? String {
+            note = method + "." + ((stats["seed_variance_included"] as? Bool) == false ? " With fewer than 3 seeds, the intervals ignore seed variance." : "")
+        }
+        var tables: [(title: String, header: [String], rows: [[String]])] = []
+        if let text = try? String(contentsOfFile: directory + "/comparison.csv", encoding: .utf8),
+           let csv = try? CSV.rows(text, delimiter: ",", file: directory + "/comparison.csv"), let header = csv.first?.values {
+            let wanted = ["variant", "seed"] + metrics
+            let columns = wanted.compactMap { header.firstIndex(of: $0) }
+            if columns.count == wanted.count {
+                tables.append(("Every run (variant × seed, test split)", wanted, csv.dropFirst().map { row in
+                    columns.map { $0 < row.values.count ? row.values[$0] : "" }.enumerated().map { i, v in i >= 2 ? (Double(v).map { String(format: "%.4f", $0) } ?? v) : v }
+                }))
+            }
+        }
+        var classNames: [String] = []
+        var perVariant: [(String, [String: Double])] = []
+        for r in object?["rows"] as? [[String: Any]] ?? [] {
+            let dirs = r["run_dirs"] as? [String] ?? []
+            var sums: [String: Double] = [:], counts: [String: Int] = [:]
+            for dir in dirs {
+                guard let data = try? FileIO.read(dir + "/metrics.json"),
+                      let m = try? ClassificationMetrics.decode(data, path: dir + "/metrics.json") else { continue }
+                for c in m.perClass {
+                    if !classNames.contains(c.name) { classNames.append(c.name) }
+                    sums[c.name, default: 0] += c.f1; counts[c.name, default: 0] += 1
+                }
+            }
+            perVariant.append((r["variant"] as? String ?? "?",
+                               Dictionary(uniqueKeysWithValues: sums.map { ($0.key, $0.value / Double(max(counts[$0.key] ?? 1, 1))) })))
+        }
+        if !classNames.isEmpty && classNames.count <= 40 {
+            tables.append(("F1 per class and variant (mean over seeds)", ["variant"] + classNames, perVariant.map { variant, f1 in
+                [variant] + classNames.map { f1[$0].map { String(format: "%.3f", $0) } ?? "–" }
+            }))
+        }
+        return (note, tables)
     }
 }

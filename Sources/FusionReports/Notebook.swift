@@ -21,6 +21,12 @@ public struct RunSummary {
     /// For a run made by `fusionlab update`: one row per run from the first ancestor to this
     /// one (step, run folder, data, test accuracy, accuracy on its parent's test split, forgetting).
     public var lineage: [[String]] = []
+    /// metrics.json's calibration block, when the run has one.
+    public var calibration: Calibration?
+    /// metrics.json's conformal block, when the run has one.
+    public var conformal: ConformalSets?
+    /// `fusionlab explain`'s figure and summary line, when the run was explained.
+    public var attribution: (svg: String, summary: String)?
 
     /// A run summary.
     public init(name: String, runDirectory: String, configJSON: String, datasetSummary: [(String, String)],
@@ -50,6 +56,12 @@ public struct ComparisonRow {
     public var isBest: Bool
     /// What deploying it costs (mean over its runs), when the comparison measured it.
     public var deployment: DeploymentCost?
+    /// 95 % intervals by metric, the verdict (`best`, `tied_for_best`, `worse`) and the
+    /// Holm-adjusted p-values against the best variant and the best unimodal baseline, when the
+    /// comparison has statistics.
+    public var interval: [String: (low: Double, high: Double)] = [:]
+    /// See `interval`.
+    public var verdict: String?, pVersusBest: Double?, pVersusBaseline: Double?
 
     /// A comparison row.
     public init(variant: String, values: [String: (mean: Double, std: Double)], parameters: Int, trainSeconds: Double,
@@ -145,7 +157,8 @@ public enum NotebookExporter {
     /// per run in `runs` (typically one representative run per variant).
     public static func comparisonNotebook(title: String, directory: String, rows: [ComparisonRow], metricNames: [String],
                                           runs: [RunSummary], notebookDirectory: String? = nil, filesDirectory: String? = nil,
-                                          robustness: RobustnessFigures? = nil) -> [String: Any] {
+                                          robustness: RobustnessFigures? = nil, statisticsNote: String? = nil,
+                                          tables: [(title: String, header: [String], rows: [[String]])] = []) -> [String: Any] {
         var cells = NotebookBuilder()
         var intro = "# Comparison: \(markdownEscape(title))\n\nComparison directory: `\(directory)`\n\n"
             + requirements(filesDirectory, notebookDirectory) + "\n\n"
@@ -156,15 +169,20 @@ public enum NotebookExporter {
             intro += "."
         }
         cells.markdown(intro)
+        let tested = rows.contains { $0.verdict != nil }
         cells.markdown("## Results (mean ± std over runs)\n\n" + comparisonTable(rows, metricNames: metricNames)
-            + "\n\n★ marks the best variant.")
+            + (tested ? "\n\n★ marks a best variant that beats every other at Holm-adjusted p < 0.05; ≈ marks the variants tied with the best. "
+                + (statisticsNote ?? "") : "\n\n★ marks the best variant (no statistics: compare again to add intervals and tests)."))
+        for table in tables {
+            cells.markdown("## \(table.title)\n\n" + markdownTable(header: table.header.map(markdownEscape), rows: table.rows.map { $0.map(markdownEscape) }))
+        }
         let charts = metricNames.map { metric in
             (title: "\(metric) per variant", svg: SVGCharts.barChart(
-                title: "\(metric) (mean ± std)", yLabel: metric,
+                title: "\(metric) (mean; \(tested ? "95 % bootstrap interval" : "± std"))", yLabel: metric,
                 bars: rows.map { row in
                     let value = row.values[metric]
                     return SVGCharts.Bar(label: row.variant, value: value?.mean ?? .nan, error: value?.std ?? 0,
-                                         highlighted: row.isBest)
+                                         highlighted: tested ? row.verdict == "best" : row.isBest, interval: row.interval[metric])
                 }))
         }
         var deploymentCharts: [(title: String, svg: String)] = []
@@ -202,7 +220,8 @@ public enum NotebookExporter {
         }
         if let robustness { addRobustness(robustness, to: &cells) }
         for run in runs {
-            cells.markdown("## Run: \(markdownEscape(run.name))\n\nRun directory: `\(run.runDirectory)`\n\n" + headline(run.metrics))
+            cells.markdown("## Run: \(markdownEscape(run.name))\n\nRun directory: `\(run.runDirectory)`. One seed of this variant "
+                + "(the tables above hold every seed).\n\n" + headline(run.metrics))
             addRunBody(run, to: &cells, headingLevel: "###")
         }
         cells.markdown("## Further analysis\n\nThe cells below reload the comparison with pandas; "
@@ -261,7 +280,29 @@ public enum NotebookExporter {
                 title: "Metrics per epoch", xLabel: "epoch", yLabel: "value", series: series(metricColumns))))
         }
         figures.append(("confusion matrix", SVGCharts.confusionMatrix(m.confusionMatrix, classNames: m.classNames)))
+        figures.append(("confusion matrix, normalised", SVGCharts.confusionMatrix(
+            m.confusionMatrix.map { row in let n = max(row.reduce(0, +), 1); return row.map { Int((100 * Double($0) / Double(n)).rounded()) } },
+            classNames: m.classNames, title: "Confusion matrix (% of each true class)")))
+        if let c = run.calibration {
+            figures.append(("reliability diagram", SVGCharts.reliabilityDiagram(
+                c.reliability.map { ($0.confidence, $0.accuracy, $0.count) },
+                title: String(format: "Reliability (ECE %.3f; %.3f at T = %.2f)", c.ece, c.eceAfterScaling, c.temperature))))
+        }
+        if let a = run.attribution { figures.append(("modality attribution", a.svg)) }
         cells.figures(note: "embedded; the code cells at the end redraw it from history.csv and predictions.csv", figures)
+        if let c = run.calibration {
+            var text = "\(headingLevel)# Calibration\n\n" + markdownTable(header: ["", "ECE (15 bins)", "MCE", "Brier"], rows: [
+                ["as trained", metricText(c.ece), metricText(c.mce), metricText(c.brier)],
+                ["temperature \(String(format: "%.3f", c.temperature)) (fitted on \(c.temperatureFittedOn))", metricText(c.eceAfterScaling), "–",
+                 metricText(c.brierAfterScaling)],
+            ])
+            if let k = run.conformal {
+                text += String(format: "\n\nConformal sets (α %.2f, calibrated on %d %@ samples): coverage %.3f, mean set size %.2f.",
+                               k.alpha, k.calibrationSamples, k.calibrationSplit, k.coverage, k.meanSetSize)
+            }
+            cells.markdown(text)
+        }
+        if let a = run.attribution { cells.markdown("\(headingLevel)# What each modality contributes\n\n" + a.summary) }
     }
 
     /// What re-running the code cells needs, named in the first cell.
@@ -324,17 +365,24 @@ public enum NotebookExporter {
 
     static func comparisonTable(_ rows: [ComparisonRow], metricNames: [String]) -> String {
         let costs = rows.contains { $0.deployment != nil }
+        let tested = rows.contains { $0.verdict != nil }
+        func p(_ v: Double?) -> String { v.map { $0 < 0.001 ? "<0.001" : String(format: "%.3f", $0) } ?? "–" }
         return markdownTable(
-            header: ["variant"] + metricNames.map(markdownEscape) + ["parameters", "train time (s)", "runs"]
+            header: ["variant"] + metricNames.map { markdownEscape($0) + (tested ? " [95 % CI]" : "") }
+                + (tested ? ["p vs best (Holm)", "p vs best unimodal (Holm)"] : []) + ["parameters", "train time (s)", "runs"]
                 + (costs ? ["non-zero parameters", "file (KiB)", "samples/s"] : []),
             rows: rows.map { row in
                 let name = markdownEscape(row.variant)
-                return [row.isBest ? "**\(name)** ★" : name]
+                let starred = tested ? row.verdict == "best" : row.isBest
+                let mark = starred ? "**\(name)** ★" : (row.verdict == "tied_for_best" ? "\(name) ≈" : name)
+                return [mark]
                     + metricNames.map { metric in
                         guard let value = row.values[metric] else { return "–" }
-                        let text = "\(metricText(value.mean)) ± \(metricText(value.std))"
-                        return row.isBest ? "**\(text)**" : text
+                        var text = "\(metricText(value.mean)) ± \(metricText(value.std))"
+                        if let i = row.interval[metric] { text += " [\(metricText(i.low)), \(metricText(i.high))]" }
+                        return starred ? "**\(text)**" : text
                     }
+                    + (tested ? [p(row.pVersusBest), p(row.pVersusBaseline)] : [])
                     + [groupedThousands(row.parameters), String(format: "%.1f", row.trainSeconds), "\(row.runs)"]
                     + (costs ? row.deployment.map { [groupedThousands($0.nonzeroParameters), String(format: "%.1f", Double($0.fileBytes) / 1024),
                                                      String(format: "%.0f", $0.samplesPerSecond)] } ?? ["–", "–", "–"] : [])

@@ -72,7 +72,7 @@ func markdownEscape(_ text: String) -> String {
 
 /// A Markdown table; cells are used as given (escape them first), the first column left-aligned
 /// and the others right-aligned.
-func markdownTable(header: [String], rows: [[String]]) -> String {
+package func markdownTable(header: [String], rows: [[String]]) -> String {
     let alignment = header.indices.map { $0 == 0 ? ":---" : "---:" }
     return ([header, alignment] + rows).map { "| " + $0.joined(separator: " | ") + " |" }.joined(separator: "\n")
 }

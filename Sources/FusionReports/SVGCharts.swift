@@ -28,12 +28,20 @@ public enum SVGCharts {
         public var error: Double
         /// Drawn in the highlight colour.
         public var highlighted: Bool
+        /// An interval drawn instead of ±`error` (e.g. a 95 % bootstrap interval), low and high.
+        public var interval: (low: Double, high: Double)?
         /// A bar.
-        public init(label: String, value: Double, error: Double = 0, highlighted: Bool = false) {
+        public init(label: String, value: Double, error: Double = 0, highlighted: Bool = false, interval: (low: Double, high: Double)? = nil) {
             self.label = label
             self.value = value
             self.error = error
             self.highlighted = highlighted
+            self.interval = interval
+        }
+        /// The whisker's ends: the interval, or value ± error (nil: no whisker).
+        var whisker: (low: Double, high: Double)? {
+            if let interval, interval.low.isFinite, interval.high.isFinite { return interval }
+            return error.isFinite && error > 0 ? (value - error, value + error) : nil
         }
     }
 
@@ -156,8 +164,8 @@ public enum SVGCharts {
         let plot = Rect(x: 64, y: 34, width: width - 84, height: height - 60)
         svg.text(title, x: width / 2, y: 20, size: 14, anchor: "middle", weight: "bold")
         let finite = bars.filter { $0.value.isFinite }
-        let tops = finite.map { $0.value + ($0.error.isFinite ? abs($0.error) : 0) }
-        let bottoms = finite.map { $0.value - ($0.error.isFinite ? abs($0.error) : 0) }
+        let tops = finite.map { max($0.value, $0.whisker?.high ?? $0.value) }
+        let bottoms = finite.map { min($0.value, $0.whisker?.low ?? $0.value) }
         let yTicks = niceTicks(low: min(0, bottoms.min() ?? 0), high: max(tops.max() ?? 1, 1e-12), count: 6)
         let scale = AxisScale(plot: plot, xDomain: (0, Double(max(bars.count, 1))),
                               yDomain: (yTicks.first ?? 0, yTicks.last ?? 1))
@@ -170,19 +178,41 @@ public enum SVGCharts {
                 let y0 = scale.y(0), y1 = scale.y(bar.value)
                 svg.rect(x: centre - barWidth / 2, y: min(y0, y1), width: barWidth, height: abs(y1 - y0),
                          fill: bar.highlighted ? "#ff7f0e" : "#1f77b4", stroke: "none")
-                if bar.error.isFinite, bar.error > 0 {
-                    let high = scale.y(bar.value + bar.error), low = scale.y(bar.value - bar.error)
+                if let whisker = bar.whisker {
+                    let high = scale.y(whisker.high), low = scale.y(whisker.low)
                     svg.line(x1: centre, y1: high, x2: centre, y2: low, stroke: "#222222", width: 1.2)
                     svg.line(x1: centre - 6, y1: high, x2: centre + 6, y2: high, stroke: "#222222", width: 1.2)
                     svg.line(x1: centre - 6, y1: low, x2: centre + 6, y2: low, stroke: "#222222", width: 1.2)
                 }
-                let labelY = scale.y(bar.value + max(bar.error.isFinite ? bar.error : 0, 0)) - 5
+                let labelY = scale.y(max(bar.value, bar.whisker?.high ?? bar.value)) - 5
                 svg.text(formatNumber(bar.value), x: centre, y: labelY, size: 10, anchor: "middle")
             } else {
                 svg.text("n/a", x: centre, y: scale.y(0) - 5, size: 10, anchor: "middle", fill: "#888888")
             }
             svg.text(shortened(bar.label), x: centre, y: plot.y + plot.height + 14, size: 11, anchor: "end", rotate: -35,
                      weight: bar.highlighted ? "bold" : nil)
+        }
+        return svg.finished()
+    }
+
+    // MARK: - Reliability diagram
+
+    /// Accuracy against mean confidence per confidence bin (dots sized by count), with the
+    /// diagonal of perfect calibration.
+    public static func reliabilityDiagram(_ bins: [(confidence: Double, accuracy: Double, count: Int)], title: String) -> String {
+        let size = 340.0
+        var svg = SVGDocument(width: size + 40, height: size + 30)
+        let plot = Rect(x: 64, y: 34, width: size - 60, height: size - 60)
+        svg.text(title, x: (size + 40) / 2, y: 20, size: 14, anchor: "middle", weight: "bold")
+        let ticks = [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+        let scale = AxisScale(plot: plot, xDomain: (0, 1), yDomain: (0, 1))
+        drawAxes(&svg, plot: plot, scale: scale, xTicks: ticks, yTicks: ticks, xLabel: "confidence (top class)", yLabel: "accuracy")
+        svg.line(x1: scale.x(0), y1: scale.y(0), x2: scale.x(1), y2: scale.y(1), stroke: "#888888", width: 1)
+        let total = Double(max(bins.reduce(0) { $0 + $1.count }, 1))
+        for b in bins where b.confidence.isFinite && b.accuracy.isFinite {
+            svg.line(x1: scale.x(b.confidence), y1: scale.y(b.confidence), x2: scale.x(b.confidence), y2: scale.y(b.accuracy),
+                     stroke: "#d62728", width: 1)
+            svg.circle(x: scale.x(b.confidence), y: scale.y(b.accuracy), r: 2.5 + 8 * (Double(b.count) / total).squareRoot(), fill: "#1f77b4")
         }
         return svg.finished()
     }
