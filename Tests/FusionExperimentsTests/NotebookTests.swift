@@ -111,7 +111,8 @@ final class NotebookTests: XCTestCase {
                 try assertWellFormedXML(svg, "\(name) figure \(count)")
                 count += 1
             }
-            XCTAssertEqual(count, name == "run" ? 3 : 2 + 3 * 2, "\(name): loss, metrics, confusion matrix (+ one bar chart per metric)")
+            XCTAssertEqual(count, name == "run" ? 4 : 2 + 4 * 2,
+                           "\(name): loss, metrics, confusion matrix and its normalised form (+ one bar chart per metric)")
             // No code cell carries an output that "Run All" would erase.
             XCTAssertTrue(cells(nb, type: "code").allSatisfy { ($0["outputs"] as? [Any])?.isEmpty ?? true }, name)
             let first = joined(cells(nb, type: "markdown").first?["source"])
