@@ -36,6 +36,8 @@ public enum ConfigSchema {
         if var properties = root["properties"] as? [String: Any] {
             properties["extends"] = ["description": descriptions["extends"] ?? "",
                                      "oneOf": [["type": "string"], ["type": "array", "items": ["type": "string"]]]]
+            // What editors use to find this schema ("$schema": "experiment.schema.json"); not a setting.
+            properties["$schema"] = ["type": "string", "description": "The JSON Schema this file follows (for editors); FusionLab ignores it."]
             // distill.teacher: one path or a list of them.
             if var distill = properties["distill"] as? [String: Any], var options = distill["properties"] as? [String: Any],
                var teacher = options["teacher"] as? [String: Any] {

@@ -58,7 +58,10 @@ struct Run: ParsableCommand {
     @OptionGroup var options: RunOptions
 
     func validate() throws {
-        guard (experiment == nil) != (resume == nil) else { throw ValidationError("give an experiment file or --resume <run dir>, not both") }
+        guard experiment != nil || resume != nil else {
+            throw ValidationError("run needs an experiment file (fusionlab run Experiments/quickstart.json) or --resume <run dir>")
+        }
+        guard experiment == nil || resume == nil else { throw ValidationError("give an experiment file or --resume <run dir>, not both") }
     }
 
     func run() throws {

@@ -1,6 +1,8 @@
 import ArgumentParser
+import Foundation
 import FusionExperiments
 import FusionMPI
+import FusionModels
 import FusionTensor
 import Logging
 
@@ -20,5 +22,13 @@ LoggingSystem.bootstrap { ConsoleLogHandler(label: $0) }
 // Under mpirun, MPI starts here and is finalised after a command that succeeded. A command that
 // fails exits without finalising, which makes mpirun end the other ranks at once.
 Distributed.start()
+// A mistyped subcommand gets the nearest one ("runn" → "run"), not only "unexpected argument".
+if CommandLine.arguments.count > 1, let word = CommandLine.arguments.dropFirst().first, !word.hasPrefix("-") {
+    let names = FusionLab.configuration.subcommands.compactMap { $0.configuration.commandName ?? $0._commandName }
+    if !names.contains(word), let suggestion = nearestName(word, among: names) {
+        FileHandle.standardError.write(Data("error: unknown command \"\(word)\"; did you mean \"\(suggestion)\"? (fusionlab --help lists them)\n".utf8))
+        exit(64)
+    }
+}
 FusionLab.main()
 Distributed.finish()
