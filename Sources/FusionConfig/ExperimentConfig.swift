@@ -280,7 +280,7 @@ public struct EvaluationConfig: Codable, Equatable, Sendable {
     public var metrics: [MetricName] = [.accuracy, .f1Macro]
     @Doc("Apply the temperature fitted on the validation split (metrics.json: calibration.temperature) in predict, serve and the ONNX export's description. metrics.json's calibration block is written either way.")
     public var calibrate = false
-    @Doc("Miscoverage level α of split conformal prediction sets calibrated on the validation split (0: off). 0.1 gives sets that hold the true class for at least 90 % of exchangeable samples; metrics.json reports conformal.coverage and conformal.mean_set_size on test, and predict and serve return the set.")
+    @Doc("Miscoverage level α of split conformal prediction sets (0: off). 0.1 gives sets that hold the true class for at least 90 % of exchangeable samples. The validation split is then halved by sample id: one half selects the best epoch, the other calibrates the sets (and the temperature), so calibration samples are exchangeable with test samples. metrics.json reports conformal.coverage and conformal.mean_set_size on test; predict and serve return the set.")
     public var conformalAlpha = 0.0
     /// A configuration with every default.
     public init() {}

@@ -45,6 +45,25 @@ public struct Evaluation {
     }
 }
 
+extension Evaluation {
+    /// The samples whose id `keep` accepts, with the loss and metrics recomputed on them.
+    package func subset(classNames: [String], _ keep: (String) -> Bool) -> Evaluation {
+        let kept = ids.indices.filter { keep(ids[$0]) }
+        let probs = kept.map { probabilities[$0] }, ys = kept.map { labels[$0] }, preds = kept.map { predictions[$0] }
+        let loss = zip(probs, ys).reduce(0.0) { $0 - Foundation.log(Swift.max(Double($1.0[$1.1]), 1e-30)) } / Double(Swift.max(kept.count, 1))
+        return Evaluation(loss: loss, metrics: ClassificationMetrics.compute(labels: ys, predictions: preds, probabilities: probs, classNames: classNames),
+                          ids: kept.map { ids[$0] }, labels: ys, predictions: preds, probabilities: probs)
+    }
+}
+
+/// With `evaluation.conformal_alpha`, the validation split is halved by a hash of each sample's
+/// id: this half calibrates the conformal sets (and the temperature), the other selects the best
+/// epoch. Split conformal needs calibration samples exchangeable with test samples, which the
+/// samples that chose the epoch are not (they were chosen to look good).
+package func isConformalCalibrationSample(_ id: String) -> Bool {
+    Hash64.fnv1a(("conformal-calibration/" + id).utf8) & 1 == 1
+}
+
 /// Trains, validates, checkpoints and tests one configuration in one run folder.
 public final class Trainer {
     let config: ExperimentConfig
@@ -166,7 +185,7 @@ public final class Trainer {
             let totals = try trainEpoch(epoch, loader: train, steps: steps, noise: noise, events: events, started: started)
             let epochTrainSeconds = Date().timeIntervalSince(started)
             trainSeconds += epochTrainSeconds
-            let val = selection.hasValidation ? try evaluate(.val) : nil
+            let val = selection.hasValidation ? try validationForSelection() : nil
             var record = epochRecord(epoch, totals: totals, val: val, scale: scale, started: started, trainSeconds: epochTrainSeconds)
             var score = selection.score(val, record: record)
             // Data parallel: rank 0's validation decides for every rank (BatchNorm statistics are
@@ -223,6 +242,14 @@ public final class Trainer {
         }
         optimizer.step()
         optimizer.zeroGrad()
+    }
+
+    /// The validation predictions that select the best epoch: the whole split, or with
+    /// `evaluation.conformal_alpha` only its selection half (`isConformalCalibrationSample`), so
+    /// that the conformal sets are calibrated on samples the model selection never saw.
+    func validationForSelection() throws -> Evaluation {
+        let val = try evaluate(.val)
+        return config.evaluation.conformalAlpha > 0 ? val.subset(classNames: data.classNames) { !isConformalCalibrationSample($0) } : val
     }
 
     /// Predicts a whole split in evaluation mode (through the frozen prefix cache during training).

@@ -154,12 +154,14 @@ extension Trainer {
     /// `evaluation.conformal_alpha`, its `conformal` block (sets calibrated on validation, with
     /// the temperature when `evaluation.calibrate`), both measured on the tested split.
     func calibrationReport(_ test: Evaluation, testedSplit: Split, hasValidation: Bool) throws -> [String: Any] {
-        let validation = hasValidation && testedSplit != .val ? try evaluate(.val) : nil
+        let alpha = config.evaluation.conformalAlpha
+        var validation = hasValidation && testedSplit != .val ? try evaluate(.val) : nil
+        // Conformal sets (and then the temperature) are calibrated on the validation half that did not select the epoch.
+        if alpha > 0 { validation = validation?.subset(classNames: data.classNames, isConformalCalibrationSample) }
         func doubles(_ e: Evaluation) -> [[Double]] { e.probabilities.map { $0.map(Double.init) } }
         let calibration = Calibration.measure(probabilities: doubles(test), labels: test.labels,
                                               validation: validation.map { (doubles($0), $0.labels) })
         var out: [String: Any] = ["calibration": try jsonObject(calibration)]
-        let alpha = config.evaluation.conformalAlpha
         if alpha > 0 {
             guard let validation else {
                 progress.log("evaluation.conformal_alpha: no validation split to calibrate the sets on; no conformal block")
@@ -168,7 +170,7 @@ extension Trainer {
             let t = config.evaluation.calibrate ? calibration.temperature : 1
             func scaled(_ e: Evaluation) -> [[Double]] { doubles(e).map { Calibration.scale($0, temperature: t) } }
             let sets = ConformalSets.measure(probabilities: scaled(test), labels: test.labels, calibration: (scaled(validation), validation.labels),
-                                             alpha: alpha)
+                                             alpha: alpha, split: "val (calibration half)")
             out["conformal"] = try jsonObject(sets)
             progress.log(String(format: "conformal sets (α %.2f, calibrated on %d validation samples): coverage %.3f, mean size %.2f on %@",
                                 alpha, sets.calibrationSamples, sets.coverage, sets.meanSetSize, testedSplit.rawValue))
