@@ -146,6 +146,8 @@ public final class InferenceServer: Sendable {
         router.get("/metrics") { _, _ in self.prometheus() }
         router.get("/v1/model") { _, _ in self.describe() }
         router.post("/v1/predict") { request, _ in await self.predict(request) }
+        router.get("/openapi.json") { _, _ in self.openAPI() }
+        router.get("/docs") { _, _ in self.docs() }
         let app = Application(
             router: router,
             server: .http1(configuration: .init(idleTimeout: .seconds(60))),
@@ -157,6 +159,17 @@ public final class InferenceServer: Sendable {
         let watchdog = DrainWatchdog(seconds: options.drainSeconds, logger: logger)
         defer { watchdog.cancel() }
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+
+    private func openAPI() -> Response {
+        metrics.count(endpoint: "/openapi.json", status: 200)
+        return json(.ok, ServeAPI.document(model: model, options: options))
+    }
+
+    private func docs() -> Response {
+        metrics.count(endpoint: "/docs", status: 200)
+        return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(string: ServeAPI.html(ServeAPI.document(model: model, options: options)))))
     }
 
     private func health() -> Response {
@@ -234,9 +247,10 @@ public final class InferenceServer: Sendable {
 
     /// The request's body: within `maxUploadBytes` (413) and `bodyTimeoutMilliseconds` (408).
     private func receive(_ request: Request) async throws -> ByteBuffer {
-        guard let type = request.headers[.contentType], MultipartForm.boundary(contentType: type) != nil else {
+        guard RequestFormat(contentType: request.headers[.contentType]) != nil else {
             throw RequestError(status: .unsupportedMediaType,
-                               message: "expected Content-Type multipart/form-data with a boundary, got \(request.headers[.contentType].map { "\"\($0)\"" } ?? "none")")
+                               message: "expected Content-Type multipart/form-data (with a boundary), application/x-www-form-urlencoded or application/json, "
+                                   + "got \(request.headers[.contentType].map { "\"\($0)\"" } ?? "none")")
         }
         let tooLarge = RequestError(status: .contentTooLarge, message: "the request body is larger than the limit of \(options.maxUploadBytes) bytes")
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > options.maxUploadBytes { throw tooLarge }
@@ -258,51 +272,48 @@ public final class InferenceServer: Sendable {
     }
 
     private func answer(_ request: Request, body: ByteBuffer) async throws -> Response {
-        // Announced in `predict`; withdrawn unless the sample reaches the batcher.
-        var submitted = false
-        defer { if !submitted { batcher.withdraw() } }
-        let boundary = request.headers[.contentType].flatMap { MultipartForm.boundary(contentType: $0) } ?? ""
-        let form: MultipartForm
-        do { form = try MultipartForm(body: Data(body.readableBytesView), boundary: boundary) } catch {
-            throw RequestError(status: .badRequest, message: "\(error)")
-        }
-        var raw = RawSample()
-        var seen = Set<String>()
-        let accepted = model.modalities.map(\.rawValue)
-        for part in form.parts {
-            guard seen.insert(part.name).inserted else { throw RequestError(status: .badRequest, message: "field \"\(part.name)\" is given twice") }
-            guard accepted.contains(part.name) else {
-                let known = ["text", "image", "audio"].contains(part.name)
-                throw RequestError(status: .badRequest, message: known
-                    ? "this model takes \(accepted.joined(separator: ", ")); field \"\(part.name)\" is not one of them"
-                    : "unknown field \"\(part.name)\"; expected \(accepted.joined(separator: ", "))")
-            }
-            let label = part.filename.map { "\(part.name) upload \"\($0)\"" } ?? "\(part.name) upload"
-            switch part.name {
-            case "image": (raw.image, raw.imageName) = (part.body, label)
-            case "audio": (raw.audio, raw.audioName) = (part.body, label)
-            default:
-                guard let text = String(data: part.body, encoding: .utf8) else { throw RequestError(status: .badRequest, message: "field \"text\" is not UTF-8") }
-                raw.text = text
+        // One sample announced in `predict`; a batch announces the rest here. Each is withdrawn
+        // unless it reaches the batcher.
+        var unsent = 1
+        defer { for _ in 0..<unsent { batcher.withdraw() } }
+        let format = RequestFormat(contentType: request.headers[.contentType]) ?? .json
+        let parsed = try format.samples(Data(body.readableBytesView), accepted: model.modalities.map(\.rawValue), maxSamples: options.maxBatch)
+        for _ in 1..<max(parsed.samples.count, 1) { batcher.announce(); unsent += 1 }
+        var prepared: [PreparedSample] = []
+        for (i, raw) in parsed.samples.enumerated() {
+            do { prepared.append(try model.prepare(raw)) } catch let error as InferenceInputError {
+                throw RequestError(status: .unprocessableContent, message: (parsed.batch ? "samples[\(i)]: " : "") + "\(error)")
             }
         }
-        guard !seen.isEmpty else { throw RequestError(status: .badRequest, message: "no field: give at least one of \(accepted.joined(separator: ", "))") }
-        let sample = try model.prepare(raw)
-        submitted = true
-        let probabilities = try await batcher.predict(sample, timeoutMilliseconds: options.timeoutMilliseconds)
-        guard probabilities.allSatisfy({ $0.isFinite }) else {
-            throw RequestError(status: .internalServerError, message: "the model gave non-finite probabilities for this input")
+        unsent = 0
+        let timeout = options.timeoutMilliseconds
+        let batcher = self.batcher
+        let results = try await withThrowingTaskGroup(of: (Int, [Float]).self) { group in
+            for (i, sample) in prepared.enumerated() {
+                group.addTask { (i, try await batcher.predict(sample, timeoutMilliseconds: timeout)) }
+            }
+            var out = [[Float]](repeating: [], count: prepared.count)
+            for try await (i, p) in group { out[i] = p }
+            return out
         }
-        let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] } ?? 0
-        var classes: [String: Double] = [:]
-        for (name, p) in zip(model.classNames, probabilities) { classes[name] = Double(p) }
-        var answer: [String: Any] = [
-            "label": model.classNames[best], "probabilities": classes,
-            "modalities": model.modalities.map(\.rawValue).filter { seen.contains($0) },
-            "model": ["version": model.version, "run": model.run],
-        ]
-        if let set = model.predictionSet(probabilities) { answer["prediction_set"] = set }
-        return json(.ok, answer)
+        var answers: [[String: Any]] = []
+        for (i, probabilities) in results.enumerated() {
+            guard probabilities.allSatisfy({ $0.isFinite }) else {
+                throw RequestError(status: .internalServerError, message: (parsed.batch ? "samples[\(i)]: " : "") + "the model gave non-finite probabilities for this input")
+            }
+            let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] } ?? 0
+            var classes: [String: Double] = [:]
+            for (name, p) in zip(model.classNames, probabilities) { classes[name] = Double(p) }
+            var answer: [String: Any] = [
+                "label": model.classNames[best], "probabilities": classes,
+                "modalities": model.modalities.map(\.rawValue).filter { parsed.present[i].contains($0) },
+                "model": ["version": model.version, "run": model.run],
+            ]
+            if let set = model.predictionSet(probabilities) { answer["prediction_set"] = set }
+            answers.append(answer)
+        }
+        if parsed.batch { return json(.ok, ["predictions": answers, "model": ["version": model.version, "run": model.run]]) }
+        return json(.ok, answers.first ?? [:])
     }
 
     private func failure(_ error: RequestError) -> Response {

@@ -75,7 +75,12 @@ struct Serve: ParsableCommand {
         }
         done.wait()
         if let error = outcome.error {
-            FileHandle.standardError.write(Data("error: serve: \(error)\n".utf8))
+            let text = "\(error)"
+            // NIO's bind error names a syscall and an errno; a user needs the port and what to do.
+            let message = text.contains("errno: 98") || text.contains("Address already in use")
+                ? "port \(port) on \(host) is already in use; stop what listens there or choose another with --port (0 picks a free one)"
+                : text
+            FileHandle.standardError.write(Data("error: serve: \(message)\n".utf8))
             throw ExitCode(1)
         }
         if !quiet { print("stopped: every request in flight was answered") }

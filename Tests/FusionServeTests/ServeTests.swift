@@ -276,7 +276,9 @@ final class ServeTests: XCTestCase, CommandLineTesting {
         expect(try client.predict([("colour", nil, Data("red".utf8))]), 400, ["unknown field \"colour\"", "text, image, audio"])
         expect(try client.predict([("text", nil, Data("a".utf8)), ("text", nil, Data("b".utf8))]), 400, ["twice"])
         expect(try client.predict([]), 400, ["no field"])
-        expect(try client.send("POST", "/v1/predict", headers: ["Content-Type: application/json"], body: Data("{}".utf8)), 415, ["multipart/form-data"])
+        expect(try client.send("POST", "/v1/predict", headers: ["Content-Type: application/json"], body: Data("{}".utf8)), 400, ["no field"])
+        expect(try client.send("POST", "/v1/predict", headers: ["Content-Type: text/plain"], body: Data("seven".utf8)), 415,
+               ["multipart/form-data", "application/json"])
         let (header, body) = LoopbackHTTP.form([("text", nil, Data("cut".utf8))])
         expect(try client.send("POST", "/v1/predict", headers: [header], body: body.prefix(body.count - 30)), 400, ["closing boundary"])
         expect(try client.predict([("image", "big.png", Data(repeating: 1, count: 400_000))]), 413, ["262144 bytes"])
@@ -382,5 +384,69 @@ final class ServeTests: XCTestCase, CommandLineTesting {
         XCTAssertEqual(statuses, [200, 200, 200, 200], "requests in flight at SIGTERM must be answered")
         XCTAssertEqual(server.process.terminationStatus, 0)
         XCTAssertEqual(server.process.terminationReason, .exit)
+    }
+
+    func testStandardClientsFormJSONAndBatchesWorkAndTheAPIIsDescribed() throws {
+        let run = try servedRun()
+        let server = try startServer(run)
+        let client = server.client
+        let files = sampleFiles("s00001")
+        // multipart (as curl -F), the reference answer.
+        let reference = try client.predict([("text", nil, Data("a photo".utf8)), ("image", "a.png", files.image)])
+        XCTAssertEqual(reference.status, 200, reference.text)
+        // application/x-www-form-urlencoded (requests.post(url, data=...)), image as base64.
+        let encoded = "text=a+photo&image=" + (files.image.base64EncodedString().addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+        let form = try client.send("POST", "/v1/predict", headers: ["Content-Type: application/x-www-form-urlencoded"], body: Data(encoded.utf8))
+        XCTAssertEqual(form.status, 200, form.text)
+        XCTAssertEqual(form.json["label"] as? String, reference.json["label"] as? String)
+        for (k, v) in reference.json["probabilities"] as? [String: Double] ?? [:] {
+            XCTAssertEqual((form.json["probabilities"] as? [String: Double])?[k] ?? -1, v, accuracy: 1e-6, k)
+        }
+        // application/json: one sample, and a batch of three answered in order.
+        let one = try JSONSerialization.data(withJSONObject: ["text": "a photo", "image": files.image.base64EncodedString()])
+        let single = try client.send("POST", "/v1/predict", headers: ["Content-Type: application/json"], body: one)
+        XCTAssertEqual(single.status, 200, single.text)
+        XCTAssertEqual(single.json["label"] as? String, reference.json["label"] as? String)
+        let batch = try JSONSerialization.data(withJSONObject: ["samples": [
+            ["text": "a photo", "image": files.image.base64EncodedString()], ["text": "a round shape"], ["audio": files.audio.base64EncodedString()],
+        ]])
+        let answered = try client.send("POST", "/v1/predict", headers: ["Content-Type: application/json"], body: batch)
+        XCTAssertEqual(answered.status, 200, answered.text)
+        let predictions = try XCTUnwrap(answered.json["predictions"] as? [[String: Any]])
+        XCTAssertEqual(predictions.count, 3)
+        XCTAssertEqual(predictions.first?["label"] as? String, reference.json["label"] as? String)
+        XCTAssertEqual(predictions.map { $0["modalities"] as? [String] ?? [] }, [["text", "image"], ["text"], ["audio"]])
+        let bad = try client.send("POST", "/v1/predict", headers: ["Content-Type: application/json"],
+                                  body: Data(#"{"samples": [{"text": "x"}, {"image": "not base64!"}]}"#.utf8))
+        XCTAssertEqual(bad.status, 400, bad.text)
+        XCTAssertTrue(bad.text.contains("samples[1].image"), bad.text)
+
+        // /openapi.json (OpenAPI 3.1, checked by openapi-spec-validator when fetched) and /docs.
+        let api = try client.send("GET", "/openapi.json")
+        XCTAssertEqual(api.status, 200)
+        XCTAssertEqual(api.json["openapi"] as? String, "3.1.0")
+        let docs = try client.send("GET", "/docs")
+        XCTAssertTrue(docs.text.contains("POST /v1/predict") && docs.text.contains("/openapi.json"), docs.text)
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let tools = root.appendingPathComponent(".build/openapi-python").path
+        if FileManager.default.fileExists(atPath: tools + "/openapi_spec_validator") {
+            let spec = Self.workspace.appendingPathComponent("openapi.json")
+            try api.body.write(to: spec)
+            var env = ProcessInfo.processInfo.environment
+            env["PYTHONPATH"] = tools
+            let check = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c",
+                "import json, sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1]))); print('valid')", spec.path],
+                environment: env)
+            XCTAssertEqual(check.status, 0, check.err)
+            XCTAssertTrue(check.out.contains("valid"), check.out + check.err)
+        } else {
+            print("openapi-spec-validator not found in \(tools) (scripts/fetch-python-tools.sh openapi openapi-spec-validator): the spec check is skipped")
+        }
+
+        // A port in use: one line that says so.
+        let taken = try fusionlab(["serve", run, "--port", "\(server.port)"])
+        XCTAssertEqual(taken.status, 1)
+        XCTAssertTrue(taken.err.contains("port \(server.port) on 127.0.0.1 is already in use"), taken.err)
+        XCTAssertFalse(taken.err.contains("errno"), taken.err)
     }
 }
