@@ -10,7 +10,8 @@ import Foundation
 /// - Brier: the multiclass Brier score, `mean_i Σ_k (p_ik − 1[y_i = k])²` (0 is perfect, 2 the worst).
 /// - Temperature: the `T` that minimises the validation negative log-likelihood of
 ///   `softmax(log p / T)` (the same as scaling the logits), searched over T in [0.05, 20]; the
-///   ECE and Brier after scaling are measured on the evaluated split.
+///   ECE and Brier after scaling are measured on the evaluated split. When the model makes no
+///   error on validation the likelihood keeps rising as T → 0, so T stays 1 and says why.
 public struct Calibration: Codable, Sendable, Equatable {
     /// One confidence bin of the reliability diagram.
     public struct Bin: Codable, Sendable, Equatable {
@@ -45,10 +46,12 @@ public struct Calibration: Codable, Sendable, Equatable {
     public static func measure(probabilities: [[Double]], labels: [Int], validation: (probabilities: [[Double]], labels: [Int])?,
                                bins: Int = 15) -> Calibration {
         let (ece, mce, reliability) = expectedCalibrationError(probabilities, labels: labels, bins: bins)
-        let temperature = validation.map { fitTemperature($0.probabilities, labels: $0.labels) } ?? 1
+        // With no error on validation, the NLL keeps falling as T → 0: nothing to fit there.
+        let errorless = validation.map { v in zip(v.probabilities, v.labels).allSatisfy { p, y in p.indices.allSatisfy { p[$0] <= p[y] } } } ?? false
+        let temperature = errorless ? 1 : validation.map { fitTemperature($0.probabilities, labels: $0.labels) } ?? 1
         let scaled = probabilities.map { scale($0, temperature: temperature) }
         return Calibration(bins: bins, ece: ece, mce: mce, brier: brierScore(probabilities, labels: labels), temperature: temperature,
-                           temperatureFittedOn: validation == nil ? "none" : "val",
+                           temperatureFittedOn: validation == nil ? "none" : (errorless ? "none (no validation errors to fit on)" : "val"),
                            eceAfterScaling: expectedCalibrationError(scaled, labels: labels, bins: bins).ece,
                            brierAfterScaling: brierScore(scaled, labels: labels), reliability: reliability)
     }
