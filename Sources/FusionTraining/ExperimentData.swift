@@ -65,6 +65,10 @@ public final class ExperimentData {
             }
         }
         let settings = preprocessingSettings(config)
+        // What preprocessing will do to the media, before any of it is done.
+        let survey = DataSurvey.survey(dataset, settings: settings)
+        survey.lines.forEach(log)
+        survey.warnings.forEach { log("warning: " + $0) }
         let cacheDirectory = featureCacheDirectory(config, datasetRoot: dataset.root, datasetName: dataset.info.name)
         var caches: [Split: FeatureCache] = [:]
         for split in Split.allCases where wanted && !dataset.samples(in: split).isEmpty {

@@ -1,6 +1,7 @@
 import FusionModels
 import ArgumentParser
 import Foundation
+import FusionData
 import FusionExperiments
 
 /// Prints the JSON Schema of experiment files.
@@ -64,6 +65,17 @@ struct Validate: ParsableCommand {
         }
         if loaded.config.model.modalities.contains(.audio), let weights = loaded.config.model.audio.weightsFile {
             Swift.print("  model.audio: starts from the pretrained weights in \(weights)")
+        }
+        // -v: what preprocessing will do to the dataset's media.
+        if output.verbose {
+            let path = loaded.config.dataset.path
+            guard let dataset = try? Dataset.load(path: path, policy: .skip) else {
+                Swift.print("  dataset \(path): not readable yet" + (loaded.config.dataset.generate ? " (run generates it)" : ""))
+                return
+            }
+            let survey = DataSurvey.survey(dataset, settings: loaded.config.preprocessingSettings)
+            for line in survey.lines { Swift.print("  " + line) }
+            for warning in survey.warnings { Swift.print("  warning: " + warning) }
         }
     }
 }

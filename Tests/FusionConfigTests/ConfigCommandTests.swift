@@ -65,4 +65,16 @@ final class ConfigCommandTests: XCTestCase, CommandLineTesting {
         let missing = try fusionlab(["run", "nowhere.json"])
         XCTAssertTrue(missing.err.contains("nowhere.json: no such file"), missing.err)
     }
+
+    func testValidateVerboseAndRunSayWhatPreprocessingDoesToTheData() throws {
+        let experiment = tinyExperiment("survey", epochs: 1)
+        XCTAssertEqual(try fusionlab(["run", experiment, "--quiet"]).status, 0, "generates the dataset")
+        let shown = try fusionlab(["validate", experiment, "-v", "--set", "preprocessing.audio.duration=0.1"])
+        XCTAssertEqual(shown.status, 0, shown.err)
+        XCTAssertTrue(shown.out.contains("image: 80 files, 16×16"), shown.out)
+        XCTAssertTrue(shown.out.contains("audio: 80 clips") && shown.out.contains("trimmed (100 %)"), shown.out)
+        XCTAssertTrue(shown.out.contains("warning: preprocessing.audio.duration: 0.10 s trims 100 %"), shown.out)
+        let run = try fusionlab(["run", experiment, "--set", "training.epochs=1"])
+        XCTAssertTrue((run.out + run.err).contains("audio: 80 clips"), run.err)
+    }
 }
