@@ -31,7 +31,8 @@ struct OverrideOptions: ParsableArguments {
 struct RunOptions: ParsableArguments {
     @OptionGroup var settings: OverrideOptions
     var overrides: [String] { settings.overrides }
-    @Option(help: "Folder that receives run directories.", completion: .directory) var runs = "runs"
+    @Option(name: [.customLong("runs"), .customShort("o"), .customLong("output")],
+            help: "Folder that receives run directories (-o/--output, as on every command that writes).", completion: .directory) var runs = "runs"
     @Option(help: ArgumentHelp("Folder for the preprocessed-feature cache (same as --set dataset.cache_dir=…; "
                                + "else $FUSIONLAB_CACHE_DIR, the dataset folder, or ~/.cache/fusionlab when that is read-only).",
                                valueName: "folder"), completion: .directory)

@@ -120,7 +120,7 @@ struct EnsembleCommand: ParsableCommand {
         abstract: "Evaluate several runs together: mean probabilities or majority vote.")
     @Argument(help: "Run directories.", completion: .directory) var runs: [String]
     @Option(help: "How the runs are combined.") var method: Ensemble.Method = .mean
-    @Option(help: "Output directory.", completion: .directory) var output = "runs/ensembles/latest"
+    @Option(name: .shortAndLong, help: "Output directory.", completion: .directory) var output = "runs/ensembles/latest"
     @OptionGroup var outputOptions: OutputOptions
 
     func run() throws {
@@ -214,7 +214,7 @@ struct ImportCommand: ParsableCommand {
 struct ExportNotebook: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write a Jupyter notebook (figures embedded as SVG) for a run or comparison folder.")
     @Argument(help: "Run or comparison directory.", completion: .directory) var directory: String
-    @Option(help: "Folder the notebook goes to.", completion: .directory) var output = "notebooks-export"
+    @Option(name: .shortAndLong, help: "Folder the notebook goes to.", completion: .directory) var output = "notebooks-export"
     @Option(help: "The notebook's file name without .ipynb (default: <experiment>-<folder>); its data goes to <name>-data/ beside it.")
     var name: String?
     @OptionGroup var outputOptions: OutputOptions
@@ -265,24 +265,59 @@ struct Runs: ParsableCommand {
     @Flag(help: "Delete the failed and interrupted runs listed.") var removeFailed = false
     @OptionGroup var output: OutputOptions
 
+    @Option(help: "Only runs of this experiment (its name).") var experiment: String?
+    @Option(help: "Order: time (oldest first, the default), accuracy or f1 (best first), or name.") var sort: RunsOrder = .time
+    @Flag(help: "One JSON object per run (path, experiment, status, accuracy, f1_macro) as a JSON array.") var json = false
+
+    /// How `runs` orders its list.
+    enum RunsOrder: String, ExpressibleByArgument, CaseIterable { case time, accuracy, f1, name }
+
     func run() throws {
         let fm = FileManager.default
         var removed = 0
+        guard fm.fileExists(atPath: runs) else {
+            print("no runs: \(runs) does not exist (fusionlab run <experiment> makes it)")
+            return
+        }
         // Run folders sit at runs/<experiment>/<run>, and inside comparison and sweep folders.
         let paths = (fm.enumerator(atPath: runs)?.compactMap { $0 as? String } ?? [])
             .filter { $0.hasSuffix("config.resolved.json") && $0.split(separator: "/").count <= 6 }
             .map { "\(runs)/\(($0 as NSString).deletingLastPathComponent)" }.sorted()
+        var listed: [(path: String, experiment: String, status: String, metrics: ClassificationMetrics?)] = []
         for path in paths {
             guard let run = try? RunDirectory.open(path) else { continue }
             let status = run.status
             let stopped = status == .failed || status == .interrupted
             guard !failed && !removeFailed || stopped else { continue }
-            let accuracy = (try? FileIO.read(path + "/metrics.json")).flatMap { try? ClassificationMetrics.decode($0) }
-                .map { String(format: "test accuracy %.4f", $0.accuracy) } ?? ""
-            print("\(path)  \(status.rawValue)  \(accuracy)")
-            if removeFailed && stopped {
+            let name = (try? run.config())?.name ?? URL(fileURLWithPath: path).deletingLastPathComponent().lastPathComponent
+            if let experiment, name != experiment { continue }
+            let metrics = (try? FileIO.read(path + "/metrics.json")).flatMap { try? ClassificationMetrics.decode($0) }
+            listed.append((path, name, status.rawValue, metrics))
+        }
+        switch sort {
+        case .time: break  // folder names start with the start time
+        case .name: listed.sort { ($0.experiment, $0.path) < ($1.experiment, $1.path) }
+        case .accuracy: listed.sort { ($0.metrics?.accuracy ?? -1) > ($1.metrics?.accuracy ?? -1) }
+        case .f1: listed.sort { ($0.metrics?.f1Macro ?? -1) > ($1.metrics?.f1Macro ?? -1) }
+        }
+        if json {
+            let objects: [[String: Any]] = listed.map { r in
+                ["path": r.path, "experiment": r.experiment, "status": r.status,
+                 "accuracy": r.metrics.map { $0.accuracy as Any } ?? NSNull(), "f1_macro": r.metrics.map { $0.f1Macro as Any } ?? NSNull()]
+            }
+            let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else if listed.isEmpty {
+            print("no runs in \(runs)" + (experiment.map { " of experiment \"\($0)\"" } ?? "") + (failed || removeFailed ? " that failed or were interrupted" : ""))
+        }
+        for r in listed {
+            if !json {
+                let accuracy = r.metrics.map { String(format: "test accuracy %.4f  F1 macro %.4f", $0.accuracy, $0.f1Macro) } ?? ""
+                print("\(r.path)  \(r.experiment)  \(r.status)  \(accuracy)")
+            }
+            if removeFailed && (r.status == RunStatus.failed.rawValue || r.status == RunStatus.interrupted.rawValue) {
                 try reportingErrors {
-                    do { try fm.removeItem(atPath: path) } catch { throw ExperimentError("\(path): cannot remove (\(error.localizedDescription))") }
+                    do { try fm.removeItem(atPath: r.path) } catch { throw ExperimentError("\(r.path): cannot remove (\(error.localizedDescription))") }
                 }
                 removed += 1
             }

@@ -19,7 +19,8 @@ struct Update: ParsableCommand {
     @Option(help: "Epochs (default: the parent's).") var epochs: Int?
     @Option(help: "Seed (default: the parent's).") var seed: UInt64?
     @Flag(help: "Train from scratch on the new data and all of the parent's (the joint baseline an update is measured against).") var fromScratch = false
-    @Option(help: "Runs folder.", completion: .directory) var runs = "runs"
+    @Option(name: [.customLong("runs"), .customShort("o"), .customLong("output")], help: "Runs folder the updated run goes to (-o/--output).",
+            completion: .directory) var runs = "runs"
     @OptionGroup var settings: OverrideOptions
     @OptionGroup var output: OutputOptions
 

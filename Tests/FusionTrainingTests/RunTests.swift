@@ -288,4 +288,20 @@ final class RunTests: XCTestCase, CommandLineTesting {
         let alpha = try fusionlab(["validate", student, "--set", "distill.alpha=1.5"])
         XCTAssertTrue(alpha.err.contains("distill.alpha: expected a weight in [0, 1], got 1.5"), alpha.err)
     }
+
+    func testRunsListsSortsFiltersAndSaysWhenThereAreNone() throws {
+        XCTAssertTrue(try fusionlab(["runs", "--runs", "empty-runs"]).out.contains("no runs: empty-runs does not exist"))
+        for (name, epochs) in [("listed-a", 1), ("listed-b", 3)] {
+            XCTAssertEqual(try fusionlab(["run", tinyExperiment(name, epochs: epochs), "-o", "listed", "--quiet"]).status, 0)
+        }
+        let json = try fusionlab(["runs", "--runs", "listed", "--json", "--sort", "accuracy"])
+        XCTAssertEqual(json.status, 0, json.err)
+        let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [[String: Any]])
+        XCTAssertEqual(Set(rows.compactMap { $0["experiment"] as? String }), ["listed-a", "listed-b"])
+        let accuracies = rows.compactMap { $0["accuracy"] as? Double }
+        XCTAssertEqual(accuracies, accuracies.sorted(by: >), "best first")
+        let one = try fusionlab(["runs", "--runs", "listed", "--experiment", "listed-b"])
+        XCTAssertEqual(one.out.split(separator: "\n").count, 1, one.out)
+        XCTAssertTrue(try fusionlab(["runs", "--runs", "listed", "--experiment", "other"]).out.contains("no runs in listed of experiment \"other\""))
+    }
 }
