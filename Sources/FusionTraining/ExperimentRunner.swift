@@ -114,6 +114,11 @@ public enum ExperimentRunner {
             config.dataset.trainLimit = 0
         }
         Threading.setThreads(config.training.threads)
+        // The run's own dataset, changed since training (tables or media): said, then used as it is now.
+        if datasetPath == nil, (try? run.checkDatasetUnchanged(config.dataset.path)) == nil {
+            progress.log("warning: \(config.dataset.path): the dataset changed since \(directory) was trained (its tables or media differ from "
+                         + "manifest.json's dataset_hash); using it as it is now")
+        }
         // The run's own vocabulary, so ids mean what they meant in training.
         let data = try ExperimentData.prepare(config, vocabularyPath: run.vocabulary, reuseVocabulary: true, caches: caches,
                                               log: progress.log, detail: { progress.detail($0) })

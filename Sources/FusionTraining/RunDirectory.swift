@@ -190,7 +190,8 @@ extension RunDirectory {
     /// manifest.json differs), so features or evaluations never silently mix datasets.
     public func checkDatasetUnchanged(_ root: String) throws {
         guard let recorded = manifest?.datasetHash else { return }
-        let now = datasetHash(root)
+        // Runs from before media were hashed recorded the tables' hash alone.
+        let now = recorded.hasPrefix("media:") ? datasetHash(root) : tablesHash(root)
         guard now == recorded else {
             throw ExperimentError("\(root): the dataset changed since the run \(path) was trained (hash \(now), manifest.json says \(recorded)); "
                                   + "regenerate it with the run's settings or train a new run")
@@ -198,8 +199,23 @@ extension RunDirectory {
     }
 }
 
-/// A hash of dataset.json and samples.jsonl.
+/// A hash of dataset.json, samples.jsonl and the content of every media file the samples name
+/// (`media:` marks it from the tables-only hash of older runs).
 func datasetHash(_ root: String) -> String {
+    var h = Hash64.fnv1a(Array(tablesHash(root).utf8))
+    if let dataset = try? Dataset.load(path: root, policy: .skip, log: { _ in }) {
+        for sample in dataset.samples {
+            for path in [sample.imagePath, sample.audioPath].compactMap({ $0 }) {
+                h = Hash64.fnv1a(Array(path.dropFirst(root.count).utf8), seed: h)
+                if let data = try? FileIO.read(path) { h = (h ^ data.withUnsafeBytes { Hash64.checksum($0) }) &* 0x100000001b3 }
+            }
+        }
+    }
+    return "media:" + String(format: "%016llx", h)
+}
+
+/// A hash of dataset.json and samples.jsonl.
+func tablesHash(_ root: String) -> String {
     var h = Hash64.fnv1a(Array("dataset".utf8))
     for name in ["dataset.json", "samples.jsonl"] {
         if let data = (try? FileIO.read(root + "/" + name)) { h = Hash64.fnv1a(data, seed: h) }

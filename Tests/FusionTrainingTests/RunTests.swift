@@ -304,4 +304,25 @@ final class RunTests: XCTestCase, CommandLineTesting {
         XCTAssertEqual(one.out.split(separator: "\n").count, 1, one.out)
         XCTAssertTrue(try fusionlab(["runs", "--runs", "listed", "--experiment", "other"]).out.contains("no runs in listed of experiment \"other\""))
     }
+
+    func testTheDatasetHashCoversTheMedia() throws {
+        // Its own copy of the generated data, so other tests keep theirs.
+        let experiment = write("hashed.json", try String(contentsOf: Self.workspace.appendingPathComponent(tinyExperiment("hashed", epochs: 1)), encoding: .utf8)
+            .replacingOccurrences(of: "\"path\": \"data-80\"", with: "\"path\": \"data-hashed\""))
+        XCTAssertEqual(try fusionlab(["run", experiment, "--quiet"]).status, 0)
+        let run = try XCTUnwrap(runDirectories("hashed").last)
+        let manifest = try json(run + "/manifest.json")
+        XCTAssertTrue((manifest["dataset_hash"] as? String)?.hasPrefix("media:") ?? false, "\(manifest["dataset_hash"] ?? "")")
+        XCTAssertEqual(try fusionlab(["evaluate", run]).status, 0)
+        // The same tables, one image changed: the run's dataset is no longer the one it was trained on.
+        let image = Self.workspace.appendingPathComponent("data-hashed/images/s00000.png")
+        let other = Self.workspace.appendingPathComponent("data-hashed/images/s00001.png")
+        try FileManager.default.removeItem(at: image)
+        try FileManager.default.copyItem(at: other, to: image)
+        let changed = try fusionlab(["evaluate", run])
+        XCTAssertEqual(changed.status, 0, changed.err)
+        XCTAssertTrue(changed.err.contains("the dataset changed since"), changed.err)
+        let features = try fusionlab(["export-features", run])
+        XCTAssertNotEqual(features.status, 0, "features of another dataset than the run's are refused")
+    }
 }
