@@ -38,30 +38,63 @@ public enum ConfigLoader {
             tree["distill"] = distill
         }
         let defaults = defaultTree()
-        var problems: [String] = []
+        // Every mistake of a file is reported at once: each check's offending keys are dropped
+        // (their defaults stand in) so that the later checks still run on the rest.
+        var problems = Problems()
         checkKeys(tree, against: defaults, path: "", sources: sources, defaultSource: defaultSource, problems: &problems)
         checkChoices(tree, path: "", sources: sources, defaultSource: defaultSource, problems: &problems)
-        if !problems.isEmpty { throw ExperimentError(problems.joined(separator: "\n")) }
+        var cleaned = removing(problems.paths, from: tree)
         // A pretrained preset brings the preprocessing its weights were trained with, as
         // defaults the file can see (`validate --print`) and override.
-        let merged = deepMerge(deepMerge(defaults, presetDefaults(tree)), tree)
-        checkIntegers(merged, schema: integerSchema, path: "", sources: sources, defaultSource: defaultSource, problems: &problems)
-        if !problems.isEmpty { throw ExperimentError(problems.joined(separator: "\n")) }
+        func merge(_ t: [String: Any]) -> [String: Any] { deepMerge(deepMerge(defaults, presetDefaults(t)), t) }
+        let before = problems.paths.count
+        checkIntegers(merge(cleaned), schema: integerSchema, path: "", sources: sources, defaultSource: defaultSource, problems: &problems)
+        cleaned = removing(Array(problems.paths[before...]), from: cleaned)
         let config: ExperimentConfig
         do {
-            let data = try JSONSerialization.data(withJSONObject: merged)
+            let data = try JSONSerialization.data(withJSONObject: merge(cleaned))
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase
             config = try decoder.decode(ExperimentConfig.self, from: data)
         } catch let error as DecodingError {
             let (path, message) = describeDecoding(error)
-            throw ExperimentError("\(sourceOf(path, sources, defaultSource)): \(path): \(message)")
+            problems.add(path, "\(sourceOf(path, sources, defaultSource)): \(path): \(message)")
+            throw ExperimentError(problems.lines.joined(separator: "\n"))
         }
-        let issues = ConfigValidation.check(config)
-        if !issues.isEmpty {
-            throw ExperimentError(issues.map { "\(sourceOf($0.path, sources, defaultSource)): \($0.path): \($0.message)" }.joined(separator: "\n"))
+        for issue in ConfigValidation.check(config) where !problems.paths.contains(issue.path) {
+            problems.add(issue.path, "\(sourceOf(issue.path, sources, defaultSource)): \(issue.path): \(issue.message)")
         }
+        if !problems.lines.isEmpty { throw ExperimentError(problems.lines.joined(separator: "\n")) }
         return config
+    }
+
+    /// What the checks found: the message lines, and the dotted key paths they are about.
+    struct Problems {
+        var lines: [String] = [], paths: [String] = []
+        mutating func add(_ path: String, _ line: String) { lines.append(line); paths.append(path) }
+    }
+
+    /// `tree` without the keys at `paths` (dotted; numeric parts index lists).
+    static func removing(_ paths: [String], from tree: [String: Any]) -> [String: Any] {
+        func remove(_ parts: ArraySlice<String>, _ node: Any) -> Any? {
+            guard let first = parts.first else { return nil }
+            if var object = node as? [String: Any] {
+                guard let child = object[first] else { return object }
+                if parts.count == 1 { object[first] = nil } else { object[first] = remove(parts.dropFirst(), child) ?? child }
+                return object
+            }
+            if var list = node as? [Any], let i = Int(first), list.indices.contains(i), parts.count > 1,
+               let child = remove(parts.dropFirst(), list[i]) {
+                list[i] = child
+                return list
+            }
+            return node
+        }
+        var out = tree
+        for path in paths where !path.isEmpty {
+            out = remove(path.split(separator: ".").map(String.init)[...], out) as? [String: Any] ?? out
+        }
+        return out
     }
 
     /// The format's schema, for the integer checks (built once).
@@ -70,7 +103,7 @@ public enum ConfigLoader {
     /// Integer keys hold integers within their range: a fraction, a value beyond 64 bits or one
     /// below the key's minimum is an error naming the key, before the decoder sees it.
     static func checkIntegers(_ tree: [String: Any], schema: [String: Any], path: String, sources: [String: String], defaultSource: String,
-                              problems: inout [String]) {
+                              problems: inout Problems) {
         let properties = (schema["properties"] as? [String: Any]) ?? [:]
         for (key, value) in tree {
             guard let child = properties[key] as? [String: Any] else { continue }
@@ -83,9 +116,9 @@ public enum ConfigLoader {
             let d = number.doubleValue
             let minimum = (child["minimum"] as? NSNumber)?.doubleValue
             if !d.isFinite || d != d.rounded() || abs(d) >= 9.2e18 {
-                problems.append("\(sourceOf(here, sources, defaultSource)): \(here): expected an integer, got \(number)")
+                problems.add(here, "\(sourceOf(here, sources, defaultSource)): \(here): expected an integer, got \(number)")
             } else if let minimum, d < minimum {
-                problems.append("\(sourceOf(here, sources, defaultSource)): \(here): expected an integer ≥ \(Int(minimum)), got \(Int(d))")
+                problems.add(here, "\(sourceOf(here, sources, defaultSource)): \(here): expected an integer ≥ \(Int(minimum)), got \(Int(d))")
             }
         }
     }
@@ -336,14 +369,14 @@ public enum ConfigLoader {
     // MARK: - Unknown keys
 
     static func checkKeys(_ tree: [String: Any], against defaults: [String: Any], path: String, sources: [String: String],
-                          defaultSource: String, problems: inout [String]) {
+                          defaultSource: String, problems: inout Problems) {
         for (key, value) in tree {
             let here = path.isEmpty ? key : path + "." + key
             guard let expected = defaults[key] else {
                 let candidates = Array(defaults.keys)
                 let hint = nearest(key, among: candidates).map { "; did you mean \"\($0)\"?" }
                     ?? "; valid keys: \(candidates.sorted().joined(separator: ", "))"
-                problems.append("\(sourceOf(here, sources, defaultSource)): \(here): unknown key\(hint)")
+                problems.add(here, "\(sourceOf(here, sources, defaultSource)): \(here): unknown key\(hint)")
                 continue
             }
             if let object = value as? [String: Any], let expectedObject = expected as? [String: Any] {
@@ -399,7 +432,7 @@ public enum ConfigLoader {
     /// Every string-choice value of `tree` that is not one of its key's values, all at once (the
     /// decoder would stop at the first).
     static func checkChoices(_ tree: [String: Any], path: String, sources: [String: String], defaultSource: String,
-                             problems: inout [String]) {
+                             problems: inout Problems) {
         for (key, value) in tree.sorted(by: { $0.key < $1.key }) {
             let full = path.isEmpty ? key : path + "." + key
             if let nested = value as? [String: Any] {
@@ -412,7 +445,7 @@ public enum ConfigLoader {
                 guard let text = item as? String, !allowed.contains(text) else { continue }
                 let at = value is [Any] ? "\(full).\(i)" : full
                 let hint = nearest(text, among: allowed).map { "; did you mean \"\($0)\"?" } ?? ""
-                problems.append("\(sourceOf(full, sources, defaultSource)): \(at): expected one of "
+                problems.add(full, "\(sourceOf(full, sources, defaultSource)): \(at): expected one of "
                                 + allowed.map { "\"\($0)\"" }.joined(separator: ", ") + ", got \"\(text)\"\(hint)")
             }
         }

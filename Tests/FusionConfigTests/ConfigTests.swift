@@ -68,6 +68,14 @@ final class ConfigTests: XCTestCase {
         expectError(nested, ["transfer.lr_multipliers.0.factr: unknown key; did you mean \"factor\"?"])
     }
 
+    func testEveryMistakeOfAFileIsReportedAtOnce() {
+        // An unknown key, a bad choice, a fraction for an integer and a value out of range: four
+        // kinds of check, four reports in one run.
+        let path = write("four.json", #"{"training": {"epochs": 0, "optimiser": "adam", "batch_size": 2.5}, "model": {"fusion": {"kind": "attn"}}}"#)
+        expectError(path, ["training.optimiser: unknown key; did you mean \"optimizer\"?", "got \"attn\"; did you mean \"attention\"?",
+                           "training.batch_size: expected an integer, got 2.5", "training.epochs: expected at least 1, got 0"])
+    }
+
     func testWrongTypesAndRangesNameThePathAndTheFile() {
         _ = write("base.json", #"{"training": {"epochs": "ten"}}"#)
         let child = write("child.json", #"{"extends": "base.json"}"#)
