@@ -80,6 +80,9 @@ public enum NotebookExport {
             (object?[key]).flatMap { try? JSONSerialization.data(withJSONObject: $0) }.flatMap { try? JSONDecoder().decode(T.self, from: $0) }
         }
         summary.calibration = decode("calibration", Calibration.self)
+        let (predictions, wrong) = readPredictions(directory + "/predictions.csv", classNames: metrics.classNames)
+        summary.predictions = predictions
+        summary.gallery = gallery(wrong, datasetPath: config.dataset.path)
         summary.conformal = decode("conformal", ConformalSets.self)
         if let data = try? FileIO.read(directory + "/attribution.json"),
            let a = try? JSONDecoder().decode(ModalityAttribution.Result.self, from: data) {
@@ -178,5 +181,48 @@ public enum NotebookExport {
             }))
         }
         return (note, tables)
+    }
+
+    /// predictions.csv's labels and probabilities (class order as `classNames`), and the samples
+    /// predicted wrongly: (id, true, predicted).
+    static func readPredictions(_ path: String, classNames: [String]) -> ((labels: [Int], probabilities: [[Double]])?, [(String, String, String)]) {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8), let rows = try? CSV.rows(text, delimiter: ",", file: path),
+              let header = rows.first?.values, let idColumn = header.firstIndex(of: "id"), let labelColumn = header.firstIndex(of: "label"),
+              let predictedColumn = header.firstIndex(of: "predicted") else { return (nil, []) }
+        let columns = classNames.map { header.firstIndex(of: "p_" + $0) }
+        guard columns.allSatisfy({ $0 != nil }) else { return (nil, []) }
+        var labels: [Int] = [], probabilities: [[Double]] = [], wrong: [(String, String, String)] = []
+        for row in rows.dropFirst() where row.values.count == header.count {
+            guard let y = classNames.firstIndex(of: row.values[labelColumn]) else { continue }
+            labels.append(y)
+            probabilities.append(columns.map { $0.flatMap { Double(row.values[$0]) } ?? 0 })
+            if row.values[labelColumn] != row.values[predictedColumn] { wrong.append((row.values[idColumn], row.values[labelColumn], row.values[predictedColumn])) }
+        }
+        return ((labels, probabilities), wrong)
+    }
+
+    /// HTML rows for up to 12 misclassified samples: the image as a thumbnail, the caption and
+    /// an audio player (media embedded as data URIs, files over 256 KiB left out).
+    static func gallery(_ wrong: [(String, String, String)], datasetPath: String) -> [String] {
+        guard !wrong.isEmpty, let dataset = try? Dataset.load(path: datasetPath, policy: .skip, log: { _ in }) else { return [] }
+        let byID = Dictionary(dataset.samples.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        func escape(_ s: String) -> String {
+            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+                .replacingOccurrences(of: "|", with: "&#124;")
+        }
+        func dataURI(_ path: String?, _ kinds: [String: String]) -> String? {
+            guard let path, let type = kinds[URL(fileURLWithPath: path).pathExtension.lowercased()],
+                  let data = try? FileIO.read(path, limit: 256 << 10) else { return nil }
+            return "data:\(type);base64,\(data.base64EncodedString())"
+        }
+        return wrong.prefix(12).map { id, truth, predicted in
+            let sample = byID[id]
+            let image = dataURI(sample?.imagePath, ["png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg"])
+                .map { "<img src=\"\($0)\" width=\"96\"/>" } ?? "–"
+            let audio = dataURI(sample?.audioPath, ["wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg", "mp3": "audio/mpeg"])
+                .map { "<audio controls src=\"\($0)\"></audio>" } ?? "–"
+            return "<tr><td>\(escape(id))</td><td>\(escape(truth))</td><td>\(escape(predicted))</td><td>\(image)</td>"
+                + "<td>\(escape(sample?.text ?? "–"))</td><td>\(audio)</td></tr>"
+        }
     }
 }

@@ -27,6 +27,10 @@ public struct RunSummary {
     public var conformal: ConformalSets?
     /// `fusionlab explain`'s figure and summary line, when the run was explained.
     public var attribution: (svg: String, summary: String)?
+    /// The tested split's labels and class probabilities (predictions.csv), for ROC and PR curves.
+    public var predictions: (labels: [Int], probabilities: [[Double]])?
+    /// Test samples the model gets wrong, as HTML table rows (thumbnail, caption, audio player).
+    public var gallery: [String] = []
 
     /// A run summary.
     public init(name: String, runDirectory: String, configJSON: String, datasetSummary: [(String, String)],
@@ -289,6 +293,15 @@ public enum NotebookExporter {
                 title: String(format: "Reliability (ECE %.3f; %.3f at T = %.2f)", c.ece, c.eceAfterScaling, c.temperature))))
         }
         if let a = run.attribution { figures.append(("modality attribution", a.svg)) }
+        if let p = run.predictions, !p.labels.isEmpty {
+            for pr in [false, true] {
+                let series = Curves.series(probabilities: p.probabilities, labels: p.labels, classNames: m.classNames, precisionRecall: pr)
+                guard !series.isEmpty else { continue }
+                figures.append((pr ? "precision-recall curves" : "ROC curves", SVGCharts.lineChart(
+                    title: pr ? "Precision–recall, one class against the rest" : "ROC, one class against the rest",
+                    xLabel: pr ? "recall" : "false-positive rate", yLabel: pr ? "precision" : "true-positive rate", series: series, integerX: false)))
+            }
+        }
         cells.figures(note: "embedded; the code cells at the end redraw it from history.csv and predictions.csv", figures)
         if let c = run.calibration {
             var text = "\(headingLevel)# Calibration\n\n" + markdownTable(header: ["", "ECE (15 bins)", "MCE", "Brier"], rows: [
@@ -303,6 +316,10 @@ public enum NotebookExporter {
             cells.markdown(text)
         }
         if let a = run.attribution { cells.markdown("\(headingLevel)# What each modality contributes\n\n" + a.summary) }
+        if !run.gallery.isEmpty {
+            cells.markdown("\(headingLevel)# Test samples the model gets wrong\n\n<table><tr><th>sample</th><th>true</th><th>predicted</th>"
+                + "<th>image</th><th>caption</th><th>audio</th></tr>" + run.gallery.joined() + "</table>")
+        }
     }
 
     /// What re-running the code cells needs, named in the first cell.

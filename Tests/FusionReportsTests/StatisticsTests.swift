@@ -109,4 +109,21 @@ final class StatisticsTests: XCTestCase {
         for (a, b) in zip(phi, try XCTUnwrap(s["phi"] as? [Double])) { XCTAssertEqual(a, b, accuracy: 1e-12) }
         XCTAssertEqual(phi.reduce(0, +), value[7] - value[0], accuracy: 1e-12, "efficiency: the values sum to v(all) − v(none)")
     }
+
+    func testROCCurvesEncloseScikitLearnsAUCAndPrecisionRecallEndsAtFullRecall() throws {
+        let cal = try golden("calibration")
+        let p = try XCTUnwrap(cal["probabilities"] as? [[Double]]), y = try XCTUnwrap(cal["labels"] as? [Int])
+        let names = (0..<5).map { "c\($0)" }
+        // ClassificationMetrics' per-class ROC AUC is checked against scikit-learn in MetricsTests.
+        let metrics = ClassificationMetrics.compute(labels: y, predictions: p.map { r in r.indices.max { r[$0] < r[$1] } ?? 0 },
+                                                    probabilities: p.map { $0.map(Float.init) }, classNames: names)
+        for c in 0..<5 {
+            let roc = Curves.roc(scores: p.map { $0[c] }, positives: y.map { $0 == c })
+            XCTAssertEqual(roc.first?.x, 0); XCTAssertEqual(roc.last?.x, 1); XCTAssertEqual(roc.last?.y, 1)
+            XCTAssertEqual(Curves.area(roc), try XCTUnwrap(metrics.perClass[c].rocAuc), accuracy: 1e-4, "class \(c)")
+            let pr = Curves.precisionRecall(scores: p.map { $0[c] }, positives: y.map { $0 == c })
+            XCTAssertEqual(pr.last?.x ?? 0, 1, accuracy: 1e-12)
+            XCTAssertEqual(pr.last?.y ?? 0, Double(y.filter { $0 == c }.count) / Double(y.count), accuracy: 1e-12, "precision at full recall: the class's share")
+        }
+    }
 }
