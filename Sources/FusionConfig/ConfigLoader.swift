@@ -118,7 +118,7 @@ public enum ConfigLoader {
             if !d.isFinite || d != d.rounded() || abs(d) >= 9.2e18 {
                 problems.add(here, "\(sourceOf(here, sources, defaultSource)): \(here): expected an integer, got \(number)")
             } else if let minimum, d < minimum {
-                problems.add(here, "\(sourceOf(here, sources, defaultSource)): \(here): expected an integer ≥ \(Int(minimum)), got \(Int(d))")
+                problems.add(here, "\(sourceOf(here, sources, defaultSource)): \(here): expected at least \(Int(minimum)), got \(Int(d))")
             }
         }
     }

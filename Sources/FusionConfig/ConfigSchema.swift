@@ -61,6 +61,7 @@ public enum ConfigSchema {
 
     static func schema(for value: Any, path: String) -> [String: Any] {
         var out = leafSchema(for: value, path: path)
+        for (key, bound) in ConfigRanges.schemaKeywords(path) { out[key] = bound }
         if let text = descriptions[path] { out["description"] = text }
         return out
     }

@@ -150,6 +150,12 @@ public enum ConfigValidation {
             require(spec.calibrationBatches >= 1, "compare.compress.\(i).calibration_batches", "expected at least 1, got \(spec.calibrationBatches)")
         }
         require(c.sweep.trials >= 1, "sweep.trials", "expected at least 1")
+        // The declared ranges (ConfigRanges, also in the JSON Schema), for keys the checks above did not report.
+        if let data = ConfigLoader.resolvedJSON(c).data(using: .utf8), let tree = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] {
+            for v in ConfigRanges.violations(in: tree) where !issues.contains(where: { $0.path == v.path }) {
+                issues.append(Issue(path: v.path, message: v.message))
+            }
+        }
         return issues
     }
 

@@ -156,7 +156,7 @@ final class ConfigTests: XCTestCase {
     func testIntegerKeysRefuseFractionsAndValuesBelowTheirMinimum() {
         let path = write("ints.json", "{}")
         expectError(path, overrides: ["training.epochs=0.5"], ["training.epochs: expected an integer, got 0.5"])
-        expectError(path, overrides: ["seed=-1"], ["seed: expected an integer ≥ 0, got -1"])
+        expectError(path, overrides: ["seed=-1"], ["seed: expected at least 0, got -1"])
         expectError(path, overrides: ["preprocessing.audio.n_mels=1e30"], ["preprocessing.audio.n_mels: expected an integer, got 1e+30"])
     }
 
@@ -209,5 +209,49 @@ final class ConfigTests: XCTestCase {
         let training = (properties?["training"] as? [String: Any])?["properties"] as? [String: Any]
         XCTAssertEqual((training?["batch_size"] as? [String: Any])?["type"] as? String, "integer")
         XCTAssertEqual((training?["lr"] as? [String: Any])?["type"] as? String, "number")
+    }
+
+    /// A standard JSON Schema validator (Python's jsonschema, Draft 2020-12) and FusionLab's loader
+    /// agree on every shipped experiment file and on deliberately wrong ones.
+    func testAStandardSchemaValidatorAgreesWithTheLoader() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let tools = root.appendingPathComponent(".build/jsonschema-python").path
+        guard FileManager.default.fileExists(atPath: tools + "/jsonschema") else {
+            throw XCTSkip("jsonschema not found in \(tools): run scripts/fetch-python-tools.sh jsonschema jsonschema (needs PyPI)")
+        }
+        var files = ["Experiments", "Experiments/avdigits"].flatMap { folder in
+            ((try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent(folder).path)) ?? [])
+                .filter { $0.hasSuffix(".json") && $0 != "experiment.schema.json" }.map { root.appendingPathComponent(folder + "/" + $0).path }
+        }
+        XCTAssertGreaterThan(files.count, 20)
+        let wrong = [
+            ("unknown-key", #"{"name": "x", "trainng": {"epochs": 2}}"#), ("wrong-type", #"{"training": {"epochs": "ten"}}"#),
+            ("bad-choice", #"{"model": {"fusion": {"kind": "attn"}}}"#), ("fraction", #"{"training": {"batch_size": 2.5}}"#),
+            ("below-minimum", #"{"training": {"epochs": 0}}"#), ("schema-key", #"{"$schema": "experiment.schema.json", "name": "ok"}"#),
+        ]
+        for (name, text) in wrong { files.append(write("\(name).json", text)) }
+        let script = """
+        import json, sys, jsonschema
+        schema = json.load(open(sys.argv[1]))
+        validator = jsonschema.Draft202012Validator(schema)
+        print(json.dumps({path: not list(validator.iter_errors(json.load(open(path)))) for path in sys.argv[2:]}))
+        """
+        var env = ProcessInfo.processInfo.environment
+        env["PYTHONPATH"] = tools
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, root.appendingPathComponent("Experiments/experiment.schema.json").path] + files
+        process.environment = env
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let verdicts = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Bool])
+        for file in files {
+            let loaded = (try? ConfigLoader.load(file)) != nil
+            XCTAssertEqual(verdicts[file], loaded, "\(file): jsonschema says \(verdicts[file] ?? false ? "valid" : "invalid"), FusionLab \(loaded ? "valid" : "invalid")")
+        }
+        XCTAssertEqual(verdicts.values.filter { !$0 }.count, 5, "the five wrong files, and only they, are invalid")
     }
 }

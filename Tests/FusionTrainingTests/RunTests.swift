@@ -50,7 +50,7 @@ final class RunTests: XCTestCase, CommandLineTesting {
             XCTAssertTrue(refused.status != 0 && refused.err.contains("not finished"), "\(command): \(refused.err)")
         }
         let listed = try fusionlab(["runs", "--failed"])
-        XCTAssertTrue(listed.out.contains("99999999-999999-killed  interrupted"), listed.out)
+        XCTAssertTrue(listed.out.split(separator: "\n").contains { $0.contains("99999999-999999-killed") && $0.hasSuffix("interrupted  ") }, listed.out)
         XCTAssertFalse(listed.out.contains(finished), listed.out)
         let removed = try fusionlab(["runs", "--remove-failed"])
         XCTAssertTrue(removed.out.contains("removed"), removed.out)
@@ -84,7 +84,8 @@ final class RunTests: XCTestCase, CommandLineTesting {
         XCTAssertNotNil(manifest.ended)
         XCTAssertEqual(try RunDirectory.open(folder).status, .interrupted)
         // The interrupted run is listed with --failed and refused as a final model.
-        XCTAssertTrue(try fusionlab(["runs", "--failed"]).out.contains("\(URL(fileURLWithPath: folder).lastPathComponent)  interrupted"))
+        XCTAssertTrue(try fusionlab(["runs", "--failed"]).out.split(separator: "\n")
+            .contains { $0.contains(URL(fileURLWithPath: folder).lastPathComponent) && $0.contains("  interrupted") })
         XCTAssertTrue(try fusionlab(["evaluate", folder]).err.contains("the run is interrupted, not finished"))
         try FileManager.default.removeItem(atPath: folder)
     }
