@@ -29,13 +29,22 @@ def goldens():
 def check(path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    accumulator = EventAccumulator(path, size_guidance={"scalars": 0})  # 0 = keep every point
+    accumulator = EventAccumulator(path, size_guidance={"scalars": 0, "tensors": 0})  # 0 = keep every point
     accumulator.Reload()
     tags = accumulator.Tags()["scalars"]
     print(f"{path}: file_version={accumulator.file_version!r} scalar tags={tags}")
     for tag in tags:
         points = [(e.step, round(e.value, 6)) for e in accumulator.Scalars(tag)]
         print(f"  {tag}: {points}")
+    # Text summaries (the Text dashboard): string tensors with the "text" plugin.
+    from tensorboard.util import tensor_util
+    for tag in accumulator.Tags().get("tensors", []):
+        metadata = accumulator.SummaryMetadata(tag)
+        if metadata.plugin_data.plugin_name != "text":
+            continue
+        for e in accumulator.Tensors(tag):
+            value = tensor_util.make_ndarray(e.tensor_proto).item()
+            print(f"  text {tag} at step {e.step}: {value.decode()[:80]!r}")
     return bool(tags)
 
 

@@ -127,7 +127,11 @@ public enum Comparison {
         -> [(settings: [(key: String, value: Any)], seed: UInt64, group: String, directory: String)] {
         finished.map { run in
             let base = run.variant.components(separatedBy: " · ")
-            let settings = variants.first { $0.label == base[0] }?.settings ?? []
+            var settings = variants.first { $0.label == base[0] }?.settings ?? []
+            // A unimodal baseline has no fusion: it is not a concat run on the dashboard.
+            if base[0].hasPrefix("unimodal:") {
+                settings = settings.map { $0.key == "model.fusion.kind" ? ($0.key, "none (unimodal)") : $0 }
+            }
             let compression: [(key: String, value: Any)] = base.count > 1 ? [("compression", base[1])] : []
             return (settings + compression, run.seed, run.variant, run.result.directory)
         }

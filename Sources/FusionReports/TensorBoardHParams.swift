@@ -122,3 +122,29 @@ extension TensorBoardWriter {
         record(HParams.event(tag: "_hparams_/session_end_info", content: HParams.sessionEndContent(endTime: now), wallTime: now))
     }
 }
+
+extension TensorBoardWriter {
+    /// A text summary (TensorBoard's Text dashboard), rendered as Markdown: a string tensor with
+    /// the `text` plugin's metadata.
+    public func text(_ tag: String, _ markdown: String, step: Int = 0) throws {
+        var pluginData = ProtobufWriter()
+        pluginData.bytes(field: 1, Array("text".utf8))
+        var metadata = ProtobufWriter()
+        metadata.bytes(field: 1, pluginData.bytes)
+        var tensor = ProtobufWriter()
+        tensor.varint(field: 1, 7)  // DT_STRING
+        tensor.bytes(field: 2, [])  // a scalar: TensorShapeProto without dimensions
+        tensor.bytes(field: 8, Array(markdown.utf8))
+        var value = ProtobufWriter()
+        value.bytes(field: 1, Array(tag.utf8))
+        value.bytes(field: 8, tensor.bytes)
+        value.bytes(field: 9, metadata.bytes)
+        var summary = ProtobufWriter()
+        summary.bytes(field: 1, value.bytes)
+        var event = ProtobufWriter()
+        event.fixed64(field: 1, Date().timeIntervalSince1970.bitPattern)
+        if step != 0 { event.varint(field: 2, UInt64(bitPattern: Int64(step))) }
+        event.bytes(field: 5, summary.bytes)
+        record(event.bytes)
+    }
+}

@@ -84,6 +84,9 @@ public final class Trainer {
     var prefixCaches: [FrozenPrefixCache] = []
     /// CPU seconds the process used in the last epoch's training.
     var cpuSecondsOfEpoch = 0.0
+    /// Batches per training epoch: epoch-level TensorBoard scalars sit at the global step of the
+    /// epoch's end, on the same axis as `train/step_loss`.
+    var batchesPerEpoch = 1
     /// The checkpoint `transfer.init_from` resolved to, recorded in checkpoints that leave frozen weights out.
     let initialisedFrom: String?
 
@@ -164,6 +167,8 @@ public final class Trainer {
         // Only rank 0 writes files; the other ranks keep the best weights in memory for the test.
         let steps: StepRunner = Distributed.splitsBatches ? try DataParallelSteps(self, loader: train) : SingleProcessSteps(self)
         let events = Distributed.isWriter ? try TensorBoardWriter(directory: run.file(RunFile.events)) : nil
+        // The resolved experiment, as text on TensorBoard's Text dashboard.
+        if resumed == nil { try events?.text("config", "```json\n" + ConfigLoader.resolvedJSON(config) + "```") }
         var bestState: [String: Tensor] = [:]
         let startEpoch = (resumed?.epoch ?? 0) + 1
         if startEpoch > 1 { progress.log("resuming after epoch \(startEpoch - 1)") }

@@ -33,6 +33,7 @@ extension Trainer {
     func trainEpoch(_ epoch: Int, loader: BatchLoader, steps: StepRunner, noise: TrainingNoise?, events: TensorBoardWriter?,
                     started: Date) throws -> EpochTotals {
         let batches = loader.batchCount
+        batchesPerEpoch = max(batches, 1)
         progress.startEpoch(epoch, of: config.training.epochs, batches: batches)
         optimizer.zeroGrad()
         steps.startEpoch(epoch)
@@ -91,7 +92,7 @@ extension Trainer {
         // The learning rate each parameter group actually used.
         for group in optimizer.groups { scalars.append(("lr/\(group.name)", Double(group.learningRate * Float(record.lrScale)))) }
         for (tag, value) in scalars where !value.isNaN {
-            try events?.scalar(tag, Float(value), step: epoch)
+            try events?.scalar(tag, Float(value), step: epoch * batchesPerEpoch)
         }
         guard Distributed.isWriter else { return }
         try events?.flush()
@@ -118,7 +119,7 @@ extension Trainer {
         let testedSplit: Split = data.caches[.test] != nil ? .test : (hasVal ? .val : .train)
         let test = try evaluate(testedSplit)
         for (tag, value) in [("test/accuracy", test.metrics.accuracy), ("test/f1_macro", test.metrics.f1Macro), ("test/loss", test.loss)] where value.isFinite {
-            try events?.scalar(tag, Float(value), step: selection.bestEpoch)
+            try events?.scalar(tag, Float(value), step: selection.bestEpoch * batchesPerEpoch)
         }
         try events?.close()
         if let optimizerSteps {

@@ -202,11 +202,26 @@ final class RunTests: XCTestCase, CommandLineTesting {
         let events = try FileManager.default.contentsOfDirectory(atPath: "\(run)/events")
         XCTAssertEqual(events.count, 1)
         let scalars = try TensorBoardWriter.readScalars(path: "\(run)/events/\(events[0])")
-        XCTAssertEqual(scalars.filter { $0.tag == "val/accuracy" }.map { $0.step }, [1, 2], "one validation accuracy per epoch, CRCs checked")
         // Also the per-step loss, each group's actual learning rate, the machine and the test metrics.
         let steps = scalars.filter { $0.tag == "train/step_loss" }.map(\.step)
         XCTAssertEqual(steps, Array(1...max(steps.count, 1)), "one training loss per step, numbered across epochs")
         XCTAssertEqual(steps.count % 2, 0, "the same number of steps in both epochs")
+        // TensorBoard itself reads the file: the scalars, and the resolved experiment as text.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let tools = root.appendingPathComponent(".build/tensorboard-python").path
+        if FileManager.default.fileExists(atPath: tools + "/tensorboard") {
+            var env = ProcessInfo.processInfo.environment
+            env["PYTHONPATH"] = tools
+            let read = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", root.path + "/scripts/check_tensorboard.py", "\(run)/events"],
+                                      environment: env)
+            XCTAssertEqual(read.status, 0, read.err)
+            XCTAssertTrue(read.out.contains("text config at step 0: '```json"), read.out)
+        } else {
+            print("tensorboard not found in \(tools) (scripts/fetch-python-tools.sh tensorboard tensorboard): TensorBoard's own reading is skipped")
+        }
+        // Epoch metrics sit at the global step of each epoch's end: they overlay the step loss.
+        XCTAssertEqual(scalars.filter { $0.tag == "val/accuracy" }.map { $0.step }, [steps.count / 2, steps.count],
+                       "one validation accuracy per epoch, at the epoch's last step, CRCs checked")
         for tag in ["lr/lr×1.0", "machine/cpu_percent", "machine/samples_per_second", "test/accuracy", "test/f1_macro"] {
             XCTAssertTrue(scalars.contains { $0.tag == tag }, "TensorBoard tag \(tag): \(Set(scalars.map(\.tag)).sorted())")
         }
