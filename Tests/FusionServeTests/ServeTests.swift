@@ -290,7 +290,11 @@ final class ServeTests: XCTestCase, CommandLineTesting {
         let before = server.residentKiB
         for _ in 0..<300 { XCTAssertEqual(try client.predict([("image", "g.png", garbage)]).status, 422) }
         let after = server.residentKiB
-        XCTAssertLessThan(after - before, 8 * 1024, "RSS grew from \(before) to \(after) KiB over 300 corrupt uploads (19 MiB of bodies)")
+        // Under AddressSanitizer (scripts/test.sh's second pass) freed memory waits in ASan's
+        // quarantine, so RSS grows by design; there ASan itself checks the memory.
+        if ProcessInfo.processInfo.environment["ASAN_OPTIONS"] == nil {
+            XCTAssertLessThan(after - before, 8 * 1024, "RSS grew from \(before) to \(after) KiB over 300 corrupt uploads (19 MiB of bodies)")
+        }
 
         // Still serving; the errors were counted.
         XCTAssertEqual(try client.send("GET", "/health").status, 200)
