@@ -66,10 +66,8 @@ public enum Compression {
         guard let first = outcomes.first else { return nil }
         let experiment = URL(fileURLWithPath: source).deletingLastPathComponent()
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
-        var directory = experiment.appendingPathComponent("compress-\(stamp)").path
-        var n = 2
-        while FileManager.default.fileExists(atPath: directory) { directory = experiment.appendingPathComponent("compress-\(stamp)-\(n)").path; n += 1 }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // An exclusive create: two compressions started together get two folders.
+        let directory = try JobQueue.newFolder(experiment.appendingPathComponent("compress-\(stamp)").path)
         var entries = [ComparisonEntry(variant: "float32 (source)", seed: 0, test: first.sourceMetrics, parameters: first.sourceParameters, trainSeconds: 0,
                                        bestEpoch: 0, directory: source, deployment: first.sourceDeployment)]
         for o in outcomes {

@@ -105,7 +105,8 @@ public enum ContinualUpdate {
         // The training folder: new samples, the replay buffer, the parent's validation share.
         let seed = options.seed ?? parentConfig.seed
         let stamp = "\(ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: ""))-s\(seed)-\(UInt32.random(in: 0...UInt32.max) % 0xFFFF)"
-        let base = "\(options.runsRoot)/\(parentConfig.name)-update/data-\(stamp)"
+        // An exclusive create: two updates started together never share their data folder.
+        let base = try JobQueue.newFolder("\(options.runsRoot)/\(parentConfig.name)-update/data-\(stamp)")
         var rng = SeededGenerator.derived(seed: seed, stream: "rehearsal")
         let oldTrain = oldDataset.samples(in: .train), oldVal = oldDataset.samples(in: .val)
         let replayCount = options.fromScratch ? oldTrain.count : min(options.rehearsal, oldTrain.count)
@@ -146,7 +147,10 @@ public enum ContinualUpdate {
             config = try ConfigLoader.decode(tree, sources: sources, defaultSource: "fusionlab update --set")
         }
         let issues = ConfigValidation.check(config)
-        if let first = issues.first { throw ExperimentError("update: the updated experiment is not valid: \(first)") }
+        if let first = issues.first {
+            try? FileManager.default.removeItem(atPath: base)
+            throw ExperimentError("update: the updated experiment is not valid: \(first)")
+        }
         _ = try writeFolder(base + "/train", name: "\(parentConfig.name)-update", labels: union, entries: entries)
         // The parent's test split under the union of labels, for measuring forgetting.
         let oldTest = try writeFolder(base + "/parent-test", name: "\(parentConfig.name)-parent-test", labels: union,
