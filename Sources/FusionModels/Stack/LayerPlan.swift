@@ -188,7 +188,6 @@ public struct LayerPlan: Sendable {
                 throw fail("\"groups\" must divide the input channels (\(input)) and \"channels\" (\(output)), got \(g)")
             }
         }
-        let noInputSizes = "; sizes are inferred, so only the output size is written"
         switch spec.type {
         case .conv2d, .maxPool2d, .avgPool2d:
             let x = try want([.image])
