@@ -4,6 +4,7 @@
 // calls live in FusionMedia, which this module re-exports):
 //   Dataset.swift           dataset.json + samples.jsonl, validated line by line; DatasetWriter
 //   DatasetImporter         `fusionlab import`: tables and class folders into a dataset folder
+//   CSV                     RFC 4180 reading (the importer's tables, predictions.csv read back)
 //   BasicTokenizer          BERT normalisation and pre-tokenisation
 //   WordPiece               BERT WordPiece (Hugging Face-compatible ids); WordVocabulary
 //   Preprocessing           per-modality settings (part of the cache key; hashed with FusionTensor.Hash64);

@@ -21,17 +21,8 @@ struct LoopbackHTTP {
     /// Sends `head` (without the blank line) and `body` with `Connection: close`; reads the reply to
     /// EOF. With `pause`, the body's second half follows after that many seconds (a slow upload).
     func send(_ method: String, _ path: String, headers: [String] = [], body: Data = Data(), pause: Double = 0) throws -> Reply {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw NSError(domain: "socket", code: Int(errno)) }
+        let fd = try Self.connect(port: port)
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw NSError(domain: "connect", code: Int(errno)) }
         var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: \(body.count)\r\n"
         for h in headers { request += h + "\r\n" }
         var bytes = Data((request + "\r\n").utf8)
@@ -64,6 +55,21 @@ struct LoopbackHTTP {
         var content = Data(reply[split.upperBound...])
         if fields["transfer-encoding"] == "chunked" { content = Self.unchunk(content) }
         return Reply(status: status, headers: fields, body: content)
+    }
+
+    /// A TCP connection to 127.0.0.1:`port` (the caller closes it).
+    static func connect(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw NSError(domain: "socket", code: Int(errno)) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { close(fd); throw NSError(domain: "connect", code: Int(errno)) }
+        return fd
     }
 
     static func unchunk(_ data: Data) -> Data {
@@ -306,16 +312,7 @@ final class ServeTests: XCTestCase, CommandLineTesting {
     /// Opens a connection that sends a predict request's headers and the first bytes of its
     /// body, then stalls (a trickling client); returns the socket.
     func stalledUpload(port: Int) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw NSError(domain: "socket", code: Int(errno)) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { close(fd); throw NSError(domain: "connect", code: Int(errno)) }
+        let fd = try LoopbackHTTP.connect(port: port)
         let head = "POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n"
         _ = head.withCString { Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
         return fd
