@@ -138,8 +138,10 @@ public enum Comparison {
     }
 
     /// TensorBoard's HParams dashboard for a comparison or sweep: the experiment (every key the
-    /// variants set, the seed, and the metrics) in `directory/events`, and each run's values as a
-    /// session in its own events folder, so `tensorboard --logdir <directory>` tabulates them.
+    /// variants set, the seeds, and the metrics) in `directory`, and each run's values as a
+    /// session in its own run folder, so `tensorboard --logdir <directory>` tabulates them. A
+    /// group's row shows the hyperparameters of one of its sessions, so the seeds go in as one
+    /// value the whole group shares ("1, 2, 3"), not one seed standing for all.
     static func writeHParams(_ runs: [(settings: [(key: String, value: Any)], seed: UInt64, group: String, directory: String)],
                              metrics: [String], to directory: String) throws {
         func value(_ v: Any) -> HParams.Value {
@@ -149,17 +151,20 @@ public enum Comparison {
             let data = try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed])
             return .string(data.map { String(decoding: $0, as: UTF8.self) } ?? "\(v)")
         }
-        var examples: [(name: String, example: HParams.Value)] = [("seed", .number(0))]
+        var seeds = [String: [UInt64]]()
+        for run in runs { seeds[run.group, default: []].append(run.seed) }
+        var examples: [(name: String, example: HParams.Value)] = [("seeds", .string(""))]
         for run in runs {
             for (key, v) in run.settings where !examples.contains(where: { $0.name == key }) { examples.append((key, value(v))) }
         }
-        let experiment = try TensorBoardWriter(directory: directory + "/events")
+        let experiment = try TensorBoardWriter(directory: directory)
         try experiment.hparamsExperiment(hparams: examples, metrics: metrics)
         try experiment.close()
-        for run in runs where FileManager.default.fileExists(atPath: run.directory + "/events") {
-            var values: [String: HParams.Value] = ["seed": .number(Double(run.seed))]
+        for run in runs where !TensorBoardWriter.files(in: run.directory).isEmpty {
+            let groupSeeds = (seeds[run.group] ?? [run.seed]).sorted().map(String.init).joined(separator: ", ")
+            var values: [String: HParams.Value] = ["seeds": .string(groupSeeds)]
             for (key, v) in run.settings { values[key] = value(v) }
-            let writer = try TensorBoardWriter(directory: run.directory + "/events")
+            let writer = try TensorBoardWriter(directory: run.directory)
             try writer.hparamsSession(values, group: run.group)
             try writer.close()
         }

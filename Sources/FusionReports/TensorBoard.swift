@@ -16,13 +16,21 @@ import Glibc
 /// buffered until `flush()`, `close()`, or 64 KiB have accumulated.
 ///
 /// ```swift
-/// let events = try TensorBoardWriter(directory: runDirectory + "/events")
+/// let events = try TensorBoardWriter(directory: runDirectory)
 /// try events.scalar("loss/train", 0.42, step: epoch)
 /// try events.flush()
 /// ```
 public final class TensorBoardWriter {
     /// The event file's full path.
     public let path: String
+    /// How every event file's name begins; TensorBoard reads the files so named.
+    public static let filePrefix = "events.out.tfevents."
+
+    /// The event files directly in `directory`, sorted by name (oldest first); none when it is missing.
+    public static func files(in directory: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { $0.hasPrefix(filePrefix) }.sorted().map { directory + "/" + $0 }
+    }
     private var handle: FileHandle?
     private var pending = Data()
     private let flushThreshold = 64 * 1024
@@ -32,7 +40,7 @@ public final class TensorBoardWriter {
     public init(directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let seconds = Int(Date().timeIntervalSince1970)
-        let base = "\(directory)/events.out.tfevents.\(seconds).\(TensorBoardWriter.hostname())"
+        let base = "\(directory)/\(TensorBoardWriter.filePrefix)\(seconds).\(TensorBoardWriter.hostname())"
         var candidate = base
         var suffix = 1
         while FileManager.default.fileExists(atPath: candidate) {

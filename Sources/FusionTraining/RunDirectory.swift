@@ -25,9 +25,7 @@ public struct RunDirectory {
         let base = "\(root)/\(config.name)/\(stamp)-\(hash)"
         // An exclusive create: two runs started in the same second never share a folder.
         let path = try JobQueue.newFolder(base)
-        for sub in [RunFile.checkpoints, RunFile.events] {
-            try FileManager.default.createDirectory(atPath: path + "/" + sub, withIntermediateDirectories: true)
-        }
+        try FileManager.default.createDirectory(atPath: path + "/" + RunFile.checkpoints, withIntermediateDirectories: true)
         return RunDirectory(path: path)
     }
 

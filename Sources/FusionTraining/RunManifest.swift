@@ -31,10 +31,9 @@ public enum RunFile {
     public static let predictions = "predictions.csv"
     /// A word vocabulary built from the training split.
     public static let vocabulary = "vocab.txt"
-    /// Best, last and resume weights.
+    /// Best, last and resume weights. TensorBoard's event files sit in the run folder itself
+    /// (`TensorBoardWriter.files(in:)`), so `tensorboard --logdir runs` names a run by its folder.
     public static let checkpoints = "checkpoints"
-    /// TensorBoard event files.
-    public static let events = "events"
 }
 
 /// manifest.json, typed: every key FusionLab writes. Every field is optional, so manifests of
@@ -187,9 +186,9 @@ extension RunManifest.Machine {
     }
 }
 
-/// While a run trains: SIGINT (Ctrl-C) or SIGTERM records `interrupted` in its manifest, then
-/// exits with 128 + the signal, as the default action would. The last finished epoch's
-/// checkpoints stay, so `fusionlab run --resume` continues the run.
+/// While a run trains: SIGINT (Ctrl-C) or SIGTERM records `interrupted` in its manifest, says
+/// on stderr at which epoch and how to resume, then exits with 128 + the signal, as the default
+/// action would. The last finished epoch's checkpoints stay, so `fusionlab run --resume` continues the run.
 final class InterruptWatch {
     private var sources: [DispatchSourceSignal] = []
 
@@ -199,6 +198,7 @@ final class InterruptWatch {
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
                 try? run.setStatus(.interrupted, error: sig == SIGINT ? "interrupted by SIGINT" : "interrupted by SIGTERM")
+                FileHandle.standardError.write(Data((InterruptWatch.message(run) + "\n").utf8))
                 // _exit, not exit: the training thread is still running, and exit's handlers
                 // would tear down what it uses under it.
                 _exit(128 + sig)
@@ -206,6 +206,16 @@ final class InterruptWatch {
             source.resume()
             sources.append(source)
         }
+    }
+
+    /// "interrupted at epoch k; resume with …": k is the epoch in progress, one after the last
+    /// line of history.csv (the finished epochs, whose checkpoints a resume starts from).
+    static func message(_ run: RunDirectory) -> String {
+        let history = (try? String(contentsOfFile: run.file(RunFile.history), encoding: .utf8)) ?? ""
+        let finished = max(history.split(whereSeparator: \.isNewline).count - 1, 0)
+        let saved = finished == 0 ? "no epoch finished, so a resume starts over"
+            : "epoch\(finished == 1 ? "" : "s") 1\(finished == 1 ? "" : "–\(finished)") saved"
+        return "interrupted at epoch \(finished + 1) (\(saved)); resume with: fusionlab run --resume \(run.path)"
     }
 
     /// Gives the signals their default action back.

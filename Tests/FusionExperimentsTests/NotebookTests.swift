@@ -253,3 +253,28 @@ private final class RootRecorder: NSObject, XMLParserDelegate {
         if root == nil { root = elementName }
     }
 }
+
+/// TensorBoard's HParams dashboard shows one row per group, with one session's hyperparameters:
+/// every session of a group must carry all the group's seeds.
+final class HParamsGroupTests: XCTestCase {
+    func testEverySessionOfAGroupCarriesAllItsSeeds() throws {
+        let root = makeTestOutputDirectory("hparams-groups")
+        var runs: [(settings: [(key: String, value: Any)], seed: UInt64, group: String, directory: String)] = []
+        for (group, seed) in [("fusion=concat", 7), ("fusion=concat", 3), ("fusion=late", 5)] as [(String, UInt64)] {
+            let directory = "\(root)/\(group)-\(seed)"
+            try TensorBoardWriter(directory: directory).close()
+            runs.append(([("model.fusion.kind", group.dropFirst("fusion=".count).description)], seed, group, directory))
+        }
+        try Comparison.writeHParams(runs, metrics: ["test/accuracy"], to: root)
+        func text(_ directory: String) throws -> String {
+            let bytes = try TensorBoardWriter.files(in: directory).flatMap { try TensorBoardWriter.readRecords(path: $0).joined() }
+            return String(decoding: bytes.filter { $0 >= 32 && $0 < 127 }, as: UTF8.self)
+        }
+        XCTAssertTrue(try text(root).contains("_hparams_/experiment"))
+        for run in runs {
+            let session = try text(run.directory)
+            XCTAssertTrue(session.contains(run.group == "fusion=late" ? "5" : "3, 7"), "\(run.directory): \(session)")
+            XCTAssertFalse(run.group == "fusion=concat" && session.contains("fusion=late"))
+        }
+    }
+}

@@ -36,17 +36,23 @@ final class StudyTests: XCTestCase, CommandLineTesting {
         XCTAssertEqual(rows.filter { $0["versus_best"] is NSNull }.count, 1, "every variant but the best is tested against it")
         let csv = try String(contentsOfFile: folder + "/comparison.csv", encoding: .utf8).split(separator: "\n")
         // TensorBoard's HParams dashboard: the experiment in the comparison folder, a session per run.
+        // Event files sit in the folders themselves, so TensorBoard names a run by its folder.
         func records(_ dir: String) throws -> Data {
-            try FileManager.default.contentsOfDirectory(atPath: dir).reduce(into: Data()) { data, file in
-                for record in try TensorBoardWriter.readRecords(path: dir + "/" + file) { data.append(contentsOf: record) }
+            try TensorBoardWriter.files(in: dir).reduce(into: Data()) { data, file in
+                for record in try TensorBoardWriter.readRecords(path: file) { data.append(contentsOf: record) }
             }
         }
-        XCTAssertNotNil(try records(folder + "/events").range(of: Data("_hparams_/experiment".utf8)))
+        XCTAssertNotNil(try records(folder).range(of: Data("_hparams_/experiment".utf8)))
         let sessions = try FileManager.default.contentsOfDirectory(atPath: folder + "/runs").flatMap { variant in
-            try FileManager.default.contentsOfDirectory(atPath: "\(folder)/runs/\(variant)").map { "\(folder)/runs/\(variant)/\($0)/events" }
+            try FileManager.default.contentsOfDirectory(atPath: "\(folder)/runs/\(variant)").map { "\(folder)/runs/\(variant)/\($0)" }
         }
         XCTAssertFalse(sessions.isEmpty)
-        for events in sessions { XCTAssertNotNil(try records(events).range(of: Data("_hparams_/session_start_info".utf8)), events) }
+        for run in sessions {
+            let session = try records(run)
+            XCTAssertNotNil(session.range(of: Data("_hparams_/session_start_info".utf8)), run)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: run + "/events"), "no events/ folder: TensorBoard would name the run …/events")
+            XCTAssertNotNil(session.range(of: Data("seeds".utf8)), run)
+        }
         XCTAssertEqual(csv.count, 1 + 5)
         let notebookLine = try XCTUnwrap(result.out.split(separator: "\n").last { $0.hasPrefix("notebook: ") })
         try checkNotebook(Self.workspace.appendingPathComponent(String(notebookLine.dropFirst("notebook: ".count))).path)

@@ -65,7 +65,8 @@ final class RunTests: XCTestCase, CommandLineTesting {
         process.arguments = ["run", experiment, "--quiet"]
         process.currentDirectoryURL = Self.workspace
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        let stderr = Pipe()
+        process.standardError = stderr
         try process.run()
         // Wait for the first finished epoch (its checkpoint), then press Ctrl-C.
         let deadline = Date().addingTimeInterval(120)
@@ -76,8 +77,11 @@ final class RunTests: XCTestCase, CommandLineTesting {
         }
         let folder = try XCTUnwrap(run, "no epoch finished in time")
         kill(process.processIdentifier, SIGINT)
+        let said = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         XCTAssertEqual(process.terminationStatus, 128 + SIGINT)
+        // It says where it stopped and the command that continues it.
+        XCTAssertTrue(said.contains("interrupted at epoch ") && said.contains("resume with: fusionlab run --resume ") && said.contains(URL(fileURLWithPath: folder).lastPathComponent), said)
         let manifest = try XCTUnwrap(RunManifest.read(folder + "/manifest.json"))
         XCTAssertEqual(manifest.status, .interrupted)
         XCTAssertEqual(manifest.error, "interrupted by SIGINT")
@@ -199,9 +203,10 @@ final class RunTests: XCTestCase, CommandLineTesting {
         XCTAssertEqual(manifest?["code_version"] as? String, "\(BuildInfo.version) (\(BuildInfo.commit))")
         XCTAssertEqual((manifest?["command_line"] as? [String])?.dropFirst().first, "run")
         XCTAssertEqual(manifest?["overrides"] as? [String], ["training.lr=0.004"])
-        let events = try FileManager.default.contentsOfDirectory(atPath: "\(run)/events")
+        // In the run folder itself: `tensorboard --logdir runs` names the run by its folder, not ".../events".
+        let events = TensorBoardWriter.files(in: run)
         XCTAssertEqual(events.count, 1)
-        let scalars = try TensorBoardWriter.readScalars(path: "\(run)/events/\(events[0])")
+        let scalars = try TensorBoardWriter.readScalars(path: events[0])
         // Also the per-step loss, each group's actual learning rate, the machine and the test metrics.
         let steps = scalars.filter { $0.tag == "train/step_loss" }.map(\.step)
         XCTAssertEqual(steps, Array(1...max(steps.count, 1)), "one training loss per step, numbered across epochs")
@@ -212,7 +217,7 @@ final class RunTests: XCTestCase, CommandLineTesting {
         if FileManager.default.fileExists(atPath: tools + "/tensorboard") {
             var env = ProcessInfo.processInfo.environment
             env["PYTHONPATH"] = tools
-            let read = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", root.path + "/scripts/check_tensorboard.py", "\(run)/events"],
+            let read = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", root.path + "/scripts/check_tensorboard.py", run],
                                       environment: env)
             XCTAssertEqual(read.status, 0, read.err)
             XCTAssertTrue(read.out.contains("text config at step 0: '```json"), read.out)
