@@ -3,7 +3,7 @@
 # Debian/Ubuntu; runs apt-get as root (directly, or through sudo when available).
 set -euo pipefail
 
-packages=(pkg-config libopenblas-dev libpng-dev libturbojpeg0-dev libsndfile1-dev libsoxr-dev libavutil-dev libdnnl-dev openmpi-bin libopenmpi-dev)
+packages=(pkg-config libcurl4 libopenblas-dev libpng-dev libturbojpeg0-dev libsndfile1-dev libsoxr-dev libavutil-dev libdnnl-dev openmpi-bin libopenmpi-dev)
 
 missing=()
 for p in "${packages[@]}"; do

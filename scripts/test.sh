@@ -13,6 +13,7 @@ bash scripts/fetch-python-tools.sh onnx onnx onnxruntime numpy safetensors libro
 bash scripts/fetch-python-tools.sh openapi openapi-spec-validator || echo "test.sh: could not fetch openapi-spec-validator; the OpenAPI check will be skipped" >&2
 bash scripts/fetch-python-tools.sh jsonschema jsonschema || echo "test.sh: could not fetch jsonschema; the schema agreement test will be skipped" >&2
 bash scripts/fetch-python-tools.sh tensorboard tensorboard || echo "test.sh: could not fetch tensorboard; TensorBoard's own reading of the event files will be skipped" >&2
+bash scripts/fetch-python-tools.sh mlflow mlflow==3.17.2 || echo "test.sh: could not fetch mlflow; the MLflow tracking test will be skipped" >&2
 swift test "$@"
 if [ "${FUSIONLAB_SKIP_ASAN:-0}" != 1 ]; then
   # Leaks are XCTest's own; memory errors are what this run is for.

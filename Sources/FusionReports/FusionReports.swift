@@ -6,4 +6,5 @@
 //   NotebookJSON, NotebookPython
 //   SVGDocument, SVGCharts        hand-written SVG charts
 //   TensorBoard, TensorBoardHParams, EventProtobuf, CRC32C   TensorBoard event files
+//   MLflow                        MLflow tracking REST client; ScalarLog, TrainingLogs (where scalars go)
 //   ReportFiles                   report file names and writing

@@ -59,9 +59,11 @@ public enum ExperimentRunner {
         do {
             let result = try body()
             if Distributed.isWriter { try run.setStatus(.finished) }
+            Tracking.end(run, status: .finished)
             return result
         } catch {
             if Distributed.isWriter { try? run.setStatus(.failed, error: "\(error)") }
+            Tracking.end(run, status: .failed)
             throw error
         }
     }

@@ -1,10 +1,11 @@
 // FusionTraining: one run, from a configuration to a finished run folder.
 //
 //   ExperimentRunner        run, resume and load a run; records its status (SIGINT/SIGTERM: interrupted)
-//   RunDirectory            the run folder: config.resolved.json, history.csv, checkpoints/, events/;
+//   RunDirectory            the run folder: config.resolved.json, history.csv, checkpoints/, TensorBoard events;
 //   RunManifest             manifest.json typed (RunStatus, RunFile names), old manifests still read
 //   ExperimentData          the dataset, feature caches, tokenizer and loaders a run trains on
 //   Trainer                 `fit`: a short loop over the epochs; evaluation and predictions
+//   Tracking                where a run's scalars go: TensorBoard, and with --mlflow an MLflow run
 //   TrainingSteps           the step runners: one process, or data-parallel (all-reduce in TrainerSupport)
 //   TrainerEpoch            an epoch's start, batches, record and files; the test of the best weights
 //   BestSelection           which epoch is kept, and the patience early stopping reads

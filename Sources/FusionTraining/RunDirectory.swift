@@ -7,7 +7,7 @@ import FusionTensor
 
 /// One run's folder, `runs/<experiment>/<timestamp>-<hash>/`, never overwritten:
 /// config.resolved.json, manifest.json, history.csv, metrics.json, predictions.csv,
-/// checkpoints/ and events/. Every file is written atomically.
+/// checkpoints/ and TensorBoard event files. Every file is written atomically.
 public struct RunDirectory {
     /// The folder.
     public let path: String

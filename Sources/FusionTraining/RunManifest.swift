@@ -106,6 +106,18 @@ public struct RunManifest: Codable, Equatable, Sendable {
         }
     }
 
+    /// The MLflow run that mirrors this run (`--mlflow`): server, experiment and run ids.
+    public struct MLflowLink: Codable, Equatable, Sendable {
+        /// The tracking server's URI, the experiment's id and the run's id.
+        public var trackingURI: String, experimentID: String, runID: String
+
+        /// A link to an MLflow run.
+        public init(trackingURI: String, experimentID: String, runID: String) {
+            (self.trackingURI, self.experimentID, self.runID) = (trackingURI, experimentID, runID)
+        }
+        enum CodingKeys: String, CodingKey { case trackingURI = "tracking_uri", experimentID = "experiment_id", runID = "run_id" }
+    }
+
     /// The all-reduce cost of data-parallel training.
     public struct AllReduce: Codable, Equatable, Sendable {
         /// Seconds spent, optimizer steps, bytes a step and ranks.
@@ -140,6 +152,8 @@ public struct RunManifest: Codable, Equatable, Sendable {
     public var parent: String?, update: Update?, lineage: [String]?, updateResults: UpdateResults?
     /// Data-parallel training.
     public var allreduce: AllReduce?
+    /// The MLflow run logged beside it, if any.
+    public var mlflow: MLflowLink?
 
     /// An empty manifest.
     public init() {}
@@ -148,7 +162,7 @@ public struct RunManifest: Codable, Equatable, Sendable {
         case experiment, seed, threads, codeVersion = "code_version", commandLine = "command_line", overrides, dataset
         case datasetHash = "dataset_hash", machine, created, status, started, ended, pid, error, worldSize = "world_size"
         case samples, classes, modalities, distilledFrom = "distilled_from", distillTemperature = "distill_temperature"
-        case distillAlpha = "distill_alpha", compression, parent, update, lineage, updateResults = "update_results", allreduce
+        case distillAlpha = "distill_alpha", compression, parent, update, lineage, updateResults = "update_results", allreduce, mlflow
     }
 
     /// Reads `path`; nil when there is no such file or it is not a manifest. A status this
@@ -199,6 +213,7 @@ final class InterruptWatch {
             source.setEventHandler {
                 try? run.setStatus(.interrupted, error: sig == SIGINT ? "interrupted by SIGINT" : "interrupted by SIGTERM")
                 FileHandle.standardError.write(Data((InterruptWatch.message(run) + "\n").utf8))
+                Tracking.end(run, status: .killed)
                 // _exit, not exit: the training thread is still running, and exit's handlers
                 // would tear down what it uses under it.
                 _exit(128 + sig)

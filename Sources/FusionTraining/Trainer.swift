@@ -166,7 +166,7 @@ public final class Trainer {
         var trainSeconds = resumed?.trainSeconds ?? 0
         // Only rank 0 writes files; the other ranks keep the best weights in memory for the test.
         let steps: StepRunner = Distributed.splitsBatches ? try DataParallelSteps(self, loader: train) : SingleProcessSteps(self)
-        let events = Distributed.isWriter ? try TensorBoardWriter(directory: run.path) : nil
+        let events = Distributed.isWriter ? try Tracking.logs(for: run, config: config, progress: progress) : nil
         // The resolved experiment, as text on TensorBoard's Text dashboard.
         if resumed == nil { try events?.text("config", "```json\n" + ConfigLoader.resolvedJSON(config) + "```") }
         var bestState: [String: Tensor] = [:]

@@ -30,7 +30,7 @@ extension Trainer {
     }
 
     /// The epoch's batches through `steps`, with training noise and the frozen-prefix caches applied.
-    func trainEpoch(_ epoch: Int, loader: BatchLoader, steps: StepRunner, noise: TrainingNoise?, events: TensorBoardWriter?,
+    func trainEpoch(_ epoch: Int, loader: BatchLoader, steps: StepRunner, noise: TrainingNoise?, events: TrainingLogs?,
                     started: Date) throws -> EpochTotals {
         let batches = loader.batchCount
         batchesPerEpoch = max(batches, 1)
@@ -82,7 +82,7 @@ extension Trainer {
 
     /// The epoch's TensorBoard scalars, history.csv, last/every-epoch checkpoints and resume state (on the writing rank).
     func writeEpoch(_ record: EpochRecord, history: [EpochRecord], selection: BestSelection, trainSeconds: Double,
-                    events: TensorBoardWriter?) throws {
+                    events: TrainingLogs?) throws {
         let t = config.training, epoch = record.epoch
         var scalars = [("train/loss", record.trainLoss), ("train/accuracy", record.trainAccuracy), ("val/loss", record.valLoss),
                        ("val/accuracy", record.valAccuracy), ("val/f1_macro", record.valF1Macro), ("lr_scale", record.lrScale),
@@ -111,7 +111,7 @@ extension Trainer {
     /// Tests the best weights (through the whole encoder again), writes metrics.json and
     /// predictions.csv, and reports the all-reduce cost of a data-parallel run.
     func finishRun(selection: BestSelection, bestState: [String: Tensor], history: [EpochRecord], trainSeconds: Double,
-                   events: TensorBoardWriter?, optimizerSteps: Int?) throws -> RunResult {
+                   events: TrainingLogs?, optimizerSteps: Int?) throws -> RunResult {
         let writes = Distributed.isWriter, hasVal = selection.hasValidation
         prefixCaches.forEach { $0.detach() }
         prefixCaches = []

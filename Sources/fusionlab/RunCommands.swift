@@ -27,8 +27,22 @@ struct OverrideOptions: ParsableArguments {
     var overrides: [String] = []
 }
 
+/// `--mlflow <uri>`: every run the command trains is also an MLflow run (`Tracking`).
+struct TrackingOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Also log each run to an MLflow tracking server (from `mlflow server`): parameters, metrics per step, "
+                               + "artifacts, tags with the version and command line.", valueName: "tracking uri"))
+    var mlflow: String?
+
+    /// Turns the trackers on; a URI that is not http(s) is an error before anything runs.
+    func start() throws {
+        guard let mlflow else { return }
+        try reportingErrors { try Tracking.useMLflow(mlflow) }
+    }
+}
+
 /// Options every command that runs experiments shares.
 struct RunOptions: ParsableArguments {
+    @OptionGroup var tracking: TrackingOptions
     @OptionGroup var settings: OverrideOptions
     var overrides: [String] { settings.overrides }
     @Option(name: [.customLong("runs"), .customShort("o"), .customLong("output")],
@@ -67,6 +81,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let progress = options.output.progress()
+        try options.tracking.start()
         let result = try reportingErrors { () -> RunResult in
             if let resume { return try ExperimentRunner.resume(resume, progress: progress) }
             let loaded = try ConfigLoader.load(experiment ?? "", overrides: options.allOverrides)
@@ -91,6 +106,7 @@ struct Compare: ParsableCommand {
     func run() throws {
         // One line per run; every run's epochs (and details) with --verbose.
         let progress = Progress(verbosity: options.output.verbose ? .verbose : .quiet)
+        try options.tracking.start()
         let (directory, _, table) = try reportingErrors { () -> (String, [ComparisonRun], String) in
             let loaded = try ConfigLoader.load(experiment, overrides: options.allOverrides)
             return try Comparison.run(loaded, runsRoot: options.runs, progress: progress) { run in

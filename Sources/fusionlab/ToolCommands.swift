@@ -23,6 +23,7 @@ struct SweepCommand: ParsableCommand {
 
     func run() throws {
         let progress = options.output.progress()
+        try options.tracking.start()
         let outcome = try reportingErrors { () -> (directory: String, trials: [Sweep.Trial], best: Sweep.Trial, bestFile: String) in
             try Sweep.run(try ConfigLoader.load(experiment, overrides: options.allOverrides), runsRoot: options.runs, progress: progress)
         }

@@ -23,6 +23,7 @@ struct Update: ParsableCommand {
             completion: .directory) var runs = "runs"
     @OptionGroup var settings: OverrideOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var tracking: TrackingOptions
 
     func run() throws {
         var options = ContinualUpdate.Options(data: data)
@@ -35,6 +36,7 @@ struct Update: ParsableCommand {
         options.runsRoot = runs
         options.overrides = settings.overrides
         let progress = output.progress()
+        try tracking.start()
         let outcome = try reportingErrors { try ContinualUpdate.run(parent: parent, options: options, progress: progress) }
         print(String(format: "parent's test split: parent %.4f, updated %.4f (forgetting %+.4f); new test split: %.4f",
                      outcome.parentOnOld, outcome.updatedOnOld, outcome.forgetting, outcome.updatedOnNew))
