@@ -13,14 +13,17 @@ public struct DatasetInfo: Codable, Equatable, Sendable {
     public var samples: String
     /// Where the data came from (free text).
     public var source: String?
+    /// The media's sizes, rates and lengths, as `fusionlab import` found them.
+    public var media: MediaStatistics?
 
     /// A classification dataset description.
-    public init(name: String, labels: [String], samples: String = "samples.jsonl", source: String? = nil) {
+    public init(name: String, labels: [String], samples: String = "samples.jsonl", source: String? = nil, media: MediaStatistics? = nil) {
         self.name = name
         self.task = "classification"
         self.labels = labels
         self.samples = samples
         self.source = source
+        self.media = media
     }
 }
 
@@ -131,7 +134,7 @@ public struct Dataset: Sendable {
             throw FusionDataError(file: path, "malformed JSON: \(error.localizedDescription)")
         }
         guard let dict = object as? [String: Any] else { throw FusionDataError(file: path, "expected a JSON object") }
-        let known: Set = ["name", "task", "labels", "samples", "source"]
+        let known: Set = ["name", "task", "labels", "samples", "source", "media"]
         if let unknown = dict.keys.sorted().first(where: { !known.contains($0) }) {
             throw FusionDataError(file: path, "unknown key \"\(unknown)\" (expected one of \(known.sorted().joined(separator: ", ")))")
         }
@@ -144,8 +147,13 @@ public struct Dataset: Sendable {
         guard Set(labels).count == labels.count else { throw FusionDataError(file: path, "\"labels\": names must be unique") }
         if dict["samples"] != nil && !(dict["samples"] is String) { throw FusionDataError(file: path, "\"samples\": expected a string") }
         if dict["source"] != nil && !(dict["source"] is String) { throw FusionDataError(file: path, "\"source\": expected a string") }
+        var media: MediaStatistics?
+        if let value = dict["media"] {
+            // Statistics are advice: a file whose "media" this version cannot read still loads.
+            media = (try? JSONSerialization.data(withJSONObject: value)).flatMap { try? JSONDecoder().decode(MediaStatistics.self, from: $0) }
+        }
         var info = DatasetInfo(name: name, labels: labels, samples: dict["samples"] as? String ?? "samples.jsonl",
-                               source: dict["source"] as? String)
+                               source: dict["source"] as? String, media: media)
         info.task = task
         return info
     }
@@ -158,10 +166,12 @@ public struct Dataset: Sendable {
             throw fail("malformed JSON: \(error.localizedDescription)")
         }
         guard let dict = object as? [String: Any] else { throw fail("expected a JSON object") }
-        let known: Set = ["id", "split", "label", "text", "image", "audio"]
+        let known: Set = ["id", "split", "label", "text", "image", "audio", "source"]
         if let unknown = dict.keys.sorted().first(where: { !known.contains($0) }) {
             throw fail("unknown key \"\(unknown)\" (expected one of \(known.sorted().joined(separator: ", ")))")
         }
+        // Where an imported sample came from: kept for the researcher, not read.
+        if dict["source"] != nil && !(dict["source"] is [String: Any]) { throw fail("\"source\": expected an object") }
         guard let id = dict["id"] as? String, !id.isEmpty else { throw fail("\"id\": expected a non-empty string") }
         guard let splitName = dict["split"] as? String else { throw fail("\"split\": expected a string") }
         guard let split = Split(rawValue: splitName) else { throw fail("\"split\": unknown split \"\(splitName)\" (expected train, val or test)") }
@@ -215,11 +225,32 @@ public enum DatasetWriter {
         public var image: String?
         /// Optional audio path (relative).
         public var audio: String?
+        /// Where an imported sample came from: the table and its line, the original media files.
+        public var source: Source?
 
         /// A record with the given fields.
-        public init(id: String, split: Split, label: String, text: String? = nil, image: String? = nil, audio: String? = nil) {
-            (self.id, self.split, self.label, self.text, self.image, self.audio) = (id, split, label, text, image, audio)
+        public init(id: String, split: Split, label: String, text: String? = nil, image: String? = nil, audio: String? = nil,
+                    source: Source? = nil) {
+            (self.id, self.split, self.label, self.text, self.image, self.audio, self.source) = (id, split, label, text, image, audio, source)
         }
+    }
+
+    /// An imported sample's origin, written as `"source"` in samples.jsonl.
+    public struct Source: Codable, Equatable, Sendable {
+        /// The table (absolute path) and the line the sample was on; nil for folder imports.
+        public var table: String?, line: Int?
+        /// The original image and audio files (absolute paths).
+        public var image: String?, audio: String?
+
+        /// An origin.
+        public init(table: String? = nil, line: Int? = nil, image: String? = nil, audio: String? = nil) {
+            (self.table, self.line, self.image, self.audio) = (table, line, image, audio)
+        }
+    }
+
+    /// One samples.jsonl line.
+    private struct Line: Encodable {
+        var id: String, split: String, label: String, text: String?, image: String?, audio: String?, source: Source?
     }
 
     /// Writes `info` and `records` into `folder` (created if needed). Labels not in `info.labels`
@@ -235,11 +266,8 @@ public enum DatasetWriter {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var lines = Data()
         for r in records {
-            var object: [String: String] = ["id": r.id, "split": r.split.rawValue, "label": r.label]
-            object["text"] = r.text
-            object["image"] = r.image
-            object["audio"] = r.audio
-            lines += try encoder.encode(object)
+            lines += try encoder.encode(Line(id: r.id, split: r.split.rawValue, label: r.label, text: r.text, image: r.image,
+                                             audio: r.audio, source: r.source))
             lines += Data("\n".utf8)
         }
         try FileIO.writeAtomically(lines, to: folder + "/" + info.samples)

@@ -77,6 +77,8 @@ public enum DatasetImporter {
         package var image: String?
         package var audio: String?
         package var line: Int?
+        /// The table the row came from (nil for folder imports).
+        package var table: String?
     }
 
     /// Image files a folder import takes, by extension.
@@ -130,7 +132,7 @@ public enum DatasetImporter {
         }
         let textColumn = try column(c.text, ["text", "caption", "sentence", "transcript", "utterance"], "text")
         let imageColumn = try column(c.image, ["image", "image_path", "img", "picture", "photo"], "image")
-        let audioColumn = try column(c.audio, ["audio", "audio_path", "wav", "sound", "speech"], "audio")
+        let audioColumn = try column(c.audio, ["audio", "audio_path", "wav", "sound", "speech", "recording", "clip", "voice"], "audio")
         let splitColumn = try column(c.split, ["split", "fold", "set", "subset"], "split")
         let idColumn = try column(c.id, ["id", "sample_id", "uid", "key"], "id")
         guard textColumn != nil || imageColumn != nil || audioColumn != nil else {
@@ -174,7 +176,8 @@ public enum DatasetImporter {
                 }
                 let text = textColumn.flatMap { fields[$0] }.flatMap { $0.isEmpty ? nil : $0 }
                 var row = Row(id: idColumn.flatMap { fields[$0] } ?? "row\(line)", label: label, split: split, text: text,
-                              image: media(imageColumn.flatMap { fields[$0] }), audio: media(audioColumn.flatMap { fields[$0] }), line: line)
+                              image: media(imageColumn.flatMap { fields[$0] }), audio: media(audioColumn.flatMap { fields[$0] }), line: line,
+                              table: URL(fileURLWithPath: path).standardizedFileURL.path)
                 if row.id.isEmpty { row.id = "row\(line)" }
                 guard row.text != nil || row.image != nil || row.audio != nil else {
                     throw FusionDataError(file: path, line: line, "the row has no text, image or audio")
@@ -187,7 +190,24 @@ public enum DatasetImporter {
                 log("warning: skipped row: \(error)")
             }
         }
+        if idColumn == nil { identifyByFileStem(&rows, log: log) }
         return (rows, skipped)
+    }
+
+    /// Without an id column, a row is named by its media file's stem (the image's, else the
+    /// audio's: `photos/cat_017.jpg` → `cat_017`), the name the lab knows it by, when those stems
+    /// are unique; otherwise by its line (`row17`), and the log says why.
+    static func identifyByFileStem(_ rows: inout [Row], log: (String) -> Void) {
+        let stems = rows.map { row in (row.image ?? row.audio).map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent } }
+        var seen = Set<String>()
+        let repeated = stems.compactMap { $0 }.first { !seen.insert($0).inserted }
+        guard stems.allSatisfy({ $0 != nil }), repeated == nil else {
+            let why = repeated.map { "file name \"\($0)\" repeats" } ?? "some rows have no media file"
+            log("import: no id column, and the media file names cannot name the samples (\(why)): ids are the line numbers (row<N>)")
+            return
+        }
+        for k in rows.indices { if let stem = stems[k] { rows[k].id = stem } }
+        log("import: no id column: samples are named by their media file names")
     }
 
     static func parseSplit(_ value: String) -> Split? {
@@ -422,11 +442,14 @@ public enum DatasetImporter {
                 return name
             }
             records.append(DatasetWriter.Record(id: row.id, split: split, label: row.label, text: row.text,
-                                                image: try place(row.image), audio: try place(row.audio)))
+                                                image: try place(row.image), audio: try place(row.audio),
+                                                source: DatasetWriter.Source(table: row.table, line: row.table == nil ? nil : row.line,
+                                                                             image: row.image, audio: row.audio)))
         }
         let labels = Set(rows.map(\.label)).sorted { $0.compare($1, options: .numeric) == .orderedAscending }
         let name = options.name ?? URL(fileURLWithPath: target).lastPathComponent
-        try DatasetWriter.write(info: DatasetInfo(name: name, labels: labels, source: "fusionlab import \(source)"),
+        let media = MediaStatistics.measure(images: rows.compactMap(\.image), audio: rows.compactMap(\.audio))
+        try DatasetWriter.write(info: DatasetInfo(name: name, labels: labels, source: "fusionlab import \(source)", media: media),
                                 records: records, to: staging)
         // The folder as written must load as a dataset before it replaces anything.
         _ = try Dataset.load(path: staging)

@@ -66,14 +66,22 @@ struct Validate: ParsableCommand {
         if loaded.config.model.modalities.contains(.audio), let weights = loaded.config.model.audio.weightsFile {
             Swift.print("  model.audio: starts from the pretrained weights in \(weights)")
         }
-        // -v: what preprocessing will do to the dataset's media.
+        // Defaults suggested from the media statistics `fusionlab import` recorded (-v: measured
+        // when the dataset has none), and with -v what preprocessing will do to the media.
+        let path = loaded.config.dataset.path
+        guard let dataset = try? Dataset.load(path: path, policy: .skip) else {
+            if output.verbose { Swift.print("  dataset \(path): not readable yet" + (loaded.config.dataset.generate ? " (run generates it)" : "")) }
+            return
+        }
+        let preprocessing = loaded.config.preprocessingSettings
+        var media = dataset.info.media
+        if media == nil && output.verbose {
+            let sample = dataset.samples.prefix(2000)
+            media = MediaStatistics.measure(images: sample.compactMap(\.imagePath), audio: sample.compactMap(\.audioPath))
+        }
+        for suggestion in media?.suggestions(for: preprocessing) ?? [] { Swift.print("  suggestion: " + suggestion) }
         if output.verbose {
-            let path = loaded.config.dataset.path
-            guard let dataset = try? Dataset.load(path: path, policy: .skip) else {
-                Swift.print("  dataset \(path): not readable yet" + (loaded.config.dataset.generate ? " (run generates it)" : ""))
-                return
-            }
-            let survey = DataSurvey.survey(dataset, settings: loaded.config.preprocessingSettings)
+            let survey = DataSurvey.survey(dataset, settings: preprocessing)
             for line in survey.lines { Swift.print("  " + line) }
             for warning in survey.warnings { Swift.print("  warning: " + warning) }
         }

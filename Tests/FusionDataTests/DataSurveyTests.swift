@@ -34,5 +34,23 @@ final class DataSurveyTests: XCTestCase {
         XCTAssertTrue(text.contains("10 have more words than tokens"), text)
         XCTAssertEqual(survey.warnings.count, 1)
         XCTAssertTrue(survey.warnings[0].hasPrefix("preprocessing.audio.duration: 0.45 s trims 60 %"), survey.warnings[0])
+
+        // The statistics import records, and the defaults suggested from them.
+        let media = MediaStatistics.measure(images: dataset.samples.compactMap(\.imagePath), audio: dataset.samples.compactMap(\.audioPath))
+        XCTAssertEqual(media.image?.files, 10)
+        XCTAssertEqual(media.image?.colour, 5)
+        XCTAssertEqual(media.image?.width.max, 12)
+        XCTAssertEqual(media.audio?.commonSampleRate, 16000)
+        XCTAssertEqual(try XCTUnwrap(media.audio?.seconds.p95), 1.0, accuracy: 1e-9, "the nearest rank: the 10th of 10")
+        XCTAssertEqual(try XCTUnwrap(media.audio?.seconds.median), 0.6, accuracy: 1e-9)
+        let suggestions = media.suggestions(for: settings)
+        XCTAssertEqual(suggestions.count, 2, "\(suggestions)")
+        XCTAssertTrue(suggestions[0].hasPrefix("preprocessing.audio.duration: 1 would keep 95 % of the clips whole (now 0.45 s"), suggestions[0])
+        XCTAssertTrue(suggestions[1].hasPrefix("preprocessing.audio.sample_rate: 16000, the clips' own rate (now 8000, which downsamples"), suggestions[1])
+        var suited = settings
+        var native = MFCCSettings()
+        native.sampleRate = 16000
+        suited.audio = AudioPreprocessing(durationSeconds: 1.0, mfcc: native)
+        XCTAssertEqual(media.suggestions(for: suited), [], "16 kHz and 1 s suit these clips")
     }
 }

@@ -78,6 +78,38 @@ final class ImportTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/notes/thesis.txt"))
     }
 
+    func testWithoutAnIdColumnSamplesKeepTheirFileNamesAndTheirSources() throws {
+        let dir = try TestSupport.temporaryDirectory(self)
+        try writeMedia(dir, count: 12)
+        var table = "label,image,audio\n"
+        for i in 0..<12 { table += "\(["cat", "dog"][i % 2]),raw/\(i).\(i % 2 == 0 ? "png" : "jpg"),raw/\(i).wav\n" }
+        try table.write(toFile: dir + "/lab.csv", atomically: true, encoding: .utf8)
+        var log = [String]()
+        _ = try DatasetImporter.run(source: dir + "/lab.csv", to: dir + "/ds") { log.append($0) }
+        XCTAssertTrue(log.contains { $0.contains("named by their media file names") }, "\(log)")
+        let ds = try Dataset.load(path: dir + "/ds")
+        XCTAssertEqual(Set(ds.samples.map(\.id)), Set((0..<12).map(String.init)), "the file stems, not row<N>")
+        XCTAssertEqual(ds.samples.first { $0.id == "3" }?.imagePath.map { URL(fileURLWithPath: $0).lastPathComponent }, "3.jpg")
+        // Each sample line records where it came from: the table, its line, the original files.
+        let lines = try String(contentsOfFile: dir + "/ds/samples.jsonl", encoding: .utf8).split(separator: "\n")
+        let three = try XCTUnwrap(lines.compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }.first { $0["id"] as? String == "3" })
+        let source = try XCTUnwrap(three["source"] as? [String: Any])
+        XCTAssertEqual(source["line"] as? Int, 5)
+        XCTAssertEqual(source["table"] as? String, URL(fileURLWithPath: dir + "/lab.csv").standardizedFileURL.path)
+        XCTAssertEqual(source["image"] as? String, URL(fileURLWithPath: dir + "/raw/3.jpg").standardizedFileURL.path)
+        // dataset.json records the media's statistics.
+        let media = try XCTUnwrap(ds.info.media)
+        XCTAssertEqual(media.image?.files, 12)
+        XCTAssertEqual(media.audio?.commonSampleRate, 8000)
+        XCTAssertEqual(try XCTUnwrap(media.audio?.seconds.max), 0.1, accuracy: 1e-9)
+        // Repeated file names cannot name samples: line numbers then, and the log says why.
+        try (table + "cat,raw/0.png,raw/1.wav\n").write(toFile: dir + "/lab.csv", atomically: true, encoding: .utf8)
+        log = []
+        _ = try DatasetImporter.run(source: dir + "/lab.csv", to: dir + "/ds2") { log.append($0) }
+        XCTAssertTrue(log.contains { $0.contains("file name \"0\" repeats") }, "\(log)")
+        XCTAssertTrue(try Dataset.load(path: dir + "/ds2").samples.contains { $0.id == "row14" })
+    }
+
     func testBadRowsAreNamedByTableLine() throws {
         let dir = try TestSupport.temporaryDirectory(self)
         try writeMedia(dir, count: 4)
