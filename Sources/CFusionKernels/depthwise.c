@@ -6,6 +6,7 @@
 // nor on the thread count; only the instruction set (fused multiply-add or not) changes the
 // last bits.
 #include "fusion_kernels.h"
+#include "kernels_internal.h"
 
 #include <pthread.h>
 #include <stddef.h>
@@ -405,6 +406,7 @@ static fl_transpose_tile_fn transpose_tile = transpose_tile_baseline;
 static fl_dot_pairs_fn dot_pairs = dot_pairs_baseline;
 static const char *isa_name = "baseline";
 static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
+int fl_isa_level = 0;
 
 /// Switches every kernel to `name` when this CPU runs it; 0 (and no change) otherwise.
 static int install(const char *name) {
@@ -414,6 +416,7 @@ static int install(const char *name) {
         plane_forward = plane_baseline;
         flat_planes_enabled = 0;
         isa_name = "baseline";
+        fl_isa_level = 0;
         return 1;
     }
 #if FL_X86_64
@@ -424,6 +427,7 @@ static int install(const char *name) {
         plane_forward = plane_avx2;
         flat_planes_enabled = 0;
         isa_name = "avx2";
+        fl_isa_level = 1;
         return 1;
     }
     if (strcmp(name, "avx512") == 0 && __builtin_cpu_supports("avx512f")) {
@@ -432,6 +436,7 @@ static int install(const char *name) {
         plane_forward = plane_avx512;
         flat_planes_enabled = 1;
         isa_name = "avx512";
+        fl_isa_level = 2;
         return 1;
     }
 #endif
@@ -447,6 +452,8 @@ static void choose_isa(void) {
     if (allow2 && install("avx2")) return;
     install("baseline");
 }
+
+void fl_ensure_isa(void) { pthread_once(&isa_once, choose_isa); }
 
 int fl_kernels_use_isa(const char *name) {
     pthread_once(&isa_once, choose_isa);

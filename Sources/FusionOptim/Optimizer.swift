@@ -132,17 +132,9 @@ public class Adam: Optimizer {
         let t = Float(parameterSteps[key] ?? stepCount)
         let bc1 = 1 - powf(beta1, t), bc2Sqrt = (1 - powf(beta2, t)).squareRoot()
         let stepSize = learningRate / bc1
-        let (b1, b2, eps, decay) = (beta1, beta2, eps, decoupled ? 1 - learningRate * weightDecay : 1)
-        let l2 = decoupled ? 0 : weightDecay
-        parallelChunks(parameter.count, costPerItem: 8) { range in
-            for i in range {
-                let gi = g[i] + l2 * p[i]
-                p[i] *= decay
-                m[i] = b1 * m[i] + (1 - b1) * gi
-                v[i] = b2 * v[i] + (1 - b2) * gi * gi
-                p[i] -= stepSize * m[i] / (v[i].squareRoot() / bc2Sqrt + eps)
-            }
-        }
+        let step = AdamStep(beta1: beta1, beta2: beta2, eps: eps, l2: decoupled ? 0 : weightDecay,
+                            decay: decoupled ? 1 - learningRate * weightDecay : 1, stepSize: stepSize, biasCorrection2Sqrt: bc2Sqrt)
+        parallelChunks(parameter.count, costPerItem: 8) { range in step.apply(p, g, m, v, range) }
     }
 }
 

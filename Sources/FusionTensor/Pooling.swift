@@ -1,3 +1,4 @@
+import CFusionKernels
 // Max and average pooling (1-D and 2-D) and global average pooling.
 
 extension Tensor {
@@ -43,7 +44,20 @@ extension Tensor {
             }
         }
         let inShape = shape
+        let twoByTwo = geo.kernel == (2, 2) && geo.stride == (2, 2) && padding == (0, 0)
         return out.recording("maxPool2d", [self]) { g in
+            if twoByTwo {
+                // Every input value written once: the window's maximum gets the gradient, the rest 0.
+                let gx = Tensor(uninitializedShape: inShape)
+                let pg = g.data, pgx = gx.data
+                argmax.withUnsafeBufferPointer { am in
+                    guard let pam = am.baseAddress else { return }
+                    parallelChunks(b * c, costPerItem: h * w) { planes in
+                        fl_maxpool2x2_backward(pg, pam, pgx, Int32(planes.lowerBound), Int32(planes.upperBound), Int32(h), Int32(w), Int32(ho), Int32(wo))
+                    }
+                }
+                return [gx]
+            }
             let gx = Tensor.zeros(inShape)
             let pg = g.data, pgx = gx.data
             argmax.withUnsafeBufferPointer { am in
@@ -123,28 +137,11 @@ extension Tensor {
     }
 }
 
-/// The common 2×2, stride-2 max pool without padding, with the window unrolled.
+/// The common 2×2, stride-2 max pool without padding (`fl_maxpool2x2_forward`, at the CPU's width).
 private func maxPool2x2(_ px: UnsafeMutablePointer<Float>, _ po: UnsafeMutablePointer<Float>, _ am: UnsafeMutableBufferPointer<Int32>,
                         planes: Int, h: Int, w: Int, ho: Int, wo: Int) {
+    guard let pam = am.baseAddress else { return }
     parallelChunks(planes, costPerItem: h * w) { range in
-        for p in range {
-            let src = px + p * h * w, dst = po + p * ho * wo
-            for oh in 0..<ho {
-                let r0 = src + 2 &* oh &* w, r1 = r0 + w
-                let base = Int32(truncatingIfNeeded: 2 &* oh &* w), w32 = Int32(truncatingIfNeeded: w)
-                let o = dst + oh &* wo, a = am.baseAddress.map { $0 + (p &* ho &+ oh) &* wo }
-                guard let a else { continue }
-                for ow in 0..<wo {
-                    // Branch-free: the first maximum in row-major order wins ties, as PyTorch.
-                    let i = 2 &* ow, i32 = Int32(truncatingIfNeeded: i)
-                    let (x0, x1, x2, x3) = (r0[i], r0[i &+ 1], r1[i], r1[i &+ 1])
-                    let top = x1 > x0, m0 = top ? x1 : x0, j0 = top ? i32 &+ 1 : i32
-                    let bottom = x3 > x2, m1 = bottom ? x3 : x2, j1 = bottom ? w32 &+ i32 &+ 1 : w32 &+ i32
-                    let lower = m1 > m0
-                    o[ow] = lower ? m1 : m0
-                    a[ow] = base &+ (lower ? j1 : j0)
-                }
-            }
-        }
+        fl_maxpool2x2_forward(px, po, pam, Int32(range.lowerBound), Int32(range.upperBound), Int32(h), Int32(w), Int32(ho), Int32(wo))
     }
 }

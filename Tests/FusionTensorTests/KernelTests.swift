@@ -1,3 +1,4 @@
+import Foundation
 import FusionTensor
 import FusionTestSupport
 import XCTest
@@ -205,6 +206,70 @@ final class KernelISATests: XCTestCase {
                     XCTAssertLessThan(worst, 1e-5 * max(scale, 1), "\(isa) \(name), \(c)")
                 }
             }
+        }
+    }
+}
+
+/// The training kernels (im2col and col2im, 2×2 max pooling, Adam) give the same bits under
+/// every instruction set this CPU has: copies are exact, col2im adds in one order, Adam fuses no
+/// multiply-add.
+final class TrainingKernelISATests: XCTestCase {
+    func testConvolutionPoolingAndAdamAreBitIdenticalAcrossInstructionSets() throws {
+        let original = KernelISA.current
+        defer { KernelISA.use(original) }
+        typealias Case = (c: Int, o: Int, h: Int, w: Int, k: Int, stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int))
+        let cases: [Case] = [
+            (1, 4, 32, 32, 3, (1, 1), (1, 1), (1, 1)),    // the reference network's first layer
+            (3, 5, 13, 6, 3, (1, 1), (1, 1), (1, 1)),     // rows of 6: one partial vector each
+            (2, 3, 9, 37, 5, (1, 1), (2, 2), (1, 2)),     // dilated, rows of 37: 16 + 16 + 5
+            (2, 3, 11, 19, 3, (2, 2), (1, 1), (1, 1)),    // stride 2: the strided path
+            (2, 2, 7, 7, 3, (1, 1), (0, 3), (1, 1)),      // padding wider than some rows reach
+        ]
+        func run(_ isa: String, _ c: Case) -> [[Float]]? {
+            guard KernelISA.use(isa) else { return nil }
+            var rng = SeededGenerator(seed: UInt64(c.h * 100 + c.w))
+            let x = Tensor.randn([3, c.c, c.h, c.w], using: &rng), w = Tensor.randn([c.o, c.c, c.k, c.k], using: &rng)
+            let b = Tensor.randn([c.o], using: &rng)
+            for t in [x, w, b] { t.requiresGrad = true }
+            let y = x.conv2d(weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation).maxPool2d(kernel: (2, 2))
+            (y * y.detached()).sum().backward()
+            // Adam over the gradients just computed, twice, from the same start.
+            let p = Tensor((0..<1037).map { Float($0 % 17) / 7 - 1 }, shape: [1037]), m = Tensor.zeros([1037]), v = Tensor.zeros([1037])
+            let g = Tensor((0..<1037).map { Float(sin(Double($0))) }, shape: [1037])
+            for t in 1...2 {
+                AdamStep(beta1: 0.9, beta2: 0.999, eps: 1e-8, l2: 0.01, decay: 1, stepSize: 1e-3 / (1 - powf(0.9, Float(t))),
+                         biasCorrection2Sqrt: (1 - powf(0.999, Float(t))).squareRoot()).apply(p.data, g.data, m.data, v.data, 0..<1037)
+            }
+            return [y.scalars] + [x, w, b].map { $0.grad?.scalars ?? [] } + [p.scalars, m.scalars, v.scalars]
+        }
+        for c in cases {
+            let reference = try XCTUnwrap(run("baseline", c))
+            XCTAssertTrue(reference.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isFinite) })
+            for isa in ["avx2", "avx512"] {
+                guard let result = run(isa, c) else { print("\(isa): not on this CPU"); continue }
+                for (name, (ours, base)) in zip(["y", "∂x", "∂w", "∂b", "adam p", "adam m", "adam v"], zip(result, reference)) {
+                    XCTAssertEqual(ours.map(\.bitPattern), base.map(\.bitPattern), "\(isa) \(name), \(c)")
+                }
+            }
+        }
+    }
+
+    /// 2×2 max pooling's backward writes every input gradient itself: on odd sizes the last row
+    /// and column (in no window) are zero, the rest as the scatter into zeros gave.
+    func testMaxPoolBackwardOnOddSizesZeroesWhatNoWindowCovers() {
+        var rng = SeededGenerator(seed: 5)
+        let x = Tensor.randn([2, 3, 7, 9], using: &rng)
+        x.requiresGrad = true
+        let y = x.maxPool2d(kernel: (2, 2))
+        XCTAssertEqual(y.shape, [2, 3, 3, 4])
+        y.sum().backward()
+        let g = x.grad?.scalars ?? []
+        for p in 0..<6 {
+            for i in 0..<7 {
+                for j in 0..<9 where i == 6 || j == 8 { XCTAssertEqual(g[p * 63 + i * 9 + j], 0) }
+            }
+            // One 1 per window.
+            XCTAssertEqual(g[(p * 63)..<((p + 1) * 63)].reduce(0, +), 12)
         }
     }
 }

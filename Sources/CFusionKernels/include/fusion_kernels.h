@@ -6,6 +6,8 @@
 #ifndef FUSION_KERNELS_H
 #define FUSION_KERNELS_H
 
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -57,6 +59,37 @@ int fl_depthwise_planes_backward(const fl_depthwise_geometry *g, int batch, cons
 /// channel range, so splitting channels between threads never changes a result.
 void fl_depthwise_nhwc_backward(const fl_depthwise_geometry *g, const float *x, const float *taps, const float *grad_y,
                                 float *grad_x, float *grad_taps, int c0, int c1);
+
+/// Unfolds every receptive field of `x` [batch, channels, h, w] into `col` [channels · kernel_h ·
+/// kernel_w, batch · out_h · out_w], zeros where a window leaves the image (padding). Any stride
+/// and dilation; stride-1 rows are masked vector copies. (The geometry is the depthwise one's.)
+void fl_im2col(const float *x, int batch, const fl_depthwise_geometry *g, float *col);
+
+/// Adds every column of `col` back into its place in `x` (which the caller zeroed): the
+/// adjoint of `fl_im2col`, the additions into each value in a fixed order whatever the ISA.
+void fl_col2im(const float *col, int batch, const fl_depthwise_geometry *g, float *x);
+
+/// 2×2 max pooling with stride 2 over planes p0 ..< p1 of x [planes, h, w]: y [planes, ho, wo]
+/// and the plane-relative index of each window's first maximum in `argmax`.
+void fl_maxpool2x2_forward(const float *x, float *y, int32_t *argmax, int p0, int p1, int h, int w, int ho, int wo);
+
+/// Its backward over planes p0 ..< p1: writes every value of grad_x [planes, h, w] (the
+/// gradient at each window's maximum, 0 elsewhere), so grad_x need not be zeroed first.
+void fl_maxpool2x2_backward(const float *grad_y, const int32_t *argmax, float *grad_x, int p0, int p1, int h, int w, int ho, int wo);
+
+/// One Adam (or AdamW) step's constants, as torch.optim.Adam computes them.
+typedef struct {
+    float beta1, beta2, eps;
+    /// L2 weight decay added to the gradient (Adam) and the factor the parameter shrinks by (AdamW; else 1).
+    float l2, decay;
+    /// lr / (1 − β1ᵗ) and √(1 − β2ᵗ).
+    float step_size, bias_correction2_sqrt;
+} fl_adam_step;
+
+/// The Adam update of n parameters in one pass: g += l2·p; p *= decay; m = β1·m + (1−β1)·g;
+/// v = β2·v + (1−β2)·g²; p −= step_size·m / (√v / bias_correction2_sqrt + eps). No fused
+/// multiply-add, so every ISA gives the same bits.
+void fl_adam(const fl_adam_step *step, float *p, const float *g, float *m, float *v, long n);
 
 #ifdef __cplusplus
 }

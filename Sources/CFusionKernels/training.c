@@ -1,0 +1,329 @@
+// The loops of training that are not GEMM, at the width of the CPU: the convolution's im2col
+// and col2im (stride-1 rows as masked vector copies, the zero padding written by the same
+// stores), 2×2 max pooling forward and backward (the backward writes every input gradient once,
+// with no zeroing pass), and the Adam update. Every kernel gives the same bits under every
+// instruction set: copies are exact, col2im adds in the same order, and Adam uses no fused
+// multiply-add (contraction is off in this file), only IEEE-exact square root and division.
+#include "fusion_kernels.h"
+#include "kernels_internal.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define FL_X86_64 1
+#endif
+
+#pragma clang fp contract(off)
+
+// MARK: - im2col and col2im rows (stride 1)
+
+/// d[0 ..< wo] = src[ow] for ow in [lo, hi), 0 elsewhere. `src` may point before its row: only
+/// [lo, hi) is read.
+static void copy_row_baseline(float *d, const float *src, int lo, int hi, int wo) {
+    for (int ow = 0; ow < lo; ow++) d[ow] = 0;
+    for (int ow = lo; ow < hi; ow++) d[ow] = src[ow];
+    for (int ow = hi; ow < wo; ow++) d[ow] = 0;
+}
+
+/// d[ow] += s[ow] for ow in [lo, hi).
+static void add_row_baseline(float *d, const float *s, int lo, int hi) {
+    for (int ow = lo; ow < hi; ow++) d[ow] += s[ow];
+}
+
+#if FL_X86_64
+/// Lanes [a, b) of 16 set (a < b, both in [0, 16]).
+static inline __mmask16 lanes16(int a, int b) {
+    if (a < 0) a = 0;
+    if (b > 16) b = 16;
+    if (b <= a) return 0;
+    return (__mmask16)((((uint32_t)1 << b) - 1u) & ~(((uint32_t)1 << a) - 1u));
+}
+
+// Masked loads do not touch (or fault on) the lanes they leave out, so one load per 16 values
+// reads the inside of the image and zeroes the padding.
+__attribute__((target("avx512f")))
+static void copy_row_avx512(float *d, const float *src, int lo, int hi, int wo) {
+    for (int ow = 0; ow < wo; ow += 16) {
+        __mmask16 keep = lanes16(0, wo - ow), inside = lanes16(lo - ow, hi - ow);
+        _mm512_mask_storeu_ps(d + ow, keep, _mm512_maskz_loadu_ps(inside, src + ow));
+    }
+}
+
+__attribute__((target("avx512f")))
+static void add_row_avx512(float *d, const float *s, int lo, int hi) {
+    for (int ow = lo; ow < hi; ow += 16) {
+        __mmask16 m = lanes16(0, hi - ow);
+        _mm512_mask_storeu_ps(d + ow, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, d + ow), _mm512_maskz_loadu_ps(m, s + ow)));
+    }
+}
+
+/// A mask of 8 lanes [a, b) for AVX2's maskload/maskstore (the sign bit of each 32-bit lane).
+__attribute__((target("avx2,fma")))
+static inline __m256i lanes8(int a, int b) {
+    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i ge = _mm256_cmpgt_epi32(index, _mm256_set1_epi32(a - 1)), lt = _mm256_cmpgt_epi32(_mm256_set1_epi32(b), index);
+    return _mm256_and_si256(ge, lt);
+}
+
+__attribute__((target("avx2,fma")))
+static void copy_row_avx2(float *d, const float *src, int lo, int hi, int wo) {
+    for (int ow = 0; ow < wo; ow += 8) {
+        __m256i keep = lanes8(0, wo - ow), inside = lanes8(lo - ow, hi - ow);
+        _mm256_maskstore_ps(d + ow, keep, _mm256_maskload_ps(src + ow, inside));
+    }
+}
+
+__attribute__((target("avx2,fma")))
+static void add_row_avx2(float *d, const float *s, int lo, int hi) {
+    for (int ow = lo; ow < hi; ow += 8) {
+        __m256i m = lanes8(0, hi - ow);
+        _mm256_maskstore_ps(d + ow, m, _mm256_add_ps(_mm256_maskload_ps(d + ow, m), _mm256_maskload_ps(s + ow, m)));
+    }
+}
+#endif
+
+typedef void (*copy_row_fn)(float *d, const float *src, int lo, int hi, int wo);
+typedef void (*add_row_fn)(float *d, const float *s, int lo, int hi);
+
+static copy_row_fn copy_row(void) {
+#if FL_X86_64
+    if (fl_isa_level == 2) return copy_row_avx512;
+    if (fl_isa_level == 1) return copy_row_avx2;
+#endif
+    return copy_row_baseline;
+}
+
+static add_row_fn add_row(void) {
+#if FL_X86_64
+    if (fl_isa_level == 2) return add_row_avx512;
+    if (fl_isa_level == 1) return add_row_avx2;
+#endif
+    return add_row_baseline;
+}
+
+/// Output columns [lo, hi) whose input column (for kernel column j) lies inside the image.
+static void inside_columns(const fl_depthwise_geometry *g, int j, int *lo, int *hi) {
+    int sw = g->stride_w, pw = g->pad_w, dw = g->dilation_w;
+    int a = (pw - j * dw + sw - 1) / sw, b = (g->w + pw - j * dw + sw - 1) / sw;
+    *lo = a > 0 ? a : 0;
+    b = b > 0 ? b : 0;
+    *hi = b < g->out_w ? b : g->out_w;
+}
+
+void fl_im2col(const float *x, int batch, const fl_depthwise_geometry *g, float *col) {
+    fl_ensure_isa();
+    copy_row_fn copy = copy_row();
+    const int c = g->channels, h = g->h, w = g->w, ho = g->out_h, wo = g->out_w, kh = g->kernel_h, kw = g->kernel_w;
+    const size_t l = (size_t)ho * wo, cols = (size_t)batch * l;
+    for (int r = 0; r < c * kh * kw; r++) {
+        int ci = r / (kh * kw), i = (r / kw) % kh, j = r % kw, lo, hi;
+        inside_columns(g, j, &lo, &hi);
+        float *dst = col + (size_t)r * cols;
+        for (int bi = 0; bi < batch; bi++) {
+            const float *plane = x + ((size_t)bi * c + ci) * h * w;
+            for (int oh = 0; oh < ho; oh++) {
+                float *d = dst + bi * l + (size_t)oh * wo;
+                int ih = oh * g->stride_h - g->pad_h + i * g->dilation_h;
+                if (ih < 0 || ih >= h || lo >= hi) {
+                    memset(d, 0, sizeof(float) * (size_t)wo);
+                    continue;
+                }
+                // The row's origin may lie before the plane; only [lo, hi) is read from it.
+                const float *src = (const float *)((uintptr_t)(plane + (size_t)ih * w) + (intptr_t)(j * g->dilation_w - g->pad_w) * (intptr_t)sizeof(float));
+                if (g->stride_w == 1) {
+                    copy(d, src, lo, hi, wo);
+                } else {
+                    for (int ow = 0; ow < lo; ow++) d[ow] = 0;
+                    for (int ow = lo; ow < hi; ow++) d[ow] = src[(ptrdiff_t)ow * g->stride_w];
+                    for (int ow = hi; ow < wo; ow++) d[ow] = 0;
+                }
+            }
+        }
+    }
+}
+
+void fl_col2im(const float *col, int batch, const fl_depthwise_geometry *g, float *x) {
+    fl_ensure_isa();
+    add_row_fn add = add_row();
+    const int c = g->channels, h = g->h, w = g->w, ho = g->out_h, wo = g->out_w, kh = g->kernel_h, kw = g->kernel_w;
+    const size_t l = (size_t)ho * wo, cols = (size_t)batch * l;
+    // The order of the additions into each input value is the reference's: channel, kernel row,
+    // kernel column, sample, output row.
+    for (int ci = 0; ci < c; ci++) {
+        for (int i = 0; i < kh; i++) {
+            for (int j = 0; j < kw; j++) {
+                int r = (ci * kh + i) * kw + j, lo, hi;
+                inside_columns(g, j, &lo, &hi);
+                if (lo >= hi) continue;
+                const float *src = col + (size_t)r * cols;
+                for (int bi = 0; bi < batch; bi++) {
+                    float *plane = x + ((size_t)bi * c + ci) * h * w;
+                    for (int oh = 0; oh < ho; oh++) {
+                        int ih = oh * g->stride_h - g->pad_h + i * g->dilation_h;
+                        if (ih < 0 || ih >= h) continue;
+                        const float *s = src + bi * l + (size_t)oh * wo;
+                        float *d = (float *)((uintptr_t)(plane + (size_t)ih * w) + (intptr_t)(j * g->dilation_w - g->pad_w) * (intptr_t)sizeof(float));
+                        if (g->stride_w == 1) {
+                            add(d, s, lo, hi);
+                        } else {
+                            for (int ow = lo; ow < hi; ow++) d[(ptrdiff_t)ow * g->stride_w] += s[ow];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// MARK: - 2×2 max pooling, stride 2
+
+// One body, compiled once per instruction set: the vectoriser turns the even/odd columns into
+// interleaved loads and the comparisons into selects. Ties go to the first maximum in
+// row-major order, as PyTorch; NaN never wins a comparison.
+#define FL_MAXPOOL_FORWARD_BODY                                                                               \
+    for (int p = p0; p < p1; p++) {                                                                           \
+        const float *src = x + (size_t)p * h * w;                                                             \
+        float *dst = y + (size_t)p * ho * wo;                                                                 \
+        int32_t *a = argmax + (size_t)p * ho * wo;                                                            \
+        for (int oh = 0; oh < ho; oh++) {                                                                     \
+            const float *r0 = src + (size_t)2 * oh * w, *r1 = r0 + w;                                         \
+            const int32_t base = 2 * oh * w;                                                                  \
+            float *o = dst + (size_t)oh * wo;                                                                 \
+            int32_t *ao = a + (size_t)oh * wo;                                                                \
+            for (int ow = 0; ow < wo; ow++) {                                                                 \
+                float x0 = r0[2 * ow], x1 = r0[2 * ow + 1], x2 = r1[2 * ow], x3 = r1[2 * ow + 1];             \
+                int top = x1 > x0, bottom = x3 > x2;                                                          \
+                float m0 = top ? x1 : x0, m1 = bottom ? x3 : x2;                                              \
+                int32_t j0 = base + 2 * ow + top, j1 = base + w + 2 * ow + bottom;                            \
+                int lower = m1 > m0;                                                                          \
+                o[ow] = lower ? m1 : m0;                                                                      \
+                ao[ow] = lower ? j1 : j0;                                                                     \
+            }                                                                                                 \
+        }                                                                                                     \
+    }
+
+// Windows tile the plane when h and w are even; an odd last row or column belongs to no window
+// and gets a zero gradient.
+#define FL_MAXPOOL_BACKWARD_BODY                                                                              \
+    for (int p = p0; p < p1; p++) {                                                                           \
+        const float *gy = grad_y + (size_t)p * ho * wo;                                                       \
+        const int32_t *a = argmax + (size_t)p * ho * wo;                                                      \
+        float *gx = grad_x + (size_t)p * h * w;                                                               \
+        for (int oh = 0; oh < ho; oh++) {                                                                     \
+            float *r0 = gx + (size_t)2 * oh * w, *r1 = r0 + w;                                                \
+            const int32_t base = 2 * oh * w;                                                                  \
+            const float *g = gy + (size_t)oh * wo;                                                            \
+            const int32_t *ai = a + (size_t)oh * wo;                                                          \
+            for (int ow = 0; ow < wo; ow++) {                                                                 \
+                int32_t k = ai[ow] - base - 2 * ow;                                                           \
+                float v = g[ow];                                                                              \
+                r0[2 * ow] = k == 0 ? v : 0.0f;                                                               \
+                r0[2 * ow + 1] = k == 1 ? v : 0.0f;                                                           \
+                r1[2 * ow] = k == w ? v : 0.0f;                                                               \
+                r1[2 * ow + 1] = k == w + 1 ? v : 0.0f;                                                       \
+            }                                                                                                 \
+            if (w > 2 * wo) { r0[w - 1] = 0; r1[w - 1] = 0; }                                                 \
+        }                                                                                                     \
+        if (h > 2 * ho) memset(gx + (size_t)(h - 1) * w, 0, sizeof(float) * (size_t)w);                        \
+    }
+
+#define FL_MAXPOOL_ARGS                                                                                       \
+    const float *x, float *y, int32_t *argmax, int p0, int p1, int h, int w, int ho, int wo
+#define FL_MAXPOOL_BACKWARD_ARGS                                                                              \
+    const float *grad_y, const int32_t *argmax, float *grad_x, int p0, int p1, int h, int w, int ho, int wo
+
+static void maxpool_forward_baseline(FL_MAXPOOL_ARGS) { FL_MAXPOOL_FORWARD_BODY }
+static void maxpool_backward_baseline(FL_MAXPOOL_BACKWARD_ARGS) { FL_MAXPOOL_BACKWARD_BODY }
+#if FL_X86_64
+__attribute__((target("avx2,fma"))) static void maxpool_forward_avx2(FL_MAXPOOL_ARGS) { FL_MAXPOOL_FORWARD_BODY }
+__attribute__((target("avx2,fma"))) static void maxpool_backward_avx2(FL_MAXPOOL_BACKWARD_ARGS) { FL_MAXPOOL_BACKWARD_BODY }
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) static void maxpool_forward_avx512(FL_MAXPOOL_ARGS) { FL_MAXPOOL_FORWARD_BODY }
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) static void maxpool_backward_avx512(FL_MAXPOOL_BACKWARD_ARGS) { FL_MAXPOOL_BACKWARD_BODY }
+#endif
+
+void fl_maxpool2x2_forward(const float *x, float *y, int32_t *argmax, int p0, int p1, int h, int w, int ho, int wo) {
+    fl_ensure_isa();
+#if FL_X86_64
+    if (fl_isa_level == 2) { maxpool_forward_avx512(x, y, argmax, p0, p1, h, w, ho, wo); return; }
+    if (fl_isa_level == 1) { maxpool_forward_avx2(x, y, argmax, p0, p1, h, w, ho, wo); return; }
+#endif
+    maxpool_forward_baseline(x, y, argmax, p0, p1, h, w, ho, wo);
+}
+
+void fl_maxpool2x2_backward(const float *grad_y, const int32_t *argmax, float *grad_x, int p0, int p1, int h, int w, int ho, int wo) {
+    fl_ensure_isa();
+#if FL_X86_64
+    if (fl_isa_level == 2) { maxpool_backward_avx512(grad_y, argmax, grad_x, p0, p1, h, w, ho, wo); return; }
+    if (fl_isa_level == 1) { maxpool_backward_avx2(grad_y, argmax, grad_x, p0, p1, h, w, ho, wo); return; }
+#endif
+    maxpool_backward_baseline(grad_y, argmax, grad_x, p0, p1, h, w, ho, wo);
+}
+
+// MARK: - Adam
+
+static void adam_scalar(const fl_adam_step *s, float *p, const float *g, float *m, float *v, long i0, long i1) {
+    const float a1 = 1 - s->beta1, a2 = 1 - s->beta2;
+    for (long i = i0; i < i1; i++) {
+        float gi = g[i] + s->l2 * p[i];
+        p[i] *= s->decay;
+        m[i] = s->beta1 * m[i] + a1 * gi;
+        v[i] = s->beta2 * v[i] + a2 * gi * gi;
+        p[i] -= s->step_size * m[i] / (sqrtf(v[i]) / s->bias_correction2_sqrt + s->eps);
+    }
+}
+
+#if FL_X86_64
+__attribute__((target("avx512f")))
+static long adam_avx512(const fl_adam_step *s, float *p, const float *g, float *m, float *v, long n) {
+    const __m512 l2 = _mm512_set1_ps(s->l2), decay = _mm512_set1_ps(s->decay), b1 = _mm512_set1_ps(s->beta1),
+                 b2 = _mm512_set1_ps(s->beta2), a1 = _mm512_set1_ps(1 - s->beta1), a2 = _mm512_set1_ps(1 - s->beta2),
+                 step = _mm512_set1_ps(s->step_size), bc2 = _mm512_set1_ps(s->bias_correction2_sqrt), eps = _mm512_set1_ps(s->eps);
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 pi = _mm512_loadu_ps(p + i), gi = _mm512_add_ps(_mm512_loadu_ps(g + i), _mm512_mul_ps(l2, pi));
+        pi = _mm512_mul_ps(pi, decay);
+        __m512 mi = _mm512_add_ps(_mm512_mul_ps(b1, _mm512_loadu_ps(m + i)), _mm512_mul_ps(a1, gi));
+        __m512 vi = _mm512_add_ps(_mm512_mul_ps(b2, _mm512_loadu_ps(v + i)), _mm512_mul_ps(_mm512_mul_ps(a2, gi), gi));
+        __m512 denominator = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vi), bc2), eps);
+        pi = _mm512_sub_ps(pi, _mm512_div_ps(_mm512_mul_ps(step, mi), denominator));
+        _mm512_storeu_ps(m + i, mi);
+        _mm512_storeu_ps(v + i, vi);
+        _mm512_storeu_ps(p + i, pi);
+    }
+    return i;
+}
+
+__attribute__((target("avx2,fma")))
+static long adam_avx2(const fl_adam_step *s, float *p, const float *g, float *m, float *v, long n) {
+    const __m256 l2 = _mm256_set1_ps(s->l2), decay = _mm256_set1_ps(s->decay), b1 = _mm256_set1_ps(s->beta1),
+                 b2 = _mm256_set1_ps(s->beta2), a1 = _mm256_set1_ps(1 - s->beta1), a2 = _mm256_set1_ps(1 - s->beta2),
+                 step = _mm256_set1_ps(s->step_size), bc2 = _mm256_set1_ps(s->bias_correction2_sqrt), eps = _mm256_set1_ps(s->eps);
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 pi = _mm256_loadu_ps(p + i), gi = _mm256_add_ps(_mm256_loadu_ps(g + i), _mm256_mul_ps(l2, pi));
+        pi = _mm256_mul_ps(pi, decay);
+        __m256 mi = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(m + i)), _mm256_mul_ps(a1, gi));
+        __m256 vi = _mm256_add_ps(_mm256_mul_ps(b2, _mm256_loadu_ps(v + i)), _mm256_mul_ps(_mm256_mul_ps(a2, gi), gi));
+        __m256 denominator = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), bc2), eps);
+        pi = _mm256_sub_ps(pi, _mm256_div_ps(_mm256_mul_ps(step, mi), denominator));
+        _mm256_storeu_ps(m + i, mi);
+        _mm256_storeu_ps(v + i, vi);
+        _mm256_storeu_ps(p + i, pi);
+    }
+    return i;
+}
+#endif
+
+void fl_adam(const fl_adam_step *step, float *p, const float *g, float *m, float *v, long n) {
+    fl_ensure_isa();
+    long done = 0;
+#if FL_X86_64
+    if (fl_isa_level == 2) done = adam_avx512(step, p, g, m, v, n);
+    else if (fl_isa_level == 1) done = adam_avx2(step, p, g, m, v, n);
+#endif
+    adam_scalar(step, p, g, m, v, done, n);
+}
