@@ -17,15 +17,15 @@ from collections import defaultdict
 
 CATEGORIES = [
     ("GEMM (OpenBLAS)", r"sgemm|gemm_|cblas|blas_|ssyrk|strsm"),
-    ("convolution glue (im2col, col2im, bias, plan)", r"conv2d|conv1d|ConvPlan|im2col|col2im|Convolution"),
+    ("convolution glue (im2col, col2im, bias, plan)", r"conv2d|conv1d|ConvPlan|im2col|col2im|Convolution|copy_row|add_row"),
     ("depthwise convolution (C kernels)", r"fl_dw|depthwise|Depthwise"),
-    ("pooling", r"maxPool|avgPool|Pool|pool2d|pool1d|globalPool"),
+    ("pooling", r"maxPool|maxpool|avgPool|Pool|pool2d|pool1d|globalPool"),
     ("normalisation", r"batchNorm|layerNorm|Normalization|BatchNorm|LayerNorm"),
     ("recurrent cells", r"recurrent|Recurrent|gru|lstm"),
     ("data (decoding, MFCC, caches, batches, RNG)", r"MFCC|FFT|fft|Feature|Batch|loader|Loader|PNG|png_|sndfile|sf_|soxr|SeededGenerator|nextNormal|randn|uniform|__cos|__sin|__ieee754_log|__log|inflate|jpeg"),
     ("softmax, losses, reductions", r"softmax|Softmax|crossEntropy|logSoftmax|sumAxis|sumAll|mean|argmax|Reductions|reduce"),
     ("elementwise (activations, arithmetic, broadcasting)", r"vectorShift|relu|broadcastBinary|affine|Elementwise|sigmoid|tanh|gelu|vvexp|addInPlace|axpy|scale"),
-    ("optimizer", r"FusionOptim|Adam|SGD|Optimizer|clipGrad"),
+    ("optimizer", r"FusionOptim|Adam|adam|SGD|Optimizer|clipGrad"),
     ("autograd bookkeeping", r"backward|Autograd|Tape|accumulateGrad|topolog"),
     ("memory (allocation, zeroing, copies, page faults)", r"memset|memmove|memcpy|malloc|free|calloc|_int_|page_fault|clear_page|mem_cgroup|swift_allocObject|swift_slowAlloc|swift_release|swift_retain|swift_bridgeObject"),
 ]

@@ -1,4 +1,3 @@
-import CFusionKernels
 import Dispatch
 // 1-D and 2-D convolution through a batched im2col and one GEMM per group.
 
@@ -140,27 +139,74 @@ extension Tensor {
     }
 }
 
-/// The C kernels' description of a window over `[C, H, W]` planes.
-func kernelGeometry(c: Int, h: Int, w: Int, geo: Conv2dGeometry, ho: Int, wo: Int) -> fl_depthwise_geometry {
-    fl_depthwise_geometry(h: Int32(h), w: Int32(w), channels: Int32(c), out_h: Int32(ho), out_w: Int32(wo),
-                          kernel_h: Int32(geo.kernel.0), kernel_w: Int32(geo.kernel.1), stride_h: Int32(geo.stride.0), stride_w: Int32(geo.stride.1),
-                          pad_h: Int32(geo.padding.0), pad_w: Int32(geo.padding.1), dilation_h: Int32(geo.dilation.0), dilation_w: Int32(geo.dilation.1))
-}
-
-/// Unfolds every receptive field of `x` `[B, C, H, W]` into `col` `[C·kh·kw, B·Ho·Wo]`
-/// (`fl_im2col`: stride-1 rows as masked vector copies at the CPU's width).
+/// Unfolds every receptive field of `x` `[B, C, H, W]` into `col` `[C·kh·kw, B·Ho·Wo]`.
 func im2col(x: UnsafeMutablePointer<Float>, b: Int, c: Int, h: Int, w: Int, geo: Conv2dGeometry, ho: Int, wo: Int,
             col: UnsafeMutablePointer<Float>) {
-    var g = kernelGeometry(c: c, h: h, w: w, geo: geo, ho: ho, wo: wo)
-    fl_im2col(x, Int32(b), &g, col)
+    let (kh, kw) = geo.kernel, (sh, sw) = geo.stride, (ph, pw) = geo.padding, (dh, dw) = geo.dilation
+    let l = ho * wo, cols = b * l
+    do {
+        for r in 0..<(c * kh * kw) {
+            let ci = r / (kh * kw), i = (r / kw) % kh, j = r % kw
+            let dst = col + r * cols
+            // Output columns whose input column is inside the image: ow in [owLo, owHi).
+            let owLo = Swift.max(0, (pw - j * dw + sw - 1) / sw)
+            let owHi = Swift.min(wo, Swift.max(0, (w + pw - j * dw + sw - 1) / sw))
+            for bi in 0..<b {
+                let plane = x + (bi * c + ci) * h * w
+                for oh in 0..<ho {
+                    let d = dst + bi * l + oh * wo
+                    let ih = oh * sh - ph + i * dh
+                    if ih < 0 || ih >= h || owLo >= owHi {
+                        for ow in 0..<wo { d[ow] = 0 }
+                        continue
+                    }
+                    for ow in 0..<owLo { d[ow] = 0 }
+                    let src = plane + ih &* w - pw + j &* dw
+                    // Rows are short (often 13 to 32 values): plain loops beat a memmove call each.
+                    if sw == 1 {
+                        for ow in owLo..<owHi { d[ow] = src[ow] }
+                    } else {
+                        for ow in owLo..<owHi { d[ow] = src[ow &* sw] }
+                    }
+                    for ow in owHi..<wo { d[ow] = 0 }
+                }
+            }
+        }
+    }
 }
 
-/// Adds every column of `col` `[C·kh·kw, B·Ho·Wo]` back into its place in `x` `[B, C, H, W]`
-/// (zeroed by the caller; `fl_col2im`).
+/// Adds every column of `col` `[C·kh·kw, B·Ho·Wo]` back into its place in `x` `[B, C, H, W]` (zeroed by the caller).
 func col2im(col: UnsafeMutablePointer<Float>, b: Int, c: Int, h: Int, w: Int, geo: Conv2dGeometry, ho: Int, wo: Int,
             x: UnsafeMutablePointer<Float>) {
-    var g = kernelGeometry(c: c, h: h, w: w, geo: geo, ho: ho, wo: wo)
-    fl_col2im(col, Int32(b), &g, x)
+    let (kh, kw) = geo.kernel, (sh, sw) = geo.stride, (ph, pw) = geo.padding, (dh, dw) = geo.dilation
+    let l = ho * wo, cols = b * l
+    do {
+        for ci in 0..<c {
+            for i in 0..<kh {
+                for j in 0..<kw {
+                    let r = (ci * kh + i) * kw + j
+                    let src = col + r * cols
+                    let owLo = Swift.max(0, (pw - j * dw + sw - 1) / sw)
+                    let owHi = Swift.min(wo, Swift.max(0, (w + pw - j * dw + sw - 1) / sw))
+                    if owLo >= owHi { continue }
+                    for bi in 0..<b {
+                        let plane = x + (bi * c + ci) * h * w
+                        for oh in 0..<ho {
+                            let ih = oh * sh - ph + i * dh
+                            if ih < 0 || ih >= h { continue }
+                            let s = src + bi * l + oh * wo
+                            let d = plane + ih * w - pw + j * dw
+                            if sw == 1 {
+                                for ow in owLo..<owHi { d[ow] += s[ow] }
+                            } else {
+                                for ow in owLo..<owHi { d[ow * sw] += s[ow] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// How a convolution splits its batch: chunks of samples whose im2col buffer stays near four

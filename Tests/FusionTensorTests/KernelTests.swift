@@ -210,9 +210,9 @@ final class KernelISATests: XCTestCase {
     }
 }
 
-/// The training kernels (im2col and col2im, 2×2 max pooling, Adam) give the same bits under
-/// every instruction set this CPU has: copies are exact, col2im adds in one order, Adam fuses no
-/// multiply-add.
+/// The training kernels (2×2 max pooling forward and backward, Adam) give the same bits under
+/// every instruction set this CPU has, behind convolutions of several geometries: pooling only
+/// compares and copies, Adam fuses no multiply-add.
 final class TrainingKernelISATests: XCTestCase {
     func testConvolutionPoolingAndAdamAreBitIdenticalAcrossInstructionSets() throws {
         let original = KernelISA.current

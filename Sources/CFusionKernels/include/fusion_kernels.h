@@ -60,15 +60,6 @@ int fl_depthwise_planes_backward(const fl_depthwise_geometry *g, int batch, cons
 void fl_depthwise_nhwc_backward(const fl_depthwise_geometry *g, const float *x, const float *taps, const float *grad_y,
                                 float *grad_x, float *grad_taps, int c0, int c1);
 
-/// Unfolds every receptive field of `x` [batch, channels, h, w] into `col` [channels · kernel_h ·
-/// kernel_w, batch · out_h · out_w], zeros where a window leaves the image (padding). Any stride
-/// and dilation; stride-1 rows are masked vector copies. (The geometry is the depthwise one's.)
-void fl_im2col(const float *x, int batch, const fl_depthwise_geometry *g, float *col);
-
-/// Adds every column of `col` back into its place in `x` (which the caller zeroed): the
-/// adjoint of `fl_im2col`, the additions into each value in a fixed order whatever the ISA.
-void fl_col2im(const float *col, int batch, const fl_depthwise_geometry *g, float *x);
-
 /// 2×2 max pooling with stride 2 over planes p0 ..< p1 of x [planes, h, w]: y [planes, ho, wo]
 /// and the plane-relative index of each window's first maximum in `argmax`.
 void fl_maxpool2x2_forward(const float *x, float *y, int32_t *argmax, int p0, int p1, int h, int w, int ho, int wo);
