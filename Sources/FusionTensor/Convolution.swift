@@ -151,6 +151,27 @@ func im2col(x: UnsafeMutablePointer<Float>, b: Int, c: Int, h: Int, w: Int, geo:
             // Output columns whose input column is inside the image: ow in [owLo, owHi).
             let owLo = Swift.max(0, (pw - j * dw + sw - 1) / sw)
             let owHi = Swift.min(wo, Swift.max(0, (w + pw - j * dw + sw - 1) / sw))
+            if sh == 1 && sw == 1 && wo == w {
+                // Stride 1 and the output as wide as the input ("same" along the width): the
+                // tap's whole [ho, wo] block is one shifted copy of the plane, the rows' edges
+                // then zeroed, instead of a short copy per row.
+                let ioff = i * dh - ph, shift = ioff * w + j * dw - pw
+                let ohLo = Swift.max(0, -ioff), ohHi = Swift.min(ho, h - ioff)
+                for bi in 0..<b {
+                    let plane = x + (bi * c + ci) * h * w, d = dst + bi * l
+                    guard ohLo < ohHi && owLo < owHi else { d.update(repeating: 0, count: l); continue }
+                    d.update(repeating: 0, count: ohLo * wo)
+                    let start = ohLo * wo + owLo, end = (ohHi - 1) * wo + owHi
+                    (d + start).update(from: plane + (start + shift), count: end - start)
+                    for oh in ohLo..<ohHi {
+                        let row = d + oh * wo
+                        for ow in 0..<owLo { row[ow] = 0 }
+                        for ow in owHi..<wo { row[ow] = 0 }
+                    }
+                    (d + ohHi * wo).update(repeating: 0, count: (ho - ohHi) * wo)
+                }
+                continue
+            }
             for bi in 0..<b {
                 let plane = x + (bi * c + ci) * h * w
                 for oh in 0..<ho {
@@ -176,6 +197,7 @@ func im2col(x: UnsafeMutablePointer<Float>, b: Int, c: Int, h: Int, w: Int, geo:
 }
 
 /// Adds every column of `col` `[C·kh·kw, B·Ho·Wo]` back into its place in `x` `[B, C, H, W]` (zeroed by the caller).
+/// `col` is scratch: its entries for windows outside the image may be overwritten with zeros.
 func col2im(col: UnsafeMutablePointer<Float>, b: Int, c: Int, h: Int, w: Int, geo: Conv2dGeometry, ho: Int, wo: Int,
             x: UnsafeMutablePointer<Float>) {
     let (kh, kw) = geo.kernel, (sh, sw) = geo.stride, (ph, pw) = geo.padding, (dh, dw) = geo.dilation
@@ -189,6 +211,24 @@ func col2im(col: UnsafeMutablePointer<Float>, b: Int, c: Int, h: Int, w: Int, ge
                     let owLo = Swift.max(0, (pw - j * dw + sw - 1) / sw)
                     let owHi = Swift.min(wo, Swift.max(0, (w + pw - j * dw + sw - 1) / sw))
                     if owLo >= owHi { continue }
+                    if sh == 1 && sw == 1 && wo == w {
+                        // im2col's shifted block in reverse: the columns outside the image are
+                        // zeroed in `col` (scratch), then the block adds in one contiguous pass.
+                        let ioff = i * dh - ph, shift = ioff * w + j * dw - pw
+                        let ohLo = Swift.max(0, -ioff), ohHi = Swift.min(ho, h - ioff)
+                        guard ohLo < ohHi else { continue }
+                        let start = ohLo * wo + owLo, end = (ohHi - 1) * wo + owHi
+                        for bi in 0..<b {
+                            let s = src + bi * l, d = x + (bi * c + ci) * h * w + shift
+                            for oh in ohLo..<ohHi {
+                                let row = s + oh * wo
+                                for ow in 0..<owLo { row[ow] = 0 }
+                                for ow in owHi..<wo { row[ow] = 0 }
+                            }
+                            for k in start..<end { d[k] += s[k] }
+                        }
+                        continue
+                    }
                     for bi in 0..<b {
                         let plane = x + (bi * c + ci) * h * w
                         for oh in 0..<ho {

@@ -273,3 +273,39 @@ final class TrainingKernelISATests: XCTestCase {
         }
     }
 }
+
+/// Stride-1 convolutions whose output is as wide as the input take im2col's and col2im's block
+/// path (one shifted copy per tap); the same convolution of the explicitly zero-padded input
+/// takes the row-by-row path. Both give the same output and gradients.
+final class ConvolutionBlockPathTests: XCTestCase {
+    func testBlockPathMatchesTheRowPathOnExplicitlyPaddedInput() throws {
+        typealias Case = (c: Int, h: Int, w: Int, k: (Int, Int), padding: (Int, Int), dilation: (Int, Int))
+        let cases: [Case] = [
+            (3, 7, 6, (3, 3), (1, 1), (1, 1)),    // "same", rows of 6
+            (2, 9, 11, (5, 3), (4, 2), (2, 2)),   // dilated "same"
+            (2, 8, 13, (3, 5), (0, 2), (1, 1)),   // same width, shorter output
+            (1, 4, 5, (5, 5), (2, 2), (1, 1)),    // kernel wider than some rows reach
+        ]
+        for c in cases {
+            var rng = SeededGenerator(seed: UInt64(c.h * 31 + c.w))
+            let x = Tensor.randn([2, c.c, c.h, c.w], using: &rng), w = Tensor.randn([4, c.c, c.k.0, c.k.1], using: &rng)
+            let b = Tensor.randn([4], using: &rng)
+            let xPadded = Tensor(x.scalars, shape: x.shape)
+            for t in [x, w, b, xPadded] { t.requiresGrad = true }
+            let block = x.conv2d(weight: w, bias: b, padding: c.padding, dilation: c.dilation, fusedReLU: true)
+            XCTAssertEqual(block.shape[3], c.w, "the block path's condition: output as wide as the input")
+            let rows = xPadded.padded2d(top: c.padding.0, bottom: c.padding.0, left: c.padding.1, right: c.padding.1)
+                .conv2d(weight: w, bias: b, dilation: c.dilation, fusedReLU: true)
+            XCTAssertEqual(block.scalars, rows.scalars, "\(c)")
+            let probe = Tensor.randn(block.shape, using: &rng)
+            (block * probe).sum().backward()
+            let gw = try XCTUnwrap(w.grad?.scalars), gb = try XCTUnwrap(b.grad?.scalars)
+            w.grad = nil
+            b.grad = nil
+            (rows * probe).sum().backward()
+            assertClose(try XCTUnwrap(x.grad), try XCTUnwrap(xPadded.grad), "\(c)")
+            XCTAssertEqual(gw, try XCTUnwrap(w.grad?.scalars), "\(c)")
+            XCTAssertEqual(gb, try XCTUnwrap(b.grad?.scalars), "\(c)")
+        }
+    }
+}
