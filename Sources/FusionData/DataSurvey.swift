@@ -59,10 +59,10 @@ public struct DataSurvey: Sendable {
                     + range(seconds) { String(format: "%.2f s", $0) } + ", " + range(infos.map(\.channels)) { "\($0) ch" }
                     + " → \(rate) Hz mono, \(String(format: "%.2f", target)) s: \(resampled) resampled, \(padded) padded, "
                     + "\(trimmed) trimmed (\(String(format: "%.0f", 100 * share)) %)")
-                if share > 0.05 {
-                    let keep95 = seconds.sorted()[min(seconds.count - 1, Int((0.95 * Double(seconds.count)).rounded(.up)) - 1)]
+                if share > 0.05, let spread = MediaStatistics.Spread(seconds) {
+                    // The suggestion validate prints too: the 95th percentile rounded up to 10 ms.
                     out.warnings.append(String(format: "preprocessing.audio.duration: %.2f s trims %.0f %% of the clips (the longest is %.2f s); "
-                        + "%.2f s would keep 95 %% of them whole", target, 100 * share, seconds.max() ?? 0, keep95))
+                        + "%g s would keep 95 %% of them whole", target, 100 * share, seconds.max() ?? 0, spread.keep95))
                 }
             }
         }

@@ -7,16 +7,24 @@ import FusionMedia
 public struct MediaStatistics: Codable, Equatable, Sendable {
     /// Smallest, median, 95th percentile and largest of a quantity.
     public struct Spread: Codable, Equatable, Sendable {
-        /// The order statistics.
+        /// The order statistics. The median is numpy's (the mean of the middle two of an even
+        /// count); the 95th percentile is the nearest rank, the smallest value that at least 95 %
+        /// of the values do not exceed (numpy's `method="inverted_cdf"`), so a duration of
+        /// `p95` keeps 95 % of clips whole.
         public var min: Double, median: Double, p95: Double, max: Double
 
-        /// The spread of `values` (nil when empty). The percentile is the nearest rank.
+        /// The spread of `values` (nil when empty).
         public init?(_ values: [Double]) {
             let sorted = values.sorted()
             guard let first = sorted.first, let last = sorted.last else { return nil }
-            func rank(_ q: Double) -> Double { sorted[Swift.min(sorted.count - 1, Swift.max(0, Int((q * Double(sorted.count)).rounded(.up)) - 1))] }
-            (min, median, p95, max) = (first, sorted[sorted.count / 2], rank(0.95), last)
+            let n = sorted.count
+            let rank = sorted[Swift.min(n - 1, Swift.max(0, Int((0.95 * Double(n)).rounded(.up)) - 1))]
+            let median = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+            (min, self.median, p95, max) = (first, median, rank, last)
         }
+
+        /// `p95` rounded up to 10 ms (or hundredths): the setting that keeps 95 % whole.
+        public var keep95: Double { (p95 * 100).rounded(.up) / 100 }
     }
 
     /// The images: how many, their sizes, and how many are grey or colour.
@@ -66,7 +74,7 @@ public struct MediaStatistics: Codable, Equatable, Sendable {
     public func suggestions(for settings: PreprocessingSettings) -> [String] {
         var out: [String] = []
         if let audio, let a = settings.audio {
-            let keep = (audio.seconds.p95 * 100).rounded(.up) / 100
+            let keep = audio.seconds.keep95
             if a.durationSeconds + 1e-9 < audio.seconds.p95 {
                 out.append(String(format: "preprocessing.audio.duration: %g would keep 95 %% of the clips whole (now %g s; clips are %.2f–%.2f s, median %.2f s)",
                                   keep, a.durationSeconds, audio.seconds.min, audio.seconds.max, audio.seconds.median))

@@ -163,8 +163,10 @@ public struct MLflowClient: Sendable {
 /// One MLflow run, logged as training goes: parameters and tags at the start, metrics per
 /// step (buffered, sent in batches at each flush), artifacts and the final status at the end.
 /// Once the server fails to answer, logging stops with one warning: the run's own files keep
-/// everything, and training never waits on a server that is gone. Used from the training thread;
-/// a Ctrl-C ends it from the signal handler while that thread stops (hence `@unchecked Sendable`).
+/// everything, and training never waits on a server that is gone. Metrics leave at most every
+/// few seconds (or per 1,000 points), so short epochs do not each cost a request. Every method
+/// holds one lock: the training thread logs while a Ctrl-C ends the run from the signal handler
+/// (hence `@unchecked Sendable`).
 public final class MLflowRun: ScalarLog, @unchecked Sendable {
     /// The client.
     public let client: MLflowClient
@@ -172,7 +174,13 @@ public final class MLflowRun: ScalarLog, @unchecked Sendable {
     public let runID: String, experimentID: String, artifactURI: String
     private var pending: [[String: Any]] = []
     private var stopped = false
+    private var lastSent = Date()
+    /// Points at the front of `pending` that belong to saved epochs (`flush` marks them).
+    private var committed = 0
+    private let lock = NSRecursiveLock()
     private let warn: @Sendable (String) -> Void
+    /// Seconds between metric batches at most (`flush` sends earlier only with 1,000 points waiting).
+    public var sendInterval: TimeInterval = 5
 
     /// MLflow's batch limits (REST API: 1000 metrics, 100 parameters, 100 tags a request).
     static let metricsPerBatch = 1000, paramsPerBatch = 100
@@ -228,35 +236,56 @@ public final class MLflowRun: ScalarLog, @unchecked Sendable {
 
     /// Buffers a metric point (non-finite values, which JSON cannot carry, are left out).
     public func scalar(_ tag: String, _ value: Float, step: Int) throws {
+        lock.lock()
+        defer { lock.unlock() }
         guard !stopped, value.isFinite else { return }
         pending.append(["key": MLflowRun.sanitized(tag), "value": Double(value), "timestamp": MLflowRun.milliseconds(), "step": step])
-        if pending.count >= MLflowRun.metricsPerBatch { try flush() }
+        if pending.count >= MLflowRun.metricsPerBatch { send() }
     }
 
     /// MLflow has no text panel: the config is logged as parameters and as an artifact instead.
     public func text(_ tag: String, _ markdown: String, step: Int) throws {}
 
-    /// Sends the buffered metrics, a batch at a time.
+    /// Sends the buffered metrics when `sendInterval` has passed since the last batch (the
+    /// trainer calls it at each epoch's end, once the epoch is saved).
     public func flush() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        committed = pending.count
+        if Date().timeIntervalSince(lastSent) >= sendInterval { send() }
+    }
+
+    /// Sends every buffered metric, a batch at a time (under the lock).
+    private func send() {
         while !pending.isEmpty && !stopped {
             let batch = Array(pending.prefix(MLflowRun.metricsPerBatch))
             guard attempt("logging metrics", { try client.call("POST", "api/2.0/mlflow/runs/log-batch", json: ["run_id": runID, "metrics": batch]) })
             else { return }
             pending.removeFirst(batch.count)
+            committed = max(0, committed - batch.count)
         }
+        lastSent = Date()
     }
 
-    /// Sends what is buffered; `finish` ends the run.
-    public func close() throws { try flush() }
+    /// Sends everything buffered; `finish` ends the run.
+    public func close() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        send()
+    }
 
     /// Sets tags on the run (e.g. the test accuracy's run folder).
     public func setTags(_ tags: [String: String]) {
+        lock.lock()
+        defer { lock.unlock() }
         let list = tags.sorted { $0.key < $1.key }.map { ["key": $0.key, "value": $0.value] }
         attempt("setting tags") { try client.call("POST", "api/2.0/mlflow/runs/log-batch", json: ["run_id": runID, "tags": list]) }
     }
 
     /// Uploads each `(path on disk, artifact name)`; files that do not exist are skipped.
     public func upload(_ files: [(path: String, name: String)]) {
+        lock.lock()
+        defer { lock.unlock() }
         for file in files where FileManager.default.fileExists(atPath: file.path) {
             guard attempt("uploading \(file.name)", { try client.upload(file.path, as: file.name, artifactURI: artifactURI) }) else { return }
         }
@@ -265,9 +294,13 @@ public final class MLflowRun: ScalarLog, @unchecked Sendable {
     /// How an MLflow run ends.
     public enum Status: String, Sendable { case finished = "FINISHED", failed = "FAILED", killed = "KILLED" }
 
-    /// Flushes and records the run's end.
+    /// Records the run's end after sending what is buffered; KILLED first drops the points of
+    /// the unfinished epoch (a resume logs that epoch again, once).
     public func finish(_ status: Status) {
-        try? flush()
+        lock.lock()
+        defer { lock.unlock() }
+        if status == .killed { pending.removeLast(pending.count - committed) }
+        send()
         attempt("ending the run") {
             try client.call("POST", "api/2.0/mlflow/runs/update", json: ["run_id": runID, "status": status.rawValue, "end_time": MLflowRun.milliseconds()])
         }

@@ -95,7 +95,6 @@ extension Trainer {
             try events?.scalar(tag, Float(value), step: epoch * batchesPerEpoch)
         }
         guard Distributed.isWriter else { return }
-        try events?.flush()
         try run.writeHistory(history)
         if t.save != .best {
             try RunWeights.save(model, to: run.lastCheckpoint, metadata: weightMetadata(["epoch": "\(epoch)"]), saveFrozen: t.saveFrozen)
@@ -106,6 +105,9 @@ extension Trainer {
         }
         try ResumeState(epoch: epoch, history: history, bestValue: selection.best, bestEpoch: selection.bestEpoch,
                         epochsSinceBest: selection.sinceBest, trainSeconds: trainSeconds).save(model: model, optimizer: optimizer, to: run.resumeState)
+        // Only now, with the epoch saved for a resume, do its points leave: an interrupt before
+        // this line resumes at this epoch, which then logs them once.
+        try events?.flush()
     }
 
     /// Tests the best weights (through the whole encoder again), writes metrics.json and

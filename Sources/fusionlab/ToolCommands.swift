@@ -179,7 +179,7 @@ struct ImportCommand: ParsableCommand {
     @Option(help: "Image-path column.") var imageColumn: String?
     @Option(help: "Audio-path column.") var audioColumn: String?
     @Option(help: "Split column (train, val, test).") var splitColumn: String?
-    @Option(help: "Id column (default: the row's line number).") var idColumn: String?
+    @Option(help: "Id column (default: the media file's stem when those are unique, else the row's line number).") var idColumn: String?
     @Option(help: "Validation fraction per label, when the source has no split.") var valFraction = 0.15
     @Option(help: "Test fraction per label, when the source has no split.") var testFraction = 0.15
     @Option(help: "Seed of that split.") var splitSeed: UInt64 = 0

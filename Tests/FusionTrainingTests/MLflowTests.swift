@@ -112,5 +112,46 @@ final class MLflowTests: XCTestCase, CommandLineTesting {
         for file in ["config.resolved.json", "manifest.json", "metrics.json", "history.csv", "predictions.csv", "checkpoints/best.safetensors"] {
             XCTAssertTrue(artifacts.contains(file), "\(file) in \(artifacts)")
         }
+
+        // Ctrl-C while logging: exit 130, the MLflow run KILLED; --resume continues the same
+        // MLflow run to FINISHED, and no step is logged twice.
+        let long = tinyExperiment("tracked-long", epochs: 60, samples: 200)
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = ["run", long, "--quiet", "--mlflow", uri]
+        process.currentDirectoryURL = Self.workspace
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let until = Date().addingTimeInterval(120)
+        var interrupted: String?
+        while Date() < until {
+            if let r = runDirectories("tracked-long").last, FileManager.default.fileExists(atPath: r + "/checkpoints/resume.safetensors") {
+                interrupted = r
+                break
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let longRun = try XCTUnwrap(interrupted, "no epoch finished in time")
+        Thread.sleep(forTimeInterval: 0.3)  // into a later epoch, while points are buffered
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130, "an interrupt, not a crash")
+        func readBack(_ experiment: String) throws -> [String: Any] {
+            let read = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", Self.root.path + "/scripts/check_mlflow.py", uri, experiment],
+                                      environment: environment)
+            XCTAssertEqual(read.status, 0, read.err)
+            let answer = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(read.out.utf8)) as? [String: Any])
+            return try XCTUnwrap((answer["runs"] as? [[String: Any]])?.first)
+        }
+        XCTAssertEqual(try readBack("tracked-long")["status"] as? String, "KILLED")
+        let resumed = try fusionlab(["run", "--resume", longRun, "--quiet", "--mlflow", uri])
+        XCTAssertEqual(resumed.status, 0, resumed.err)
+        let again = try readBack("tracked-long")
+        XCTAssertEqual(again["run_id"] as? String, (try json(longRun + "/manifest.json")["mlflow"] as? [String: Any])?["run_id"] as? String)
+        XCTAssertEqual(again["status"] as? String, "FINISHED")
+        let stepsLogged = try XCTUnwrap((again["metrics"] as? [String: [[Double]]])?["train/step_loss"]).map { Int($0[0]) }.sorted()
+        XCTAssertEqual(stepsLogged, Array(1...max(stepsLogged.count, 1)), "each step once across the interrupt")
+        XCTAssertEqual(stepsLogged.count % 60, 0, "every epoch's steps")
     }
 }
