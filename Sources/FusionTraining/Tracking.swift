@@ -12,7 +12,7 @@ import FusionTensor
 ///   parameter; tags with FusionLab's version, commit, command line and run folder. The run's
 ///   id goes into manifest.json, so `--resume` continues the same MLflow run.
 /// - during training: the TensorBoard scalars (step loss, epoch metrics, learning rates, machine
-///   use) on the same global-step axis, sent in batches at each epoch's end.
+///   use) on the same global-step axis, sent in batches at most every 5 s, for saved epochs only.
 /// - end: the test metrics, the run's files as artifacts (config, manifest, metrics, history,
 ///   predictions, vocabulary, best checkpoint) and FINISHED, FAILED or KILLED (Ctrl-C).
 public enum Tracking {
