@@ -3,7 +3,7 @@
     python scripts/check_tensorboard.py <event file or folder> [...]   # exits 1 if nothing loads
     python scripts/check_tensorboard.py --goldens                      # values pasted into TensorBoardTests.swift
 
-Needs the `tensorboard` package. Event files to check come from a run's events/ folder, or from
+Needs the `tensorboard` package. Event files to check come from a run folder (they sit in it), or from
 the Swift tests with FUSIONLAB_TEST_OUTPUT=<dir> swift test --filter TensorBoardTests.
 """
 import os
