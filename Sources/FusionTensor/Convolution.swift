@@ -163,11 +163,7 @@ func im2col(x: UnsafeMutablePointer<Float>, b: Int, c: Int, h: Int, w: Int, geo:
                     d.update(repeating: 0, count: ohLo * wo)
                     let start = ohLo * wo + owLo, end = (ohHi - 1) * wo + owHi
                     (d + start).update(from: plane + (start + shift), count: end - start)
-                    for oh in ohLo..<ohHi {
-                        let row = d + oh * wo
-                        for ow in 0..<owLo { row[ow] = 0 }
-                        for ow in owHi..<wo { row[ow] = 0 }
-                    }
+                    for oh in ohLo..<ohHi { zeroEdges(d + oh * wo, owLo, owHi, wo) }
                     (d + ohHi * wo).update(repeating: 0, count: (ho - ohHi) * wo)
                 }
                 continue
@@ -196,6 +192,22 @@ func im2col(x: UnsafeMutablePointer<Float>, b: Int, c: Int, h: Int, w: Int, geo:
     }
 }
 
+/// row[0 ..< lo] = 0 and row[hi ..< wo] = 0. The edges are usually one value wide (a 3×3
+/// kernel): stored directly, where a loop would become a `memset` call per row.
+@inline(__always)
+private func zeroEdges(_ row: UnsafeMutablePointer<Float>, _ lo: Int, _ hi: Int, _ wo: Int) {
+    switch lo {
+    case 0: break
+    case 1: row[0] = 0
+    default: row.update(repeating: 0, count: lo)
+    }
+    switch wo - hi {
+    case 0: break
+    case 1: row[hi] = 0
+    default: (row + hi).update(repeating: 0, count: wo - hi)
+    }
+}
+
 /// Adds every column of `col` `[C·kh·kw, B·Ho·Wo]` back into its place in `x` `[B, C, H, W]` (zeroed by the caller).
 /// `col` is scratch: its entries for windows outside the image may be overwritten with zeros.
 func col2im(col: UnsafeMutablePointer<Float>, b: Int, c: Int, h: Int, w: Int, geo: Conv2dGeometry, ho: Int, wo: Int,
@@ -220,11 +232,7 @@ func col2im(col: UnsafeMutablePointer<Float>, b: Int, c: Int, h: Int, w: Int, ge
                         let start = ohLo * wo + owLo, end = (ohHi - 1) * wo + owHi
                         for bi in 0..<b {
                             let s = src + bi * l, d = x + (bi * c + ci) * h * w + shift
-                            for oh in ohLo..<ohHi {
-                                let row = s + oh * wo
-                                for ow in 0..<owLo { row[ow] = 0 }
-                                for ow in owHi..<wo { row[ow] = 0 }
-                            }
+                            for oh in ohLo..<ohHi { zeroEdges(s + oh * wo, owLo, owHi, wo) }
                             for k in start..<end { d[k] += s[k] }
                         }
                         continue
