@@ -21,11 +21,12 @@ public struct DataSurvey: Sendable {
             samples = Array(samples.prefix(limit))
             note = " (a sample of \(limit) of \(dataset.samples.count))"
         }
-        func median<T: Comparable>(_ xs: [T]) -> T? { xs.isEmpty ? nil : xs.sorted()[xs.count / 2] }
-        func range<T: Comparable>(_ xs: [T], _ text: (T) -> String) -> String {
-            guard let lo = xs.min(), let hi = xs.max(), let mid = median(xs) else { return "–" }
-            return lo == hi ? text(lo) : "\(text(lo))–\(text(hi)) (median \(text(mid)))"
+        // The same order statistics dataset.json records (`MediaStatistics.Spread`: numpy's median).
+        func range(_ xs: [Double], _ text: (Double) -> String) -> String {
+            guard let s = MediaStatistics.Spread(xs) else { return "–" }
+            return s.min == s.max ? text(s.min) : "\(text(s.min))–\(text(s.max)) (median \(text(s.median)))"
         }
+        func count(_ x: Double) -> String { String(format: "%g", x) }
         if let image = settings.image {
             var headers: [ImageHeader] = [], unreadable = 0
             for s in samples { if let p = s.imagePath { if let h = try? MediaHeaders.image(path: p) { headers.append(h) } else { unreadable += 1 } } }
@@ -35,7 +36,7 @@ public struct DataSurvey: Sendable {
                 let recoloured = headers.filter { $0.channels != target }.count
                 let colours = Dictionary(grouping: headers, by: \.channels).map { "\($0.value.count) \($0.key == 1 ? "grey" : "colour")" }.sorted()
                 let sizes = Set(headers.map { "\($0.width)×\($0.height)" })
-                let size = sizes.count == 1 ? sizes.first ?? "" : "width " + range(headers.map(\.width)) { "\($0)" } + ", height " + range(headers.map(\.height)) { "\($0)" }
+                let size = sizes.count == 1 ? sizes.first ?? "" : "width " + range(headers.map { Double($0.width) }, count) + ", height " + range(headers.map { Double($0.height) }, count)
                 var line = "image: \(headers.count) files\(note), " + size
                     + ", \(colours.joined(separator: ", ")) → \(image.width)×\(image.height) \(target == 1 ? "grey" : "RGB"): "
                     + "\(resized) resized, \(recoloured) converted to \(target == 1 ? "grey" : "colour")"
@@ -55,8 +56,8 @@ public struct DataSurvey: Sendable {
                 let lengths = infos.map { Int((Double($0.frames) * Double(rate) / Double($0.sampleRate)).rounded()) }
                 let trimmed = lengths.filter { $0 > audio.sampleCount }.count, padded = lengths.filter { $0 < audio.sampleCount }.count
                 let share = Double(trimmed) / Double(infos.count)
-                out.lines.append("audio: \(infos.count) clips\(note), " + range(infos.map(\.sampleRate)) { "\($0) Hz" } + ", "
-                    + range(seconds) { String(format: "%.2f s", $0) } + ", " + range(infos.map(\.channels)) { "\($0) ch" }
+                out.lines.append("audio: \(infos.count) clips\(note), " + range(infos.map { Double($0.sampleRate) }) { count($0) + " Hz" } + ", "
+                    + range(seconds) { String(format: "%.2f s", $0) } + ", " + range(infos.map { Double($0.channels) }) { count($0) + " ch" }
                     + " → \(rate) Hz mono, \(String(format: "%.2f", target)) s: \(resampled) resampled, \(padded) padded, "
                     + "\(trimmed) trimmed (\(String(format: "%.0f", 100 * share)) %)")
                 if share > 0.05, let spread = MediaStatistics.Spread(seconds) {
@@ -70,7 +71,7 @@ public struct DataSurvey: Sendable {
             let words = samples.compactMap(\.text).map { $0.split(whereSeparator: \.isWhitespace).count }
             if !words.isEmpty {
                 let over = words.filter { $0 > text.maxLength }.count
-                out.lines.append("text: \(words.count) captions\(note), " + range(words) { "\($0) words" }
+                out.lines.append("text: \(words.count) captions\(note), " + range(words.map(Double.init)) { count($0) + " words" }
                     + " → \(text.maxLength) tokens: \(over) have more words than tokens (truncated at least there)")
             }
         }

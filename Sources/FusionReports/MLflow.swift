@@ -180,7 +180,7 @@ public final class MLflowRun: ScalarLog, @unchecked Sendable {
     private let lock = NSRecursiveLock()
     private let warn: @Sendable (String) -> Void
     /// Seconds between metric batches at most (`flush` sends earlier only with 1,000 points waiting).
-    public var sendInterval: TimeInterval = 5
+    private let sendInterval: TimeInterval = 5
 
     /// MLflow's batch limits (REST API: 1000 metrics, 100 parameters, 100 tags a request).
     static let metricsPerBatch = 1000, paramsPerBatch = 100
@@ -272,14 +272,6 @@ public final class MLflowRun: ScalarLog, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         send()
-    }
-
-    /// Sets tags on the run (e.g. the test accuracy's run folder).
-    public func setTags(_ tags: [String: String]) {
-        lock.lock()
-        defer { lock.unlock() }
-        let list = tags.sorted { $0.key < $1.key }.map { ["key": $0.key, "value": $0.value] }
-        attempt("setting tags") { try client.call("POST", "api/2.0/mlflow/runs/log-batch", json: ["run_id": runID, "tags": list]) }
     }
 
     /// Uploads each `(path on disk, artifact name)`; files that do not exist are skipped.
