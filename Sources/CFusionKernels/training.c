@@ -1,5 +1,6 @@
 // Loops of training that are not GEMM, at the width of the CPU: 2×2 max pooling forward and
-// backward (the backward writes every input gradient once, with no zeroing pass) and the Adam
+// backward (the backward writes every input gradient once, with no zeroing pass), also as a
+// convolution's epilogue (bias, ReLU and pooling over the GEMM output in one pass), and the Adam
 // update over a parameter in one pass. Every kernel gives the same bits under every instruction
 // set: pooling only compares and copies, and Adam uses no fused multiply-add (contraction is off
 // in this file), only IEEE-exact square root and division. (im2col and col2im in C, compiled per
@@ -21,86 +22,133 @@
 
 // MARK: - 2×2 max pooling, stride 2
 
-// One body, compiled once per instruction set: the vectoriser turns the even/odd columns into
-// interleaved loads and the comparisons into selects. Ties go to the first maximum in
-// row-major order, as PyTorch; NaN never wins a comparison.
-#define FL_MAXPOOL_FORWARD_BODY                                                                               \
-    for (int p = p0; p < p1; p++) {                                                                           \
-        const float *src = x + (size_t)p * h * w;                                                             \
-        float *dst = y + (size_t)p * ho * wo;                                                                 \
-        int32_t *a = argmax + (size_t)p * ho * wo;                                                            \
-        for (int oh = 0; oh < ho; oh++) {                                                                     \
-            const float *r0 = src + (size_t)2 * oh * w, *r1 = r0 + w;                                         \
-            const int32_t base = 2 * oh * w;                                                                  \
-            float *o = dst + (size_t)oh * wo;                                                                 \
-            int32_t *ao = a + (size_t)oh * wo;                                                                \
-            for (int ow = 0; ow < wo; ow++) {                                                                 \
-                float x0 = r0[2 * ow], x1 = r0[2 * ow + 1], x2 = r1[2 * ow], x3 = r1[2 * ow + 1];             \
-                int top = x1 > x0, bottom = x3 > x2;                                                          \
-                float m0 = top ? x1 : x0, m1 = bottom ? x3 : x2;                                              \
-                int32_t j0 = base + 2 * ow + top, j1 = base + w + 2 * ow + bottom;                            \
-                int lower = m1 > m0;                                                                          \
-                o[ow] = lower ? m1 : m0;                                                                      \
-                ao[ow] = lower ? j1 : j0;                                                                     \
-            }                                                                                                 \
-        }                                                                                                     \
+// One body, compiled once per instruction set (inlined into each target-attributed wrapper, with
+// the epilogue a constant): the vectoriser turns the even/odd columns into interleaved loads and
+// the comparisons into selects. Ties go to the first maximum in row-major order, as PyTorch; NaN
+// never wins a comparison.
+//
+// A convolution's epilogue runs the same body over its GEMM output, with the bias added to each
+// value before the comparisons (so ties are those of PyTorch's conv → ReLU → pool, rounding
+// included) and ReLU on the window's maximum: max(relu(v)) = relu(max(v)), and when the maximum
+// is positive its first position is the same either way.
+enum { FL_POOL_PLAIN = 0, FL_POOL_BIAS = 1, FL_POOL_BIAS_RELU = 2 };
+
+static inline __attribute__((always_inline)) void
+pool_forward(const float *x, long x_stride, float *y, long y_stride, int32_t *argmax, int p0, int p1,
+             int h, int w, int ho, int wo, float bias, const int epilogue) {
+    for (int p = p0; p < p1; p++) {
+        const float *src = x + (size_t)p * x_stride;
+        float *dst = y + (size_t)p * y_stride;
+        int32_t *a = argmax + (size_t)p * y_stride;
+        for (int oh = 0; oh < ho; oh++) {
+            const float *r0 = src + (size_t)2 * oh * w, *r1 = r0 + w;
+            const int32_t base = 2 * oh * w;
+            float *o = dst + (size_t)oh * wo;
+            int32_t *ao = a + (size_t)oh * wo;
+            for (int ow = 0; ow < wo; ow++) {
+                float x0 = r0[2 * ow], x1 = r0[2 * ow + 1], x2 = r1[2 * ow], x3 = r1[2 * ow + 1];
+                if (epilogue != FL_POOL_PLAIN) { x0 += bias; x1 += bias; x2 += bias; x3 += bias; }
+                int top = x1 > x0, bottom = x3 > x2;
+                float m0 = top ? x1 : x0, m1 = bottom ? x3 : x2;
+                int32_t j0 = base + 2 * ow + top, j1 = base + w + 2 * ow + bottom;
+                int lower = m1 > m0;
+                float m = lower ? m1 : m0;
+                if (epilogue == FL_POOL_BIAS_RELU) m = m > 0.0f ? m : 0.0f;
+                o[ow] = m;
+                ao[ow] = lower ? j1 : j0;
+            }
+        }
     }
+}
 
 // Windows tile the plane when h and w are even; an odd last row or column belongs to no window
-// and gets a zero gradient.
-#define FL_MAXPOOL_BACKWARD_BODY                                                                              \
-    for (int p = p0; p < p1; p++) {                                                                           \
-        const float *gy = grad_y + (size_t)p * ho * wo;                                                       \
-        const int32_t *a = argmax + (size_t)p * ho * wo;                                                      \
-        float *gx = grad_x + (size_t)p * h * w;                                                               \
-        for (int oh = 0; oh < ho; oh++) {                                                                     \
-            float *r0 = gx + (size_t)2 * oh * w, *r1 = r0 + w;                                                \
-            const int32_t base = 2 * oh * w;                                                                  \
-            const float *g = gy + (size_t)oh * wo;                                                            \
-            const int32_t *ai = a + (size_t)oh * wo;                                                          \
-            for (int ow = 0; ow < wo; ow++) {                                                                 \
-                int32_t k = ai[ow] - base - 2 * ow;                                                           \
-                float v = g[ow];                                                                              \
-                r0[2 * ow] = k == 0 ? v : 0.0f;                                                               \
-                r0[2 * ow + 1] = k == 1 ? v : 0.0f;                                                           \
-                r1[2 * ow] = k == w ? v : 0.0f;                                                               \
-                r1[2 * ow + 1] = k == w + 1 ? v : 0.0f;                                                       \
-            }                                                                                                 \
-            if (w > 2 * wo) { r0[w - 1] = 0; r1[w - 1] = 0; }                                                 \
-        }                                                                                                     \
-        if (h > 2 * ho) memset(gx + (size_t)(h - 1) * w, 0, sizeof(float) * (size_t)w);                        \
+// and gets a zero gradient. With `gate` (the pooled output of a ReLU epilogue), a window whose
+// output is not positive passes no gradient.
+static inline __attribute__((always_inline)) void
+pool_backward(const float *grad_y, long y_stride, const float *gate, const int32_t *argmax, float *grad_x, long x_stride,
+              int p0, int p1, int h, int w, int ho, int wo, const int gated) {
+    for (int p = p0; p < p1; p++) {
+        const float *gy = grad_y + (size_t)p * y_stride;
+        const float *gt = gated ? gate + (size_t)p * y_stride : gy;
+        const int32_t *a = argmax + (size_t)p * y_stride;
+        float *gx = grad_x + (size_t)p * x_stride;
+        for (int oh = 0; oh < ho; oh++) {
+            float *r0 = gx + (size_t)2 * oh * w, *r1 = r0 + w;
+            const int32_t base = 2 * oh * w;
+            const float *g = gy + (size_t)oh * wo, *open = gt + (size_t)oh * wo;
+            const int32_t *ai = a + (size_t)oh * wo;
+            for (int ow = 0; ow < wo; ow++) {
+                int32_t k = ai[ow] - base - 2 * ow;
+                float v = g[ow];
+                if (gated) v = open[ow] > 0.0f ? v : 0.0f;
+                r0[2 * ow] = k == 0 ? v : 0.0f;
+                r0[2 * ow + 1] = k == 1 ? v : 0.0f;
+                r1[2 * ow] = k == w ? v : 0.0f;
+                r1[2 * ow + 1] = k == w + 1 ? v : 0.0f;
+            }
+            if (w > 2 * wo) { r0[w - 1] = 0; r1[w - 1] = 0; }
+        }
+        if (h > 2 * ho) memset(gx + (size_t)(h - 1) * w, 0, sizeof(float) * (size_t)w);
     }
+}
 
-#define FL_MAXPOOL_ARGS                                                                                       \
-    const float *x, float *y, int32_t *argmax, int p0, int p1, int h, int w, int ho, int wo
-#define FL_MAXPOOL_BACKWARD_ARGS                                                                              \
-    const float *grad_y, const int32_t *argmax, float *grad_x, int p0, int p1, int h, int w, int ho, int wo
+#define FL_POOL_FORWARD_ARGS                                                                                  \
+    const float *x, long x_stride, float *y, long y_stride, int32_t *argmax, int p0, int p1, int h, int w,    \
+        int ho, int wo, float bias, int relu
+#define FL_POOL_FORWARD_BODY                                                                                  \
+    if (relu) pool_forward(x, x_stride, y, y_stride, argmax, p0, p1, h, w, ho, wo, bias, FL_POOL_BIAS_RELU);  \
+    else if (bias != 0.0f) pool_forward(x, x_stride, y, y_stride, argmax, p0, p1, h, w, ho, wo, bias, FL_POOL_BIAS); \
+    else pool_forward(x, x_stride, y, y_stride, argmax, p0, p1, h, w, ho, wo, 0.0f, FL_POOL_PLAIN);
+#define FL_POOL_BACKWARD_ARGS                                                                                 \
+    const float *grad_y, long y_stride, const float *gate, const int32_t *argmax, float *grad_x, long x_stride, \
+        int p0, int p1, int h, int w, int ho, int wo
+#define FL_POOL_BACKWARD_BODY                                                                                 \
+    if (gate) pool_backward(grad_y, y_stride, gate, argmax, grad_x, x_stride, p0, p1, h, w, ho, wo, 1);       \
+    else pool_backward(grad_y, y_stride, gate, argmax, grad_x, x_stride, p0, p1, h, w, ho, wo, 0);
 
-static void maxpool_forward_baseline(FL_MAXPOOL_ARGS) { FL_MAXPOOL_FORWARD_BODY }
-static void maxpool_backward_baseline(FL_MAXPOOL_BACKWARD_ARGS) { FL_MAXPOOL_BACKWARD_BODY }
+static void pool_forward_baseline(FL_POOL_FORWARD_ARGS) { FL_POOL_FORWARD_BODY }
+static void pool_backward_baseline(FL_POOL_BACKWARD_ARGS) { FL_POOL_BACKWARD_BODY }
 #if FL_X86_64
-__attribute__((target("avx2,fma"))) static void maxpool_forward_avx2(FL_MAXPOOL_ARGS) { FL_MAXPOOL_FORWARD_BODY }
-__attribute__((target("avx2,fma"))) static void maxpool_backward_avx2(FL_MAXPOOL_BACKWARD_ARGS) { FL_MAXPOOL_BACKWARD_BODY }
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) static void maxpool_forward_avx512(FL_MAXPOOL_ARGS) { FL_MAXPOOL_FORWARD_BODY }
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) static void maxpool_backward_avx512(FL_MAXPOOL_BACKWARD_ARGS) { FL_MAXPOOL_BACKWARD_BODY }
+__attribute__((target("avx2,fma"))) static void pool_forward_avx2(FL_POOL_FORWARD_ARGS) { FL_POOL_FORWARD_BODY }
+__attribute__((target("avx2,fma"))) static void pool_backward_avx2(FL_POOL_BACKWARD_ARGS) { FL_POOL_BACKWARD_BODY }
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) static void pool_forward_avx512(FL_POOL_FORWARD_ARGS) { FL_POOL_FORWARD_BODY }
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) static void pool_backward_avx512(FL_POOL_BACKWARD_ARGS) { FL_POOL_BACKWARD_BODY }
 #endif
 
-void fl_maxpool2x2_forward(const float *x, float *y, int32_t *argmax, int p0, int p1, int h, int w, int ho, int wo) {
+static void pool_forward_any(FL_POOL_FORWARD_ARGS) {
     fl_ensure_isa();
 #if FL_X86_64
-    if (fl_isa_level == 2) { maxpool_forward_avx512(x, y, argmax, p0, p1, h, w, ho, wo); return; }
-    if (fl_isa_level == 1) { maxpool_forward_avx2(x, y, argmax, p0, p1, h, w, ho, wo); return; }
+    if (fl_isa_level == 2) { pool_forward_avx512(x, x_stride, y, y_stride, argmax, p0, p1, h, w, ho, wo, bias, relu); return; }
+    if (fl_isa_level == 1) { pool_forward_avx2(x, x_stride, y, y_stride, argmax, p0, p1, h, w, ho, wo, bias, relu); return; }
 #endif
-    maxpool_forward_baseline(x, y, argmax, p0, p1, h, w, ho, wo);
+    pool_forward_baseline(x, x_stride, y, y_stride, argmax, p0, p1, h, w, ho, wo, bias, relu);
+}
+
+static void pool_backward_any(FL_POOL_BACKWARD_ARGS) {
+    fl_ensure_isa();
+#if FL_X86_64
+    if (fl_isa_level == 2) { pool_backward_avx512(grad_y, y_stride, gate, argmax, grad_x, x_stride, p0, p1, h, w, ho, wo); return; }
+    if (fl_isa_level == 1) { pool_backward_avx2(grad_y, y_stride, gate, argmax, grad_x, x_stride, p0, p1, h, w, ho, wo); return; }
+#endif
+    pool_backward_baseline(grad_y, y_stride, gate, argmax, grad_x, x_stride, p0, p1, h, w, ho, wo);
+}
+
+void fl_maxpool2x2_forward(const float *x, float *y, int32_t *argmax, int p0, int p1, int h, int w, int ho, int wo) {
+    pool_forward_any(x, (long)h * w, y, (long)ho * wo, argmax, p0, p1, h, w, ho, wo, 0.0f, 0);
 }
 
 void fl_maxpool2x2_backward(const float *grad_y, const int32_t *argmax, float *grad_x, int p0, int p1, int h, int w, int ho, int wo) {
-    fl_ensure_isa();
-#if FL_X86_64
-    if (fl_isa_level == 2) { maxpool_backward_avx512(grad_y, argmax, grad_x, p0, p1, h, w, ho, wo); return; }
-    if (fl_isa_level == 1) { maxpool_backward_avx2(grad_y, argmax, grad_x, p0, p1, h, w, ho, wo); return; }
-#endif
-    maxpool_backward_baseline(grad_y, argmax, grad_x, p0, p1, h, w, ho, wo);
+    pool_backward_any(grad_y, (long)ho * wo, NULL, argmax, grad_x, (long)h * w, p0, p1, h, w, ho, wo);
+}
+
+void fl_conv_epilogue_pool2x2_forward(const float *x, long x_stride, float bias, int relu, float *y, int32_t *argmax, long y_stride,
+                                      int planes, int h, int w, int ho, int wo) {
+    pool_forward_any(x, x_stride, y, y_stride, argmax, 0, planes, h, w, ho, wo, bias, relu);
+}
+
+void fl_conv_epilogue_pool2x2_backward(const float *grad_y, const float *gate, const int32_t *argmax, long y_stride, float *grad_x,
+                                       long x_stride, int planes, int h, int w, int ho, int wo) {
+    pool_backward_any(grad_y, y_stride, gate, argmax, grad_x, x_stride, 0, planes, h, w, ho, wo);
 }
 
 // MARK: - Adam

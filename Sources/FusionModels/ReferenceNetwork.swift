@@ -30,8 +30,8 @@ public final class ConvBlockEncoder: Module, UnaryLayer, ModalityEncoder {
 
     /// Encodes a batch.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let h1 = conv1.withReLU(x).maxPool2d(kernel: (2, 2))
-        let h2 = conv2.withReLU(h1).maxPool2d(kernel: (2, 2))
+        let h1 = conv1.withReLUMaxPool2x2(x)
+        let h2 = conv2.withReLUMaxPool2x2(h1)
         return proj(h2.flattened(from: 1)).relu()
     }
 }

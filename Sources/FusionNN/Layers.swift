@@ -92,6 +92,15 @@ public final class Conv2d: Module, UnaryLayer {
         if let swapped { return swapped.withReLU(x) }
         return x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups, fusedReLU: true)
     }
+
+    /// Applies the convolution, ReLU and 2×2 max pooling (stride 2), fused into one op: the
+    /// full-size output is never written (see `Tensor.conv2d(fusedMaxPool2x2:)`).
+    public func withReLUMaxPool2x2(_ x: Tensor) -> Tensor {
+        inputObserver?(x)
+        if let swapped { return swapped.withReLU(x).maxPool2d(kernel: (2, 2)) }
+        return x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups,
+                        fusedReLU: true, fusedMaxPool2x2: true)
+    }
 }
 
 /// 1-D convolution over `[B, C, L]` (see `Tensor.conv1d`); PyTorch's initialisation.

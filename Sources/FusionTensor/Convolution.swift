@@ -1,3 +1,4 @@
+import CFusionKernels
 import Dispatch
 // 1-D and 2-D convolution through a batched im2col and one GEMM per group.
 
@@ -35,8 +36,14 @@ extension Tensor {
     ///
     /// With `fusedReLU` the result is `relu(conv2d(...))`, computed in the same pass that lays out
     /// the output (and its gradient mask in the pass that lays out the output gradient).
+    ///
+    /// With `fusedMaxPool2x2` as well, the result is `maxPool2d(kernel: (2, 2))` of that: the
+    /// bias, ReLU and pooling run in one pass over the GEMM output, so the full-size output is
+    /// never written, and the backward pass builds the output gradient straight from the pooled
+    /// gradient. Values and gradients are those of the three ops in a row (the same ties).
     public func conv2d(weight: Tensor, bias: Tensor?, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
-                       dilation: (Int, Int) = (1, 1), groups: Int = 1, fusedReLU: Bool = false) -> Tensor {
+                       dilation: (Int, Int) = (1, 1), groups: Int = 1, fusedReLU: Bool = false,
+                       fusedMaxPool2x2: Bool = false) -> Tensor {
         precondition(rank == 4, "conv2d: expected input [B, C, H, W], got \(shape)")
         precondition(weight.rank == 4, "conv2d: expected weight [O, C/groups, kh, kw], got \(weight.shape)")
         let (b, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
@@ -47,37 +54,66 @@ extension Tensor {
         if groups > 1 && groups == c && o == c {
             // One filter per channel: the direct kernel, not a 1-row GEMM per channel.
             let y = depthwiseConv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation)
-            return fusedReLU ? y.relu() : y
+            let activated = fusedReLU ? y.relu() : y
+            return fusedMaxPool2x2 ? activated.maxPool2d(kernel: (2, 2)) : activated
         }
         let geo = Conv2dGeometry(kernel: (kh, kw), stride: stride, padding: padding, dilation: dilation)
         let (ho, wo) = (geo.outputSize(h, axis: 0), geo.outputSize(w, axis: 1))
         precondition(ho > 0 && wo > 0, "conv2d: input \(h)×\(w) is too small for kernel \(kh)×\(kw) (padding \(padding), dilation \(dilation))")
         let l = ho * wo, rows = c * kh * kw, rowsPerGroup = cg * kh * kw, og = o / groups
         let plan = ConvPlan(batch: b, rows: rows, positions: l)
-        let (inPlane, outPlane) = (c * h * w, o * l)
-        let out = Tensor(uninitializedShape: [b, o, ho, wo])
+        if fusedMaxPool2x2 {
+            precondition(ho >= 2 && wo >= 2, "conv2d: a \(ho)×\(wo) output is too small for 2×2 max pooling")
+        }
+        // The output: the convolution's [Ho, Wo] planes, or their 2×2 maxima [Ho/2, Wo/2].
+        let (hp, wp) = fusedMaxPool2x2 ? (ho / 2, wo / 2) : (ho, wo)
+        let lp = hp * wp
+        let (inPlane, outPlane) = (c * h * w, o * lp)
+        let out = Tensor(uninitializedShape: [b, o, hp, wp])
         let px = data, pw = weight.data, po = out.data, pb = bias?.data
 
         // Forward, a chunk of samples at a time: im2col into a cache-sized buffer, one GEMM per
-        // group, then the bias (and ReLU) while laying the result out as [B, O, L].
+        // group, then the bias (and ReLU) while laying the result out as [B, O, L], or pooling it.
         // When the weight gradient will be needed, every chunk's im2col is kept for the backward pass.
         let keepColumns = Tensor.needsGrad([self, weight]) && weight.requiresGrad
         let saved = keepColumns ? Tensor(uninitializedShape: [plan.chunks * rows * plan.chunk * l]) : nil
         let psaved = saved?.data
-        plan.run(scratch: [rows, o].map { $0 * plan.chunk * l }) { s0, s1, scratch in
-            let col = psaved.map { $0 + (s0 / plan.chunk) * rows * plan.chunk * l } ?? scratch[0]
-            let y = scratch[1]
-            let n = (s1 - s0) * l
-            im2col(x: px + s0 * inPlane, b: s1 - s0, c: c, h: h, w: w, geo: geo, ho: ho, wo: wo, col: col)
-            for gi in 0..<groups {
-                sgemm(transA: false, transB: false, m: og, n: n, k: rowsPerGroup,
-                      pw + gi * og * rowsPerGroup, col + gi * rowsPerGroup * n, y + gi * og * n)
-            }
-            for si in 0..<(s1 - s0) {
-                for oi in 0..<o {
-                    vectorShift(po + (s0 + si) * outPlane + oi * l, y + oi * n + si * l, pb?[oi] ?? 0, l, relu: fusedReLU)
+        func forward(argmax: UnsafeMutablePointer<Int32>?) {
+            plan.run(scratch: [rows, o].map { $0 * plan.chunk * l }) { s0, s1, scratch in
+                let col = psaved.map { $0 + (s0 / plan.chunk) * rows * plan.chunk * l } ?? scratch[0]
+                let y = scratch[1]
+                let n = (s1 - s0) * l
+                im2col(x: px + s0 * inPlane, b: s1 - s0, c: c, h: h, w: w, geo: geo, ho: ho, wo: wo, col: col)
+                for gi in 0..<groups {
+                    sgemm(transA: false, transB: false, m: og, n: n, k: rowsPerGroup,
+                          pw + gi * og * rowsPerGroup, col + gi * rowsPerGroup * n, y + gi * og * n)
+                }
+                if let argmax {
+                    // Each channel's planes are consecutive in the GEMM output: one epilogue call per channel.
+                    for oi in 0..<o {
+                        let at = s0 * outPlane + oi * lp
+                        fl_conv_epilogue_pool2x2_forward(y + oi * n, l, pb?[oi] ?? 0, fusedReLU ? 1 : 0, po + at, argmax + at, outPlane,
+                                                         Int32(s1 - s0), Int32(ho), Int32(wo), Int32(hp), Int32(wp))
+                    }
+                    return
+                }
+                for si in 0..<(s1 - s0) {
+                    for oi in 0..<o {
+                        vectorShift(po + (s0 + si) * outPlane + oi * l, y + oi * n + si * l, pb?[oi] ?? 0, l, relu: fusedReLU)
+                    }
                 }
             }
+        }
+        // With pooling: each pooled value's plane-relative position of its maximum in the convolution's output.
+        let argmaxes: [Int32]
+        if fusedMaxPool2x2 {
+            argmaxes = [Int32](unsafeUninitializedCapacity: b * outPlane) { buffer, count in
+                forward(argmax: buffer.baseAddress)
+                count = b * outPlane
+            }
+        } else {
+            argmaxes = []
+            forward(argmax: nil)
         }
 
         let x = self
@@ -95,10 +131,22 @@ extension Tensor {
                 let (gy, dcol) = (scratch[0], scratch[2])
                 var col = scratch[1]
                 let n = (s1 - s0) * l
-                for si in 0..<(s1 - s0) {
-                    for oi in 0..<o {
-                        let src = pg + (s0 + si) * outPlane + oi * l, dst = gy + oi * n + si * l
-                        if fusedReLU { vectorMaskPositive(dst, src, gate: pout + (s0 + si) * outPlane + oi * l, l) } else { dst.update(from: src, count: l) }
+                if fusedMaxPool2x2 {
+                    // The pooled gradient goes to each window's maximum (if its ReLU output is positive), 0 elsewhere.
+                    argmaxes.withUnsafeBufferPointer { am in
+                        guard let argmax = am.baseAddress else { return }
+                        for oi in 0..<o {
+                            let at = s0 * outPlane + oi * lp
+                            fl_conv_epilogue_pool2x2_backward(pg + at, fusedReLU ? pout + at : nil, argmax + at, outPlane, gy + oi * n, l,
+                                                              Int32(s1 - s0), Int32(ho), Int32(wo), Int32(hp), Int32(wp))
+                        }
+                    }
+                } else {
+                    for si in 0..<(s1 - s0) {
+                        for oi in 0..<o {
+                            let src = pg + (s0 + si) * outPlane + oi * l, dst = gy + oi * n + si * l
+                            if fusedReLU { vectorMaskPositive(dst, src, gate: pout + (s0 + si) * outPlane + oi * l, l) } else { dst.update(from: src, count: l) }
+                        }
                     }
                 }
                 if needW {

@@ -214,7 +214,7 @@ final class KernelISATests: XCTestCase {
 /// every instruction set this CPU has, behind convolutions of several geometries: pooling only
 /// compares and copies, Adam fuses no multiply-add.
 final class TrainingKernelISATests: XCTestCase {
-    func testConvolutionPoolingAndAdamAreBitIdenticalAcrossInstructionSets() throws {
+    func testConvolutionPoolingEpilogueAndAdamAreBitIdenticalAcrossInstructionSets() throws {
         let original = KernelISA.current
         defer { KernelISA.use(original) }
         typealias Case = (c: Int, o: Int, h: Int, w: Int, k: Int, stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int))
@@ -240,14 +240,20 @@ final class TrainingKernelISATests: XCTestCase {
                 AdamStep(beta1: 0.9, beta2: 0.999, eps: 1e-8, l2: 0.01, decay: 1, stepSize: 1e-3 / (1 - powf(0.9, Float(t))),
                          biasCorrection2Sqrt: (1 - powf(0.999, Float(t))).squareRoot()).apply(p.data, g.data, m.data, v.data, 0..<1037)
             }
+            // The same convolution with ReLU and pooling fused into its epilogue.
+            let (x2, w2, b2) = (Tensor(x.scalars, shape: x.shape), Tensor(w.scalars, shape: w.shape), Tensor(b.scalars, shape: b.shape))
+            for t in [x2, w2, b2] { t.requiresGrad = true }
+            let fused = x2.conv2d(weight: w2, bias: b2, stride: c.stride, padding: c.padding, dilation: c.dilation, fusedReLU: true, fusedMaxPool2x2: true)
+            (fused * fused.detached()).sum().backward()
             return [y.scalars] + [x, w, b].map { $0.grad?.scalars ?? [] } + [p.scalars, m.scalars, v.scalars]
+                + [fused.scalars] + [x2, w2, b2].map { $0.grad?.scalars ?? [] }
         }
         for c in cases {
             let reference = try XCTUnwrap(run("baseline", c))
             XCTAssertTrue(reference.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isFinite) })
             for isa in ["avx2", "avx512"] {
                 guard let result = run(isa, c) else { print("\(isa): not on this CPU"); continue }
-                for (name, (ours, base)) in zip(["y", "∂x", "∂w", "∂b", "adam p", "adam m", "adam v"], zip(result, reference)) {
+                for (name, (ours, base)) in zip(["y", "∂x", "∂w", "∂b", "adam p", "adam m", "adam v", "fused y", "fused ∂x", "fused ∂w", "fused ∂b"], zip(result, reference)) {
                     XCTAssertEqual(ours.map(\.bitPattern), base.map(\.bitPattern), "\(isa) \(name), \(c)")
                 }
             }
@@ -307,5 +313,57 @@ final class ConvolutionBlockPathTests: XCTestCase {
             XCTAssertEqual(gw, try XCTUnwrap(w.grad?.scalars), "\(c)")
             XCTAssertEqual(gb, try XCTUnwrap(b.grad?.scalars), "\(c)")
         }
+    }
+}
+
+/// conv2d with its bias, ReLU and 2×2 max pooling fused into one pass over the GEMM output,
+/// against the three ops in a row: the same values and the same gradients, bit for bit.
+final class ConvolutionPoolEpilogueTests: XCTestCase {
+    func testFusedPoolingMatchesConvReLUPoolInARow() throws {
+        typealias Case = (b: Int, c: Int, o: Int, h: Int, w: Int, k: Int, padding: Int, groups: Int, bias: Bool, relu: Bool)
+        let cases: [Case] = [
+            (5, 1, 16, 32, 32, 3, 1, 1, true, true),   // the reference image block
+            (3, 1, 8, 64, 13, 3, 1, 1, true, true),    // odd width: the last column belongs to no window
+            (4, 6, 4, 11, 9, 5, 2, 2, true, true),     // odd both ways, grouped
+            (2, 3, 5, 8, 10, 3, 0, 1, false, true),    // no bias, "valid"
+            (2, 2, 3, 6, 7, 3, 1, 1, true, false),     // pooling without ReLU
+            (3, 4, 4, 6, 6, 3, 1, 4, true, true),      // depthwise: its own kernel, then the pool
+        ]
+        for c in cases {
+            var rng = SeededGenerator(seed: UInt64(c.h * 131 + c.w * 7 + c.o))
+            let x = Tensor.randn([c.b, c.c, c.h, c.w], using: &rng), w = Tensor.randn([c.o, c.c / c.groups, c.k, c.k], using: &rng)
+            // Rounded values make ties inside windows common, as ReLU's zeros do.
+            let xr = Tensor(x.scalars.map { ($0 * 2).rounded() / 2 }, shape: x.shape)
+            let b = c.bias ? Tensor.randn([c.o], using: &rng) : nil
+            let x2 = Tensor(xr.scalars, shape: xr.shape), w2 = Tensor(w.scalars, shape: w.shape), b2 = b.map { Tensor($0.scalars, shape: $0.shape) }
+            for t in [xr, w, x2, w2] + [b, b2].compactMap({ $0 }) { t.requiresGrad = true }
+            let fused = xr.conv2d(weight: w, bias: b, padding: (c.padding, c.padding), groups: c.groups, fusedReLU: c.relu, fusedMaxPool2x2: true)
+            let conv = x2.conv2d(weight: w2, bias: b2, padding: (c.padding, c.padding), groups: c.groups)
+            let apart = (c.relu ? conv.relu() : conv).maxPool2d(kernel: (2, 2))
+            XCTAssertEqual(fused.shape, apart.shape, "\(c)")
+            XCTAssertEqual(fused.scalars, apart.scalars, "\(c)")
+            let probe = Tensor.randn(fused.shape, using: &rng)
+            (fused * probe).sum().backward()
+            (apart * probe).sum().backward()
+            XCTAssertEqual(try XCTUnwrap(xr.grad?.scalars), try XCTUnwrap(x2.grad?.scalars), "∂x \(c)")
+            XCTAssertEqual(try XCTUnwrap(w.grad?.scalars), try XCTUnwrap(w2.grad?.scalars), "∂w \(c)")
+            if let b, let b2 { XCTAssertEqual(try XCTUnwrap(b.grad?.scalars), try XCTUnwrap(b2.grad?.scalars), "∂b \(c)") }
+        }
+    }
+
+    func testFusedPoolingGivesTheSameBitsOnEveryThreadCount() throws {
+        var rng = SeededGenerator(seed: 3)
+        let x = Tensor.randn([9, 2, 10, 12], using: &rng), w = Tensor.randn([6, 2, 3, 3], using: &rng), b = Tensor.randn([6], using: &rng)
+        var results: [[Float]] = []
+        defer { Threading.setThreads(1) }
+        w.requiresGrad = true
+        for threads in [1, 2] {
+            Threading.setThreads(threads)
+            w.grad = nil
+            let y = x.conv2d(weight: w, bias: b, padding: (1, 1), fusedReLU: true, fusedMaxPool2x2: true)
+            y.sum().backward()
+            results.append(y.scalars + (try XCTUnwrap(w.grad?.scalars)))
+        }
+        XCTAssertEqual(results[0], results[1])
     }
 }

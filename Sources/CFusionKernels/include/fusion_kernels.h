@@ -68,6 +68,20 @@ void fl_maxpool2x2_forward(const float *x, float *y, int32_t *argmax, int p0, in
 /// gradient at each window's maximum, 0 elsewhere), so grad_x need not be zeroed first.
 void fl_maxpool2x2_backward(const float *grad_y, const int32_t *argmax, float *grad_x, int p0, int p1, int h, int w, int ho, int wo);
 
+/// A convolution's epilogue, 2×2 max pooling over its GEMM output: for planes 0 ..< planes of x
+/// (plane p at x + p·x_stride, [h, w]), y plane p (at y + p·y_stride, [ho, wo]) is the window
+/// maximum of x + bias, through ReLU when `relu`; `argmax` (laid out as y) holds the
+/// plane-relative index of each window's first maximum. The same values and positions as
+/// conv → bias → ReLU → `fl_maxpool2x2_forward`, without writing the convolution's output.
+void fl_conv_epilogue_pool2x2_forward(const float *x, long x_stride, float bias, int relu, float *y, int32_t *argmax, long y_stride,
+                                      int planes, int h, int w, int ho, int wo);
+
+/// Its backward: writes every value of grad_x's planes (plane p at grad_x + p·x_stride): the
+/// window's gradient at its maximum and 0 elsewhere; with `gate` (the epilogue's ReLU output,
+/// laid out as grad_y) a window whose output is not positive passes nothing.
+void fl_conv_epilogue_pool2x2_backward(const float *grad_y, const float *gate, const int32_t *argmax, long y_stride, float *grad_x,
+                                       long x_stride, int planes, int h, int w, int ho, int wo);
+
 /// One Adam (or AdamW) step's constants, as torch.optim.Adam computes them.
 typedef struct {
     float beta1, beta2, eps;

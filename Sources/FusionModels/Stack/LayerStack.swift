@@ -27,14 +27,17 @@ public final class LayerStack: Module {
     public init<G: RandomNumberGenerator>(_ plan: LayerPlan, vocabulary: Int, seed: UInt64, rng: inout G) {
         var modules: [String: Module] = [:]
         var run: [(StackValue) -> StackValue] = []
-        var skipNext = false
+        var skip = 0
         for (i, step) in plan.steps.enumerated() {
-            if skipNext { skipNext = false; run.append { $0 }; continue }
+            if skip > 0 { skip -= 1; run.append { $0 }; continue }
+            // conv2d → relu runs as one op, and conv2d → relu → 2×2 max pool too; the steps they
+            // cover keep an identity closure, so step indices still name the same steps.
             let fuseReLU = i + 1 < plan.steps.count && plan.steps[i + 1].spec.type == .relu && step.spec.type == .conv2d
-            let (module, body) = LayerStack.build(step, vocabulary: vocabulary, fuseReLU: fuseReLU,
+            let pool = fuseReLU && i + 2 < plan.steps.count && LayerStack.isMaxPool2x2(plan.steps[i + 2]) ? plan.steps[i + 2] : nil
+            let (module, body) = LayerStack.build(step, vocabulary: vocabulary, fuseReLU: fuseReLU, fusePool: pool,
                                                   seed: seed ^ Hash64.fnv1a(step.path.utf8), rng: &rng)
             if let module { modules[step.key] = module }
-            if fuseReLU { skipNext = true }
+            if fuseReLU { skip = pool == nil ? 1 : 2 }
             let target = step.input
             run.append { value in body(LayerStack.adapt(value, to: target)) }
         }
@@ -89,9 +92,17 @@ public final class LayerStack: Module {
         }
     }
 
+    /// A 2×2 max pool with stride 2 and no padding over an image: what `Conv2d.withReLUMaxPool2x2` fuses.
+    static func isMaxPool2x2(_ step: LayerPlan.Step) -> Bool {
+        let spec = step.spec
+        guard spec.type == .maxPool2d, step.input.kind == .image else { return false }
+        let kernel = spec.kernel ?? [1], stride = spec.stride ?? kernel, padding = spec.padding ?? [0]
+        return kernel.allSatisfy { $0 == 2 } && stride.allSatisfy { $0 == 2 } && padding.allSatisfy { $0 == 0 }
+    }
+
     // swiftlint:disable:next function_body_length cyclomatic_complexity
-    static func build<G: RandomNumberGenerator>(_ step: LayerPlan.Step, vocabulary: Int, fuseReLU: Bool, seed: UInt64, rng: inout G)
-        -> (Module?, (StackValue) -> StackValue) {
+    static func build<G: RandomNumberGenerator>(_ step: LayerPlan.Step, vocabulary: Int, fuseReLU: Bool, fusePool: LayerPlan.Step? = nil,
+                                                seed: UInt64, rng: inout G) -> (Module?, (StackValue) -> StackValue) {
         let spec = step.spec, input = step.input, output = step.output
         func two(_ v: [Int]?, _ d: Int) -> (Int, Int) { let a = v ?? [d]; return (a[0], a.count > 1 ? a[1] : a[0]) }
         func withShape(_ v: StackValue, _ x: Tensor, lengths: [Int]?? = .none) -> StackValue {
@@ -112,10 +123,16 @@ public final class LayerStack: Module {
                               bias: spec.bias ?? true, rng: &rng)
             return (conv, { v in
                 let x = symmetric ? v.x : v.x.padded2d(top: sides[0], bottom: sides[1], left: sides[2], right: sides[3])
-                let y = fuseReLU ? conv.withReLU(x) : conv(x)
                 // Valid steps: the left zeros count as frames before the clip (the window-centre rule).
-                return withShape(v, y, lengths: v.lengths.map { $0.map {
-                    LayerPlan.validSteps($0 + sides[2] - p.1, outputLength: output.dims[2], kernel: k.1, stride: s.1, padding: p.1, dilation: d.1) } })
+                let lengths = v.lengths.map { $0.map {
+                    LayerPlan.validSteps($0 + sides[2] - p.1, outputLength: output.dims[2], kernel: k.1, stride: s.1, padding: p.1, dilation: d.1) } }
+                guard let fusePool else { return withShape(v, fuseReLU ? conv.withReLU(x) : conv(x), lengths: lengths) }
+                var out = v
+                out.x = conv.withReLUMaxPool2x2(x)
+                out.shape = fusePool.output
+                out.lengths = lengths.map { $0.map {
+                    LayerPlan.validSteps($0, outputLength: fusePool.output.dims[2], kernel: 2, stride: 2, padding: 0, dilation: 1) } }
+                return out
             })
         case .maxPool2d, .avgPool2d:
             let k = two(spec.kernel, 1), s = two(spec.stride ?? spec.kernel, 1), p = two(spec.padding, 0)
