@@ -200,6 +200,12 @@ extension RunManifest.Machine {
     }
 }
 
+/// Held while an epoch's history, checkpoints and resume state are written and its metric
+/// points committed, and taken by the interrupt handler before it records anything.
+enum EpochSave {
+    static let lock = NSLock()
+}
+
 /// While a run trains: SIGINT (Ctrl-C) or SIGTERM records `interrupted` in its manifest, says
 /// on stderr at which epoch and how to resume, then exits with 128 + the signal, as the default
 /// action would. The last finished epoch's checkpoints stay, so `fusionlab run --resume` continues the run.
@@ -211,6 +217,9 @@ final class InterruptWatch {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
+                // Not while an epoch is being saved: it finishes first (the lock is never given
+                // back; the process ends here).
+                EpochSave.lock.lock()
                 try? run.setStatus(.interrupted, error: sig == SIGINT ? "interrupted by SIGINT" : "interrupted by SIGTERM")
                 FileHandle.standardError.write(Data((InterruptWatch.message(run) + "\n").utf8))
                 Tracking.end(run, status: .killed)

@@ -95,6 +95,10 @@ extension Trainer {
             try events?.scalar(tag, Float(value), step: epoch * batchesPerEpoch)
         }
         guard Distributed.isWriter else { return }
+        // An interrupt waits while an epoch is being saved (InterruptWatch takes the same lock),
+        // so history.csv, the resume state and the points sent to MLflow always agree.
+        EpochSave.lock.lock()
+        defer { EpochSave.lock.unlock() }
         try run.writeHistory(history)
         if t.save != .best {
             try RunWeights.save(model, to: run.lastCheckpoint, metadata: weightMetadata(["epoch": "\(epoch)"]), saveFrozen: t.saveFrozen)
