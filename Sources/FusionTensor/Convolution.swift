@@ -61,7 +61,7 @@ extension Tensor {
         let (ho, wo) = (geo.outputSize(h, axis: 0), geo.outputSize(w, axis: 1))
         precondition(ho > 0 && wo > 0, "conv2d: input \(h)×\(w) is too small for kernel \(kh)×\(kw) (padding \(padding), dilation \(dilation))")
         let l = ho * wo, rows = c * kh * kw, rowsPerGroup = cg * kh * kw, og = o / groups
-        let plan = ConvPlan(batch: b, rows: rows, positions: l)
+        let plan = ConvPlan(batch: b, rows: rows, outputs: o, positions: l)
         if fusedMaxPool2x2 {
             precondition(ho >= 2 && wo >= 2, "conv2d: a \(ho)×\(wo) output is too small for 2×2 max pooling")
         }
@@ -305,15 +305,21 @@ func col2im(col: UnsafeMutablePointer<Float>, b: Int, c: Int, h: Int, w: Int, ge
     }
 }
 
-/// How a convolution splits its batch: chunks of samples whose im2col buffer stays near four
-/// megabytes (so it is reused from cache by the GEMM), processed by `Threading.threads` workers,
-/// each with its own scratch memory.
+/// How a convolution splits its batch: chunks of samples whose im2col columns and GEMM output
+/// stay near one megabyte (so the GEMM and the epilogue find them in cache), processed by
+/// `Threading.threads` workers, each with its own scratch memory.
 struct ConvPlan {
     let batch: Int, chunk: Int, chunks: Int
 
-    init(batch: Int, rows: Int, positions: Int) {
+    /// Floats of columns and GEMM output per chunk: one megabyte, so both stay in L2 between
+    /// im2col, the GEMM and the epilogue (4 MB of columns alone measured 20–35 % slower in
+    /// inference once the epilogue pooled in cache; Benchmarks/README.md).
+    static let budget = 262_144
+
+    init(batch: Int, rows: Int, outputs: Int, positions: Int) {
         self.batch = batch
-        let bySize = Swift.max(1, Swift.min(batch, 1_048_576 / Swift.max(rows * positions, 1)))
+        let perSample = (rows + outputs) * positions
+        let bySize = Swift.max(1, Swift.min(batch, ConvPlan.budget / Swift.max(perSample, 1)))
         // At least four chunks, so one or two workers balance; the split never depends on the
         // thread count, so neither do the results (see `run(scratch:partials:)`).
         chunk = Swift.min(bySize, Swift.max(1, (batch + 3) / 4))
