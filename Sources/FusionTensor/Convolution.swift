@@ -211,7 +211,7 @@ func im2col(x: UnsafeMutablePointer<Float>, b: Int, c: Int, h: Int, w: Int, geo:
                     d.update(repeating: 0, count: ohLo * wo)
                     let start = ohLo * wo + owLo, end = (ohHi - 1) * wo + owHi
                     (d + start).update(from: plane + (start + shift), count: end - start)
-                    for oh in ohLo..<ohHi { zeroEdges(d + oh * wo, owLo, owHi, wo) }
+                    zeroEdges(d, rows: ohLo..<ohHi, owLo, owHi, wo)
                     (d + ohHi * wo).update(repeating: 0, count: (ho - ohHi) * wo)
                 }
                 continue
@@ -240,19 +240,26 @@ func im2col(x: UnsafeMutablePointer<Float>, b: Int, c: Int, h: Int, w: Int, geo:
     }
 }
 
-/// row[0 ..< lo] = 0 and row[hi ..< wo] = 0. The edges are usually one value wide (a 3×3
-/// kernel): stored directly, where a loop would become a `memset` call per row.
+/// row[0 ..< lo] = 0 and row[hi ..< wo] = 0 for every row of `rows` in a block of rows `wo`
+/// wide. The edges are usually one value wide (a 3×3 kernel): that case is a plain strided
+/// store, decided once for the block, where a loop per row would become a `memset` call and a
+/// branch per row.
 @inline(__always)
-private func zeroEdges(_ row: UnsafeMutablePointer<Float>, _ lo: Int, _ hi: Int, _ wo: Int) {
-    switch lo {
-    case 0: break
-    case 1: row[0] = 0
-    default: row.update(repeating: 0, count: lo)
+private func zeroEdges(_ block: UnsafeMutablePointer<Float>, rows: Range<Int>, _ lo: Int, _ hi: Int, _ wo: Int) {
+    let right = wo &- hi
+    if lo <= 1 && right <= 1 {
+        var row = block + rows.lowerBound &* wo
+        for _ in rows {
+            if lo == 1 { row[0] = 0 }
+            if right == 1 { row[hi] = 0 }
+            row += wo
+        }
+        return
     }
-    switch wo - hi {
-    case 0: break
-    case 1: row[hi] = 0
-    default: (row + hi).update(repeating: 0, count: wo - hi)
+    for oh in rows {
+        let row = block + oh &* wo
+        if lo > 0 { row.update(repeating: 0, count: lo) }
+        if right > 0 { (row + hi).update(repeating: 0, count: right) }
     }
 }
 
@@ -280,7 +287,7 @@ func col2im(col: UnsafeMutablePointer<Float>, b: Int, c: Int, h: Int, w: Int, ge
                         let start = ohLo * wo + owLo, end = (ohHi - 1) * wo + owHi
                         for bi in 0..<b {
                             let s = src + bi * l, d = x + (bi * c + ci) * h * w + shift
-                            for oh in ohLo..<ohHi { zeroEdges(s + oh * wo, owLo, owHi, wo) }
+                            zeroEdges(s, rows: ohLo..<ohHi, owLo, owHi, wo)
                             for k in start..<end { d[k] += s[k] }
                         }
                         continue
