@@ -19,7 +19,7 @@ CATEGORIES = [
     ("GEMM (OpenBLAS)", r"sgemm|gemm_|cblas|blas_|ssyrk|strsm"),
     ("convolution glue (im2col, col2im, bias, plan)", r"conv2d|conv1d|ConvPlan|im2col|col2im|Convolution|copy_row|add_row"),
     ("depthwise convolution (C kernels)", r"fl_dw|depthwise|Depthwise"),
-    ("pooling", r"maxPool|maxpool|avgPool|Pool|pool2d|pool1d|globalPool"),
+    ("pooling (with the convolution epilogue's bias and ReLU)", r"maxPool|maxpool|avgPool|Pool|pool_|pool2x2|pool2d|pool1d|globalPool"),
     ("normalisation", r"batchNorm|layerNorm|Normalization|BatchNorm|LayerNorm"),
     ("recurrent cells", r"recurrent|Recurrent|gru|lstm"),
     ("data (decoding, MFCC, caches, batches, RNG)", r"MFCC|FFT|fft|Feature|Batch|loader|Loader|PNG|png_|sndfile|sf_|soxr|SeededGenerator|nextNormal|randn|uniform|__cos|__sin|__ieee754_log|__log|inflate|jpeg"),
