@@ -327,9 +327,12 @@ struct ConvPlan {
         self.batch = batch
         let perSample = (rows + outputs) * positions
         let bySize = Swift.max(1, Swift.min(batch, ConvPlan.budget / Swift.max(perSample, 1)))
-        // At least four chunks, so one or two workers balance; the split never depends on the
-        // thread count, so neither do the results (see `run(scratch:partials:)`).
-        chunk = Swift.min(bySize, Swift.max(1, (batch + 3) / 4))
+        // A multiple of four chunks of equal size (but the last), at least four, so one, two or
+        // four workers get equal shares (7 chunks of 10 samples had left one of two workers 34
+        // samples, the other 30). The split never depends on the thread count, so neither do
+        // the results (see `run(scratch:partials:)`).
+        let wanted = ((batch + bySize - 1) / bySize + 3) / 4 * 4
+        chunk = Swift.max(1, (batch + wanted - 1) / wanted)
         chunks = (batch + chunk - 1) / chunk
     }
 
