@@ -331,7 +331,7 @@ struct ConvPlan {
         // four workers get equal shares (7 chunks of 10 samples had left one of two workers 34
         // samples, the other 30). The split never depends on the thread count, so neither do
         // the results (see `run(scratch:partials:)`).
-        let wanted = ((batch + bySize - 1) / bySize + 3) / 4 * 4
+        let wanted = Swift.max(4, ((batch + bySize - 1) / bySize + 3) / 4 * 4)
         chunk = Swift.max(1, (batch + wanted - 1) / wanted)
         chunks = (batch + chunk - 1) / chunk
     }
@@ -346,6 +346,8 @@ struct ConvPlan {
     /// added in chunk order — the same bits whatever the number of workers.
     func run(scratch sizes: [Int], partials: Int,
              _ body: (Int, Int, [UnsafeMutablePointer<Float>], UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+        // An empty batch has no chunks: nothing to run, and zero partials.
+        guard chunks > 0 else { return [Float](repeating: 0, count: partials) }
         let workers = Swift.min(Threading.threads, chunks)
         let perChunk = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(partials * chunks, 1))
         perChunk.initialize(repeating: 0, count: partials * chunks)

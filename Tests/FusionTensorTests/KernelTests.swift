@@ -352,6 +352,14 @@ final class ConvolutionPoolEpilogueTests: XCTestCase {
         }
     }
 
+    func testAnEmptyBatchConvolvesToAnEmptyBatch() {
+        var rng = SeededGenerator(seed: 4)
+        let w = Tensor.randn([3, 2, 3, 3], using: &rng)
+        let x = Tensor.zeros([0, 2, 6, 6])
+        XCTAssertEqual(x.conv2d(weight: w, bias: nil, padding: (1, 1)).shape, [0, 3, 6, 6])
+        XCTAssertEqual(x.conv2d(weight: w, bias: nil, padding: (1, 1), fusedReLU: true, fusedMaxPool2x2: true).shape, [0, 3, 3, 3])
+    }
+
     func testFusedPoolingGivesTheSameBitsOnEveryThreadCount() throws {
         var rng = SeededGenerator(seed: 3)
         let x = Tensor.randn([9, 2, 10, 12], using: &rng), w = Tensor.randn([6, 2, 3, 3], using: &rng), b = Tensor.randn([6], using: &rng)
