@@ -126,7 +126,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "fusionlab-bench",
-            dependencies: ["FusionCore", "FusionTensor", "FusionInt8", "FusionNN", "FusionOptim", "FusionModels", "FusionData", "CBLAS"],
+            dependencies: ["FusionCore", "FusionTensor", "FusionInt8", "FusionNN", "FusionOptim", "FusionModels", "FusionData", "CBLAS", "CFusionKernels"],
             path: "Benchmarks/Sources/fusionlab-bench"
         ),
         // Fuzz harnesses for every reader of untrusted input (scripts/fuzz.sh builds them with
@@ -142,7 +142,7 @@ let package = Package(
         .target(name: "FusionTestSupport", dependencies: ["FusionTensor"], path: "Tests/FusionTestSupport"),
         // One test target per module; FusionTestSupport holds the shared checks and the
         // command-line test helpers (the end-to-end tests run the built `fusionlab`).
-        .testTarget(name: "FusionTensorTests", dependencies: ["FusionTensor", "FusionTestSupport"]),
+        .testTarget(name: "FusionTensorTests", dependencies: ["FusionTensor", "CFusionKernels", "FusionTestSupport"]),
         .testTarget(name: "FusionCoreTests", dependencies: ["FusionCore", "FusionTensor", "FusionTestSupport"]),
         .testTarget(
             name: "FusionNNTests",

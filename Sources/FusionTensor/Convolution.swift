@@ -62,6 +62,7 @@ extension Tensor {
         precondition(ho > 0 && wo > 0, "conv2d: input \(h)×\(w) is too small for kernel \(kh)×\(kw) (padding \(padding), dilation \(dilation))")
         let l = ho * wo, rows = c * kh * kw, rowsPerGroup = cg * kh * kw, og = o / groups
         let plan = ConvPlan(batch: b, rows: rows, outputs: o, positions: l)
+        let gemm = ConvGEMM(outputs: og, rows: rowsPerGroup)
         if fusedMaxPool2x2 {
             precondition(ho >= 2 && wo >= 2, "conv2d: a \(ho)×\(wo) output is too small for 2×2 max pooling")
         }
@@ -79,14 +80,13 @@ extension Tensor {
         let saved = keepColumns ? Tensor(uninitializedShape: [plan.chunks * rows * plan.chunk * l]) : nil
         let psaved = saved?.data
         func forward(argmax: UnsafeMutablePointer<Int32>?) {
-            plan.run(scratch: [rows, o].map { $0 * plan.chunk * l }) { s0, s1, scratch in
+            plan.run(scratch: [rows * plan.chunk * l, o * plan.chunk * l, gemm.scratch]) { s0, s1, scratch in
                 let col = psaved.map { $0 + (s0 / plan.chunk) * rows * plan.chunk * l } ?? scratch[0]
                 let y = scratch[1]
                 let n = (s1 - s0) * l
                 im2col(x: px + s0 * inPlane, b: s1 - s0, c: c, h: h, w: w, geo: geo, ho: ho, wo: wo, col: col)
                 for gi in 0..<groups {
-                    sgemm(transA: false, transB: false, m: og, n: n, k: rowsPerGroup,
-                          pw + gi * og * rowsPerGroup, col + gi * rowsPerGroup * n, y + gi * og * n)
+                    gemm.forward(pw + gi * og * rowsPerGroup, col + gi * rowsPerGroup * n, y + gi * og * n, n: n, scratch: scratch[2])
                 }
                 if let argmax {
                     // Each channel's planes are consecutive in the GEMM output: one epilogue call per channel.
@@ -126,7 +126,8 @@ extension Tensor {
             let gx = needX ? Tensor.zeros([b, c, h, w]) : nil
             let pgx = gx?.data
             // Per worker: dY of the chunk as [O, n], im2col, dcol, and partial dW and db.
-            let partials = plan.run(scratch: [o * plan.chunk * l, rows * plan.chunk * l, rows * plan.chunk * l], partials: o * rowsPerGroup + o) {
+            let partials = plan.run(scratch: [o * plan.chunk * l, rows * plan.chunk * l, rows * plan.chunk * l, gemm.scratch],
+                                    partials: o * rowsPerGroup + o) {
                 s0, s1, scratch, partial in
                 let (gy, dcol) = (scratch[0], scratch[2])
                 var col = scratch[1]
@@ -156,15 +157,15 @@ extension Tensor {
                         im2col(x: px + s0 * inPlane, b: s1 - s0, c: c, h: h, w: w, geo: geo, ho: ho, wo: wo, col: col)
                     }
                     for gi in 0..<groups {
-                        sgemm(transA: false, transB: true, m: og, n: rowsPerGroup, k: n,
-                              gy + gi * og * n, col + gi * rowsPerGroup * n, beta: 1, partial + gi * og * rowsPerGroup)
+                        gemm.addWeightGradient(gy + gi * og * n, col + gi * rowsPerGroup * n, partial + gi * og * rowsPerGroup, n: n,
+                                               scratch: scratch[3])
                     }
                 }
                 if needB { for oi in 0..<o { partial[o * rowsPerGroup + oi] += vectorSum(gy + oi * n, n) } }
                 if let pgx {
                     for gi in 0..<groups {
-                        sgemm(transA: true, transB: false, m: rowsPerGroup, n: n, k: og,
-                              pwd + gi * og * rowsPerGroup, gy + gi * og * n, dcol + gi * rowsPerGroup * n)
+                        gemm.inputGradient(pwd + gi * og * rowsPerGroup, gy + gi * og * n, dcol + gi * rowsPerGroup * n, n: n,
+                                           scratch: scratch[3])
                     }
                     col2im(col: dcol, b: s1 - s0, c: c, h: h, w: w, geo: geo, ho: ho, wo: wo, x: pgx + s0 * inPlane)
                 }
@@ -309,6 +310,66 @@ func col2im(col: UnsafeMutablePointer<Float>, b: Int, c: Int, h: Int, w: Int, ge
                 }
             }
         }
+    }
+}
+
+/// A convolution's three GEMMs for one group, over a chunk's `n` positions: the output
+/// `[outputs, n]` = weight `[outputs, rows]` · columns `[rows, n]`, the input gradient's columns
+/// = weightᵀ · output gradient, and the weight gradient += output gradient · columnsᵀ.
+///
+/// Convolutions have one small side (the output channels, or the C·kh·kw rows) and one long one
+/// (the positions), and for those shapes CFusionKernels' `fl_conv_gemm` and `fl_conv_gemm_dots`
+/// read the columns where im2col wrote them and pack only the weight, where OpenBLAS packs both
+/// operands on every call (and clears C first). They ran 1.1–2.7× OpenBLAS's rate on the
+/// reference network's shapes (Benchmarks/README.md). Larger shapes, where OpenBLAS's cache
+/// blocking wins, go to `sgemm`. The own kernels give the same bits on every instruction set.
+struct ConvGEMM {
+    let outputs: Int, rows: Int
+
+    /// Own kernels where they were measured to win: an inner dimension of at most 256 for the
+    /// forward and input gradient, and at most 4,608 weights for the weight gradient.
+    var ownForward: Bool { rows <= 256 }
+    var ownInputGradient: Bool { outputs <= 256 }
+    var ownWeightGradient: Bool { outputs * rows <= 4_608 }
+
+    /// Floats of scratch per worker: the packed weight, or the weight gradient's lanes.
+    var scratch: Int {
+        Swift.max(ownForward ? fl_conv_gemm_pack_size(Int32(outputs), Int32(rows)) : 0,
+                  ownInputGradient ? fl_conv_gemm_pack_size(Int32(rows), Int32(outputs)) : 0,
+                  ownWeightGradient ? fl_conv_gemm_dots_scratch(Int32(outputs), Int32(rows)) : 0)
+    }
+
+    /// y `[outputs, n]` = weight `[outputs, rows]` · columns `[rows, n]`.
+    func forward(_ weight: UnsafePointer<Float>, _ columns: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, n: Int,
+                 scratch: UnsafeMutablePointer<Float>) {
+        guard ownForward else {
+            sgemm(transA: false, transB: false, m: outputs, n: n, k: rows, weight, columns, y)
+            return
+        }
+        if OpCounter.isCounting { OpCounter.multiplyAccumulates += outputs * n * rows }
+        fl_conv_gemm(Int32(outputs), n, Int32(rows), weight, rows, 1, columns, n, y, n, scratch)
+    }
+
+    /// dcol `[rows, n]` = weightᵀ · grad_y `[outputs, n]`.
+    func inputGradient(_ weight: UnsafePointer<Float>, _ gradY: UnsafePointer<Float>, _ dcol: UnsafeMutablePointer<Float>, n: Int,
+                       scratch: UnsafeMutablePointer<Float>) {
+        guard ownInputGradient else {
+            sgemm(transA: true, transB: false, m: rows, n: n, k: outputs, weight, gradY, dcol)
+            return
+        }
+        if OpCounter.isCounting { OpCounter.multiplyAccumulates += outputs * n * rows }
+        fl_conv_gemm(Int32(rows), n, Int32(outputs), weight, 1, rows, gradY, n, dcol, n, scratch)
+    }
+
+    /// grad_w `[outputs, rows]` += grad_y `[outputs, n]` · columnsᵀ.
+    func addWeightGradient(_ gradY: UnsafePointer<Float>, _ columns: UnsafePointer<Float>, _ gradW: UnsafeMutablePointer<Float>,
+                           n: Int, scratch: UnsafeMutablePointer<Float>) {
+        guard ownWeightGradient else {
+            sgemm(transA: false, transB: true, m: outputs, n: rows, k: n, gradY, columns, beta: 1, gradW)
+            return
+        }
+        if OpCounter.isCounting { OpCounter.multiplyAccumulates += outputs * n * rows }
+        fl_conv_gemm_dots(Int32(outputs), Int32(rows), n, gradY, n, columns, n, gradW, rows, scratch)
     }
 }
 

@@ -1,4 +1,5 @@
 import CBLAS
+import CFusionKernels
 import FusionModels
 import FusionNN
 import FusionOptim
@@ -110,4 +111,63 @@ func gemmEfficiency(_ options: BenchOptions) -> [Measurement] {
         Measurement(workload: workload, threads: options.threads, metric: "linear_gflops", value: median(linearRates)),
         Measurement(workload: workload, threads: options.threads, metric: "efficiency", value: median(ratios)),
     ]
+}
+
+/// conv-gemm: the convolution GEMMs of CFusionKernels (`fl_conv_gemm`, `fl_conv_gemm_dots`)
+/// against `cblas_sgemm` on the same operands, one thread, on the shapes a training chunk of the
+/// reference network gives them (64 samples in chunks as `ConvPlan` cuts them). Both are timed
+/// in seven alternating rounds; the metric per shape is the median of the rounds' ratios of
+/// OpenBLAS's time to the own kernel's (above 1: the own kernel is faster).
+func convGEMMBenchmark(_ options: BenchOptions) -> [Measurement] {
+    let workload = "conv-gemm"
+    openblas_set_num_threads(1)
+    var rng = SeededGenerator(seed: 3)
+    enum Kind { case forward, inputGradient, weightGradient }
+    // (name, kind, output channels, C·kh·kw rows, positions in the chunk)
+    let shapes: [(String, Kind, Int, Int, Int)] = [
+        ("image1_forward", .forward, 16, 9, 8 * 1024), ("image2_forward", .forward, 32, 144, 4 * 256),
+        ("audio2_forward", .forward, 32, 144, 6 * 192), ("image2_input_grad", .inputGradient, 32, 144, 4 * 256),
+        ("image1_weight_grad", .weightGradient, 16, 9, 8 * 1024), ("image2_weight_grad", .weightGradient, 32, 144, 4 * 256),
+    ]
+    var results: [Measurement] = []
+    for (name, kind, o, r, n) in shapes {
+        let w = Tensor.randn([o, r], using: &rng), col = Tensor.randn([r, n], using: &rng), gy = Tensor.randn([o, n], using: &rng)
+        let out = Tensor.zeros([max(o, r), n]), gw = Tensor.zeros([o, r])
+        let scratch = Tensor.zeros([max(fl_conv_gemm_pack_size(Int32(max(o, r)), Int32(max(o, r))), fl_conv_gemm_dots_scratch(Int32(o), Int32(r)))])
+        let (pw, pc, pg, po, pgw, ps) = (w.data, col.data, gy.data, out.data, gw.data, scratch.data)
+        func own() {
+            switch kind {
+            case .forward: fl_conv_gemm(Int32(o), n, Int32(r), pw, r, 1, pc, n, po, n, ps)
+            case .inputGradient: fl_conv_gemm(Int32(r), n, Int32(o), pw, 1, r, pg, n, po, n, ps)
+            case .weightGradient: fl_conv_gemm_dots(Int32(o), Int32(r), n, pg, n, pc, n, pgw, r, ps)
+            }
+        }
+        func blas() {
+            switch kind {
+            case .forward:
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(n), Int32(r), 1, pw, Int32(r), pc, Int32(n), 0, po, Int32(n))
+            case .inputGradient:
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(r), Int32(n), Int32(o), 1, pw, Int32(r), pg, Int32(n), 0, po, Int32(n))
+            case .weightGradient:
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(o), Int32(r), Int32(n), 1, pg, Int32(n), pc, Int32(n), 1, pgw, Int32(r))
+            }
+        }
+        func time(_ body: () -> Void) -> Double {
+            body()
+            let start = now()
+            for _ in 0..<50 { body() }
+            return (now() - start) / 50
+        }
+        var ratios: [Double] = [], ownRates: [Double] = []
+        let flop = 2.0 * Double(o * r * n)
+        for _ in 0..<7 {
+            let (tb, to) = (time(blas), time(own))
+            ratios.append(tb / to)
+            ownRates.append(flop / to / 1e9)
+        }
+        func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+        results.append(Measurement(workload: workload, threads: 1, metric: "\(name)_speedup_over_sgemm", value: median(ratios)))
+        results.append(Measurement(workload: workload, threads: 1, metric: "\(name)_gflops", value: median(ownRates)))
+    }
+    return results
 }

@@ -7,6 +7,7 @@ import FusionTensor
 let workloads: [String: (BenchOptions) -> [Measurement]] = [
     "train-reference": trainReference,
     "gemm-efficiency": gemmEfficiency,
+    "conv-gemm": convGEMMBenchmark,
     "fusion-cost": fusionCost,
     "gru": recurrentBenchmark,
     "png-decode": pngDecodeBenchmark,

@@ -82,6 +82,27 @@ void fl_conv_epilogue_pool2x2_forward(const float *x, long x_stride, float bias,
 void fl_conv_epilogue_pool2x2_backward(const float *grad_y, const float *gate, const int32_t *argmax, long y_stride, float *grad_x,
                                        long x_stride, int planes, int h, int w, int ho, int wo);
 
+/// Floats of the `pack` scratch `fl_conv_gemm` needs for an m × k left operand.
+long fl_conv_gemm_pack_size(int m, int k);
+
+/// C = A·B for a convolution: C [m, n] and B [k, n] row-major (leading dimensions ldc, ldb),
+/// A [m, k] with A[i, kk] at a[i·ars + kk·acs] (so a transposed A needs no copy). For a short
+/// inner dimension (k up to a few hundred): B is read in place and only A is packed, into
+/// `pack` (`fl_conv_gemm_pack_size` floats). Each C[i, j] is the fused multiply-add chain
+/// over kk = 0, 1, … from 0: the same bits on every instruction set.
+void fl_conv_gemm(int m, long n, int k, const float *a, long ars, long acs, const float *b, long ldb, float *c, long ldc,
+                  float *pack);
+
+/// Floats of the `partial` scratch `fl_conv_gemm_dots` needs for an m1 × m2 result.
+long fl_conv_gemm_dots_scratch(int m1, int m2);
+
+/// C += A·Bᵀ for a convolution's weight gradient: A [m1, k] and B [m2, k] row-major (leading
+/// dimensions lda, ldb), a long k. Each C[i, j] gets Σₚ A[i, p]·B[j, p] summed in 16 lanes
+/// (lane l takes p ≡ l mod 16 in order, by fused multiply-adds), the lanes then added
+/// pairwise: the same bits on every instruction set.
+void fl_conv_gemm_dots(int m1, int m2, long k, const float *a, long lda, const float *b, long ldb, float *c, long ldc,
+                       float *partial);
+
 /// One Adam (or AdamW) step's constants, as torch.optim.Adam computes them.
 typedef struct {
     float beta1, beta2, eps;
