@@ -1,5 +1,6 @@
 import CFusionKernels
 import Dispatch
+import Synchronization
 // 1-D and 2-D convolution through a batched im2col and one GEMM per group.
 
 /// Geometry of a 2-D convolution or pooling window.
@@ -374,8 +375,8 @@ struct ConvGEMM {
 }
 
 /// How a convolution splits its batch: chunks of samples whose im2col columns and GEMM output
-/// stay near one megabyte (so the GEMM and the epilogue find them in cache), processed by
-/// `Threading.threads` workers, each with its own scratch memory.
+/// stay near one megabyte (so the GEMM and the epilogue find them in cache), claimed one at a
+/// time by `Threading.threads` workers, each with its own scratch memory.
 struct ConvPlan {
     let batch: Int, chunk: Int, chunks: Int
 
@@ -413,14 +414,17 @@ struct ConvPlan {
         let perChunk = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(partials * chunks, 1))
         perChunk.initialize(repeating: 0, count: partials * chunks)
         defer { perChunk.deallocate() }
-        func work(_ worker: Int) {
+        // Workers claim the next chunk as they finish one: on a shared host a core slowed by
+        // another process takes fewer chunks instead of holding up the step. Which worker runs a
+        // chunk does not change its partial, so the results stay those of any thread count.
+        let next = Atomic<Int>(0)
+        Threading.asWorkers(workers) { _ in
             let buffers = sizes.map { UnsafeMutablePointer<Float>.allocate(capacity: Swift.max($0, 1)) }
             defer { buffers.forEach { $0.deallocate() } }
-            for k in stride(from: worker, to: chunks, by: workers) {
+            while case let k = next.wrappingAdd(1, ordering: .relaxed).oldValue, k < chunks {
                 body(k * chunk, Swift.min(batch, (k + 1) * chunk), buffers, perChunk + k * partials)
             }
         }
-        Threading.asWorkers(workers) { work($0) }
         var total = [Float](repeating: 0, count: partials)
         for k in 0..<chunks { for i in 0..<partials { total[i] += perChunk[k * partials + i] } }
         return total
