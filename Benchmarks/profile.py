@@ -16,7 +16,7 @@ import tempfile
 from collections import defaultdict
 
 CATEGORIES = [
-    ("GEMM (OpenBLAS)", r"sgemm|gemm_|cblas|blas_|ssyrk|strsm"),
+    ("GEMM (OpenBLAS and the convolution GEMMs)", r"sgemm|gemm_|cblas|blas_|ssyrk|strsm|fl_conv_gemm|dots_tile|dots_avx|dots_baseline"),
     ("convolution glue (im2col, col2im, bias, plan)", r"conv2d|conv1d|ConvPlan|im2col|col2im|Convolution|copy_row|add_row"),
     ("depthwise convolution (C kernels)", r"fl_dw|depthwise|Depthwise"),
     ("pooling (with the convolution epilogue's bias and ReLU)", r"maxPool|maxpool|avgPool|Pool|pool_|pool2x2|pool2d|pool1d|globalPool"),
