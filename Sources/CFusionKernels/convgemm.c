@@ -77,8 +77,9 @@ static void gemm_baseline(int m, long n, int k, const float *a, long ars, long a
 // MARK: - C = A·B, AVX-512: 8 rows × 32 columns of C in 16 registers
 
 __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
-gemm_tile_avx512(int k, const float *pa, const float *b, long ldb, float *c, long ldc, int rows, __mmask16 m0, __mmask16 m1,
-                 const int masked) {
+gemm_tile_avx512(int k, const float *pa, const float *b, long ldb, float *c, long ldc, int rows, long cols, const int masked) {
+    const __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
+    const __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (1u << (cols - 16)) - 1);
     __m512 acc[FL_GEMM_MR][2];
     for (int ii = 0; ii < FL_GEMM_MR; ii++) acc[ii][0] = acc[ii][1] = _mm512_setzero_ps();
     for (int kk = 0; kk < k; kk++) {
@@ -100,25 +101,6 @@ gemm_tile_avx512(int k, const float *pa, const float *b, long ldb, float *c, lon
         } else {
             _mm512_storeu_ps(cp, acc[ii][0]);
             _mm512_storeu_ps(cp + 16, acc[ii][1]);
-        }
-    }
-}
-
-__attribute__((target("avx512f"))) static void
-gemm_avx512(int m, long n, int k, const float *pack, const float *b, long ldb, float *c, long ldc) {
-    for (long jb = 0; jb < n; jb += FL_GEMM_NB) {
-        const long je = jb + FL_GEMM_NB < n ? jb + FL_GEMM_NB : n;
-        for (int i0 = 0; i0 < m; i0 += FL_GEMM_MR) {
-            const float *pa = pack + (long)i0 * k;
-            const int rows = m - i0;
-            long j0 = jb;
-            for (; j0 + 32 <= je; j0 += 32) gemm_tile_avx512(k, pa, b + j0, ldb, c + (long)i0 * ldc + j0, ldc, rows, 0, 0, 0);
-            if (j0 < je) {
-                const long left = je - j0;
-                const __mmask16 m0 = (__mmask16)(left >= 16 ? 0xFFFF : (1u << left) - 1);
-                const __mmask16 m1 = (__mmask16)(left >= 32 ? 0xFFFF : left <= 16 ? 0 : (1u << (left - 16)) - 1);
-                gemm_tile_avx512(k, pa, b + j0, ldb, c + (long)i0 * ldc + j0, ldc, rows, m0, m1, 1);
-            }
         }
     }
 }
@@ -161,19 +143,23 @@ gemm_tile_avx2(int k, const float *pa, const float *b, long ldb, float *c, long 
     }
 }
 
-__attribute__((target("avx2,fma"))) static void
-gemm_avx2(int m, long n, int k, const float *pack, const float *b, long ldb, float *c, long ldc) {
-    for (long jb = 0; jb < n; jb += FL_GEMM_NB) {
-        const long je = jb + FL_GEMM_NB < n ? jb + FL_GEMM_NB : n;
-        for (int i0 = 0; i0 < m; i0 += FL_GEMM_MR_AVX2) {
-            const float *pa = pack + (long)i0 * k;
-            const int rows = m - i0;
-            long j0 = jb;
-            for (; j0 + 16 <= je; j0 += 16) gemm_tile_avx2(k, pa, b + j0, ldb, c + (long)i0 * ldc + j0, ldc, rows, 16, 0);
-            if (j0 < je) gemm_tile_avx2(k, pa, b + j0, ldb, c + (long)i0 * ldc + j0, ldc, rows, je - j0, 1);
-        }
+// Column blocks of FL_GEMM_NB, swept by every row tile of MR rows while they are in cache, in
+// tiles of NR columns; the last tile of a block is masked.
+#define FL_GEMM_DRIVER(ISA, TARGET, MR, NR)                                                                          \
+    TARGET static void gemm_##ISA(int m, long n, int k, const float *pack, const float *b, long ldb, float *c, long ldc) { \
+        for (long jb = 0; jb < n; jb += FL_GEMM_NB) {                                                                 \
+            const long je = jb + FL_GEMM_NB < n ? jb + FL_GEMM_NB : n;                                                \
+            for (int i0 = 0; i0 < m; i0 += MR) {                                                                      \
+                const float *pa = pack + (long)i0 * k;                                                                \
+                float *ci = c + (long)i0 * ldc;                                                                       \
+                long j0 = jb;                                                                                         \
+                for (; j0 + NR <= je; j0 += NR) gemm_tile_##ISA(k, pa, b + j0, ldb, ci + j0, ldc, m - i0, NR, 0);     \
+                if (j0 < je) gemm_tile_##ISA(k, pa, b + j0, ldb, ci + j0, ldc, m - i0, je - j0, 1);                   \
+            }                                                                                                         \
+        }                                                                                                             \
     }
-}
+FL_GEMM_DRIVER(avx512, __attribute__((target("avx512f"))), FL_GEMM_MR, 32)
+FL_GEMM_DRIVER(avx2, __attribute__((target("avx2,fma"))), FL_GEMM_MR_AVX2, 16)
 #endif
 
 void fl_conv_gemm(int m, long n, int k, const float *a, long ars, long acs, const float *b, long ldb, float *c, long ldc,
