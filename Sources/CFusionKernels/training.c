@@ -22,92 +22,60 @@
 
 // MARK: - 2×2 max pooling, stride 2
 
-// One body, compiled once per instruction set (inlined into each target-attributed wrapper, with
-// the epilogue a constant): the vectoriser turns the even/odd columns into interleaved loads and
-// the comparisons into selects. Ties go to the first maximum in row-major order, as PyTorch; NaN
-// never wins a comparison.
+// One row of windows at a time: the baseline's rows below in plain C, AVX2's and AVX-512's with
+// intrinsics, and one plane loop around them (FL_POOL_VARIANTS) with the epilogue a constant in
+// each copy. Ties go to the first maximum in row-major order, as PyTorch; NaN never wins a
+// comparison. Every variant makes the same comparisons and selects in the same order, so the
+// bits are the same on every instruction set.
 //
-// A convolution's epilogue runs the same body over its GEMM output, with the bias added to each
+// A convolution's epilogue runs the same rows over its GEMM output, with the bias added to each
 // value before the comparisons (so ties are those of PyTorch's conv → ReLU → pool, rounding
 // included) and ReLU on the window's maximum: max(relu(v)) = relu(max(v)), and when the maximum
 // is positive its first position is the same either way.
 enum { FL_POOL_PLAIN = 0, FL_POOL_BIAS = 1, FL_POOL_BIAS_RELU = 2 };
 
+/// The windows of rows r0 and r1 (r1 = r0 + w) into `o` and their maxima's plane positions
+/// (`base` is r0's) into `ao`.
 static inline __attribute__((always_inline)) void
-pool_forward(const float *x, long x_stride, float *y, long y_stride, int32_t *argmax, int p0, int p1,
-             int h, int w, int ho, int wo, float bias, const int epilogue) {
-    for (int p = p0; p < p1; p++) {
-        const float *src = x + (size_t)p * x_stride;
-        float *dst = y + (size_t)p * y_stride;
-        int32_t *a = argmax + (size_t)p * y_stride;
-        for (int oh = 0; oh < ho; oh++) {
-            const float *r0 = src + (size_t)2 * oh * w, *r1 = r0 + w;
-            const int32_t base = 2 * oh * w;
-            float *o = dst + (size_t)oh * wo;
-            int32_t *ao = a + (size_t)oh * wo;
-            for (int ow = 0; ow < wo; ow++) {
-                float x0 = r0[2 * ow], x1 = r0[2 * ow + 1], x2 = r1[2 * ow], x3 = r1[2 * ow + 1];
-                if (epilogue != FL_POOL_PLAIN) { x0 += bias; x1 += bias; x2 += bias; x3 += bias; }
-                int top = x1 > x0, bottom = x3 > x2;
-                float m0 = top ? x1 : x0, m1 = bottom ? x3 : x2;
-                int32_t j0 = base + 2 * ow + top, j1 = base + w + 2 * ow + bottom;
-                int lower = m1 > m0;
-                float m = lower ? m1 : m0;
-                if (epilogue == FL_POOL_BIAS_RELU) m = m > 0.0f ? m : 0.0f;
-                o[ow] = m;
-                ao[ow] = lower ? j1 : j0;
-            }
-        }
+pool_row_forward_baseline(const float *r0, const float *r1, float *o, int32_t *ao, int32_t base, int w, int wo, float bias,
+                          const int epilogue) {
+    for (int ow = 0; ow < wo; ow++) {
+        float x0 = r0[2 * ow], x1 = r0[2 * ow + 1], x2 = r1[2 * ow], x3 = r1[2 * ow + 1];
+        if (epilogue != FL_POOL_PLAIN) { x0 += bias; x1 += bias; x2 += bias; x3 += bias; }
+        int top = x1 > x0, bottom = x3 > x2;
+        float m0 = top ? x1 : x0, m1 = bottom ? x3 : x2;
+        int32_t j0 = base + 2 * ow + top, j1 = base + w + 2 * ow + bottom;
+        int lower = m1 > m0;
+        float m = lower ? m1 : m0;
+        if (epilogue == FL_POOL_BIAS_RELU) m = m > 0.0f ? m : 0.0f;
+        o[ow] = m;
+        ao[ow] = lower ? j1 : j0;
     }
 }
 
-// Windows tile the plane when h and w are even; an odd last row or column belongs to no window
-// and gets a zero gradient. With `gate` (the pooled output of a ReLU epilogue), a window whose
-// output is not positive passes no gradient.
+/// A row of window gradients `g` back into rows r0 and r1, each value at its window's maximum
+/// and 0 at the window's other three places; with `gated`, a window whose `open` (the
+/// epilogue's ReLU output) is not positive passes nothing.
 static inline __attribute__((always_inline)) void
-pool_backward(const float *grad_y, long y_stride, const float *gate, const int32_t *argmax, float *grad_x, long x_stride,
-              int p0, int p1, int h, int w, int ho, int wo, const int gated) {
-    for (int p = p0; p < p1; p++) {
-        const float *gy = grad_y + (size_t)p * y_stride;
-        const float *gt = gated ? gate + (size_t)p * y_stride : gy;
-        const int32_t *a = argmax + (size_t)p * y_stride;
-        float *gx = grad_x + (size_t)p * x_stride;
-        for (int oh = 0; oh < ho; oh++) {
-            float *r0 = gx + (size_t)2 * oh * w, *r1 = r0 + w;
-            const int32_t base = 2 * oh * w;
-            const float *g = gy + (size_t)oh * wo, *open = gt + (size_t)oh * wo;
-            const int32_t *ai = a + (size_t)oh * wo;
-            for (int ow = 0; ow < wo; ow++) {
-                int32_t k = ai[ow] - base - 2 * ow;
-                float v = g[ow];
-                if (gated) v = open[ow] > 0.0f ? v : 0.0f;
-                r0[2 * ow] = k == 0 ? v : 0.0f;
-                r0[2 * ow + 1] = k == 1 ? v : 0.0f;
-                r1[2 * ow] = k == w ? v : 0.0f;
-                r1[2 * ow + 1] = k == w + 1 ? v : 0.0f;
-            }
-            if (w > 2 * wo) { r0[w - 1] = 0; r1[w - 1] = 0; }
-        }
-        if (h > 2 * ho) memset(gx + (size_t)(h - 1) * w, 0, sizeof(float) * (size_t)w);
+pool_row_backward_baseline(const float *g, const float *open, const int32_t *ai, float *r0, float *r1, int32_t base, int w, int wo,
+                           const int gated) {
+    for (int ow = 0; ow < wo; ow++) {
+        int32_t k = ai[ow] - base - 2 * ow;
+        float v = g[ow];
+        if (gated) v = open[ow] > 0.0f ? v : 0.0f;
+        r0[2 * ow] = k == 0 ? v : 0.0f;
+        r0[2 * ow + 1] = k == 1 ? v : 0.0f;
+        r1[2 * ow] = k == w ? v : 0.0f;
+        r1[2 * ow + 1] = k == w + 1 ? v : 0.0f;
     }
 }
 
 #define FL_POOL_FORWARD_ARGS                                                                                  \
     const float *x, long x_stride, float *y, long y_stride, int32_t *argmax, int p0, int p1, int h, int w,    \
         int ho, int wo, float bias, int relu
-#define FL_POOL_FORWARD_BODY                                                                                  \
-    if (relu) pool_forward(x, x_stride, y, y_stride, argmax, p0, p1, h, w, ho, wo, bias, FL_POOL_BIAS_RELU);  \
-    else if (bias != 0.0f) pool_forward(x, x_stride, y, y_stride, argmax, p0, p1, h, w, ho, wo, bias, FL_POOL_BIAS); \
-    else pool_forward(x, x_stride, y, y_stride, argmax, p0, p1, h, w, ho, wo, 0.0f, FL_POOL_PLAIN);
 #define FL_POOL_BACKWARD_ARGS                                                                                 \
     const float *grad_y, long y_stride, const float *gate, const int32_t *argmax, float *grad_x, long x_stride, \
         int p0, int p1, int h, int w, int ho, int wo
-#define FL_POOL_BACKWARD_BODY                                                                                 \
-    if (gate) pool_backward(grad_y, y_stride, gate, argmax, grad_x, x_stride, p0, p1, h, w, ho, wo, 1);       \
-    else pool_backward(grad_y, y_stride, gate, argmax, grad_x, x_stride, p0, p1, h, w, ho, wo, 0);
-
-static void pool_forward_baseline(FL_POOL_FORWARD_ARGS) { FL_POOL_FORWARD_BODY }
-static void pool_backward_baseline(FL_POOL_BACKWARD_ARGS) { FL_POOL_BACKWARD_BODY }
 
 #if FL_X86_64
 // The same rows with intrinsics. Rows are short (3 to 16 windows in the usual networks), too
@@ -237,6 +205,8 @@ pool_row_backward_avx512(const float *g, const float *open, const int32_t *ai, f
     }
 }
 
+#endif
+
 // The plane loops around the rows, with the epilogue a constant in each copy.
 #define FL_POOL_PLANES_FORWARD(ROW)                                                                           \
     for (int p = p0; p < p1; p++) {                                                                           \
@@ -281,6 +251,8 @@ pool_row_backward_avx512(const float *g, const float *open, const int32_t *ai, f
         else pool_backward_##ISA##_open(grad_y, y_stride, gate, argmax, grad_x, x_stride, p0, p1, h, w, ho, wo); \
     }
 
+FL_POOL_VARIANTS(baseline, )
+#if FL_X86_64
 FL_POOL_VARIANTS(avx2, __attribute__((target("avx2,fma"))))
 FL_POOL_VARIANTS(avx512, __attribute__((target("avx512f"))))
 #endif
