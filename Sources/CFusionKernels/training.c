@@ -34,8 +34,8 @@
 // is positive its first position is the same either way.
 enum { FL_POOL_PLAIN = 0, FL_POOL_BIAS = 1, FL_POOL_BIAS_RELU = 2 };
 
-/// The windows of rows r0 and r1 (r1 = r0 + w) into `o` and their maxima's plane positions
-/// (`base` is r0's) into `ao`.
+/// The windows of rows r0 and r1 (r1 = r0 + w) into `o` and, unless `ao` is NULL, their maxima's
+/// plane positions (`base` is r0's) into `ao`.
 static inline __attribute__((always_inline)) void
 pool_row_forward_baseline(const float *r0, const float *r1, float *o, int32_t *ao, int32_t base, int w, int wo, float bias,
                           const int epilogue) {
@@ -49,7 +49,7 @@ pool_row_forward_baseline(const float *r0, const float *r1, float *o, int32_t *a
         float m = lower ? m1 : m0;
         if (epilogue == FL_POOL_BIAS_RELU) m = m > 0.0f ? m : 0.0f;
         o[ow] = m;
-        ao[ow] = lower ? j1 : j0;
+        if (ao) ao[ow] = lower ? j1 : j0;
     }
 }
 
@@ -119,7 +119,7 @@ pool_row_forward_avx2(const float *r0, const float *r1, float *o, int32_t *ao, i
         __m256i j1 = _mm256_sub_epi32(_mm256_add_epi32(j, _mm256_set1_epi32(w)), _mm256_castps_si256(bottom));
         __m256i jm = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(j0), _mm256_castsi256_ps(j1), lower));
         _mm256_maskstore_ps(o + ow, out, m);
-        _mm256_maskstore_epi32(ao + ow, out, jm);
+        if (ao) _mm256_maskstore_epi32(ao + ow, out, jm);
     }
 }
 
@@ -178,7 +178,7 @@ pool_row_forward_avx512(const float *r0, const float *r1, float *o, int32_t *ao,
         __m512i jw = _mm512_add_epi32(j, _mm512_set1_epi32(w));
         __m512i j1 = _mm512_mask_add_epi32(jw, bottom, jw, one);
         _mm512_mask_storeu_ps(o + ow, out, m);
-        _mm512_mask_storeu_epi32(ao + ow, out, _mm512_mask_blend_epi32(lower, j0, j1));
+        if (ao) _mm512_mask_storeu_epi32(ao + ow, out, _mm512_mask_blend_epi32(lower, j0, j1));
     }
 }
 
@@ -213,7 +213,8 @@ pool_row_backward_avx512(const float *g, const float *open, const int32_t *ai, f
         const float *src = x + (size_t)p * x_stride;                                                          \
         for (int oh = 0; oh < ho; oh++) {                                                                     \
             const float *r0 = src + (size_t)2 * oh * w;                                                       \
-            ROW(r0, r0 + w, y + (size_t)p * y_stride + (size_t)oh * wo, argmax + (size_t)p * y_stride + (size_t)oh * wo, \
+            const size_t at = (size_t)p * y_stride + (size_t)oh * wo;                                           \
+            ROW(r0, r0 + w, y + at, argmax ? argmax + at : NULL,                                              \
                 2 * oh * w, w, wo, bias, EPILOGUE);                                                           \
         }                                                                                                     \
     }

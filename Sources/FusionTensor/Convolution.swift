@@ -81,6 +81,7 @@ extension Tensor {
         let saved = keepColumns ? Tensor(uninitializedShape: [plan.chunks * rows * plan.chunk * l]) : nil
         let psaved = saved?.data
         func forward(argmax: UnsafeMutablePointer<Int32>?) {
+            // (With pooling and no gradient to come, `argmax` is nil and no positions are kept.)
             plan.run(scratch: [rows * plan.chunk * l, o * plan.chunk * l, gemm.scratch]) { s0, s1, scratch in
                 let col = psaved.map { $0 + (s0 / plan.chunk) * rows * plan.chunk * l } ?? scratch[0]
                 let y = scratch[1]
@@ -89,12 +90,12 @@ extension Tensor {
                 for gi in 0..<groups {
                     gemm.forward(pw + gi * og * rowsPerGroup, col + gi * rowsPerGroup * n, y + gi * og * n, n: n, scratch: scratch[2])
                 }
-                if let argmax {
+                if fusedMaxPool2x2 {
                     // Each channel's planes are consecutive in the GEMM output: one epilogue call per channel.
                     for oi in 0..<o {
                         let at = s0 * outPlane + oi * lp
-                        fl_conv_epilogue_pool2x2_forward(y + oi * n, l, pb?[oi] ?? 0, fusedReLU ? 1 : 0, po + at, argmax + at, outPlane,
-                                                         Int32(s1 - s0), Int32(ho), Int32(wo), Int32(hp), Int32(wp))
+                        fl_conv_epilogue_pool2x2_forward(y + oi * n, l, pb?[oi] ?? 0, fusedReLU ? 1 : 0, po + at, argmax.map { $0 + at },
+                                                         outPlane, Int32(s1 - s0), Int32(ho), Int32(wo), Int32(hp), Int32(wp))
                     }
                     return
                 }
@@ -105,9 +106,10 @@ extension Tensor {
                 }
             }
         }
-        // With pooling: each pooled value's plane-relative position of its maximum in the convolution's output.
+        // With pooling and a backward pass to come: each pooled value's plane-relative position of
+        // its maximum in the convolution's output.
         let argmaxes: [Int32]
-        if fusedMaxPool2x2 {
+        if fusedMaxPool2x2 && Tensor.needsGrad(bias.map { [self, weight, $0] } ?? [self, weight]) {
             argmaxes = [Int32](unsafeUninitializedCapacity: b * outPlane) { buffer, count in
                 forward(argmax: buffer.baseAddress)
                 count = b * outPlane

@@ -343,6 +343,11 @@ final class ConvolutionPoolEpilogueTests: XCTestCase {
             let apart = (c.relu ? conv.relu() : conv).maxPool2d(kernel: (2, 2))
             XCTAssertEqual(fused.shape, apart.shape, "\(c)")
             XCTAssertEqual(fused.scalars, apart.scalars, "\(c)")
+            // Without a gradient to come no maxima positions are kept; the values are the same.
+            let inference = withNoGrad {
+                xr.conv2d(weight: w, bias: b, padding: (c.padding, c.padding), groups: c.groups, fusedReLU: c.relu, fusedMaxPool2x2: true)
+            }
+            XCTAssertEqual(inference.scalars.map(\.bitPattern), fused.scalars.map(\.bitPattern), "no grad, \(c)")
             let probe = Tensor.randn(fused.shape, using: &rng)
             (fused * probe).sum().backward()
             (apart * probe).sum().backward()

@@ -71,8 +71,9 @@ void fl_maxpool2x2_backward(const float *grad_y, const int32_t *argmax, float *g
 /// A convolution's epilogue, 2×2 max pooling over its GEMM output: for planes 0 ..< planes of x
 /// (plane p at x + p·x_stride, [h, w]), y plane p (at y + p·y_stride, [ho, wo]) is the window
 /// maximum of x + bias, through ReLU when `relu`; `argmax` (laid out as y) holds the
-/// plane-relative index of each window's first maximum. The same values and positions as
-/// conv → bias → ReLU → `fl_maxpool2x2_forward`, without writing the convolution's output.
+/// plane-relative index of each window's first maximum, or is NULL when no backward pass will
+/// need it. The same values and positions as conv → bias → ReLU → `fl_maxpool2x2_forward`,
+/// without writing the convolution's output.
 void fl_conv_epilogue_pool2x2_forward(const float *x, long x_stride, float bias, int relu, float *y, int32_t *argmax, long y_stride,
                                       int planes, int h, int w, int ho, int wo);
 
