@@ -76,15 +76,14 @@ extension Tensor {
 
         // Forward, a chunk of samples at a time: im2col into a cache-sized buffer, one GEMM per
         // group, then the bias (and ReLU) while laying the result out as [B, O, L], or pooling it.
-        // When the weight gradient will be needed, every chunk's im2col is kept for the backward pass.
-        let keepColumns = Tensor.needsGrad([self, weight]) && weight.requiresGrad
-        let saved = keepColumns ? Tensor(uninitializedShape: [plan.chunks * rows * plan.chunk * l]) : nil
-        let psaved = saved?.data
+        // The columns are not kept for the backward pass, which unfolds its chunk again into its
+        // own cache-sized buffer: keeping them cost C·kh·kw times the input's memory (9.4 MB of
+        // the reference network's 86 MiB at batch 64), written to and read back from DRAM, for a
+        // time that measured the same within the host's noise (Benchmarks/README.md).
         func forward(argmax: UnsafeMutablePointer<Int32>?) {
             // (With pooling and no gradient to come, `argmax` is nil and no positions are kept.)
             plan.run(scratch: [rows * plan.chunk * l, o * plan.chunk * l, gemm.scratch]) { s0, s1, scratch in
-                let col = psaved.map { $0 + (s0 / plan.chunk) * rows * plan.chunk * l } ?? scratch[0]
-                let y = scratch[1]
+                let (col, y) = (scratch[0], scratch[1])
                 let n = (s1 - s0) * l
                 im2col(x: px + s0 * inPlane, b: s1 - s0, c: c, h: h, w: w, geo: geo, ho: ho, wo: wo, col: col)
                 for gi in 0..<groups {
@@ -124,7 +123,6 @@ extension Tensor {
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         return out.recording("conv2d", inputs) { g in
             let needX = x.requiresGrad, needW = weight.requiresGrad, needB = bias?.requiresGrad ?? false
-            let psaved = saved?.data
             let pg = g.data, pout = yd.data, pwd = wd.data
             let gx = needX ? Tensor.zeros([b, c, h, w]) : nil
             let pgx = gx?.data
@@ -132,8 +130,7 @@ extension Tensor {
             let partials = plan.run(scratch: [o * plan.chunk * l, rows * plan.chunk * l, rows * plan.chunk * l, gemm.scratch],
                                     partials: o * rowsPerGroup + o) {
                 s0, s1, scratch, partial in
-                let (gy, dcol) = (scratch[0], scratch[2])
-                var col = scratch[1]
+                let (gy, col, dcol) = (scratch[0], scratch[1], scratch[2])
                 let n = (s1 - s0) * l
                 if fusedMaxPool2x2 {
                     // The pooled gradient goes to each window's maximum (if its ReLU output is positive), 0 elsewhere.
@@ -154,11 +151,7 @@ extension Tensor {
                     }
                 }
                 if needW {
-                    if let psaved {
-                        col = psaved + (s0 / plan.chunk) * rows * plan.chunk * l
-                    } else {
-                        im2col(x: px + s0 * inPlane, b: s1 - s0, c: c, h: h, w: w, geo: geo, ho: ho, wo: wo, col: col)
-                    }
+                    im2col(x: px + s0 * inPlane, b: s1 - s0, c: c, h: h, w: w, geo: geo, ho: ho, wo: wo, col: col)
                     for gi in 0..<groups {
                         gemm.addWeightGradient(gy + gi * og * n, col + gi * rowsPerGroup * n, partial + gi * og * rowsPerGroup, n: n,
                                                scratch: scratch[3])
