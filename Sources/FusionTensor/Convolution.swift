@@ -73,6 +73,7 @@ extension Tensor {
         let (inPlane, outPlane) = (c * h * w, o * lp)
         let out = Tensor(uninitializedShape: [b, o, hp, wp])
         let px = data, pw = weight.data, po = out.data, pb = bias?.data
+        let inputs = bias.map { [self, weight, $0] } ?? [self, weight]
 
         // Forward, a chunk of samples at a time: im2col into a cache-sized buffer, one GEMM per
         // group, then the bias (and ReLU) while laying the result out as [B, O, L], or pooling it.
@@ -108,7 +109,7 @@ extension Tensor {
         // With pooling and a backward pass to come: each pooled value's plane-relative position of
         // its maximum in the convolution's output.
         let argmaxes: [Int32]
-        if fusedMaxPool2x2 && Tensor.needsGrad(bias.map { [self, weight, $0] } ?? [self, weight]) {
+        if fusedMaxPool2x2 && Tensor.needsGrad(inputs) {
             argmaxes = [Int32](unsafeUninitializedCapacity: b * outPlane) { buffer, count in
                 forward(argmax: buffer.baseAddress)
                 count = b * outPlane
@@ -120,7 +121,6 @@ extension Tensor {
 
         let x = self
         let wd = weight.detached(), yd = out.detached()
-        let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         return out.recording("conv2d", inputs) { g in
             let needX = x.requiresGrad, needW = weight.requiresGrad, needB = bias?.requiresGrad ?? false
             let pg = g.data, pout = yd.data, pwd = wd.data

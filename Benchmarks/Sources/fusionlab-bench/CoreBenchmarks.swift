@@ -77,12 +77,6 @@ func gemmEfficiency(_ options: BenchOptions) -> [Measurement] {
     let (m, n, k) = (256, 1024, 1024)
     let a = Tensor.randn([m, k], using: &rng), b = Tensor.randn([k, n], using: &rng), c = Tensor.zeros([m, n])
     let flop = 2.0 * Double(m * n * k)
-    func timeIt(_ iterations: Int, _ body: () -> Void) -> Double {
-        body()
-        let start = now()
-        for _ in 0..<iterations { body() }
-        return (now() - start) / Double(iterations)
-    }
     let layer = Linear(k, n, rng: &rng)
     let x = Tensor.randn([m, k], using: &rng, requiresGrad: true)
     let gy = Tensor.randn([m, n], using: &rng)
@@ -90,13 +84,13 @@ func gemmEfficiency(_ options: BenchOptions) -> [Measurement] {
     for _ in 0..<7 {
         // The reference: plain cblas_sgemm with OpenBLAS's own thread pool at the same thread count.
         openblas_set_num_threads(Int32(options.threads))
-        let sgemmTime = timeIt(15) {
+        let sgemmTime = secondsPerCall(15) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a.data, Int32(k), b.data, Int32(n), 0, c.data, Int32(n))
         }
         // OpenBLAS's idle pool threads spin for a moment before they sleep: let them, before FusionLab's workers run.
         Threading.setThreads(options.threads)
         usleep(200_000)
-        let linearTime = timeIt(5) {
+        let linearTime = secondsPerCall(5) {
             x.grad = nil
             layer.zeroGrad()
             layer(x).backward(gradient: gy)
@@ -105,7 +99,6 @@ func gemmEfficiency(_ options: BenchOptions) -> [Measurement] {
         linearRates.append(3 * flop / linearTime / 1e9)
         ratios.append(linearRates[linearRates.count - 1] / sgemmRates[sgemmRates.count - 1])
     }
-    func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
     return [
         Measurement(workload: workload, threads: options.threads, metric: "sgemm_gflops", value: median(sgemmRates)),
         Measurement(workload: workload, threads: options.threads, metric: "linear_gflops", value: median(linearRates)),
@@ -152,20 +145,13 @@ func convGEMMBenchmark(_ options: BenchOptions) -> [Measurement] {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(o), Int32(r), Int32(n), 1, pg, Int32(n), pc, Int32(n), 1, pgw, Int32(r))
             }
         }
-        func time(_ body: () -> Void) -> Double {
-            body()
-            let start = now()
-            for _ in 0..<50 { body() }
-            return (now() - start) / 50
-        }
         var ratios: [Double] = [], ownRates: [Double] = []
         let flop = 2.0 * Double(o * r * n)
         for _ in 0..<7 {
-            let (tb, to) = (time(blas), time(own))
+            let (tb, to) = (secondsPerCall(50, blas), secondsPerCall(50, own))
             ratios.append(tb / to)
             ownRates.append(flop / to / 1e9)
         }
-        func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
         results.append(Measurement(workload: workload, threads: 1, metric: "\(name)_speedup_over_sgemm", value: median(ratios)))
         results.append(Measurement(workload: workload, threads: 1, metric: "\(name)_gflops", value: median(ownRates)))
     }

@@ -39,6 +39,18 @@ func now() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
+/// Mean seconds per call of `body` over `iterations` calls, after one untimed call.
+func secondsPerCall(_ iterations: Int, _ body: () -> Void) -> Double {
+    body()
+    let start = now()
+    for _ in 0..<iterations { body() }
+    return (now() - start) / Double(iterations)
+}
+
+/// The middle of `values` (the upper middle for an even count): how the benchmarks that time
+/// alternating rounds report them.
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
 /// The process's peak resident set size in MiB.
 func peakRSSMiB() -> Double {
     var usage = rusage()
